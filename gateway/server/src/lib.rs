@@ -1,0 +1,1 @@
+//! medsettle-server
