@@ -1,0 +1,402 @@
+//! The envelope of every request and response (`nhsa-interface.md` §1.1, §1.2).
+//!
+//! Strict: the required fields, their lengths, `inf_time`, region codes and the `msgid`
+//! layout. Tolerated: unknown top-level keys (kept for relay), `null` for optional fields,
+//! `infcode` as number or string.
+
+use medsettle_canonical::{Admdvs, RuleId};
+use serde_json::{Map, Value};
+use time::PrimitiveDateTime;
+
+use crate::error::NhsaError;
+use crate::field::kinds::*;
+use crate::field::{Errors, FieldSpec, FieldValue, Record, number};
+use crate::record;
+
+/// Default of [`DecodeLimits::json_depth_max`]: an envelope nests about 5 levels
+/// (envelope → input → feedetail → line → exp_content), so 32 leaves room for provincial
+/// extensions and refuses hostile nesting long before serde_json's recursion limit.
+pub const JSON_DEPTH_MAX_DEFAULT: usize = 32;
+
+/// Limits applied before and while parsing; configurable by the gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecodeLimits {
+    /// Deepest nesting of arrays and objects accepted (the top-level object is depth 1).
+    pub json_depth_max: usize,
+}
+
+impl Default for DecodeLimits {
+    fn default() -> Self {
+        DecodeLimits {
+            json_depth_max: JSON_DEPTH_MAX_DEFAULT,
+        }
+    }
+}
+
+/// Check the nesting depth of JSON text without parsing it (strings and escapes skipped).
+/// Linear in the input; `FMT-DEPTH` names the limit.
+pub fn check_depth(bytes: &[u8], limits: &DecodeLimits) -> Result<(), NhsaError> {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in bytes {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > limits.json_depth_max {
+                    return Err(NhsaError::one(
+                        RuleId::FMT_DEPTH,
+                        "",
+                        format!(
+                            "the message nests deeper than json_depth_max = {}",
+                            limits.json_depth_max
+                        ),
+                    ));
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Parse a message body into a JSON object: depth limit first, then UTF-8, then JSON.
+pub fn parse_object(bytes: &[u8], limits: &DecodeLimits) -> Result<Map<String, Value>, NhsaError> {
+    check_depth(bytes, limits)?;
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        NhsaError::one(
+            RuleId::FMT_ENCODING,
+            "",
+            format!("the body is not valid UTF-8 (byte {})", e.valid_up_to()),
+        )
+    })?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err(NhsaError::one(
+            RuleId::FMT_JSON,
+            "",
+            "the body must be a JSON object",
+        )),
+        Err(e) => Err(NhsaError::one(
+            RuleId::FMT_JSON,
+            "",
+            format!("the body is not well-formed JSON: {e}"),
+        )),
+    }
+}
+
+record! {
+    /// The request envelope (§1.1). `input` stays raw JSON until [`decode_input`](crate::decode_input)
+    /// types it for the transaction.
+    pub struct RequestEnvelope {
+        infno: req String = char(6), "交易编号", "transaction number";
+        msgid: req String = char(30), "发送方报文ID", "sender message id = fixmedins_code + yyyyMMddHHmmss + 4 digits";
+        mdtrtarea_admvs: req Admdvs = ADMDVS, "就医地医保区划", "region of the place of treatment";
+        insuplc_admdvs: opt Admdvs = ADMDVS, "参保地医保区划", "insured region (required when input names a psn_no)";
+        recer_sys_code: req String = char(10), "接收方系统代码", "receiver system code (free text)";
+        dev_no: opt String = char(100), "设备编号", "device number";
+        dev_safe_info: opt String = char(2000), "设备安全信息", "device security information";
+        cainfo: opt String = char(1024), "数字签名信息", "signature";
+        signtype: opt String = char(10), "签名类型", "signature type (SM2, MOCK, empty)";
+        infver: req String = char(6), "接口版本号", "interface version";
+        opter_type: req String = char(3), "经办人类别", "operator type: 1 staff, 2 kiosk, 3 mobile";
+        opter: req String = char(30), "经办人", "operator id";
+        opter_name: req String = char(50), "经办人姓名", "operator name";
+        inf_time: req PrimitiveDateTime = DATETIME, "交易时间", "transaction time";
+        fixmedins_code: req String = char(30), "定点医药机构编号", "institution code";
+        fixmedins_name: req String = char(200), "定点医药机构名称", "institution name";
+        sign_no: opt String = char(30), "交易签到流水号", "sign-in number from 9001";
+        input: req Value = JSON, "交易输入", "transaction input (an object)";
+    }
+}
+
+record! {
+    /// The response envelope (§1.2). `output` stays raw JSON until
+    /// [`decode_output`](crate::decode_output) types it.
+    pub struct ResponseEnvelope {
+        infcode: req Infcode = num(4, 0), "交易状态码", "0 success, negative failure (number or text)";
+        inf_refmsgid: opt String = char(30), "接收方报文ID", "receiver message id";
+        refmsg_time: opt String = char(17), "接收报文时间", "time received yyyyMMddHHmmssSSS";
+        respond_time: opt String = char(17), "响应报文时间", "time answered yyyyMMddHHmmssSSS";
+        err_msg: opt String = TEXT, "错误信息", "error text (null, empty or 成功 on success)";
+        warn_msg: opt String = TEXT, "警告信息", "warning text";
+        cainfo: opt String = TEXT, "数字签名信息", "signature";
+        signtype: opt String = char(10), "签名类型", "signature type";
+        enctype: opt String = char(10), "加密方式", "encryption type";
+        output: opt Value = JSON, "交易输出", "transaction output (an object)";
+    }
+}
+
+/// `infcode`: `0` success, negative failure; sent as number or text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Infcode(pub i64);
+
+impl Infcode {
+    pub const SUCCESS: Infcode = Infcode(0);
+    pub const FAILURE: Infcode = Infcode(-1);
+
+    pub fn is_success(self) -> bool {
+        self.0 == 0
+    }
+}
+
+impl FieldValue for Infcode {
+    fn decode(v: &Value, path: &str, spec: &FieldSpec, errs: &mut Errors) -> Option<Self> {
+        let text = match v {
+            Value::Number(n) => n.as_str().to_owned(),
+            Value::String(s) => s.trim().to_owned(),
+            _ => {
+                errs.push(RuleId::FMT_TYPE, path, format!("{} must be a number or text", spec.name));
+                return None;
+            }
+        };
+        match text.parse::<i64>() {
+            Ok(code) if code <= 0 && code > -10_000 => Some(Infcode(code)),
+            _ => {
+                errs.push(
+                    RuleId::NHSA_ENV_INFCODE,
+                    path,
+                    format!("infcode `{text}` is neither 0 (success) nor a negative failure code"),
+                );
+                None
+            }
+        }
+    }
+
+    fn encode(&self, _: &FieldSpec) -> Value {
+        number(&self.0.to_string())
+    }
+
+    fn canonical(&self) -> Value {
+        Value::from(self.0)
+    }
+}
+
+/// Whether `msgid` is `fixmedins_code` + `yyyyMMddHHmmss` (a real time) + 4 digits.
+pub fn check_msgid(msgid: &str, fixmedins_code: &str) -> Result<(), String> {
+    let Some(rest) = msgid.strip_prefix(fixmedins_code) else {
+        return Err(format!(
+            "msgid `{msgid}` does not start with the envelope's fixmedins_code `{fixmedins_code}`"
+        ));
+    };
+    if rest.len() != 18 || !rest.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "msgid `{msgid}` must be fixmedins_code followed by 18 digits (yyyyMMddHHmmss + 4-digit sequence)"
+        ));
+    }
+    if parse_compact_time(&rest[..14]).is_none() {
+        return Err(format!(
+            "msgid `{msgid}`: `{}` is not a real time yyyyMMddHHmmss",
+            &rest[..14]
+        ));
+    }
+    Ok(())
+}
+
+/// Parse `yyyyMMddHHmmss` (+ optional `SSS`).
+pub fn parse_compact_time(s: &str) -> Option<PrimitiveDateTime> {
+    if !(s.len() == 14 || s.len() == 17) || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n = |r: std::ops::Range<usize>| s[r].parse::<u32>().ok();
+    let date = time::Date::from_calendar_date(
+        i32::try_from(n(0..4)?).ok()?,
+        time::Month::try_from(u8::try_from(n(4..6)?).ok()?).ok()?,
+        u8::try_from(n(6..8)?).ok()?,
+    )
+    .ok()?;
+    let t = time::Time::from_hms_milli(
+        u8::try_from(n(8..10)?).ok()?,
+        u8::try_from(n(10..12)?).ok()?,
+        u8::try_from(n(12..14)?).ok()?,
+        if s.len() == 17 { u16::try_from(n(14..17)?).ok()? } else { 0 },
+    )
+    .ok()?;
+    Some(PrimitiveDateTime::new(date, t))
+}
+
+/// Whether the input names a person (`psn_no` in its first-level node or the elements of an
+/// array node), which makes `insuplc_admdvs` required (§1.1 #4).
+fn input_names_person(input: &Value) -> bool {
+    let has = |v: &Value| {
+        v.get("psn_no")
+            .is_some_and(|p| !p.is_null() && p.as_str() != Some(""))
+    };
+    input.as_object().is_some_and(|m| {
+        m.values().any(|node| match node {
+            Value::Array(items) => items.iter().any(has),
+            other => has(other),
+        })
+    })
+}
+
+impl RequestEnvelope {
+    /// Decode a request envelope from its bytes, collecting every envelope violation.
+    /// The input is checked to be an object but not typed; see [`crate::decode_input`].
+    pub fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<RequestEnvelope, NhsaError> {
+        let map = parse_object(bytes, limits)?;
+        Self::from_map(&map, "")
+    }
+
+    /// Decode from a parsed object; violation paths are prefixed with `path`.
+    pub fn from_map(map: &Map<String, Value>, path: &str) -> Result<RequestEnvelope, NhsaError> {
+        let mut errs = Errors::default();
+        let env = Self::decode_map(map, path, &mut errs);
+        let at = |name: &str| crate::field::join(path, name);
+        // msgid layout, checked on the raw text so that it is reported with other errors
+        if let (Some(Value::String(msgid)), Some(Value::String(code))) =
+            (map.get("msgid"), map.get("fixmedins_code"))
+        {
+            if !msgid.is_empty() && !code.is_empty() {
+                if let Err(why) = check_msgid(msgid, code) {
+                    errs.push(RuleId::FMT_MSGID, &at("msgid"), why);
+                }
+            }
+        }
+        match map.get("input") {
+            Some(Value::Object(_)) | None | Some(Value::Null) => {}
+            Some(Value::String(s)) if s.is_empty() => {}
+            Some(_) => errs.push(
+                RuleId::NHSA_ENV_INPUT,
+                &at("input"),
+                "input must be a JSON object (an encrypted or text input is not accepted)",
+            ),
+        }
+        if let Some(input) = map.get("input") {
+            let insuplc_absent = matches!(map.get("insuplc_admdvs"), None | Some(Value::Null))
+                || map.get("insuplc_admdvs").and_then(Value::as_str) == Some("");
+            if insuplc_absent && input_names_person(input) {
+                errs.push(
+                    RuleId::FMT_REQUIRED,
+                    &at("insuplc_admdvs"),
+                    "insuplc_admdvs (参保地医保区划) is required when the input names a psn_no",
+                );
+            }
+        }
+        match env {
+            Some(e) if errs.is_empty() => Ok(e),
+            _ => Err(NhsaError::new(errs.violations)),
+        }
+    }
+
+    /// The wire bytes (UTF-8 JSON; unknown keys received are written back after the known ones).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(&self.to_wire()).expect("a JSON value serializes")
+    }
+}
+
+impl ResponseEnvelope {
+    /// Decode a response envelope from its bytes. The output is checked to be an object or
+    /// null but not typed; see [`crate::decode_output`].
+    pub fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<ResponseEnvelope, NhsaError> {
+        let map = parse_object(bytes, limits)?;
+        Self::from_map(&map, "")
+    }
+
+    pub fn from_map(map: &Map<String, Value>, path: &str) -> Result<ResponseEnvelope, NhsaError> {
+        let mut errs = Errors::default();
+        let env = Self::decode_map(map, path, &mut errs);
+        let at = |name: &str| crate::field::join(path, name);
+        for name in ["refmsg_time", "respond_time"] {
+            if let Some(Value::String(s)) = map.get(name) {
+                if !s.is_empty() && parse_compact_time(s).is_none() {
+                    errs.push(
+                        RuleId::FMT_DATETIME,
+                        &at(name),
+                        format!("{name} `{s}` is not a time yyyyMMddHHmmssSSS"),
+                    );
+                }
+            }
+        }
+        match map.get("output") {
+            None | Some(Value::Null) | Some(Value::Object(_)) => {}
+            Some(Value::String(s)) if s.is_empty() => {}
+            Some(_) => errs.push(
+                RuleId::FMT_TYPE,
+                &at("output"),
+                "output must be a JSON object or null (an encrypted output is not accepted)",
+            ),
+        }
+        match env {
+            Some(e) if errs.is_empty() => Ok(e),
+            _ => Err(NhsaError::new(errs.violations)),
+        }
+    }
+
+    pub fn is_success(&self) -> bool {
+        self.infcode.is_success()
+    }
+
+    /// The output object, or `Null` when absent.
+    pub fn output_value(&self) -> Value {
+        match &self.output {
+            Some(Value::String(s)) if s.is_empty() => Value::Null,
+            Some(v) => v.clone(),
+            None => Value::Null,
+        }
+    }
+
+    /// The wire bytes: UTF-8 JSON, `infcode` a number, amounts numbers with 2 decimals.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(&self.to_wire()).expect("a JSON value serializes")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn msgid_layout() {
+        let code = "H44030000001";
+        assert!(check_msgid("H44030000001202406011030150001", code).is_ok());
+        assert!(check_msgid("H44030000002202406011030150001", code).is_err());
+        assert!(check_msgid("H44030000001202413011030150001", code).is_err()); // month 13
+        assert!(check_msgid("H44030000001202402301030150001", code).is_err()); // Feb 30
+        assert!(check_msgid("H4403000000120240601103015001", code).is_err()); // 3-digit seq
+        assert!(check_msgid("H4403000000120240601103015000A", code).is_err());
+    }
+
+    #[test]
+    fn depth_is_checked_before_parsing() {
+        let limits = DecodeLimits { json_depth_max: 3 };
+        assert!(check_depth(br#"{"a":{"b":[1]}}"#, &limits).is_ok());
+        let deep = br#"{"a":{"b":[[1]]}}"#;
+        assert_eq!(
+            check_depth(deep, &limits).unwrap_err().violations[0].rule,
+            RuleId::FMT_DEPTH
+        );
+        // brackets inside strings do not count
+        assert!(check_depth(br#"{"a":"[[[[[[\"]]]]"}"#, &limits).is_ok());
+        let hostile = "[".repeat(100_000);
+        assert!(parse_object(hostile.as_bytes(), &DecodeLimits::default()).is_err());
+    }
+
+    #[test]
+    fn infcode_as_number_or_text() {
+        for (body, code) in [
+            (r#"{"infcode":0}"#, 0),
+            (r#"{"infcode":"0"}"#, 0),
+            (r#"{"infcode":-1}"#, -1),
+            (r#"{"infcode":"-1"}"#, -1),
+        ] {
+            let r = ResponseEnvelope::decode(body.as_bytes(), &DecodeLimits::default()).unwrap();
+            assert_eq!(r.infcode.0, code);
+        }
+        let bad = ResponseEnvelope::decode(br#"{"infcode":"ok"}"#, &DecodeLimits::default());
+        assert_eq!(bad.unwrap_err().violations[0].rule, RuleId::NHSA_ENV_INFCODE);
+    }
+}
