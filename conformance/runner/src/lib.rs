@@ -1,1 +1,360 @@
-//! medsettle-conformance
+//! medsettle-conformance: the vendor conformance suite.
+//!
+//! A case is a directory `cases/<dialect>/<NNN-short-name>/` holding `case.toml` and the
+//! exact bytes `input.json` (or `input.xml` for future dialects). `case.toml`:
+//!
+//! ```toml
+//! dialect = "nhsa"                 # which adapter decodes the input
+//! kind = "exchange"                # request | response | exchange
+//! description = "…"
+//! infno = "2207"                   # optional: the transaction a lone response answers
+//! [expected]
+//! outcome = "accept"               # accept: the canonical JSON must equal expected.json
+//! # outcome = "reject"             # reject: every rule id listed must be reported
+//! # rules = ["FMT-MONEY"]
+//! # paths = ["input.data.medfee_sumamt"]   # optional: each path must be reported too
+//! [options]                        # optional
+//! identity_warn_only = ["NHSA-ID-2"]
+//! ```
+//!
+//! [`run_dir`] runs every case under a directory and returns a [`Summary`]; the binary
+//! `medsettle-conformance` prints one line per failure and `N passed, N failed`.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_json::Value;
+
+/// The result of a run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub passed: usize,
+    pub failed: usize,
+    /// One line per failed case: `<case dir>: <why>`.
+    pub failures: Vec<String>,
+}
+
+impl Summary {
+    pub fn total(&self) -> usize {
+        self.passed + self.failed
+    }
+
+    pub fn is_success(&self) -> bool {
+        self.failed == 0
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} passed, {} failed", self.passed, self.failed)
+    }
+}
+
+/// What a case expects.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expected {
+    pub outcome: Outcome,
+    #[serde(default)]
+    pub rules: Vec<String>,
+    #[serde(default)]
+    pub paths: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Accept,
+    Reject,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CaseKind {
+    Request,
+    Response,
+    Exchange,
+}
+
+/// Decoding options a case may set.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaseOptions {
+    /// Identity rule ids that only warn for this case (a provincial quirk).
+    #[serde(default)]
+    pub identity_warn_only: Vec<String>,
+    /// Override of the JSON depth limit.
+    #[serde(default)]
+    pub json_depth_max: Option<usize>,
+}
+
+/// `case.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaseFile {
+    pub dialect: String,
+    pub kind: CaseKind,
+    pub description: String,
+    #[serde(default)]
+    pub infno: Option<String>,
+    pub expected: Expected,
+    #[serde(default)]
+    pub options: CaseOptions,
+}
+
+/// What running one case's input through a dialect adapter gave.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decoded {
+    /// Accepted: the canonical JSON and the kind of message detected.
+    Accepted { canonical: Value, detected: CaseKind },
+    /// Rejected: each violation as (rule id, field path).
+    Rejected { violations: Vec<(String, String)> },
+}
+
+/// Run the input of a case through the adapter of its dialect. New dialects (legacy GBK XML,
+/// interregion) add an arm here.
+pub fn decode_case(case: &CaseFile, input: &[u8]) -> Result<Decoded, String> {
+    match case.dialect.as_str() {
+        "nhsa" => Ok(nhsa::decode(case, input)),
+        other => Err(format!("unknown dialect `{other}`")),
+    }
+}
+
+mod nhsa {
+    use medsettle_canonical::IdentityPolicy;
+    use medsettle_nhsa::{Canonical, DecodeLimits, Options, to_canonical};
+
+    use super::{CaseFile, CaseKind, Decoded};
+
+    pub fn decode(case: &CaseFile, input: &[u8]) -> Decoded {
+        let mut limits = DecodeLimits::default();
+        if let Some(d) = case.options.json_depth_max {
+            limits.json_depth_max = d;
+        }
+        let opts = Options {
+            limits,
+            identity_policy: IdentityPolicy {
+                warn_only: case.options.identity_warn_only.clone(),
+            },
+            infno: case.infno.clone(),
+        };
+        match to_canonical(input, &opts) {
+            Ok(c) => Decoded::Accepted {
+                detected: match &c {
+                    Canonical::Request(_) => CaseKind::Request,
+                    Canonical::Response(_) => CaseKind::Response,
+                    Canonical::Claim(_) | Canonical::Exchange { .. } => CaseKind::Exchange,
+                },
+                canonical: c.to_json(),
+            },
+            Err(e) => Decoded::Rejected {
+                violations: e
+                    .violations
+                    .into_iter()
+                    .map(|v| (v.rule.0.to_owned(), v.path))
+                    .collect(),
+            },
+        }
+    }
+}
+
+/// Run one case directory. `Ok(())` when it passes, `Err(why)` when it fails.
+pub fn run_case(dir: &Path) -> Result<(), String> {
+    let text = std::fs::read_to_string(dir.join("case.toml"))
+        .map_err(|e| format!("case.toml: {e}"))?;
+    let case: CaseFile = toml::from_str(&text).map_err(|e| format!("case.toml: {e}"))?;
+    let input_path = ["input.json", "input.xml", "input.txt"]
+        .iter()
+        .map(|n| dir.join(n))
+        .find(|p| p.exists())
+        .ok_or("no input.json")?;
+    let input = std::fs::read(&input_path).map_err(|e| format!("{}: {e}", input_path.display()))?;
+    let decoded = decode_case(&case, &input)?;
+    match (case.expected.outcome, decoded) {
+        (Outcome::Accept, Decoded::Accepted { canonical, detected }) => {
+            if detected != case.kind {
+                return Err(format!(
+                    "detected a {detected:?} but the case is a {:?}",
+                    case.kind
+                ));
+            }
+            let expected_text = std::fs::read_to_string(dir.join("expected.json"))
+                .map_err(|e| format!("expected.json: {e}"))?;
+            let expected: Value = serde_json::from_str(&expected_text)
+                .map_err(|e| format!("expected.json: {e}"))?;
+            match first_difference(&expected, &canonical, "$") {
+                None => Ok(()),
+                Some(diff) => Err(format!("canonical output differs: {diff}")),
+            }
+        }
+        (Outcome::Accept, Decoded::Rejected { violations }) => Err(format!(
+            "expected accept, got reject: {}",
+            violations
+                .iter()
+                .map(|(r, p)| format!("[{r}] {p}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        )),
+        (Outcome::Reject, Decoded::Accepted { .. }) => Err(format!(
+            "expected reject with {:?}, got accept",
+            case.expected.rules
+        )),
+        (Outcome::Reject, Decoded::Rejected { violations }) => {
+            let missing_rules: Vec<_> = case
+                .expected
+                .rules
+                .iter()
+                .filter(|r| !violations.iter().any(|(got, _)| got == *r))
+                .collect();
+            let missing_paths: Vec<_> = case
+                .expected
+                .paths
+                .iter()
+                .filter(|p| !violations.iter().any(|(_, got)| got == *p))
+                .collect();
+            if case.expected.rules.is_empty() {
+                return Err("a reject case must list the rule ids it expects".into());
+            }
+            if missing_rules.is_empty() && missing_paths.is_empty() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "missing rules {missing_rules:?} / paths {missing_paths:?}; got {}",
+                    violations
+                        .iter()
+                        .map(|(r, p)| format!("[{r}] {p}"))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ))
+            }
+        }
+    }
+}
+
+/// Compare JSON structurally (object key order ignored; numbers by value: `100` = `100.0`).
+pub fn first_difference(expected: &Value, got: &Value, path: &str) -> Option<String> {
+    match (expected, got) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, va) in a {
+                let p = format!("{path}.{k}");
+                match b.get(k) {
+                    None => return Some(format!("{p} missing (expected {va})")),
+                    Some(vb) => {
+                        if let Some(d) = first_difference(va, vb, &p) {
+                            return Some(d);
+                        }
+                    }
+                }
+            }
+            b.keys()
+                .find(|k| !a.contains_key(*k))
+                .map(|k| format!("{path}.{k} unexpected (got {})", b[k]))
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            if a.len() != b.len() {
+                return Some(format!(
+                    "{path}: expected {} elements, got {}",
+                    a.len(),
+                    b.len()
+                ));
+            }
+            a.iter()
+                .zip(b)
+                .enumerate()
+                .find_map(|(i, (x, y))| first_difference(x, y, &format!("{path}[{i}]")))
+        }
+        (Value::Number(a), Value::Number(b)) => {
+            (normalize_number(a.as_str()) != normalize_number(b.as_str()))
+                .then(|| format!("{path}: expected {a}, got {b}"))
+        }
+        (a, b) => (a != b).then(|| format!("{path}: expected {a}, got {b}")),
+    }
+}
+
+/// Decimal number text without trailing fractional zeros or exponent (exact, no float).
+fn normalize_number(text: &str) -> String {
+    for scale in [0u32, 2, 4, 6, 10] {
+        if let Ok(v) = medsettle_canonical::money::parse_scaled(text, scale) {
+            return medsettle_canonical::money::format_scaled(v, scale)
+                .trim_end_matches('0')
+                .trim_end_matches('.')
+                .to_owned();
+        }
+    }
+    text.to_owned()
+}
+
+/// Every case directory under `dir` (a directory holding `case.toml`), sorted.
+pub fn find_cases(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if dir.join("case.toml").is_file() {
+        out.push(dir.to_path_buf());
+        return out;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    let mut children: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    children.sort();
+    for c in children {
+        out.extend(find_cases(&c));
+    }
+    out
+}
+
+/// Run every case under `dir` (or `dir` itself if it is a case), offline.
+pub fn run_dir(dir: &Path) -> Summary {
+    let mut summary = Summary::default();
+    let cases = find_cases(dir);
+    if cases.is_empty() {
+        summary.failed += 1;
+        summary
+            .failures
+            .push(format!("{}: no conformance cases found", dir.display()));
+        return summary;
+    }
+    for case in cases {
+        let name = case
+            .strip_prefix(dir)
+            .ok()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(&case)
+            .display()
+            .to_string();
+        match run_case(&case) {
+            Ok(()) => summary.passed += 1,
+            Err(why) => {
+                summary.failed += 1;
+                summary.failures.push(format!("{name}: {why}"));
+            }
+        }
+    }
+    summary
+}
+
+/// The suite shipped in this repository (`conformance/cases`).
+pub fn bundled_cases_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../cases")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn structural_comparison() {
+        assert_eq!(first_difference(&json!({"a":1,"b":[1,2]}), &json!({"b":[1,2],"a":1}), "$"), None);
+        assert!(first_difference(&json!({"a":1}), &json!({"a":2}), "$").is_some());
+        assert!(first_difference(&json!({"a":1}), &json!({"a":1,"b":2}), "$").is_some());
+        let a: Value = serde_json::from_str(r#"{"x":100}"#).unwrap();
+        let b: Value = serde_json::from_str(r#"{"x":100.00}"#).unwrap();
+        assert_eq!(first_difference(&a, &b, "$"), None);
+        assert!(first_difference(&json!([1]), &json!([1, 2]), "$").is_some());
+    }
+}

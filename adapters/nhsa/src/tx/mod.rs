@@ -35,6 +35,35 @@ pub const INFNOS: &[&str] = &[
     "2304", "2305", "2401", "2402", "2601", "3201", "3202", "3203", "4101", "9001", "9002",
 ];
 
+/// The national name of a transaction (Chinese — English).
+pub fn transaction_name(infno: &str) -> Option<&'static str> {
+    Some(match base_infno(infno)? {
+        "1101" => "人员信息获取 — person information",
+        "2201" => "门诊挂号 — outpatient registration",
+        "2202" => "门诊挂号撤销 — cancel outpatient registration",
+        "2204" => "门诊费用明细信息上传 — outpatient fee-detail upload",
+        "2205" => "门诊费用明细信息撤销 — cancel outpatient fee detail",
+        "2206" => "门诊预结算 — outpatient pre-settlement",
+        "2207" => "门诊结算 — outpatient settlement",
+        "2208" => "门诊结算撤销 — reverse outpatient settlement",
+        "2301" => "住院费用明细信息上传 — inpatient fee-detail upload",
+        "2302" => "住院费用明细撤销 — cancel inpatient fee detail",
+        "2303" => "住院预结算 — inpatient pre-settlement",
+        "2304" => "住院结算 — inpatient settlement",
+        "2305" => "住院结算撤销 — reverse inpatient settlement",
+        "2401" => "入院办理 — admission",
+        "2402" => "出院办理 — discharge",
+        "2601" => "冲正交易 — reversal by message id",
+        "3201" => "医药机构费用结算对总账 — reconcile totals",
+        "3202" => "医药机构费用结算对明细账 — reconcile details",
+        "3203" => "清算申请 — clearing application",
+        "4101" => "医疗保障基金结算清单信息上传 — settlement-list upload",
+        "9001" => "签到 — sign in",
+        "9002" => "签退 — sign out",
+        _ => return None,
+    })
+}
+
 /// Letter-suffixed variants that share a base transaction's nodes.
 pub const ALIASES: &[(&str, &str)] = &[
     ("2206A", "2206"),

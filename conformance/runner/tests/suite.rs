@@ -1,0 +1,38 @@
+//! The whole bundled suite passes, and it is big enough to mean something.
+
+#[test]
+fn bundled_suite_passes() {
+    let dir = medsettle_conformance::bundled_cases_dir();
+    let summary = medsettle_conformance::run_dir(&dir);
+    for f in &summary.failures {
+        eprintln!("FAIL {f}");
+    }
+    assert_eq!(summary.failed, 0, "{summary}");
+    let nhsa = medsettle_conformance::find_cases(&dir.join("nhsa")).len();
+    assert!(nhsa >= 60, "only {nhsa} nhsa cases");
+}
+
+#[test]
+fn a_wrong_expectation_fails() {
+    // a case that expects the wrong rule must fail, so the suite cannot pass vacuously
+    let tmp = std::env::temp_dir().join(format!("medsettle-conf-{}", std::process::id()));
+    let case = tmp.join("nhsa/001-wrong");
+    std::fs::create_dir_all(&case).unwrap();
+    std::fs::write(
+        case.join("case.toml"),
+        "dialect = \"nhsa\"\nkind = \"request\"\ndescription = \"x\"\n[expected]\noutcome = \"reject\"\nrules = [\"FMT-MONEY\"]\n",
+    )
+    .unwrap();
+    std::fs::write(case.join("input.json"), b"{\"infno\": 1}").unwrap();
+    let s = medsettle_conformance::run_dir(&tmp);
+    assert_eq!((s.passed, s.failed), (0, 1), "{:?}", s.failures);
+    std::fs::write(case.join("input.json"), b"not json").unwrap();
+    std::fs::write(
+        case.join("case.toml"),
+        "dialect = \"nhsa\"\nkind = \"request\"\ndescription = \"x\"\n[expected]\noutcome = \"reject\"\nrules = [\"FMT-JSON\"]\n",
+    )
+    .unwrap();
+    let s = medsettle_conformance::run_dir(&tmp);
+    assert_eq!((s.passed, s.failed), (1, 0), "{:?}", s.failures);
+    std::fs::remove_dir_all(&tmp).unwrap();
+}
