@@ -14,8 +14,8 @@ use crate::field::{Record, join};
 use crate::settlement::claim_from_exchange;
 use crate::tx::t2204::FeeUploadOutput;
 use crate::tx::{
-    TxInput, TxOutput, decode_input_at, decode_output_at, infer_output_shape,
-    is_reversal, is_settlement, output_shape,
+    TxInput, TxOutput, decode_input_at, decode_output_at, infer_output_shape, is_reversal,
+    is_settlement, output_shape,
 };
 
 /// How [`to_canonical`] decodes.
@@ -57,6 +57,7 @@ pub struct CanonicalResponse {
 
 /// What [`to_canonical`] produces.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)] // a decoded message, built once and read
 pub enum Canonical {
     /// A successful 2207/2304 (settlement) or 2208/2305 (reversal) exchange.
     Claim(SettledClaim),
@@ -187,21 +188,21 @@ fn decode_request(map: &Map<String, Value>, path: &str) -> Result<CanonicalReque
             if let Err(e) = env {
                 v.extend(e.violations);
             }
-            match input {
-                Some(Err(e)) => {
-                    // an unknown infno is reported once, at the envelope
-                    for x in e.violations {
-                        let x = if x.rule == RuleId::NHSA_ENV_INFNO {
-                            Violation { path: join(path, "infno"), ..x }
-                        } else {
-                            x
-                        };
-                        if !v.contains(&x) {
-                            v.push(x);
+            if let Some(Err(e)) = input {
+                // an unknown infno is reported once, at the envelope
+                for x in e.violations {
+                    let x = if x.rule == RuleId::NHSA_ENV_INFNO {
+                        Violation {
+                            path: join(path, "infno"),
+                            ..x
                         }
+                    } else {
+                        x
+                    };
+                    if !v.contains(&x) {
+                        v.push(x);
                     }
                 }
-                Some(Ok(_)) | None => {}
             }
             Err(NhsaError::new(v))
         }
@@ -310,8 +311,13 @@ fn decode_exchange(map: &Map<String, Value>, opts: &Options) -> Result<Canonical
     let Some(TxOutput::Settlement(out)) = &response.output else {
         unreachable!("a successful settling response decodes to a settlement output");
     };
-    claim_from_exchange(&request.envelope, &request.input, out, &opts.identity_policy)
-        .map(Canonical::Claim)
+    claim_from_exchange(
+        &request.envelope,
+        &request.input,
+        out,
+        &opts.identity_policy,
+    )
+    .map(Canonical::Claim)
 }
 
 /// `NHSA-ID-8` on the result lines of 2204/2301: `det_item_fee_sumamt = cnt × pric`
@@ -342,9 +348,9 @@ pub fn check_fee_lines(out: &FeeUploadOutput, path: &str) -> Vec<Violation> {
             line.overlmt_amt,
             line.preselfpay_amt,
             line.inscp_scp_amt,
-        ) {
-            if a + b + c + d != line.det_item_fee_sumamt {
-                v.push(Violation::new(
+        ) && a + b + c + d != line.det_item_fee_sumamt
+        {
+            v.push(Violation::new(
                     RuleId::NHSA_ID_8,
                     join(&at, "det_item_fee_sumamt"),
                     format!(
@@ -353,7 +359,6 @@ pub fn check_fee_lines(out: &FeeUploadOutput, path: &str) -> Vec<Violation> {
                         a + b + c + d
                     ),
                 ));
-            }
         }
     }
     v

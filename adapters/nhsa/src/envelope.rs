@@ -159,7 +159,11 @@ impl FieldValue for Infcode {
             Value::Number(n) => n.as_str().to_owned(),
             Value::String(s) => s.trim().to_owned(),
             _ => {
-                errs.push(RuleId::FMT_TYPE, path, format!("{} must be a number or text", spec.name));
+                errs.push(
+                    RuleId::FMT_TYPE,
+                    path,
+                    format!("{} must be a number or text", spec.name),
+                );
                 return None;
             }
         };
@@ -222,7 +226,11 @@ pub fn parse_compact_time(s: &str) -> Option<PrimitiveDateTime> {
         u8::try_from(n(8..10)?).ok()?,
         u8::try_from(n(10..12)?).ok()?,
         u8::try_from(n(12..14)?).ok()?,
-        if s.len() == 17 { u16::try_from(n(14..17)?).ok()? } else { 0 },
+        if s.len() == 17 {
+            u16::try_from(n(14..17)?).ok()?
+        } else {
+            0
+        },
     )
     .ok()?;
     Some(PrimitiveDateTime::new(date, t))
@@ -259,12 +267,11 @@ impl RequestEnvelope {
         // msgid layout, checked on the raw text so that it is reported with other errors
         if let (Some(Value::String(msgid)), Some(Value::String(code))) =
             (map.get("msgid"), map.get("fixmedins_code"))
+            && !msgid.is_empty()
+            && !code.is_empty()
+            && let Err(why) = check_msgid(msgid, code)
         {
-            if !msgid.is_empty() && !code.is_empty() {
-                if let Err(why) = check_msgid(msgid, code) {
-                    errs.push(RuleId::FMT_MSGID, &at("msgid"), why);
-                }
-            }
+            errs.push(RuleId::FMT_MSGID, &at("msgid"), why);
         }
         match map.get("input") {
             Some(Value::Object(_)) | None | Some(Value::Null) => {}
@@ -311,14 +318,15 @@ impl ResponseEnvelope {
         let env = Self::decode_map(map, path, &mut errs);
         let at = |name: &str| crate::field::join(path, name);
         for name in ["refmsg_time", "respond_time"] {
-            if let Some(Value::String(s)) = map.get(name) {
-                if !s.is_empty() && parse_compact_time(s).is_none() {
-                    errs.push(
-                        RuleId::FMT_DATETIME,
-                        &at(name),
-                        format!("{name} `{s}` is not a time yyyyMMddHHmmssSSS"),
-                    );
-                }
+            if let Some(Value::String(s)) = map.get(name)
+                && !s.is_empty()
+                && parse_compact_time(s).is_none()
+            {
+                errs.push(
+                    RuleId::FMT_DATETIME,
+                    &at(name),
+                    format!("{name} `{s}` is not a time yyyyMMddHHmmssSSS"),
+                );
             }
         }
         match map.get("output") {
@@ -397,6 +405,9 @@ mod tests {
             assert_eq!(r.infcode.0, code);
         }
         let bad = ResponseEnvelope::decode(br#"{"infcode":"ok"}"#, &DecodeLimits::default());
-        assert_eq!(bad.unwrap_err().violations[0].rule, RuleId::NHSA_ENV_INFCODE);
+        assert_eq!(
+            bad.unwrap_err().violations[0].rule,
+            RuleId::NHSA_ENV_INFCODE
+        );
     }
 }

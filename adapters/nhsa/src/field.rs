@@ -294,7 +294,9 @@ fn scaled(
         Err(e) => {
             let detail = match e {
                 DecimalError::TooManyDecimals { .. } => {
-                    format!("{what} = `{text}` has more than {scale} decimals; it would need rounding")
+                    format!(
+                        "{what} = `{text}` has more than {scale} decimals; it would need rounding"
+                    )
                 }
                 DecimalError::Overflow(_) => format!("{what} = `{text}` is out of range"),
                 DecimalError::Empty | DecimalError::Syntax(_) => {
@@ -874,6 +876,10 @@ mod tests {
         ] {
             assert!(PrimitiveDateTime::decode(&Value::from(bad), "f", &s, &mut errs).is_none());
         }
-        assert!(errs.violations.iter().all(|v| v.rule == RuleId::FMT_DATETIME));
+        assert!(
+            errs.violations
+                .iter()
+                .all(|v| v.rule == RuleId::FMT_DATETIME)
+        );
     }
 }

@@ -7,8 +7,8 @@
 //! [`IdentityPolicy`].
 
 use medsettle_canonical::{
-    CHINA_OFFSET, ClaimKind, FundLine, IdentityPolicy, Money, ReversalLink, RuleId,
-    SettledClaim, SettlementAmounts, Violation, check_identities,
+    CHINA_OFFSET, ClaimKind, FundLine, IdentityPolicy, Money, ReversalLink, RuleId, SettledClaim,
+    SettlementAmounts, Violation, check_identities,
 };
 use serde_json::Map;
 use time::Date;
@@ -92,14 +92,15 @@ pub fn claim_from_exchange(
     let base = join(RESPONSE_OUTPUT_PATH, "setlinfo");
     let mut errs = Errors::default();
     let mut pair = |field: &str, got: Option<&str>, want: Option<&str>| {
-        if let (Some(got), Some(want)) = (got, want) {
-            if !got.is_empty() && got != want {
-                errs.push(
-                    RuleId::NHSA_ENV_EXCHANGE,
-                    &join(&base, field),
-                    format!("{field} `{got}` does not match the request's `{want}`"),
-                );
-            }
+        if let (Some(got), Some(want)) = (got, want)
+            && !got.is_empty()
+            && got != want
+        {
+            errs.push(
+                RuleId::NHSA_ENV_EXCHANGE,
+                &join(&base, field),
+                format!("{field} `{got}` does not match the request's `{want}`"),
+            );
         }
     };
     pair("mdtrt_id", Some(&s.mdtrt_id), facts.mdtrt_id.as_deref());
@@ -109,17 +110,17 @@ pub fn claim_from_exchange(
         s.medins_setl_id.as_deref(),
         Some(&request.msgid),
     );
-    if let Some(sent) = facts.medfee_sumamt {
-        if sent != s.medfee_sumamt {
-            errs.push(
-                RuleId::NHSA_ENV_EXCHANGE,
-                &join(&base, "medfee_sumamt"),
-                format!(
-                    "medfee_sumamt {} does not match the request's {sent}",
-                    s.medfee_sumamt
-                ),
-            );
-        }
+    if let Some(sent) = facts.medfee_sumamt
+        && sent != s.medfee_sumamt
+    {
+        errs.push(
+            RuleId::NHSA_ENV_EXCHANGE,
+            &join(&base, "medfee_sumamt"),
+            format!(
+                "medfee_sumamt {} does not match the request's {sent}",
+                s.medfee_sumamt
+            ),
+        );
     }
     let (Some(setl_id), Some(setl_time)) = (s.setl_id.clone(), s.setl_time) else {
         // decode_output reports these as FMT-REQUIRED for settling transactions
@@ -248,7 +249,10 @@ pub struct PersonExtras {
 
 /// The `setlinfo` + `setldetail` of a settled claim (2207/2304/2208/2305 output).
 /// `medins_setl_id` is the claim's `msgid`; every amount is written, zeros included.
-pub fn settle_output_for_claim(claim: &SettledClaim, person: Option<&PersonExtras>) -> SettleOutput {
+pub fn settle_output_for_claim(
+    claim: &SettledClaim,
+    person: Option<&PersonExtras>,
+) -> SettleOutput {
     let a = &claim.amounts;
     let p = person.cloned().unwrap_or_default();
     let setlinfo = SetlInfo {

@@ -68,10 +68,10 @@ fn code_rows(infno: &str, direction: &str) -> Vec<Row> {
     }
     if direction == "output" && (tx::is_settlement(infno) || tx::is_reversal(infno)) {
         for r in &mut rows {
-            if let Some(name) = r.path.strip_prefix("setlinfo.") {
-                if SETTLED_REQUIRED.contains(&name) {
-                    r.required = true;
-                }
+            if let Some(name) = r.path.strip_prefix("setlinfo.")
+                && SETTLED_REQUIRED.contains(&name)
+            {
+                r.required = true;
             }
         }
     }
@@ -103,7 +103,10 @@ fn toml_rows(table: &toml::Table, key: &str) -> Vec<Row> {
 fn render(rows: &[Row], key: &str) -> String {
     let mut s = String::new();
     for r in rows {
-        s.push_str(&format!("\n[[{key}]]\npath = \"{}\"\ntype = \"{}\"\n", r.path, r.ty));
+        s.push_str(&format!(
+            "\n[[{key}]]\npath = \"{}\"\ntype = \"{}\"\n",
+            r.path, r.ty
+        ));
         if let Some(l) = r.length {
             s.push_str(&format!("length = {l}\n"));
         }
@@ -193,9 +196,9 @@ fn every_transaction_has_a_table_and_code_agrees_with_it() {
             let spec_map: BTreeMap<_, _> = spec.iter().map(|r| (r.path.clone(), r)).collect();
             let code_map: BTreeMap<_, _> = code.iter().map(|r| (r.path.clone(), r)).collect();
             for (p, r) in &code_map {
-                let s = spec_map
-                    .get(p)
-                    .unwrap_or_else(|| panic!("{infno} {dir}.{p} is in the code but not in the table"));
+                let s = spec_map.get(p).unwrap_or_else(|| {
+                    panic!("{infno} {dir}.{p} is in the code but not in the table")
+                });
                 assert_eq!(
                     (&s.ty, s.length, s.precision, s.required),
                     (&r.ty, r.length, r.precision, r.required),
@@ -374,6 +377,7 @@ fn adapter_follows_every_transaction_table() {
 }
 
 #[test]
+#[allow(clippy::type_complexity)]
 fn envelope_follows_its_table() {
     let table = load("envelope.toml");
     let mut code_req = Vec::new();
@@ -382,12 +386,25 @@ fn envelope_follows_its_table() {
     flatten(ResponseEnvelope::FIELDS, "", &mut code_resp);
     for (key, code) in [("request", code_req), ("response", code_resp)] {
         let spec = toml_rows(&table, key);
-        let strip = |rows: &[Row]| -> Vec<(String, String, Option<usize>, Option<(u32, u32)>, bool)> {
-            rows.iter()
-                .map(|r| (r.path.clone(), r.ty.clone(), r.length, r.precision, r.required))
-                .collect()
-        };
-        assert_eq!(strip(&spec), strip(&code), "envelope.toml [{key}] and the code differ");
+        let strip =
+            |rows: &[Row]| -> Vec<(String, String, Option<usize>, Option<(u32, u32)>, bool)> {
+                rows.iter()
+                    .map(|r| {
+                        (
+                            r.path.clone(),
+                            r.ty.clone(),
+                            r.length,
+                            r.precision,
+                            r.required,
+                        )
+                    })
+                    .collect()
+            };
+        assert_eq!(
+            strip(&spec),
+            strip(&code),
+            "envelope.toml [{key}] and the code differ"
+        );
     }
     // behaviour: the §5.1 A envelope, each required field removed, each char field too long
     let base = json!({"infno":"9001","msgid":"H44030000001202406011030150001","mdtrtarea_admvs":"440300",
@@ -398,7 +415,12 @@ fn envelope_follows_its_table() {
     let decode = |v: &Value| -> Vec<(String, String)> {
         RequestEnvelope::from_map(v.as_object().unwrap(), "")
             .err()
-            .map(|e| e.violations.into_iter().map(|x| (x.rule.0.to_owned(), x.path)).collect())
+            .map(|e| {
+                e.violations
+                    .into_iter()
+                    .map(|x| (x.rule.0.to_owned(), x.path))
+                    .collect()
+            })
             .unwrap_or_default()
     };
     assert_eq!(decode(&base), vec![]);
@@ -429,7 +451,12 @@ fn envelope_follows_its_table() {
     let decode_resp = |v: &Value| -> Vec<(String, String)> {
         ResponseEnvelope::from_map(v.as_object().unwrap(), "")
             .err()
-            .map(|e| e.violations.into_iter().map(|x| (x.rule.0.to_owned(), x.path)).collect())
+            .map(|e| {
+                e.violations
+                    .into_iter()
+                    .map(|x| (x.rule.0.to_owned(), x.path))
+                    .collect()
+            })
             .unwrap_or_default()
     };
     assert_eq!(decode_resp(&resp), vec![]);

@@ -107,7 +107,10 @@ pub struct CaseFile {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decoded {
     /// Accepted: the canonical JSON and the kind of message detected.
-    Accepted { canonical: Value, detected: CaseKind },
+    Accepted {
+        canonical: Value,
+        detected: CaseKind,
+    },
     /// Rejected: each violation as (rule id, field path).
     Rejected { violations: Vec<(String, String)> },
 }
@@ -161,8 +164,8 @@ mod nhsa {
 
 /// Run one case directory. `Ok(())` when it passes, `Err(why)` when it fails.
 pub fn run_case(dir: &Path) -> Result<(), String> {
-    let text = std::fs::read_to_string(dir.join("case.toml"))
-        .map_err(|e| format!("case.toml: {e}"))?;
+    let text =
+        std::fs::read_to_string(dir.join("case.toml")).map_err(|e| format!("case.toml: {e}"))?;
     let case: CaseFile = toml::from_str(&text).map_err(|e| format!("case.toml: {e}"))?;
     let input_path = ["input.json", "input.xml", "input.txt"]
         .iter()
@@ -172,7 +175,13 @@ pub fn run_case(dir: &Path) -> Result<(), String> {
     let input = std::fs::read(&input_path).map_err(|e| format!("{}: {e}", input_path.display()))?;
     let decoded = decode_case(&case, &input)?;
     match (case.expected.outcome, decoded) {
-        (Outcome::Accept, Decoded::Accepted { canonical, detected }) => {
+        (
+            Outcome::Accept,
+            Decoded::Accepted {
+                canonical,
+                detected,
+            },
+        ) => {
             if detected != case.kind {
                 return Err(format!(
                     "detected a {detected:?} but the case is a {:?}",
@@ -181,8 +190,8 @@ pub fn run_case(dir: &Path) -> Result<(), String> {
             }
             let expected_text = std::fs::read_to_string(dir.join("expected.json"))
                 .map_err(|e| format!("expected.json: {e}"))?;
-            let expected: Value = serde_json::from_str(&expected_text)
-                .map_err(|e| format!("expected.json: {e}"))?;
+            let expected: Value =
+                serde_json::from_str(&expected_text).map_err(|e| format!("expected.json: {e}"))?;
             match first_difference(&expected, &canonical, "$") {
                 None => Ok(()),
                 Some(diff) => Err(format!("canonical output differs: {diff}")),
@@ -264,10 +273,9 @@ pub fn first_difference(expected: &Value, got: &Value, path: &str) -> Option<Str
                 .enumerate()
                 .find_map(|(i, (x, y))| first_difference(x, y, &format!("{path}[{i}]")))
         }
-        (Value::Number(a), Value::Number(b)) => {
-            (normalize_number(a.as_str()) != normalize_number(b.as_str()))
-                .then(|| format!("{path}: expected {a}, got {b}"))
-        }
+        (Value::Number(a), Value::Number(b)) => (normalize_number(a.as_str())
+            != normalize_number(b.as_str()))
+        .then(|| format!("{path}: expected {a}, got {b}")),
         (a, b) => (a != b).then(|| format!("{path}: expected {a}, got {b}")),
     }
 }
@@ -349,7 +357,10 @@ mod tests {
 
     #[test]
     fn structural_comparison() {
-        assert_eq!(first_difference(&json!({"a":1,"b":[1,2]}), &json!({"b":[1,2],"a":1}), "$"), None);
+        assert_eq!(
+            first_difference(&json!({"a":1,"b":[1,2]}), &json!({"b":[1,2],"a":1}), "$"),
+            None
+        );
         assert!(first_difference(&json!({"a":1}), &json!({"a":2}), "$").is_some());
         assert!(first_difference(&json!({"a":1}), &json!({"a":1,"b":2}), "$").is_some());
         let a: Value = serde_json::from_str(r#"{"x":100}"#).unwrap();

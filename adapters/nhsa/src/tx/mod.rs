@@ -31,8 +31,8 @@ use crate::field::{Errors, FieldSpec, Record, join};
 
 /// Every transaction medsettle decodes, by its canonical number.
 pub const INFNOS: &[&str] = &[
-    "1101", "2201", "2202", "2204", "2205", "2206", "2207", "2208", "2301", "2302", "2303",
-    "2304", "2305", "2401", "2402", "2601", "3201", "3202", "3203", "4101", "9001", "9002",
+    "1101", "2201", "2202", "2204", "2205", "2206", "2207", "2208", "2301", "2302", "2303", "2304",
+    "2305", "2401", "2402", "2601", "3201", "3202", "3203", "4101", "9001", "9002",
 ];
 
 /// The national name of a transaction (Chinese — English).
@@ -95,6 +95,7 @@ macro_rules! tx_input {
     ($( $variant:ident($ty:ty) = $infno:literal ),* $(,)?) => {
         /// A decoded transaction input, one variant per transaction.
         #[derive(Debug, Clone, PartialEq)]
+        #[allow(clippy::large_enum_variant)] // a decoded message, built once and read
         pub enum TxInput {
             $( $variant($ty), )*
         }
@@ -164,7 +165,11 @@ pub fn decode_input(infno: &str, input: &Value) -> Result<TxInput, NhsaError> {
     decode_input_at(infno, input, "input")
 }
 
-pub(crate) fn decode_input_at(infno: &str, input: &Value, path: &str) -> Result<TxInput, NhsaError> {
+pub(crate) fn decode_input_at(
+    infno: &str,
+    input: &Value,
+    path: &str,
+) -> Result<TxInput, NhsaError> {
     let Some(base) = base_infno(infno) else {
         return Err(NhsaError::one(
             RuleId::NHSA_ENV_INFNO,
@@ -190,6 +195,7 @@ pub(crate) fn decode_input_at(infno: &str, input: &Value, path: &str) -> Result<
 
 /// A decoded transaction output, one variant per output shape.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)] // a decoded message, built once and read
 pub enum TxOutput {
     /// 1101.
     PsnInfo(t1101::Out1101),
@@ -397,8 +403,12 @@ pub(crate) fn decode_output_at(
         _ => output,
     };
     let decoded = match shape {
-        OutputShape::PsnInfo => t1101::Out1101::decode_value(output, path, &mut errs).map(TxOutput::PsnInfo),
-        OutputShape::Register => t2201::Out2201::decode_value(output, path, &mut errs).map(TxOutput::Register),
+        OutputShape::PsnInfo => {
+            t1101::Out1101::decode_value(output, path, &mut errs).map(TxOutput::PsnInfo)
+        }
+        OutputShape::Register => {
+            t2201::Out2201::decode_value(output, path, &mut errs).map(TxOutput::Register)
+        }
         OutputShape::FeeUpload => {
             t2204::FeeUploadOutput::decode_value(output, path, &mut errs).map(TxOutput::FeeUpload)
         }
@@ -409,17 +419,27 @@ pub(crate) fn decode_output_at(
             }
             out.map(TxOutput::Settlement)
         }
-        OutputShape::Admission => t2401::Out2401::decode_value(output, path, &mut errs).map(TxOutput::Admission),
-        OutputShape::Statement => t3201::Out3201::decode_value(output, path, &mut errs).map(TxOutput::Statement),
+        OutputShape::Admission => {
+            t2401::Out2401::decode_value(output, path, &mut errs).map(TxOutput::Admission)
+        }
+        OutputShape::Statement => {
+            t3201::Out3201::decode_value(output, path, &mut errs).map(TxOutput::Statement)
+        }
         OutputShape::DetailStatement => {
             t3202::Out3202::decode_value(output, path, &mut errs).map(TxOutput::DetailStatement)
         }
         OutputShape::ClearingApply => {
             t3203::Out3203::decode_value(output, path, &mut errs).map(TxOutput::ClearingApply)
         }
-        OutputShape::SettleList => t4101::Out4101::decode_value(output, path, &mut errs).map(TxOutput::SettleList),
-        OutputShape::SignIn => t9001::Out9001::decode_value(output, path, &mut errs).map(TxOutput::SignIn),
-        OutputShape::SignOut => t9002::Out9002::decode_value(output, path, &mut errs).map(TxOutput::SignOut),
+        OutputShape::SettleList => {
+            t4101::Out4101::decode_value(output, path, &mut errs).map(TxOutput::SettleList)
+        }
+        OutputShape::SignIn => {
+            t9001::Out9001::decode_value(output, path, &mut errs).map(TxOutput::SignIn)
+        }
+        OutputShape::SignOut => {
+            t9002::Out9002::decode_value(output, path, &mut errs).map(TxOutput::SignOut)
+        }
         OutputShape::Empty => unreachable!("handled above"),
     };
     match decoded {

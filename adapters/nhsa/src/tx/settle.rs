@@ -8,8 +8,8 @@ use medsettle_canonical::{Admdvs, Money, Ratio};
 use serde_json::Value;
 use time::{Date, PrimitiveDateTime};
 
-use crate::field::kinds::*;
 use crate::field::N1;
+use crate::field::kinds::*;
 use crate::record;
 
 /// `setlinfo` fields a settling transaction (2207, 2304, 2208, 2305) must return although

@@ -5,8 +5,8 @@ use medsettle_canonical::{Admdvs, Money};
 use serde_json::Value;
 use time::{Date, PrimitiveDateTime};
 
-use crate::field::kinds::*;
 use crate::field::N1;
+use crate::field::kinds::*;
 use crate::record;
 
 record! {
