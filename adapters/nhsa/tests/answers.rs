@@ -190,3 +190,35 @@ fn identity_policy_can_relax_a_rule() {
         Ok(Canonical::Claim(_))
     ));
 }
+
+/// The success answer's bytes are pinned by a golden file (wire output, `DESIGN.md` §5):
+/// `MEDSETTLE_BLESS=1` rewrites it; review the diff.
+#[test]
+fn answer_bytes_match_the_golden_file() {
+    let claim = to_canonical(&exchange(REQ_A, RESP_B), &Options::default())
+        .unwrap()
+        .claim()
+        .unwrap()
+        .clone();
+    let mut ctx = ctx();
+    ctx.person = Some(medsettle_nhsa::PersonExtras {
+        psn_cert_type: Some("01".into()),
+        certno: Some("440300199001011234".into()),
+        gend: Some("1".into()),
+        naty: Some("01".into()),
+        brdy: Some(time::macros::date!(1990 - 01 - 01)),
+        age: Some(medsettle_nhsa::Scaled(340)),
+        cvlserv_flag: Some("0".into()),
+        mdtrt_cert_type: Some("02".into()),
+    });
+    let got = answer_for_claim(&claim, &ctx).to_bytes();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/answer-2207.json");
+    if std::env::var("MEDSETTLE_BLESS").is_ok() {
+        std::fs::write(path, &got).unwrap();
+    }
+    let want = std::fs::read(path).expect("golden file");
+    assert_eq!(
+        String::from_utf8(got).unwrap(),
+        String::from_utf8(want).unwrap()
+    );
+}
