@@ -333,7 +333,7 @@ pub fn check_identities(claim: &SettledClaim, policy: &IdentityPolicy) -> Identi
     }
     let sign_ok = match claim.kind {
         ClaimKind::Settlement => !a.medfee_sumamt.is_negative(),
-        ClaimKind::Reversal => !a.medfee_sumamt.is_negative() == a.medfee_sumamt.is_zero(),
+        ClaimKind::Reversal => a.medfee_sumamt.fen() <= 0,
     };
     if !sign_ok {
         found.push(Violation::new(

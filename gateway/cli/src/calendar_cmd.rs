@@ -1,0 +1,76 @@
+//! `medsettle calendar`: the working-day calendar that dates every payment (IS-D-4, IS-M-4).
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Subcommand;
+use medsettle_settlement::Calendar;
+use time::Date;
+
+use crate::exit::{BadInput, parse_date};
+
+#[derive(Subcommand)]
+pub enum CalendarCommand {
+    /// Print the T+1 payment date of a claim settled on DATE (first line: the ISO date).
+    PayDate {
+        /// Settlement date, YYYY-MM-DD.
+        date: String,
+    },
+    /// Count the working days after FROM up to and including TO.
+    WorkingDays { from: String, to: String },
+    /// Say whether DATE is a working day, and which holiday it is if not.
+    Show { date: String },
+}
+
+/// Load the calendar: operator files when given (one per year, as in specs/calendar/),
+/// otherwise the embedded 2025–2026 calendar.
+pub fn load(files: &[PathBuf]) -> Result<Calendar> {
+    if files.is_empty() {
+        return Ok(Calendar::embedded());
+    }
+    let texts = files
+        .iter()
+        .map(|f| std::fs::read_to_string(f).with_context(|| format!("reading calendar {}", f.display())))
+        .collect::<Result<Vec<_>>>()?;
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    Calendar::from_toml_strs(&refs).map_err(|e| BadInput::new(format!("calendar files: {e}")).into())
+}
+
+fn date_arg(name: &str, text: &str) -> Result<Date> {
+    parse_date(text).map_err(|e| BadInput::new(format!("{name}: {e}")).into())
+}
+
+pub fn run(cmd: CalendarCommand, files: &[PathBuf]) -> Result<()> {
+    let cal = load(files)?;
+    // A date the calendar does not cover is the operator's input problem: refuse, never guess.
+    let bad = |e: medsettle_settlement::SettlementError| anyhow::Error::from(BadInput::new(e.to_string()));
+    match cmd {
+        CalendarCommand::PayDate { date } => {
+            let d = date_arg("DATE", &date)?;
+            let pay = cal.next_working_day_after(d).map_err(bad)?;
+            println!("{pay}");
+            let waited = cal.working_days_between(d, pay).map_err(bad)?;
+            println!(
+                "a claim settled on {d} ({}) is paid on {pay} ({}), T+{waited} working day(s)",
+                d.weekday(),
+                pay.weekday()
+            );
+        }
+        CalendarCommand::WorkingDays { from, to } => {
+            let (f, t) = (date_arg("FROM", &from)?, date_arg("TO", &to)?);
+            let n = cal.working_days_between(f, t).map_err(bad)?;
+            println!("{n}");
+            println!("working days after {f} up to and including {t}");
+        }
+        CalendarCommand::Show { date } => {
+            let d = date_arg("DATE", &date)?;
+            let working = cal.is_working_day(d).map_err(bad)?;
+            match cal.holiday_name(d).map_err(bad)? {
+                Some(name) => println!("{d} ({}) is a holiday: {name}", d.weekday()),
+                None if working => println!("{d} ({}) is a working day", d.weekday()),
+                None => println!("{d} ({}) is a weekend day", d.weekday()),
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,496 @@
+//! The transaction processor end to end over `MemView`: what each transaction answers, what it
+//! changes, and what it refuses (changing nothing).
+
+mod common;
+
+use common::*;
+use medsettle_canonical::{ClaimKind, IdentityPolicy, Money, check_identities, check_reversal_of};
+use medsettle_core::error::WARN_UNKNOWN_LIST_CODE;
+use medsettle_core::txn::*;
+use medsettle_core::{
+    Core, CoreAnswer, CoreOutcome, CoreRefusal, CoreRequest, MemView, Quantity, RefusalCode,
+    UnitPrice,
+};
+
+struct Flow {
+    core: Core,
+    view: MemView,
+    seq: u64,
+}
+
+impl Flow {
+    fn new() -> Flow {
+        Flow {
+            core: core(),
+            view: view(),
+            seq: 0,
+        }
+    }
+
+    fn try_run(&mut self, req: CoreRequest) -> Result<CoreOutcome, CoreRefusal> {
+        self.seq += 1;
+        let out = self.core.handle(req, &ctx(self.seq), &self.view)?;
+        self.view.apply(&out.changes);
+        Ok(out)
+    }
+
+    fn run(&mut self, req: CoreRequest) -> CoreOutcome {
+        self.try_run(req).expect("accepted")
+    }
+
+    /// Refused, and the state is exactly as before.
+    fn refused(&mut self, req: CoreRequest) -> CoreRefusal {
+        let before = self.view.clone();
+        let e = self.try_run(req).expect_err("must be refused");
+        assert_eq!(self.view, before, "a refusal changed state");
+        e
+    }
+
+    fn register(&mut self, psn_no: &str) -> String {
+        let out = self.run(CoreRequest::Register(Req2201 {
+            psn_no: psn_no.into(),
+            insutype: "310".into(),
+            begntime: "2024-05-20 09:00:00".into(),
+            mdtrt_cert_type: "02".into(),
+            mdtrt_cert_no: "x".into(),
+            ipt_otp_no: format!("MZ{}", self.seq),
+            atddr_no: None,
+            dr_name: None,
+            dept_code: None,
+            dept_name: None,
+            caty: None,
+        }));
+        match out.answer {
+            CoreAnswer::Visit { mdtrt_id, .. } => mdtrt_id,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn fees(
+        &mut self,
+        mdtrt_id: &str,
+        psn_no: &str,
+        lines: &[(&str, &str, &str, &str)],
+    ) -> CoreOutcome {
+        self.run(CoreRequest::OutpatientFees(
+            lines
+                .iter()
+                .map(|(sn, code, cnt, pric)| fee(mdtrt_id, psn_no, sn, code, cnt, pric))
+                .collect(),
+        ))
+    }
+}
+
+fn fee(mdtrt_id: &str, psn_no: &str, sn: &str, code: &str, cnt: &str, pric: &str) -> FeeDetailIn {
+    FeeDetailIn {
+        feedetl_sn: sn.into(),
+        init_feedetl_sn: None,
+        mdtrt_id: mdtrt_id.into(),
+        psn_no: psn_no.into(),
+        chrg_bchno: Some("B1".into()),
+        fee_ocur_time: None,
+        med_list_codg: code.into(),
+        medins_list_codg: code.into(),
+        det_item_fee_sumamt: None,
+        cnt: Quantity::parse(cnt).unwrap(),
+        pric: UnitPrice::parse(pric).unwrap(),
+    }
+}
+
+fn settle_req(mdtrt_id: &str, psn_no: &str) -> SettleReq {
+    SettleReq {
+        psn_no: psn_no.into(),
+        mdtrt_id: mdtrt_id.into(),
+        med_type: Some("11".into()),
+        acct_used_flag: true,
+        ..SettleReq::default()
+    }
+}
+
+fn setlinfo(out: &CoreOutcome) -> &SetlInfo {
+    match &out.answer {
+        CoreAnswer::Settlement { setlinfo, .. } => setlinfo,
+        other => panic!("{other:?}"),
+    }
+}
+
+const P: &str = "9900000001";
+
+#[test]
+fn person_info_sign_in_and_out() {
+    let mut f = Flow::new();
+    let out = f.run(CoreRequest::PersonInfo(Req1101 {
+        mdtrt_cert_type: "02".into(),
+        mdtrt_cert_no: "990101198001010011".into(),
+        psn_cert_type: None,
+        certno: None,
+        psn_name: Some("张三".into()),
+    }));
+    let CoreAnswer::PersonInfo { baseinfo, insuinfo } = out.answer else {
+        panic!()
+    };
+    assert_eq!(baseinfo.psn_no, P);
+    assert_eq!(baseinfo.age, 44);
+    assert_eq!(insuinfo[0].balc, Some(yuan("1234.56")));
+    assert_eq!(insuinfo[0].insuplc_admdvs, "990100");
+    assert!(out.changes.is_empty());
+    let e = f.refused(CoreRequest::PersonInfo(Req1101 {
+        mdtrt_cert_type: "03".into(),
+        mdtrt_cert_no: "CARD".into(),
+        psn_cert_type: None,
+        certno: None,
+        psn_name: None,
+    }));
+    assert_eq!(e.refusal_code(), Some(RefusalCode::PersonUnknown));
+
+    let out = f.run(CoreRequest::SignIn(Req9001 {
+        opter_no: "0001".into(),
+        mac: String::new(),
+        ip: String::new(),
+    }));
+    let CoreAnswer::SignIn { sign_no, sign_time } = out.answer else {
+        panic!()
+    };
+    assert_eq!(sign_no.len(), 30);
+    assert_eq!(sign_time, "2024-05-20 10:30:00");
+    f.run(CoreRequest::SignOut(Req9002 {
+        sign_no: sign_no.clone(),
+        opter_no: "0001".into(),
+    }));
+    let e = f.refused(CoreRequest::SignOut(Req9002 {
+        sign_no,
+        opter_no: "0001".into(),
+    }));
+    assert_eq!(e.refusal_code(), Some(RefusalCode::SigninUnknown));
+}
+
+#[test]
+fn outpatient_presettle_settle_reverse_and_refusals() {
+    let mut f = Flow::new();
+    let visit = f.register(P);
+    let up = f.fees(
+        &visit,
+        P,
+        &[
+            ("1", "XA0201", "1", "50"),
+            ("2", "XB0001", "2", "25.50"),
+            ("3", "NOPE", "1", "10"),
+        ],
+    );
+    assert_eq!(up.warnings.len(), 1);
+    assert_eq!(up.warnings[0].code, WARN_UNKNOWN_LIST_CODE);
+    let CoreAnswer::FeeResults { result } = &up.answer else {
+        panic!()
+    };
+    assert_eq!(result[1].split.preselfpay_amt, yuan("10.20")); // 51.00 × 20 %
+    assert_eq!(result[2].split.fulamt_ownpay_amt, yuan("10.00"));
+
+    // duplicate feedetl_sn
+    let e = f.refused(CoreRequest::OutpatientFees(vec![fee(
+        &visit, P, "1", "XA0201", "1", "1",
+    )]));
+    assert_eq!(e.refusal_code(), Some(RefusalCode::FeeDuplicate));
+    // inexact line amount: 0.3333 × 1.00
+    let e = f.refused(CoreRequest::OutpatientFees(vec![fee(
+        &visit, P, "9", "XA0201", "0.3333", "1",
+    )]));
+    assert_eq!(e.code(), "NHSA-ID-8");
+
+    // pre-settlement changes nothing and has no setl_id
+    let pre = f.run(CoreRequest::OutpatientPreSettle(settle_req(&visit, P)));
+    assert!(pre.changes.is_empty() && pre.claim.is_none());
+    let pre_info = setlinfo(&pre).clone();
+    assert_eq!(pre_info.setl_id, None);
+    assert_eq!(pre_info.amounts.medfee_sumamt, yuan("111.00"));
+
+    // totals that disagree with the detail are refused
+    let mut wrong = settle_req(&visit, P);
+    wrong.medfee_sumamt = Some(yuan("111.01"));
+    let e = f.refused(CoreRequest::OutpatientSettle(wrong));
+    assert_eq!(e.refusal_code(), Some(RefusalCode::TotalsMismatch));
+    assert_eq!(e.path(), "input.data.medfee_sumamt");
+
+    let acc_before = f.view.accumulators.clone();
+    let balance_before = f.view.balances[P];
+    let settled = f.run(CoreRequest::OutpatientSettle(settle_req(&visit, P)));
+    let claim = settled.claim.clone().unwrap();
+    let info = setlinfo(&settled).clone();
+    assert_eq!(
+        info.amounts, pre_info.amounts,
+        "settlement = pre-settlement"
+    );
+    assert_eq!(
+        info.medins_setl_id.as_deref(),
+        Some(ctx(f.seq).msgid.as_str())
+    );
+    // year deductible 1000 not reached: everything in scope is the person's
+    assert_eq!(info.amounts.act_pay_dedc, info.amounts.inscp_scp_amt);
+    assert_eq!(info.amounts.acct_pay, yuan("111.00"));
+    assert_eq!(f.view.balances[P], balance_before - yuan("111.00"));
+    assert!(
+        f.view
+            .fee_lines
+            .values()
+            .all(|l| l.setl_id.as_deref() == Some(claim.setl_id.as_str()))
+    );
+
+    // settled lines cannot be cancelled; nothing left to settle
+    let e = f.refused(CoreRequest::OutpatientFeesCancel(Req2205 {
+        mdtrt_id: visit.clone(),
+        chrg_bchno: "B1".into(),
+        psn_no: P.into(),
+    }));
+    assert_eq!(e.refusal_code(), Some(RefusalCode::FeeSettled));
+    let e = f.refused(CoreRequest::OutpatientSettle(settle_req(&visit, P)));
+    assert_eq!(e.refusal_code(), Some(RefusalCode::NoFeeDetail));
+    let e = f.refused(CoreRequest::CancelRegistration(Req2202 {
+        psn_no: P.into(),
+        mdtrt_id: visit.clone(),
+        ipt_otp_no: String::new(),
+    }));
+    assert_eq!(e.refusal_code(), Some(RefusalCode::VisitSettled));
+    // the inpatient transaction cannot reverse an outpatient settlement
+    let cancel = ReqCancelSettlement {
+        setl_id: claim.setl_id.clone(),
+        mdtrt_id: visit.clone(),
+        psn_no: P.into(),
+    };
+    let e = f.refused(CoreRequest::InpatientSettleCancel(cancel.clone()));
+    assert_eq!(e.refusal_code(), Some(RefusalCode::ReversalMismatch));
+
+    let reversed = f.run(CoreRequest::OutpatientSettleCancel(cancel.clone()));
+    let rev = reversed.claim.clone().unwrap();
+    assert_eq!(rev.kind, ClaimKind::Reversal);
+    assert_ne!(rev.setl_id, claim.setl_id);
+    assert!(
+        check_identities(&rev, &IdentityPolicy::default())
+            .errors
+            .is_empty()
+    );
+    assert!(check_reversal_of(&claim, &rev).is_empty());
+    assert_eq!(setlinfo(&reversed).amounts.medfee_sumamt, yuan("-111.00"));
+    assert_eq!(rev.amounts.balc, Some(balance_before));
+    assert_eq!(f.view.balances[P], balance_before);
+    // accumulators are back exactly (the year's record exists now, with zeros)
+    let acc = &f.view.accumulators[&(P.to_owned(), 2024)];
+    assert_eq!(
+        acc_before
+            .get(&(P.to_owned(), 2024))
+            .cloned()
+            .unwrap_or_else(|| medsettle_core::Accumulator::zero(P, 2024)),
+        *acc
+    );
+    assert!(f.view.fee_lines.values().all(|l| l.setl_id.is_none()));
+
+    // twice, or the reversal itself, or an unknown id
+    let e = f.refused(CoreRequest::OutpatientSettleCancel(cancel.clone()));
+    assert_eq!(e.refusal_code(), Some(RefusalCode::ReversalAlready));
+    let e = f.refused(CoreRequest::OutpatientSettleCancel(ReqCancelSettlement {
+        setl_id: rev.setl_id.clone(),
+        ..cancel.clone()
+    }));
+    assert_eq!(e.refusal_code(), Some(RefusalCode::ReversalOfReversal));
+    let e = f.refused(CoreRequest::OutpatientSettleCancel(ReqCancelSettlement {
+        setl_id: "nope".into(),
+        ..cancel
+    }));
+    assert_eq!(e.refusal_code(), Some(RefusalCode::ReversalUnknown));
+
+    // the lines can be settled again, and cancelled once unsettled
+    f.run(CoreRequest::OutpatientSettle(settle_req(&visit, P)));
+}
+
+#[test]
+fn reversal_by_msgid_2601() {
+    let mut f = Flow::new();
+    let visit = f.register(P);
+    f.fees(&visit, P, &[("1", "XA0001", "30", "100")]);
+    let settled = f.run(CoreRequest::OutpatientSettle(settle_req(&visit, P)));
+    let settle_msgid = ctx(f.seq).msgid;
+    let setl_id = settled.claim.unwrap().setl_id;
+
+    // a msgid that produced nothing: the caller learns there was nothing to reverse
+    let out = f.run(CoreRequest::Reverse(Req2601 {
+        psn_no: P.into(),
+        omsgid: "H990100000012024NEVERSENT".into(),
+        oinfno: "2207".into(),
+    }));
+    assert!(matches!(out.answer, CoreAnswer::NothingToReverse { .. }));
+    assert!(out.changes.is_empty() && out.claim.is_none());
+
+    let e = f.refused(CoreRequest::Reverse(Req2601 {
+        psn_no: P.into(),
+        omsgid: settle_msgid.clone(),
+        oinfno: "2401".into(),
+    }));
+    assert_eq!(e.refusal_code(), Some(RefusalCode::ReversalUnsupported));
+    let e = f.refused(CoreRequest::Reverse(Req2601 {
+        psn_no: "8800000042".into(),
+        omsgid: settle_msgid.clone(),
+        oinfno: "2207".into(),
+    }));
+    assert_eq!(e.refusal_code(), Some(RefusalCode::ReversalMismatch));
+
+    let out = f.run(CoreRequest::Reverse(Req2601 {
+        psn_no: P.into(),
+        omsgid: settle_msgid.clone(),
+        oinfno: "2207".into(),
+    }));
+    let rev = out.claim.unwrap();
+    assert_eq!(rev.infno, "2601");
+    assert_eq!(
+        rev.reversal_of.unwrap().setl_id.as_deref(),
+        Some(setl_id.as_str())
+    );
+    let reversal_msgid = ctx(f.seq).msgid;
+    assert_eq!(f.view.balances[P], yuan("1234.56"));
+
+    // again: already reversed; reversing the reversal's msgid: refused
+    let e = f.refused(CoreRequest::Reverse(Req2601 {
+        psn_no: P.into(),
+        omsgid: settle_msgid,
+        oinfno: "2207".into(),
+    }));
+    assert_eq!(e.refusal_code(), Some(RefusalCode::ReversalAlready));
+    let e = f.refused(CoreRequest::Reverse(Req2601 {
+        psn_no: P.into(),
+        omsgid: reversal_msgid,
+        oinfno: "2208".into(),
+    }));
+    assert_eq!(e.refusal_code(), Some(RefusalCode::ReversalOfReversal));
+}
+
+#[test]
+fn a_used_msgid_cannot_settle_twice() {
+    let mut f = Flow::new();
+    let visit = f.register(P);
+    f.fees(&visit, P, &[("1", "XA0001", "1", "10")]);
+    f.run(CoreRequest::OutpatientSettle(settle_req(&visit, P)));
+    let used = ctx(f.seq);
+    f.fees(&visit, P, &[("2", "XA0001", "1", "10")]);
+    let before = f.view.clone();
+    let e = f
+        .core
+        .handle(
+            CoreRequest::OutpatientSettle(settle_req(&visit, P)),
+            &used,
+            &f.view,
+        )
+        .unwrap_err();
+    assert_eq!(e.refusal_code(), Some(RefusalCode::MsgidReused));
+    assert_eq!(f.view, before);
+}
+
+#[test]
+fn visits_of_others_and_cancelled_visits_are_refused() {
+    let mut f = Flow::new();
+    let visit = f.register(P);
+    let e = f.refused(CoreRequest::OutpatientFees(vec![fee(
+        &visit,
+        "9900000004",
+        "1",
+        "XA0001",
+        "1",
+        "1",
+    )]));
+    assert_eq!(e.refusal_code(), Some(RefusalCode::VisitMismatch));
+    let e = f.refused(CoreRequest::InpatientFees(vec![fee(
+        &visit, P, "1", "XA0001", "1", "1",
+    )]));
+    assert_eq!(e.refusal_code(), Some(RefusalCode::VisitMismatch));
+    f.fees(&visit, P, &[("1", "XA0001", "1", "10")]);
+    f.run(CoreRequest::CancelRegistration(Req2202 {
+        psn_no: P.into(),
+        mdtrt_id: visit.clone(),
+        ipt_otp_no: String::new(),
+    }));
+    assert!(
+        f.view.fee_lines.is_empty(),
+        "cancelling the visit removes its unsettled detail"
+    );
+    let e = f.refused(CoreRequest::OutpatientFees(vec![fee(
+        &visit, P, "2", "XA0001", "1", "1",
+    )]));
+    assert_eq!(e.refusal_code(), Some(RefusalCode::VisitClosed));
+    let e = f.refused(CoreRequest::Register(Req2201 {
+        psn_no: P.into(),
+        insutype: "390".into(),
+        begntime: String::new(),
+        mdtrt_cert_type: "02".into(),
+        mdtrt_cert_no: String::new(),
+        ipt_otp_no: "x".into(),
+        atddr_no: None,
+        dr_name: None,
+        dept_code: None,
+        dept_name: None,
+        caty: None,
+    }));
+    assert_eq!(e.refusal_code(), Some(RefusalCode::InsutypeMismatch));
+}
+
+#[test]
+fn inpatient_cancel_settle_and_hospital_borne_overlimit() {
+    let mut f = Flow::new();
+    // a resident: no account, hospital bears the part above price caps (example policy)
+    let psn = "9900000003";
+    let out = f.run(CoreRequest::Admit(Req2401 {
+        psn_no: psn.into(),
+        insutype: "390".into(),
+        begntime: "2024-05-01 08:00:00".into(),
+        mdtrt_cert_type: "02".into(),
+        mdtrt_cert_no: String::new(),
+        med_type: "21".into(),
+        ipt_no: "ZY1".into(),
+        adm_dept_codg: None,
+        adm_dept_name: None,
+    }));
+    let CoreAnswer::Visit { mdtrt_id, .. } = out.answer else {
+        panic!()
+    };
+    f.run(CoreRequest::InpatientFees(vec![
+        fee(&mdtrt_id, psn, "1", "XA0101", "10", "80"), // bed 80/day, capped at 60: 200 over
+        fee(&mdtrt_id, psn, "2", "XB0002", "3", "150"), // material 150, capped at 100: 150 over
+        fee(&mdtrt_id, psn, "3", "XA0001", "1", "20000"),
+        fee(&mdtrt_id, psn, "4", "XA0001", "1", "5"),
+    ]));
+    let out = f.run(CoreRequest::InpatientFeesCancel(vec![Req2302 {
+        feedetl_sn: "4".into(),
+        mdtrt_id: mdtrt_id.clone(),
+        psn_no: psn.into(),
+    }]));
+    assert!(
+        matches!(out.answer, CoreAnswer::FeesCancelled { ref feedetl_sn } if feedetl_sn == &["4".to_owned()])
+    );
+    f.run(CoreRequest::Discharge(Req2402 {
+        mdtrt_id: mdtrt_id.clone(),
+        psn_no: psn.into(),
+        endtime: "2024-05-19 10:00:00".into(),
+        dscg_way: None,
+    }));
+    let mut req = settle_req(&mdtrt_id, psn);
+    req.med_type = None; // taken from 2401
+    let out = f.run(CoreRequest::InpatientSettle(req.clone()));
+    let claim = out.claim.unwrap();
+    let a = &claim.amounts;
+    assert_eq!(a.overlmt_selfpay, yuan("350.00"));
+    assert_eq!(a.hosp_part_amt, yuan("350.00"));
+    assert_eq!(a.acct_pay, Money::ZERO);
+    assert_eq!(a.balc, None);
+    assert!(
+        claim
+            .setldetail
+            .iter()
+            .any(|l| l.fund_pay_type == "999996" && l.fund_payamt == yuan("350.00"))
+    );
+    assert!(
+        check_identities(&claim, &IdentityPolicy::default())
+            .errors
+            .is_empty()
+    );
+    let e = f.refused(CoreRequest::InpatientSettle(req));
+    assert_eq!(e.refusal_code(), Some(RefusalCode::VisitSettled));
+    let e = f.refused(CoreRequest::InpatientFees(vec![fee(
+        &mdtrt_id, psn, "9", "XA0001", "1", "1",
+    )]));
+    assert_eq!(e.refusal_code(), Some(RefusalCode::VisitSettled));
+}

@@ -1,0 +1,120 @@
+//! Store configuration: every limit and interval is named here with its unit
+//! and default.
+
+use std::str::FromStr;
+
+use crate::error::StoreError;
+
+/// Default for [`StoreConfig::record_bytes_max`]: 4 MiB per encoded record.
+/// Large enough for a 2207 request with hundreds of fee lines plus its answer;
+/// small enough that one hostile record cannot balloon sled's page cache.
+pub const RECORD_BYTES_MAX_DEFAULT: usize = 4 * 1024 * 1024;
+/// Default for [`StoreConfig::id_bytes_max`]: 128 bytes for a
+/// `fixmedins_code` or `msgid` (the national interface uses 12 and 30).
+pub const ID_BYTES_MAX_DEFAULT: usize = 128;
+/// Default for [`StoreConfig::space_name_bytes_max`]: 64 bytes.
+pub const SPACE_NAME_BYTES_MAX_DEFAULT: usize = 64;
+/// Default for [`StoreConfig::flush_retry_interval_ms`]: 100 ms between
+/// attempts after a failed flush, so a broken disk is retried without spinning.
+pub const FLUSH_RETRY_INTERVAL_MS_DEFAULT: u64 = 100;
+/// Default for [`StoreConfig::cache_capacity_bytes`]: 256 MiB of sled page cache.
+pub const CACHE_CAPACITY_BYTES_DEFAULT: u64 = 256 * 1024 * 1024;
+
+/// When an append counts as durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// sled `flush()` then `fdatasync` of sled's data files (sled's flush ends
+    /// in `sync_file_range`, which does not flush the drive cache or metadata).
+    /// Survives process crash and power loss.
+    #[default]
+    Fsync,
+    /// sled `flush()` only. Survives a process crash (`kill -9`), not
+    /// necessarily a power loss.
+    Flush,
+    /// Acknowledge without waiting (the flusher still flushes in the
+    /// background). For benchmarks only: a crash loses acknowledged records.
+    None,
+}
+
+impl Durability {
+    /// The config-file spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Durability::Fsync => "fsync",
+            Durability::Flush => "flush",
+            Durability::None => "none",
+        }
+    }
+}
+
+impl FromStr for Durability {
+    type Err = StoreError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "fsync" => Ok(Durability::Fsync),
+            "flush" => Ok(Durability::Flush),
+            "none" => Ok(Durability::None),
+            other => Err(StoreError::Config(format!(
+                "durability {other:?} is not one of fsync, flush, none"
+            ))),
+        }
+    }
+}
+
+/// Options for [`crate::Store::open`]. `StoreConfig::default()` is the
+/// production setting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreConfig {
+    /// When an append is acknowledged as durable. Default `fsync`.
+    pub durability: Durability,
+    /// Largest encoded journal record accepted, bytes. Default 4 MiB.
+    pub record_bytes_max: usize,
+    /// Largest `fixmedins_code` / `msgid`, bytes. Default 128.
+    pub id_bytes_max: usize,
+    /// Largest state keyspace or consumer name, bytes. Default 64.
+    pub space_name_bytes_max: usize,
+    /// Pause after a failed flush before the next attempt, milliseconds. Default 100.
+    pub flush_retry_interval_ms: u64,
+    /// sled page-cache size, bytes. Default 256 MiB.
+    pub cache_capacity_bytes: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            durability: Durability::default(),
+            record_bytes_max: RECORD_BYTES_MAX_DEFAULT,
+            id_bytes_max: ID_BYTES_MAX_DEFAULT,
+            space_name_bytes_max: SPACE_NAME_BYTES_MAX_DEFAULT,
+            flush_retry_interval_ms: FLUSH_RETRY_INTERVAL_MS_DEFAULT,
+            cache_capacity_bytes: CACHE_CAPACITY_BYTES_DEFAULT,
+        }
+    }
+}
+
+impl StoreConfig {
+    /// Checks that every limit is usable.
+    pub fn validate(&self) -> Result<(), StoreError> {
+        let bad = |m: &str| Err(StoreError::Config(m.to_string()));
+        if self.record_bytes_max < 1024 {
+            return bad("record_bytes_max must be at least 1024 bytes");
+        }
+        if self.record_bytes_max > u32::MAX as usize {
+            return bad("record_bytes_max must fit in 32 bits");
+        }
+        if self.id_bytes_max == 0 || self.id_bytes_max > usize::from(u16::MAX) {
+            return bad("id_bytes_max must be 1..=65535");
+        }
+        if self.space_name_bytes_max == 0 || self.space_name_bytes_max > 1024 {
+            return bad("space_name_bytes_max must be 1..=1024");
+        }
+        if self.flush_retry_interval_ms == 0 || self.flush_retry_interval_ms > 60_000 {
+            return bad("flush_retry_interval_ms must be 1..=60000");
+        }
+        if self.cache_capacity_bytes < 1024 * 1024 {
+            return bad("cache_capacity_bytes must be at least 1 MiB");
+        }
+        Ok(())
+    }
+}

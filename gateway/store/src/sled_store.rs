@@ -1,0 +1,872 @@
+//! The sled backend. See the crate docs for the write order and why it is
+//! crash-safe without transactions.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tracing::{error, info, warn};
+
+use crate::config::{Durability, StoreConfig};
+use crate::error::StoreError;
+use crate::record::{Idempotency, JournalRecord, StateWrite};
+use crate::{
+    Appended, DurableFuture, IdempotentEntry, IdempotentOutcome, RecordIter, StateIter, Store,
+    StoreStats, Ticket,
+};
+
+const TREE_JOURNAL: &str = "journal";
+const TREE_IDEM: &str = "idem";
+const TREE_META: &str = "meta";
+/// State keyspace `x` lives in sled tree `state/x`.
+const STATE_TREE_PREFIX: &str = "state/";
+const META_APPLIED_THROUGH: &[u8] = b"applied_through";
+/// Consumer `c` commits under meta key `consumer/c`.
+const META_CONSUMER_PREFIX: &str = "consumer/";
+/// sled's data file and blob directory inside the store directory (sled 0.34.7
+/// layout: `conf`, `db`, `blobs/<lsn>`, `snap.<lsn>`; snapshots are already
+/// `sync_all`ed by sled itself, blobs are not synced at all).
+const SLED_DATA_FILE: &str = "db";
+const SLED_BLOB_DIR: &str = "blobs";
+
+/// sled [`Store`] implementation. Dropping it stops the flusher after a final flush.
+pub struct SledStore {
+    inner: Arc<Inner>,
+    flusher: Mutex<Option<JoinHandle<()>>>,
+}
+
+struct Inner {
+    db: sled::Db,
+    journal: sled::Tree,
+    idem: sled::Tree,
+    meta: sled::Tree,
+    config: StoreConfig,
+    dir: PathBuf,
+    /// Serialises appends: offset assignment, the idempotency decision and
+    /// the inserts, so records become visible in offset order and state writes
+    /// apply in journal order (the order replay uses).
+    append: Mutex<AppendState>,
+    /// What has been written (generation and offset); the flusher snapshots it.
+    progress: Mutex<Progress>,
+    /// Wakes the flusher when `progress` changes or on shutdown.
+    work_cv: Condvar,
+    /// What has been made durable; blocking waiters sleep on `durable_cv`,
+    /// async waiters on `durable_tx`.
+    durable: Mutex<DurableView>,
+    durable_cv: Condvar,
+    durable_tx: watch::Sender<DurableView>,
+    /// Set when a state apply failed half-way: only a reopen (replay) repairs it.
+    poisoned: Mutex<Option<String>>,
+    flush_count: AtomicU64,
+    #[cfg(test)]
+    pub(crate) hooks: TestHooks,
+}
+
+#[cfg(test)]
+#[derive(Default)]
+pub(crate) struct TestHooks {
+    /// Next append stops right after its journal insert (simulated crash).
+    pub crash_after_journal_insert: std::sync::atomic::AtomicBool,
+    /// This many next flushes fail with an injected I/O error.
+    pub fail_flushes: std::sync::atomic::AtomicU32,
+    /// Flush attempts (successful or not) since open, including the one at open.
+    pub flushes_started: AtomicU64,
+}
+
+struct AppendState {
+    next_offset: u64,
+}
+
+struct Progress {
+    /// Incremented after every completed write (append or offset commit).
+    write_gen: u64,
+    /// Highest offset whose record and state writes are both in sled.
+    last_offset: Option<u64>,
+    shutdown: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+struct DurableView {
+    /// Highest generation covered by a successful flush.
+    flushed_gen: u64,
+    /// Highest offset covered by a successful flush.
+    durable_offset: Option<u64>,
+    /// Target generation of the most recent failed flush (0 = none).
+    failed_gen: u64,
+    failure: Option<Arc<str>>,
+    /// Flusher has exited; waiters not yet satisfied will never be.
+    closed: bool,
+}
+
+impl DurableView {
+    /// `Some` once the ticket's fate is known.
+    fn decide(&self, ticket: Ticket) -> Option<Result<(), StoreError>> {
+        if self.flushed_gen >= ticket.0 {
+            Some(Ok(()))
+        } else if self.failed_gen >= ticket.0 {
+            let msg = self.failure.as_deref().unwrap_or("unknown flush failure");
+            Some(Err(StoreError::FlushFailed(msg.to_string())))
+        } else if self.closed {
+            Some(Err(StoreError::Closed))
+        } else {
+            None
+        }
+    }
+    fn writable(&self) -> bool {
+        // A success after the failure always has a target >= the failed one,
+        // because generations only grow.
+        self.failure.is_none() || self.flushed_gen >= self.failed_gen
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding one of these locks leaves plain counters behind,
+    // which remain meaningful; recover rather than cascade the panic.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn be_offset(offset: u64) -> [u8; 8] {
+    offset.to_be_bytes()
+}
+
+fn parse_u64(what: &'static str, bytes: &[u8]) -> Result<u64, StoreError> {
+    let arr: [u8; 8] = bytes.try_into().map_err(|_| StoreError::CorruptIndex {
+        what,
+        reason: format!("expected 8 bytes, found {}", bytes.len()),
+    })?;
+    Ok(u64::from_be_bytes(arr))
+}
+
+/// Idempotency index key: `len(code):u16be code msgid`. The length prefix
+/// keeps `("ab","c")` and `("a","bc")` apart.
+fn idem_key(code: &str, msgid: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(2 + code.len() + msgid.len());
+    // Callers validated code.len() <= id_bytes_max <= u16::MAX.
+    let len = u16::try_from(code.len()).unwrap_or(u16::MAX);
+    k.extend_from_slice(&len.to_be_bytes());
+    k.extend_from_slice(code.as_bytes());
+    k.extend_from_slice(msgid.as_bytes());
+    k
+}
+
+/// Index value: `offset:u64be body_sha256[32]`. The answer stays in the
+/// journal record so it is stored once.
+fn idem_value(offset: u64, sha: &[u8; 32]) -> [u8; 40] {
+    let mut v = [0u8; 40];
+    v[..8].copy_from_slice(&offset.to_be_bytes());
+    v[8..].copy_from_slice(sha);
+    v
+}
+
+fn parse_idem_value(v: &[u8]) -> Result<(u64, [u8; 32]), StoreError> {
+    if v.len() != 40 {
+        return Err(StoreError::CorruptIndex {
+            what: "idempotency index",
+            reason: format!("expected 40 bytes, found {}", v.len()),
+        });
+    }
+    let offset = parse_u64("idempotency index", &v[..8])?;
+    let mut sha = [0u8; 32];
+    sha.copy_from_slice(&v[8..]);
+    Ok((offset, sha))
+}
+
+fn io_err(path: &Path, source: std::io::Error) -> StoreError {
+    StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn sync_dir(path: &Path) -> Result<(), StoreError> {
+    File::open(path)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io_err(path, e))
+}
+
+impl Inner {
+    fn validate_name(&self, what: &str, name: &str) -> Result<(), StoreError> {
+        let ok_chars = name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        if name.is_empty() || name.len() > self.config.space_name_bytes_max || !ok_chars {
+            return Err(StoreError::InvalidRecord(format!(
+                "{what} name {name:?} must be 1..={} bytes of [A-Za-z0-9._-]",
+                self.config.space_name_bytes_max
+            )));
+        }
+        Ok(())
+    }
+
+    fn validate_record(&self, record: &JournalRecord) -> Result<(), StoreError> {
+        if let Some((code, msgid)) = &record.key {
+            for (what, id) in [("fixmedins_code", code), ("msgid", msgid)] {
+                if id.is_empty() || id.len() > self.config.id_bytes_max {
+                    return Err(StoreError::InvalidRecord(format!(
+                        "{what} must be 1..={} bytes, got {}",
+                        self.config.id_bytes_max,
+                        id.len()
+                    )));
+                }
+            }
+        }
+        for write in &record.state_writes {
+            self.validate_name("state keyspace", write.space())?;
+        }
+        Ok(())
+    }
+
+    fn encode_checked(&self, record: &JournalRecord) -> Result<Vec<u8>, StoreError> {
+        self.validate_record(record)?;
+        let frame = record.encode()?;
+        if frame.len() > self.config.record_bytes_max {
+            return Err(StoreError::InvalidRecord(format!(
+                "record of {} bytes exceeds record_bytes_max {}",
+                frame.len(),
+                self.config.record_bytes_max
+            )));
+        }
+        Ok(frame)
+    }
+
+    fn state_tree(&self, space: &str) -> Result<sled::Tree, StoreError> {
+        Ok(self.db.open_tree(format!("{STATE_TREE_PREFIX}{space}"))?)
+    }
+
+    fn apply_writes(&self, writes: &[StateWrite]) -> Result<(), StoreError> {
+        for write in writes {
+            match write {
+                StateWrite::Put { space, key, value } => {
+                    self.state_tree(space)?
+                        .insert(key.as_slice(), value.as_slice())?;
+                }
+                StateWrite::Delete { space, key } => {
+                    self.state_tree(space)?.remove(key.as_slice())?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn read_record(&self, offset: u64) -> Result<Option<JournalRecord>, StoreError> {
+        match self.journal.get(be_offset(offset))? {
+            None => Ok(None),
+            Some(frame) => JournalRecord::decode(offset, &frame).map(Some),
+        }
+    }
+
+    fn check_writable(&self) -> Result<(), StoreError> {
+        if let Some(reason) = lock(&self.poisoned).as_ref() {
+            return Err(StoreError::NotWritable(reason.clone()));
+        }
+        let view = lock(&self.durable);
+        if !view.writable() {
+            let msg = view.failure.as_deref().unwrap_or("flush failed");
+            return Err(StoreError::NotWritable(format!("last flush failed: {msg}")));
+        }
+        if view.closed {
+            return Err(StoreError::Closed);
+        }
+        Ok(())
+    }
+
+    fn poison(&self, err: &StoreError) {
+        error!(error = %err, "append failed part-way; store refuses writes until reopened (replay completes the record)");
+        *lock(&self.poisoned) = Some(format!("append failed part-way: {err}; reopen the store"));
+    }
+
+    /// Publishes a completed write and wakes the flusher.
+    fn note_write(&self, offset: Option<u64>) -> Ticket {
+        let mut p = lock(&self.progress);
+        p.write_gen += 1;
+        if offset.is_some() {
+            p.last_offset = offset;
+        }
+        let ticket = Ticket(p.write_gen);
+        drop(p);
+        self.work_cv.notify_one();
+        ticket
+    }
+
+    /// The append path shared by plain and idempotent appends.
+    fn append_frame(
+        &self,
+        record: &JournalRecord,
+        frame: &[u8],
+        idem: Option<(Vec<u8>, [u8; 32])>,
+    ) -> Result<IdempotentOutcome, StoreError> {
+        let mut state = lock(&self.append);
+        self.check_writable()?;
+
+        if let Some((key, sha)) = &idem
+            && let Some(existing) = self.idem.get(key)?
+        {
+            let (offset, stored_sha) = parse_idem_value(&existing)?;
+            // Covers the original insert even if it is not durable yet.
+            let ticket = Ticket(lock(&self.progress).write_gen);
+            if stored_sha != *sha {
+                return Ok(IdempotentOutcome::Conflict { offset, ticket });
+            }
+            let answer = self.stored_answer(offset)?;
+            return Ok(IdempotentOutcome::Duplicate {
+                offset,
+                answer,
+                ticket,
+            });
+        }
+
+        let offset = state.next_offset;
+        // The offset is used even if what follows fails: never reuse it, and
+        // never overwrite a record whose insert may have half-happened.
+        state.next_offset = offset + 1;
+        if let Err(e) = self.journal.insert(be_offset(offset), frame) {
+            let e = StoreError::from(e);
+            self.poison(&e);
+            return Err(e);
+        }
+
+        #[cfg(test)]
+        if self
+            .hooks
+            .crash_after_journal_insert
+            .swap(false, Ordering::SeqCst)
+        {
+            let err = StoreError::SimulatedCrash;
+            self.poison(&err);
+            return Err(err);
+        }
+
+        let rest = (|| {
+            if let Some((key, sha)) = &idem {
+                self.idem
+                    .insert(key.as_slice(), &idem_value(offset, sha)[..])?;
+            }
+            self.apply_writes(&record.state_writes)
+        })();
+        if let Err(e) = rest {
+            self.poison(&e);
+            return Err(e);
+        }
+        let ticket = self.note_write(Some(offset));
+        drop(state);
+        Ok(IdempotentOutcome::Appended { offset, ticket })
+    }
+
+    fn stored_answer(&self, offset: u64) -> Result<Vec<u8>, StoreError> {
+        let record = self
+            .read_record(offset)?
+            .ok_or_else(|| StoreError::CorruptIndex {
+                what: "idempotency index",
+                reason: format!("points at missing journal offset {offset}"),
+            })?;
+        record
+            .idempotency
+            .map(|i| i.answer)
+            .ok_or_else(|| StoreError::Corrupt {
+                offset,
+                reason: "indexed record carries no idempotency data".into(),
+            })
+    }
+
+    /// One group-commit flush: sled flush, then (fsync mode) fdatasync of the
+    /// data file and of blob files not synced before.
+    fn flush_once(
+        &self,
+        data_file: &File,
+        synced_blobs: &mut HashSet<PathBuf>,
+    ) -> Result<(), StoreError> {
+        #[cfg(test)]
+        {
+            self.hooks.flushes_started.fetch_add(1, Ordering::SeqCst);
+            let failing = self.hooks.fail_flushes.load(Ordering::SeqCst);
+            if failing > 0 {
+                self.hooks.fail_flushes.store(failing - 1, Ordering::SeqCst);
+                return Err(io_err(
+                    &self.dir,
+                    std::io::Error::other("injected flush failure (test hook)"),
+                ));
+            }
+        }
+        self.db.flush()?;
+        if self.config.durability != Durability::Fsync {
+            return Ok(());
+        }
+        let db_path = self.dir.join(SLED_DATA_FILE);
+        data_file.sync_data().map_err(|e| io_err(&db_path, e))?;
+        let blob_dir = self.dir.join(SLED_BLOB_DIR);
+        let mut present = HashSet::new();
+        let mut new_blob = false;
+        for entry in std::fs::read_dir(&blob_dir).map_err(|e| io_err(&blob_dir, e))? {
+            let path = entry.map_err(|e| io_err(&blob_dir, e))?.path();
+            if !synced_blobs.contains(&path) {
+                match File::open(&path) {
+                    Ok(f) => f.sync_data().map_err(|e| io_err(&path, e))?,
+                    // sled's blob GC may remove a blob between listing and opening.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(io_err(&path, e)),
+                }
+                new_blob = true;
+            }
+            present.insert(path);
+        }
+        if new_blob {
+            sync_dir(&blob_dir)?;
+        }
+        // Forget blobs sled has garbage-collected so the set does not grow forever.
+        *synced_blobs = present;
+        Ok(())
+    }
+
+    fn publish(&self, f: impl FnOnce(&mut DurableView)) {
+        let mut view = lock(&self.durable);
+        f(&mut view);
+        let snapshot = view.clone();
+        drop(view);
+        self.durable_cv.notify_all();
+        self.durable_tx.send_replace(snapshot);
+    }
+
+    /// The flusher thread: the only caller of `db.flush()` after open.
+    fn flusher_loop(self: Arc<Self>, data_file: File, mut synced_blobs: HashSet<PathBuf>) {
+        let retry = Duration::from_millis(self.config.flush_retry_interval_ms);
+        let mut marker_written: Option<u64> = lock(&self.durable).durable_offset;
+        loop {
+            let (target_gen, target_offset, shutting_down) = {
+                let mut p = lock(&self.progress);
+                loop {
+                    let flushed = lock(&self.durable).flushed_gen;
+                    if p.write_gen > flushed || p.shutdown {
+                        break;
+                    }
+                    p = self.work_cv.wait(p).unwrap_or_else(|e| e.into_inner());
+                }
+                (p.write_gen, p.last_offset, p.shutdown)
+            };
+            // Lazy replay marker, one flush behind: the offset covered by the
+            // previous successful flush has its state writes on disk.
+            let durable_before = lock(&self.durable).durable_offset;
+            if durable_before != marker_written
+                && let Some(off) = durable_before
+            {
+                match self.meta.insert(META_APPLIED_THROUGH, &be_offset(off)) {
+                    Ok(_) => marker_written = durable_before,
+                    Err(e) => warn!(error = %e, "could not advance applied_through marker"),
+                }
+            }
+            let already = lock(&self.durable).flushed_gen;
+            if target_gen > already {
+                match self.flush_once(&data_file, &mut synced_blobs) {
+                    Ok(()) => {
+                        self.flush_count.fetch_add(1, Ordering::Relaxed);
+                        self.publish(|v| {
+                            v.flushed_gen = target_gen;
+                            if target_offset.is_some() {
+                                v.durable_offset = target_offset;
+                            }
+                            if v.failure.is_some() {
+                                info!("flush succeeded again; store writable");
+                                v.failure = None;
+                            }
+                        });
+                    }
+                    Err(e) => {
+                        error!(error = %e, "group-commit flush failed; waiters get an error, store not writable until a flush succeeds");
+                        let msg: Arc<str> = Arc::from(e.to_string());
+                        self.publish(|v| {
+                            v.failed_gen = target_gen;
+                            v.failure = Some(msg);
+                        });
+                        if !shutting_down {
+                            std::thread::sleep(retry);
+                            continue;
+                        }
+                    }
+                }
+            }
+            if shutting_down {
+                self.publish(|v| v.closed = true);
+                return;
+            }
+        }
+    }
+}
+
+impl SledStore {
+    fn inner(&self) -> &Inner {
+        &self.inner
+    }
+
+    #[cfg(test)]
+    pub(crate) fn hooks(&self) -> &TestHooks {
+        &self.inner.hooks
+    }
+
+    /// Test access: overwrite a stored journal frame with arbitrary bytes.
+    #[cfg(test)]
+    pub(crate) fn overwrite_frame_for_test(&self, offset: u64, frame: &[u8]) {
+        self.inner.journal.insert(be_offset(offset), frame).unwrap();
+    }
+
+    /// Test access: the raw stored journal frame.
+    #[cfg(test)]
+    pub(crate) fn raw_frame_for_test(&self, offset: u64) -> Vec<u8> {
+        self.inner
+            .journal
+            .get(be_offset(offset))
+            .unwrap()
+            .unwrap()
+            .to_vec()
+    }
+
+    /// Re-applies records after the marker; returns how many were replayed.
+    fn replay(inner: &Inner) -> Result<u64, StoreError> {
+        let start = match inner.meta.get(META_APPLIED_THROUGH)? {
+            Some(v) => parse_u64("applied_through marker", &v)?.saturating_add(1),
+            None => 0,
+        };
+        let mut replayed = 0u64;
+        for item in inner.journal.range(be_offset(start)..) {
+            let (k, frame) = item?;
+            let offset = parse_u64("journal key", &k)?;
+            let record = JournalRecord::decode(offset, &frame)?;
+            if let (Some((code, msgid)), Some(idem)) = (&record.key, &record.idempotency) {
+                let key = idem_key(code, msgid);
+                // Insert only if absent: the first record with a key owns it.
+                let _ = inner.idem.compare_and_swap(
+                    key,
+                    None as Option<&[u8]>,
+                    Some(&idem_value(offset, &idem.body_sha256)[..]),
+                )?;
+            }
+            inner.apply_writes(&record.state_writes)?;
+            replayed += 1;
+        }
+        Ok(replayed)
+    }
+
+    /// Blocks until every write made so far is durable (e.g. before shutdown).
+    pub fn sync(&self) -> Result<(), StoreError> {
+        self.wait_durable_blocking(self.current_ticket())
+    }
+}
+
+impl Store for SledStore {
+    fn open(dir: &Path, config: StoreConfig) -> Result<Self, StoreError> {
+        config.validate()?;
+        std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(config.cache_capacity_bytes)
+            // Our flusher is the only one: sled's periodic flusher would be a
+            // second concurrent flush caller (see rust-stack.md).
+            .flush_every_ms(None)
+            .open()?;
+        let journal = db.open_tree(TREE_JOURNAL)?;
+        let idem = db.open_tree(TREE_IDEM)?;
+        let meta = db.open_tree(TREE_META)?;
+        let db_path = dir.join(SLED_DATA_FILE);
+        let data_file = File::open(&db_path).map_err(|e| io_err(&db_path, e))?;
+        let (durable_tx, _) = watch::channel(DurableView::default());
+        let inner = Inner {
+            db,
+            journal,
+            idem,
+            meta,
+            config,
+            dir: dir.to_path_buf(),
+            append: Mutex::new(AppendState { next_offset: 0 }),
+            progress: Mutex::new(Progress {
+                write_gen: 0,
+                last_offset: None,
+                shutdown: false,
+            }),
+            work_cv: Condvar::new(),
+            durable: Mutex::new(DurableView::default()),
+            durable_cv: Condvar::new(),
+            durable_tx,
+            poisoned: Mutex::new(None),
+            flush_count: AtomicU64::new(0),
+            #[cfg(test)]
+            hooks: TestHooks::default(),
+        };
+
+        let replayed = Self::replay(&inner)?;
+        let last_offset = match inner.journal.last()? {
+            Some((k, _)) => Some(parse_u64("journal key", &k)?),
+            None => None,
+        };
+        // Make the replayed state (and sled's freshly created files and
+        // directory entries) durable before anything is acknowledged on top.
+        let mut synced_blobs = HashSet::new();
+        inner.flush_once(&data_file, &mut synced_blobs)?;
+        if inner.config.durability == Durability::Fsync {
+            sync_dir(dir)?;
+            let blob_dir = dir.join(SLED_BLOB_DIR);
+            if blob_dir.exists() {
+                sync_dir(&blob_dir)?;
+            }
+        }
+        lock(&inner.append).next_offset = last_offset.map_or(0, |o| o + 1);
+        lock(&inner.progress).last_offset = last_offset;
+        lock(&inner.durable).durable_offset = last_offset;
+        inner.durable_tx.send_replace(lock(&inner.durable).clone());
+
+        info!(
+            dir = %dir.display(),
+            durability = inner.config.durability.as_str(),
+            replayed_records = replayed,
+            last_offset = ?last_offset,
+            "store opened"
+        );
+        if inner.config.durability == Durability::None {
+            warn!(
+                "durability = none: acknowledgements do not wait for disk; a crash loses acknowledged records (benchmarks only)"
+            );
+        }
+
+        let inner = Arc::new(inner);
+        let flusher_inner = Arc::clone(&inner);
+        let handle = std::thread::Builder::new()
+            .name("store-flusher".into())
+            .spawn(move || flusher_inner.flusher_loop(data_file, synced_blobs))
+            .map_err(|e| io_err(dir, e))?;
+        Ok(SledStore {
+            inner,
+            flusher: Mutex::new(Some(handle)),
+        })
+    }
+
+    fn append(&self, record: JournalRecord) -> Result<Appended, StoreError> {
+        if record.idempotency.is_some() {
+            return Err(StoreError::InvalidRecord(
+                "records with idempotency data must go through append_idempotent".into(),
+            ));
+        }
+        let frame = self.inner().encode_checked(&record)?;
+        match self.inner().append_frame(&record, &frame, None)? {
+            IdempotentOutcome::Appended { offset, ticket } => Ok(Appended { offset, ticket }),
+            other => unreachable!("plain append cannot be deduplicated: {other:?}"),
+        }
+    }
+
+    fn append_idempotent(
+        &self,
+        mut record: JournalRecord,
+        body_sha256: [u8; 32],
+        answer: Vec<u8>,
+    ) -> Result<IdempotentOutcome, StoreError> {
+        let Some((code, msgid)) = record.key.clone() else {
+            return Err(StoreError::InvalidRecord(
+                "append_idempotent needs a (fixmedins_code, msgid) key".into(),
+            ));
+        };
+        record.idempotency = Some(Idempotency {
+            body_sha256,
+            answer,
+        });
+        // Encoding happens outside the append lock to keep the critical section short.
+        let frame = self.inner().encode_checked(&record)?;
+        let key = idem_key(&code, &msgid);
+        self.inner()
+            .append_frame(&record, &frame, Some((key, body_sha256)))
+    }
+
+    fn lookup_idempotent(
+        &self,
+        fixmedins_code: &str,
+        msgid: &str,
+    ) -> Result<Option<IdempotentEntry>, StoreError> {
+        let Some(v) = self.inner().idem.get(idem_key(fixmedins_code, msgid))? else {
+            return Ok(None);
+        };
+        let (offset, body_sha256) = parse_idem_value(&v)?;
+        let answer = self.inner().stored_answer(offset)?;
+        Ok(Some(IdempotentEntry {
+            offset,
+            body_sha256,
+            answer,
+        }))
+    }
+
+    fn read_from(&self, offset: u64, max: usize) -> Result<Vec<(u64, JournalRecord)>, StoreError> {
+        let limit = match self.inner().config.durability {
+            Durability::None => lock(&self.inner().progress).last_offset,
+            _ => self.durable_offset(),
+        };
+        let Some(limit) = limit else {
+            return Ok(Vec::new());
+        };
+        if offset > limit {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::new();
+        for item in self
+            .inner()
+            .journal
+            .range(be_offset(offset)..=be_offset(limit))
+            .take(max)
+        {
+            let (k, frame) = item?;
+            let off = parse_u64("journal key", &k)?;
+            out.push((off, JournalRecord::decode(off, &frame)?));
+        }
+        Ok(out)
+    }
+
+    fn commit_offset(&self, consumer: &str, next_offset: u64) -> Result<Ticket, StoreError> {
+        let inner = self.inner();
+        inner.validate_name("consumer", consumer)?;
+        inner.check_writable()?;
+        inner.meta.insert(
+            format!("{META_CONSUMER_PREFIX}{consumer}"),
+            &be_offset(next_offset),
+        )?;
+        Ok(inner.note_write(None))
+    }
+
+    fn committed_offset(&self, consumer: &str) -> Result<u64, StoreError> {
+        self.inner().validate_name("consumer", consumer)?;
+        match self
+            .inner()
+            .meta
+            .get(format!("{META_CONSUMER_PREFIX}{consumer}"))?
+        {
+            Some(v) => parse_u64("consumer offset", &v),
+            None => Ok(0),
+        }
+    }
+
+    fn get(&self, space: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner().validate_name("state keyspace", space)?;
+        Ok(self
+            .inner()
+            .state_tree(space)?
+            .get(key)?
+            .map(|v| v.to_vec()))
+    }
+
+    fn scan_prefix(&self, space: &str, prefix: &[u8]) -> Result<StateIter<'_>, StoreError> {
+        self.inner().validate_name("state keyspace", space)?;
+        let tree = self.inner().state_tree(space)?;
+        Ok(Box::new(tree.scan_prefix(prefix).map(|item| {
+            item.map(|(k, v)| (k.to_vec(), v.to_vec()))
+                .map_err(StoreError::from)
+        })))
+    }
+
+    fn current_ticket(&self) -> Ticket {
+        Ticket(lock(&self.inner().progress).write_gen)
+    }
+
+    fn wait_durable(&self, ticket: Ticket) -> DurableFuture<'_> {
+        let mut rx = self.inner().durable_tx.subscribe();
+        let no_wait = self.inner().config.durability == Durability::None;
+        Box::pin(async move {
+            if no_wait {
+                return Ok(());
+            }
+            loop {
+                if let Some(result) = rx.borrow_and_update().decide(ticket) {
+                    return result;
+                }
+                if rx.changed().await.is_err() {
+                    return Err(StoreError::Closed);
+                }
+            }
+        })
+    }
+
+    fn wait_durable_blocking(&self, ticket: Ticket) -> Result<(), StoreError> {
+        if self.inner().config.durability == Durability::None {
+            return Ok(());
+        }
+        let mut view = lock(&self.inner().durable);
+        loop {
+            if let Some(result) = view.decide(ticket) {
+                return result;
+            }
+            view = self
+                .inner()
+                .durable_cv
+                .wait(view)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    fn is_writable(&self) -> bool {
+        lock(&self.inner().poisoned).is_none() && {
+            let v = lock(&self.inner().durable);
+            v.writable() && !v.closed
+        }
+    }
+
+    fn durable_offset(&self) -> Option<u64> {
+        lock(&self.inner().durable).durable_offset
+    }
+
+    fn stats(&self) -> Result<StoreStats, StoreError> {
+        let inner = self.inner();
+        let mut record_count = 0u64;
+        let mut last_offset = None;
+        let mut per_kind = BTreeMap::new();
+        let mut corrupt_offsets = Vec::new();
+        for item in inner.journal.iter() {
+            let (k, frame) = item?;
+            let offset = parse_u64("journal key", &k)?;
+            record_count += 1;
+            last_offset = Some(offset);
+            match JournalRecord::decode(offset, &frame) {
+                Ok(r) => *per_kind.entry(r.kind).or_insert(0u64) += 1,
+                Err(_) => corrupt_offsets.push(offset),
+            }
+        }
+        let mut consumer_offsets = BTreeMap::new();
+        for item in inner.meta.scan_prefix(META_CONSUMER_PREFIX) {
+            let (k, v) = item?;
+            let name = String::from_utf8_lossy(&k[META_CONSUMER_PREFIX.len()..]).into_owned();
+            consumer_offsets.insert(name, parse_u64("consumer offset", &v)?);
+        }
+        Ok(StoreStats {
+            record_count,
+            last_offset,
+            durable_offset: self.durable_offset(),
+            per_kind,
+            corrupt_offsets,
+            disk_bytes: inner.db.size_on_disk()?,
+            consumer_offsets,
+            flush_count: inner.flush_count.load(Ordering::Relaxed),
+            writable: self.is_writable(),
+            durability: inner.config.durability,
+        })
+    }
+
+    fn export(&self, from_offset: u64) -> RecordIter<'_> {
+        Box::new(
+            self.inner()
+                .journal
+                .range(be_offset(from_offset)..)
+                .map(|item| {
+                    let (k, frame) = item?;
+                    let offset = parse_u64("journal key", &k)?;
+                    JournalRecord::decode(offset, &frame).map(|r| (offset, r))
+                }),
+        )
+    }
+}
+
+impl Drop for SledStore {
+    fn drop(&mut self) {
+        lock(&self.inner.progress).shutdown = true;
+        self.inner.work_cv.notify_all();
+        if let Some(handle) = lock(&self.flusher).take()
+            && handle.join().is_err()
+        {
+            error!("store flusher thread panicked");
+        }
+    }
+}

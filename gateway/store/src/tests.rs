@@ -1,0 +1,449 @@
+//! Store tests against real sled on disk (temp dirs). They live inside the
+//! crate so they can use the `#[cfg(test)]` fault hooks.
+
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Barrier};
+
+use crate::{
+    Durability, IdempotentOutcome, JournalRecord, SledStore, StateWrite, Store, StoreConfig,
+    StoreError,
+};
+
+fn open(dir: &Path) -> SledStore {
+    SledStore::open(dir, StoreConfig::default()).expect("open store")
+}
+
+fn sha(n: u8) -> [u8; 32] {
+    [n; 32]
+}
+
+fn request(code: &str, msgid: &str) -> JournalRecord {
+    JournalRecord::new(
+        "nhsa.request",
+        format!("{{\"msgid\":\"{msgid}\"}}").into_bytes(),
+    )
+    .with_key(code, msgid)
+}
+
+fn append_durable(store: &SledStore, record: JournalRecord) -> u64 {
+    let a = store.append(record).unwrap();
+    store.wait_durable_blocking(a.ticket).unwrap();
+    a.offset
+}
+
+#[test]
+fn offsets_are_gap_free_and_continue_after_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = open(dir.path());
+        for i in 0..3u64 {
+            assert_eq!(append_durable(&s, JournalRecord::new("k", vec![1])), i);
+        }
+    }
+    let s = open(dir.path());
+    assert_eq!(append_durable(&s, JournalRecord::new("k", vec![2])), 3);
+    let all: Vec<u64> = s.export(0).map(|r| r.unwrap().0).collect();
+    assert_eq!(all, vec![0, 1, 2, 3]);
+}
+
+#[test]
+fn corrupt_record_is_an_error_naming_its_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    for i in 0..3u8 {
+        let out = s
+            .append_idempotent(request("H1", &format!("m{i}")), sha(i), b"ans".to_vec())
+            .unwrap();
+        let IdempotentOutcome::Appended { ticket, .. } = out else {
+            panic!("expected append, got {out:?}")
+        };
+        s.wait_durable_blocking(ticket).unwrap();
+    }
+    let mut frame = s.raw_frame_for_test(1);
+    let last = frame.len() - 1;
+    frame[last] ^= 0x40;
+    s.overwrite_frame_for_test(1, &frame);
+
+    match s.read_from(0, 10) {
+        Err(StoreError::Corrupt { offset: 1, .. }) => {}
+        other => panic!("read_from must fail on offset 1: {other:?}"),
+    }
+    // Reading past it works; export reports it and keeps going.
+    assert_eq!(s.read_from(2, 10).unwrap().len(), 1);
+    let items: Vec<_> = s.export(0).collect();
+    assert_eq!(items.len(), 3);
+    assert!(items[0].is_ok() && items[2].is_ok());
+    assert!(matches!(
+        items[1],
+        Err(StoreError::Corrupt { offset: 1, .. })
+    ));
+    assert_eq!(s.stats().unwrap().corrupt_offsets, vec![1]);
+    // The duplicate path reads the answer from the record: it must not
+    // return bytes from a corrupt record.
+    assert!(matches!(
+        s.lookup_idempotent("H1", "m1"),
+        Err(StoreError::Corrupt { offset: 1, .. })
+    ));
+}
+
+#[test]
+fn idempotency_duplicate_and_conflict() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    let first = s
+        .append_idempotent(request("H1", "m1"), sha(1), b"answer-1".to_vec())
+        .unwrap();
+    let IdempotentOutcome::Appended { offset, ticket } = first else {
+        panic!("{first:?}")
+    };
+    s.wait_durable_blocking(ticket).unwrap();
+
+    // Same body, a freshly computed (different) answer: the stored one wins.
+    match s
+        .append_idempotent(request("H1", "m1"), sha(1), b"answer-2".to_vec())
+        .unwrap()
+    {
+        IdempotentOutcome::Duplicate {
+            offset: o, answer, ..
+        } => {
+            assert_eq!(o, offset);
+            assert_eq!(answer, b"answer-1");
+        }
+        other => panic!("expected duplicate: {other:?}"),
+    }
+    assert!(matches!(
+        s.append_idempotent(request("H1", "m1"), sha(9), b"x".to_vec()).unwrap(),
+        IdempotentOutcome::Conflict { offset: o, .. } if o == offset
+    ));
+    // Same msgid from another institution is a different key; the length
+    // prefix keeps ("H1","1m1") and ("H11","m1") apart.
+    assert!(matches!(
+        s.append_idempotent(request("H11", "m1"), sha(1), b"b".to_vec())
+            .unwrap(),
+        IdempotentOutcome::Appended { .. }
+    ));
+    assert!(matches!(
+        s.append_idempotent(request("H1", "1m1"), sha(1), b"c".to_vec())
+            .unwrap(),
+        IdempotentOutcome::Appended { .. }
+    ));
+    let entry = s.lookup_idempotent("H1", "m1").unwrap().unwrap();
+    assert_eq!(
+        (entry.offset, entry.body_sha256, entry.answer),
+        (offset, sha(1), b"answer-1".to_vec())
+    );
+    assert_eq!(s.lookup_idempotent("H1", "nope").unwrap(), None);
+    assert_eq!(s.stats().unwrap().record_count, 3);
+}
+
+#[test]
+fn concurrent_identical_requests_append_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Arc::new(open(dir.path()));
+    let threads = 16;
+    let barrier = Arc::new(Barrier::new(threads));
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let (s, b) = (Arc::clone(&s), Arc::clone(&barrier));
+            std::thread::spawn(move || {
+                b.wait();
+                let out = s
+                    .append_idempotent(request("H1", "same"), sha(3), b"ans".to_vec())
+                    .unwrap();
+                let ticket = match &out {
+                    IdempotentOutcome::Appended { ticket, .. }
+                    | IdempotentOutcome::Duplicate { ticket, .. }
+                    | IdempotentOutcome::Conflict { ticket, .. } => *ticket,
+                };
+                s.wait_durable_blocking(ticket).unwrap();
+                out
+            })
+        })
+        .collect();
+    let outs: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let appended = outs
+        .iter()
+        .filter(|o| matches!(o, IdempotentOutcome::Appended { .. }))
+        .count();
+    assert_eq!(appended, 1, "{outs:?}");
+    assert!(outs.iter().all(|o| match o {
+        IdempotentOutcome::Appended { offset, .. } => *offset == 0,
+        IdempotentOutcome::Duplicate { offset, answer, .. } => *offset == 0 && answer == b"ans",
+        IdempotentOutcome::Conflict { .. } => false,
+    }));
+    assert_eq!(s.stats().unwrap().record_count, 1);
+}
+
+#[test]
+fn state_writes_replay_after_crash_between_record_and_state() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = open(dir.path());
+        append_durable(
+            &s,
+            JournalRecord::new("settlement", vec![])
+                .with_write(StateWrite::put("acc", b"p1".to_vec(), b"100".to_vec()))
+                .with_write(StateWrite::put("visit", b"v1".to_vec(), b"open".to_vec())),
+        );
+        s.hooks()
+            .crash_after_journal_insert
+            .store(true, Ordering::SeqCst);
+        let crashed = s.append_idempotent(
+            request("H1", "m7")
+                .with_write(StateWrite::put("acc", b"p1".to_vec(), b"250".to_vec()))
+                .with_write(StateWrite::delete("visit", b"v1".to_vec())),
+            sha(7),
+            b"answer-7".to_vec(),
+        );
+        assert!(matches!(crashed, Err(StoreError::SimulatedCrash)));
+        // The hook really stopped before the state and index writes…
+        assert_eq!(s.get("acc", b"p1").unwrap().as_deref(), Some(&b"100"[..]));
+        assert_eq!(s.lookup_idempotent("H1", "m7").unwrap(), None);
+        // …and the store refuses to build on a half-applied record.
+        assert!(!s.is_writable());
+        assert!(matches!(
+            s.append(JournalRecord::new("k", vec![])),
+            Err(StoreError::NotWritable(_))
+        ));
+    } // drop = process end: the journal record is on disk, its state is not.
+    let s = open(dir.path());
+    assert!(s.is_writable());
+    assert_eq!(s.get("acc", b"p1").unwrap().as_deref(), Some(&b"250"[..]));
+    assert_eq!(s.get("visit", b"v1").unwrap(), None);
+    let entry = s.lookup_idempotent("H1", "m7").unwrap().unwrap();
+    assert_eq!((entry.offset, entry.answer), (1, b"answer-7".to_vec()));
+    assert!(matches!(
+        s.append_idempotent(request("H1", "m7"), sha(7), b"other".to_vec())
+            .unwrap(),
+        IdempotentOutcome::Duplicate { offset: 1, .. }
+    ));
+    assert_eq!(append_durable(&s, JournalRecord::new("k", vec![])), 2);
+}
+
+#[test]
+fn state_keyspaces_get_scan_and_delete() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    append_durable(
+        &s,
+        JournalRecord::new("bank.batch", vec![])
+            .with_write(StateWrite::put("ledger", b"a/1".to_vec(), b"x".to_vec()))
+            .with_write(StateWrite::put("ledger", b"a/2".to_vec(), b"y".to_vec()))
+            .with_write(StateWrite::put("ledger", b"b/1".to_vec(), b"z".to_vec())),
+    );
+    append_durable(
+        &s,
+        JournalRecord::new("bank.batch", vec![])
+            .with_write(StateWrite::delete("ledger", b"a/1".to_vec())),
+    );
+    let scanned: Vec<_> = s
+        .scan_prefix("ledger", b"a/")
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(scanned, vec![(b"a/2".to_vec(), b"y".to_vec())]);
+    assert_eq!(s.get("ledger", b"b/1").unwrap().as_deref(), Some(&b"z"[..]));
+    assert!(matches!(
+        s.get("bad space", b"k"),
+        Err(StoreError::InvalidRecord(_))
+    ));
+}
+
+#[test]
+fn invalid_records_are_refused_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = StoreConfig {
+        record_bytes_max: 2048,
+        ..StoreConfig::default()
+    };
+    let s = SledStore::open(dir.path(), config).unwrap();
+    let mut with_idem = JournalRecord::new("k", vec![]);
+    with_idem.idempotency = Some(crate::Idempotency {
+        body_sha256: sha(0),
+        answer: vec![],
+    });
+    let bad = [
+        with_idem,
+        JournalRecord::new("k", vec![0; 4096]),
+        JournalRecord::new("k", vec![]).with_write(StateWrite::put("../x", vec![1], vec![1])),
+        JournalRecord::new("k", vec![]).with_key("", "m"),
+    ];
+    for record in bad {
+        let err = s.append(record).unwrap_err();
+        assert!(err.is_caller_error(), "{err}");
+    }
+    assert!(matches!(
+        s.append_idempotent(JournalRecord::new("k", vec![]), sha(0), vec![]),
+        Err(StoreError::InvalidRecord(_))
+    ));
+    assert_eq!(s.stats().unwrap().record_count, 0);
+    assert!(s.is_writable());
+}
+
+#[test]
+fn consumer_resumes_from_committed_offset_after_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = open(dir.path());
+        for i in 0..5u8 {
+            append_durable(&s, JournalRecord::new("settlement", vec![i]));
+        }
+        assert_eq!(s.committed_offset("settle").unwrap(), 0);
+        let batch = s
+            .read_from(s.committed_offset("settle").unwrap(), 2)
+            .unwrap();
+        assert_eq!(
+            batch.iter().map(|(o, _)| *o).collect::<Vec<_>>(),
+            vec![0, 1]
+        );
+        assert_eq!(batch[1].1.payload, vec![1]);
+        let t = s
+            .commit_offset("settle", batch.last().unwrap().0 + 1)
+            .unwrap();
+        s.wait_durable_blocking(t).unwrap();
+    }
+    let s = open(dir.path());
+    assert_eq!(s.committed_offset("settle").unwrap(), 2);
+    assert_eq!(s.committed_offset("bank-outbox").unwrap(), 0);
+    let rest = s.read_from(2, 100).unwrap();
+    assert_eq!(
+        rest.iter().map(|(o, _)| *o).collect::<Vec<_>>(),
+        vec![2, 3, 4]
+    );
+    assert_eq!(s.stats().unwrap().consumer_offsets.get("settle"), Some(&2));
+}
+
+#[test]
+fn readers_never_see_records_that_are_not_durable() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    append_durable(&s, JournalRecord::new("k", vec![0]));
+    s.hooks().fail_flushes.store(u32::MAX, Ordering::SeqCst);
+    let a = s.append(JournalRecord::new("k", vec![1])).unwrap();
+    assert!(s.wait_durable_blocking(a.ticket).is_err());
+    // Offset 1 is in sled's memory but not durable: a consumer must not act on it.
+    assert_eq!(s.read_from(0, 10).unwrap().len(), 1);
+    assert_eq!(s.durable_offset(), Some(0));
+    s.hooks().fail_flushes.store(0, Ordering::SeqCst);
+}
+
+#[test]
+fn group_commit_many_writers_few_flushes() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Arc::new(open(dir.path()));
+    let (threads, per_thread) = (64usize, 10usize);
+    let barrier = Arc::new(Barrier::new(threads));
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let (s, b) = (Arc::clone(&s), Arc::clone(&barrier));
+            std::thread::spawn(move || {
+                b.wait();
+                for i in 0..per_thread {
+                    let rec = JournalRecord::new("k", vec![]).with_write(StateWrite::put(
+                        "w",
+                        format!("{t}/{i}").into_bytes(),
+                        vec![1],
+                    ));
+                    let a = s.append(rec).unwrap();
+                    s.wait_durable_blocking(a.ticket).unwrap();
+                    // Durable implies readable by consumers.
+                    assert!(s.durable_offset().unwrap() >= a.offset);
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let stats = s.stats().unwrap();
+    let writes = (threads * per_thread) as u64;
+    assert_eq!(stats.record_count, writes);
+    assert_eq!(stats.durable_offset, Some(writes - 1));
+    assert!(
+        stats.flush_count < writes,
+        "flushes {} for {writes} writes",
+        stats.flush_count
+    );
+    assert_eq!(s.scan_prefix("w", b"").unwrap().count() as u64, writes);
+}
+
+#[test]
+fn async_waiters_become_durable() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Arc::new(open(dir.path()));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut tickets = Vec::new();
+        for i in 0..20u8 {
+            tickets.push(s.append(JournalRecord::new("k", vec![i])).unwrap());
+        }
+        for a in tickets {
+            s.wait_durable(a.ticket).await.unwrap();
+        }
+    });
+    assert_eq!(s.durable_offset(), Some(19));
+}
+
+#[test]
+fn flush_failure_reaches_waiters_and_blocks_writes_until_recovery() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    s.hooks().fail_flushes.store(u32::MAX, Ordering::SeqCst);
+    let a = s.append(JournalRecord::new("k", vec![1])).unwrap();
+    assert!(matches!(
+        s.wait_durable_blocking(a.ticket),
+        Err(StoreError::FlushFailed(_))
+    ));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    assert!(matches!(
+        rt.block_on(s.wait_durable(a.ticket)),
+        Err(StoreError::FlushFailed(_))
+    ));
+    assert!(!s.is_writable());
+    assert!(matches!(
+        s.append(JournalRecord::new("k", vec![2])),
+        Err(StoreError::NotWritable(_))
+    ));
+    assert!(matches!(
+        s.commit_offset("c", 1),
+        Err(StoreError::NotWritable(_))
+    ));
+
+    // Disk recovers: the flusher's retry succeeds and the store is writable
+    // again. Bounded poll (not a timing assertion): up to ~30 s.
+    s.hooks().fail_flushes.store(0, Ordering::SeqCst);
+    for _ in 0..3000 {
+        if s.is_writable() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(s.is_writable());
+    s.wait_durable_blocking(a.ticket).unwrap();
+    assert_eq!(append_durable(&s, JournalRecord::new("k", vec![3])), 1);
+}
+
+#[test]
+fn durability_none_acknowledges_without_waiting_but_still_flushes() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let config = StoreConfig {
+            durability: Durability::None,
+            ..StoreConfig::default()
+        };
+        let s = SledStore::open(dir.path(), config).unwrap();
+        s.hooks().fail_flushes.store(u32::MAX, Ordering::SeqCst);
+        let a = s.append(JournalRecord::new("k", vec![1])).unwrap();
+        // Acknowledged although no flush can succeed: that is what `none` means.
+        s.wait_durable_blocking(a.ticket).unwrap();
+        s.hooks().fail_flushes.store(0, Ordering::SeqCst);
+    }
+    // Clean shutdown still flushes.
+    let s = open(dir.path());
+    assert_eq!(s.read_from(0, 10).unwrap().len(), 1);
+}
