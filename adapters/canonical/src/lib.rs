@@ -5,6 +5,7 @@
 
 pub mod claim;
 pub mod codes;
+pub mod journal;
 pub mod money;
 pub mod party;
 pub mod payment;
@@ -15,6 +16,7 @@ pub use claim::{
     CHINA_OFFSET, ClaimKind, FundLine, IdentityPolicy, IdentityReport, ReversalLink, SettledClaim,
     SettlementAmounts, check_identities, check_reversal_of,
 };
+pub use journal::ExchangeRecord;
 pub use codes::{ChargeLevel, FeeCategory, FundLineKind, fund_line_kind};
 pub use money::{DecimalError, Money, Ratio};
 pub use party::{BankAccount, EnrolmentStatus, Institution, InstitutionLevel, Person};
