@@ -1,17 +1,32 @@
 //! `medsettle`: the gateway binary and the operator's command line.
 
 mod calendar_cmd;
+mod config;
+mod core_state;
 mod exit;
 #[allow(dead_code)]
 mod his;
+mod init;
+mod journal_cmd;
+mod national;
+mod serve;
+mod translate;
+mod wire_core;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// Default configuration file, as `medsettle init --dir .` writes it.
+const CONFIG_DEFAULT: &str = "medsettle.toml";
+
 #[derive(Parser)]
-#[command(name = "medsettle", version, about = "Medical-insurance settlement gateway: national and legacy HIS interfaces, durable journal, instant settlement, bank file drop")]
+#[command(
+    name = "medsettle",
+    version,
+    about = "Medical-insurance settlement gateway: national and legacy HIS interfaces, durable journal, instant settlement, bank file drop"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -19,6 +34,34 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Translate one message between the national interface and the canonical schema.
+    Translate(translate::TranslateArgs),
+    /// Write a working configuration, development certificates and sample data into DIR.
+    Init {
+        #[arg(long)]
+        dir: PathBuf,
+        /// Address written into the configuration.
+        #[arg(long, default_value = "127.0.0.1:8443")]
+        listen: String,
+        /// Overwrite an existing configuration (the journal is kept).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Run the TLS gateway.
+    Serve {
+        #[arg(long, default_value = CONFIG_DEFAULT)]
+        config: PathBuf,
+        /// Override the configured address; 127.0.0.1:0 picks a free port.
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Inspect the journal of accepted requests.
+    Journal {
+        #[arg(long, default_value = CONFIG_DEFAULT, global = true)]
+        config: PathBuf,
+        #[command(subcommand)]
+        cmd: journal_cmd::JournalCommand,
+    },
     /// Working-day calendar: payment dates and working-day counts.
     Calendar {
         /// Calendar files (one per year, see specs/calendar/); default: the embedded 2025–2026.
@@ -29,16 +72,35 @@ enum Command {
     },
 }
 
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("MEDSETTLE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logging();
     let result = match cli.command {
+        Command::Translate(args) => translate::run(args),
+        Command::Init { dir, listen, force } => init::run(&dir, &listen, force).map(|path| {
+            println!("wrote {}", path.display());
+            println!("certificates in {}", dir.join("certs").display());
+            println!("start the gateway:  medsettle serve --config {}", path.display());
+        }),
+        Command::Serve { config, listen } => config::load(&config).and_then(|c| serve::run(c, listen)),
+        Command::Journal { config, cmd } => config::load(&config).and_then(|c| journal_cmd::run(cmd, &c)),
         Command::Calendar { files, cmd } => calendar_cmd::run(cmd, &files),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("medsettle: {e:#}");
-            if e.downcast_ref::<exit::BadInput>().is_some() {
+            if e.chain().any(|c| c.downcast_ref::<exit::BadInput>().is_some()) {
                 ExitCode::from(2)
             } else {
                 ExitCode::from(1)

@@ -1,0 +1,231 @@
+//! `medsettle.toml`: one file configures the whole gateway. A raw serde struct with
+//! `deny_unknown_fields` (every field documented with its default), then `load` resolves paths
+//! against the file's directory and validates, explaining what is wrong.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use medsettle_canonical::{Admdvs, BankAccount, Institution};
+use medsettle_server::ServerConfig;
+use medsettle_store::{Durability, StoreConfig};
+use serde::{Deserialize, Serialize};
+
+use crate::exit::BadInput;
+
+/// Default JSON nesting limit of national envelopes (`json_depth_max`).
+pub const JSON_DEPTH_MAX_DEFAULT: usize = medsettle_nhsa::JSON_DEPTH_MAX_DEFAULT;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// Directory for the journal and everything the gateway writes. Default `data`.
+    #[serde(default = "data_dir_default")]
+    pub data_dir: PathBuf,
+    pub gateway: GatewaySection,
+    #[serde(default)]
+    pub store: StoreSection,
+    pub core: CoreSection,
+    pub settlement: SettlementSection,
+    #[serde(default)]
+    pub bank: BankSection,
+    pub server: ServerConfig,
+}
+
+fn data_dir_default() -> PathBuf {
+    PathBuf::from("data")
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewaySection {
+    /// The agency's region: the first 6 digits of every `inf_refmsgid` it issues. Required.
+    pub receiver_admdvs: String,
+    /// Deepest JSON nesting accepted in an envelope. Default 32.
+    #[serde(default = "json_depth_default")]
+    pub json_depth_max: usize,
+    /// Settlement identities that only warn instead of rejecting (known provincial quirks),
+    /// e.g. `["NHSA-ID-2"]`. Default none.
+    #[serde(default)]
+    pub identity_warn_only: Vec<String>,
+}
+
+fn json_depth_default() -> usize {
+    JSON_DEPTH_MAX_DEFAULT
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSection {
+    /// `fsync` (default: flush and fdatasync before acknowledging), `flush` (sled flush only)
+    /// or `none` (benchmarks only: acknowledges before anything is on disk).
+    #[serde(default)]
+    pub durability: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CoreSection {
+    /// Benefit policy file (specs/policy/example.toml documents the format). Required.
+    pub policy: PathBuf,
+    /// Catalogue file (list code → fee category, level, shares, price cap). Required.
+    pub catalogue: PathBuf,
+    /// Person registry (who is insured, account balances). Required.
+    pub persons: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettlementSection {
+    /// Instant-settlement policy of the pool region. Required.
+    pub policy: PathBuf,
+    /// Designated institutions with levels, status and bank accounts. Required.
+    pub institutions: PathBuf,
+    /// Working-day calendar files, one per year; empty (default) = the embedded 2025–2026.
+    #[serde(default)]
+    pub calendar: Vec<PathBuf>,
+    /// China time (HH:MM) at which `serve` closes the previous settlement day. Default none
+    /// (closings run by `medsettle settle daily`).
+    #[serde(default)]
+    pub daily_close_at: Option<String>,
+    /// The agency's fund-expenditure account (基金支出户), the debtor of every payment.
+    pub debtor: BankAccount,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BankSection {
+    /// Payment file format: `pain001` (default) or `gbk` (the delimited GBK profile).
+    #[serde(default)]
+    pub format: Option<String>,
+    /// Delimited-format profile file (specs/bank/*.toml); default the embedded GBK profile.
+    #[serde(default)]
+    pub profile: Option<PathBuf>,
+}
+
+/// The validated configuration, every path absolute.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub file: PathBuf,
+    pub data_dir: PathBuf,
+    pub receiver_admdvs: Admdvs,
+    pub json_depth_max: usize,
+    pub identity_warn_only: Vec<String>,
+    pub store: StoreConfig,
+    pub core: CoreSection,
+    pub settlement: SettlementSection,
+    pub bank: BankSection,
+    pub server: ServerConfig,
+}
+
+impl Config {
+    pub fn journal_dir(&self) -> PathBuf {
+        self.data_dir.join("journal")
+    }
+
+    pub fn reports_dir(&self) -> PathBuf {
+        self.data_dir.join("reports")
+    }
+
+    pub fn bank_dir(&self) -> PathBuf {
+        self.data_dir.join("bank")
+    }
+
+    pub fn institutions(&self) -> Result<Vec<Institution>> {
+        load_institutions(&self.settlement.institutions)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InstitutionsFile {
+    institution: Vec<Institution>,
+}
+
+/// Read an institutions file (`[[institution]]` entries in the canonical shape).
+pub fn load_institutions(path: &Path) -> Result<Vec<Institution>> {
+    let text = read(path)?;
+    parse_institutions(&text).with_context(|| format!("institutions file {}", path.display()))
+}
+
+pub fn parse_institutions(text: &str) -> Result<Vec<Institution>> {
+    let f: InstitutionsFile = toml::from_str(text).map_err(|e| BadInput::new(e.to_string()))?;
+    for i in &f.institution {
+        if !i.account.has_valid_cnaps() {
+            bail!(BadInput::new(format!(
+                "institution {}: bank_code `{}` is not a 12-digit CNAPS code",
+                i.fixmedins_code, i.account.bank_code
+            )));
+        }
+    }
+    Ok(f.institution)
+}
+
+pub fn read(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
+fn resolve(base: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() { p.to_owned() } else { base.join(p) }
+}
+
+/// Load and validate `medsettle.toml`.
+pub fn load(file: &Path) -> Result<Config> {
+    let text = read(file)?;
+    let raw: RawConfig = toml::from_str(&text).map_err(|e| {
+        BadInput::new(format!("{}: {e}", file.display()))
+    })?;
+    let base = file
+        .canonicalize()
+        .with_context(|| format!("resolving {}", file.display()))?
+        .parent()
+        .expect("a file has a parent")
+        .to_owned();
+    let receiver_admdvs = Admdvs::parse(&raw.gateway.receiver_admdvs)
+        .map_err(|e| BadInput::new(format!("gateway.receiver_admdvs: {e}")))?;
+    let durability = match raw.store.durability.as_deref().unwrap_or("fsync") {
+        "fsync" => Durability::Fsync,
+        "flush" => Durability::Flush,
+        "none" => Durability::None,
+        other => bail!(BadInput::new(format!(
+            "store.durability: `{other}` is not fsync, flush or none"
+        ))),
+    };
+    for rule in &raw.gateway.identity_warn_only {
+        if !rule.starts_with("NHSA-ID-") || medsettle_canonical::RuleId::lookup(rule).is_none() {
+            bail!(BadInput::new(format!(
+                "gateway.identity_warn_only: `{rule}` is not a settlement identity rule (NHSA-ID-…)"
+            )));
+        }
+    }
+    let mut server = raw.server.clone();
+    server.server_cert_chain = resolve(&base, &server.server_cert_chain);
+    server.server_key = resolve(&base, &server.server_key);
+    server.client_ca_bundles = server
+        .client_ca_bundles
+        .iter()
+        .map(|p| resolve(&base, p))
+        .collect();
+    let core = CoreSection {
+        policy: resolve(&base, &raw.core.policy),
+        catalogue: resolve(&base, &raw.core.catalogue),
+        persons: resolve(&base, &raw.core.persons),
+    };
+    let mut settlement = raw.settlement.clone();
+    settlement.policy = resolve(&base, &settlement.policy);
+    settlement.institutions = resolve(&base, &settlement.institutions);
+    settlement.calendar = settlement.calendar.iter().map(|p| resolve(&base, p)).collect();
+    let mut bank = raw.bank.clone();
+    bank.profile = bank.profile.map(|p| resolve(&base, &p));
+    Ok(Config {
+        file: file.to_owned(),
+        data_dir: resolve(&base, &raw.data_dir),
+        receiver_admdvs,
+        json_depth_max: raw.gateway.json_depth_max,
+        identity_warn_only: raw.gateway.identity_warn_only,
+        store: StoreConfig { durability, ..StoreConfig::default() },
+        core,
+        settlement,
+        bank,
+        server,
+    })
+}

@@ -1,0 +1,181 @@
+//! The embedded core's state in the store.
+//!
+//! The core is pure: it reads through [`CoreView`] and returns absolute [`StateChange`]s. Here
+//! those changes become store state writes carried inside the same journal record as the
+//! request and its answer, so a crash can never keep a settlement without its accumulators or
+//! the other way round (the store replays a record's writes on open).
+
+use std::collections::HashMap;
+
+use medsettle_canonical::{Money, Person};
+use medsettle_core::{
+    Accumulator, CoreView, FeeLineRecord, PersonRegistry, SettlementRecord, SignInRecord,
+    StateChange, Visit,
+};
+use medsettle_store::{StateWrite, Store};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// Keyspaces of the core's state. Keys join their parts with NUL, which no id contains.
+pub mod space {
+    pub const VISIT: &str = "core.visit";
+    pub const FEE_LINE: &str = "core.fee_line";
+    pub const SETTLEMENT: &str = "core.settlement";
+    pub const MSGID: &str = "core.msgid";
+    pub const ACCUMULATOR: &str = "core.accumulator";
+    pub const BALANCE: &str = "core.balance";
+    pub const SIGN_IN: &str = "core.sign_in";
+}
+
+fn key(parts: &[&str]) -> Vec<u8> {
+    parts.join("\0").into_bytes()
+}
+
+fn json<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).expect("core state serializes")
+}
+
+/// Turn the core's changes into store writes (absolute puts and deletes: replay-safe).
+pub fn state_writes(changes: &[StateChange]) -> Vec<StateWrite> {
+    changes
+        .iter()
+        .map(|c| match c {
+            StateChange::PutVisit(v) => StateWrite::put(space::VISIT, key(&[&v.mdtrt_id]), json(v)),
+            StateChange::PutFeeLine(l) => StateWrite::put(
+                space::FEE_LINE,
+                key(&[&l.mdtrt_id, &l.feedetl_sn]),
+                json(l),
+            ),
+            StateChange::DeleteFeeLine { mdtrt_id, feedetl_sn } => {
+                StateWrite::delete(space::FEE_LINE, key(&[mdtrt_id, feedetl_sn]))
+            }
+            StateChange::PutSettlement(s) => {
+                StateWrite::put(space::SETTLEMENT, key(&[&s.claim.setl_id]), json(s))
+            }
+            StateChange::PutAccumulator(a) => StateWrite::put(
+                space::ACCUMULATOR,
+                key(&[&a.psn_no, &a.year.to_string()]),
+                json(a),
+            ),
+            StateChange::PutBalance { psn_no, balc } => {
+                StateWrite::put(space::BALANCE, key(&[psn_no]), json(balc))
+            }
+            StateChange::PutMsgidIndex { fixmedins_code, msgid, setl_id } => {
+                StateWrite::put(space::MSGID, key(&[fixmedins_code, msgid]), setl_id.as_bytes().to_vec())
+            }
+            StateChange::PutSignIn(s) => StateWrite::put(space::SIGN_IN, key(&[&s.sign_no]), json(s)),
+        })
+        .collect()
+}
+
+/// A [`CoreView`] over the store, with the person registry (a file) as the starting state.
+pub struct StoreCoreView<'a> {
+    store: &'a dyn Store,
+    persons: &'a PersonIndex,
+}
+
+/// The person registry indexed for lookups.
+pub struct PersonIndex {
+    by_psn_no: HashMap<String, (Person, String, Option<Money>)>,
+    psn_no_by_cert: HashMap<String, String>,
+}
+
+impl PersonIndex {
+    pub fn new(registry: &PersonRegistry) -> PersonIndex {
+        let mut by_psn_no = HashMap::new();
+        let mut psn_no_by_cert = HashMap::new();
+        for r in &registry.persons {
+            psn_no_by_cert.insert(r.person.certno.clone(), r.person.psn_no.clone());
+            by_psn_no.insert(
+                r.person.psn_no.clone(),
+                (r.person.clone(), r.emp_name.clone(), r.balc),
+            );
+        }
+        PersonIndex { by_psn_no, psn_no_by_cert }
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_psn_no.len()
+    }
+
+    pub fn persons(&self) -> impl Iterator<Item = &Person> {
+        self.by_psn_no.values().map(|(p, _, _)| p)
+    }
+}
+
+impl<'a> StoreCoreView<'a> {
+    pub fn new(store: &'a dyn Store, persons: &'a PersonIndex) -> StoreCoreView<'a> {
+        StoreCoreView { store, persons }
+    }
+
+    fn get<T: DeserializeOwned>(&self, space: &str, key: &[u8]) -> Option<T> {
+        // A store read error here means the disk is failing: the request must not be answered
+        // as if the state were empty, so this is a bug-level stop for the request task.
+        let bytes = self
+            .store
+            .get(space, key)
+            .unwrap_or_else(|e| panic!("store read of {space} failed: {e}"))?;
+        Some(serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("corrupt {space} state: {e}")))
+    }
+}
+
+impl CoreView for StoreCoreView<'_> {
+    fn person(&self, psn_no: &str) -> Option<Person> {
+        self.persons.by_psn_no.get(psn_no).map(|(p, _, _)| p.clone())
+    }
+
+    fn person_by_cert(&self, certno: &str) -> Option<Person> {
+        self.persons
+            .psn_no_by_cert
+            .get(certno)
+            .and_then(|psn_no| self.person(psn_no))
+    }
+
+    fn emp_name(&self, psn_no: &str) -> Option<String> {
+        self.persons.by_psn_no.get(psn_no).map(|(_, e, _)| e.clone())
+    }
+
+    fn visit(&self, mdtrt_id: &str) -> Option<Visit> {
+        self.get(space::VISIT, &key(&[mdtrt_id]))
+    }
+
+    fn fee_lines(&self, mdtrt_id: &str) -> Vec<FeeLineRecord> {
+        let prefix = key(&[mdtrt_id, ""]);
+        let mut lines: Vec<FeeLineRecord> = self
+            .store
+            .scan_prefix(space::FEE_LINE, &prefix)
+            .unwrap_or_else(|e| panic!("store scan failed: {e}"))
+            .map(|item| {
+                let (_, v) = item.unwrap_or_else(|e| panic!("store scan failed: {e}"));
+                serde_json::from_slice(&v).expect("fee line state")
+            })
+            .collect();
+        lines.sort_by(|a, b| a.feedetl_sn.cmp(&b.feedetl_sn));
+        lines
+    }
+
+    fn settlement(&self, setl_id: &str) -> Option<SettlementRecord> {
+        self.get(space::SETTLEMENT, &key(&[setl_id]))
+    }
+
+    fn settlement_by_msgid(&self, fixmedins_code: &str, msgid: &str) -> Option<SettlementRecord> {
+        let setl_id = self
+            .store
+            .get(space::MSGID, &key(&[fixmedins_code, msgid]))
+            .unwrap_or_else(|e| panic!("store read failed: {e}"))?;
+        self.settlement(std::str::from_utf8(&setl_id).expect("setl_id is text"))
+    }
+
+    fn accumulator(&self, psn_no: &str, year: i32) -> Option<Accumulator> {
+        self.get(space::ACCUMULATOR, &key(&[psn_no, &year.to_string()]))
+    }
+
+    fn balance(&self, psn_no: &str) -> Option<Money> {
+        self.get(space::BALANCE, &key(&[psn_no]))
+            .or_else(|| self.persons.by_psn_no.get(psn_no).and_then(|(_, _, b)| *b))
+    }
+
+    fn sign_in(&self, sign_no: &str) -> Option<SignInRecord> {
+        self.get(space::SIGN_IN, &key(&[sign_no]))
+    }
+}

@@ -1,0 +1,159 @@
+//! `medsettle init --dir DIR`: a working gateway for a newcomer — a development CA, the server
+//! certificate, one client certificate per sample institution, the sample policy, catalogue,
+//! persons and institutions of pool region 440300, and `DIR/medsettle.toml` tying them together.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use medsettle_server::Role;
+use medsettle_server::pki::generate_dev_pki;
+use serde::Serialize;
+
+use crate::config::parse_institutions;
+
+/// The embedded default data set (specs/sample/), so `init` needs no files around it.
+pub const SAMPLE_INSTITUTIONS: &str = include_str!("../../../specs/sample/institutions.toml");
+pub const SAMPLE_POLICY: &str = include_str!("../../../specs/sample/policy.toml");
+pub const SAMPLE_CATALOGUE: &str = include_str!("../../../specs/sample/catalogue.toml");
+pub const SAMPLE_PERSONS: &str = include_str!("../../../specs/sample/persons.toml");
+pub const SAMPLE_SETTLEMENT_POLICY: &str =
+    include_str!("../../../specs/sample/settlement-policy.toml");
+
+/// Name of the operator's client certificate (for `/metrics` and operator calls).
+pub const OPERATOR_CLIENT: &str = "operator";
+
+/// Files `init` writes, relative to DIR.
+pub const CONFIG_FILE: &str = "medsettle.toml";
+
+fn write(dir: &Path, rel: &str, text: &str) -> Result<PathBuf> {
+    let path = dir.join(rel);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
+fn relative(dir: &Path, p: &Path) -> PathBuf {
+    p.strip_prefix(dir).map(Path::to_path_buf).unwrap_or_else(|_| p.to_owned())
+}
+
+/// Write everything under `dir`; `listen` is the address written into the config.
+pub fn run(dir: &Path, listen: &str, force: bool) -> Result<PathBuf> {
+    let config_path = dir.join(CONFIG_FILE);
+    if config_path.exists() && !force {
+        bail!(crate::exit::BadInput::new(format!(
+            "{} already exists; use --force to overwrite it (the journal under data/ is kept)",
+            config_path.display()
+        )));
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let dir = dir.canonicalize()?;
+    let institutions = parse_institutions(SAMPLE_INSTITUTIONS)?;
+    let codes: Vec<[&str; 1]> = institutions.iter().map(|i| [i.fixmedins_code.as_str()]).collect();
+    let mut clients: Vec<(&str, Role, &[&str])> = institutions
+        .iter()
+        .zip(&codes)
+        .map(|(i, c)| (i.fixmedins_code.as_str(), Role::Institution, &c[..]))
+        .collect();
+    clients.push((OPERATOR_CLIENT, Role::Operator, &[]));
+    let pki = generate_dev_pki(&dir.join("certs"), &["localhost", "127.0.0.1"], &clients)
+        .context("generating the development PKI")?;
+
+    write(&dir, "policy/policy.toml", SAMPLE_POLICY)?;
+    write(&dir, "policy/catalogue.toml", SAMPLE_CATALOGUE)?;
+    write(&dir, "policy/persons.toml", SAMPLE_PERSONS)?;
+    write(&dir, "settlement/policy.toml", SAMPLE_SETTLEMENT_POLICY)?;
+    write(&dir, "institutions.toml", SAMPLE_INSTITUTIONS)?;
+    write(&dir, "samples/1101.json", &sample_1101())?;
+
+    let mut server = pki.server_config();
+    server.listen = listen.to_owned();
+    server.server_cert_chain = relative(&dir, &server.server_cert_chain);
+    server.server_key = relative(&dir, &server.server_key);
+    server.client_ca_bundles = server.client_ca_bundles.iter().map(|p| relative(&dir, p)).collect();
+    #[derive(Serialize)]
+    struct ServerOnly {
+        server: medsettle_server::ServerConfig,
+    }
+    let server_toml = toml::to_string(&ServerOnly { server }).context("rendering [server]")?;
+    write(&dir, CONFIG_FILE, &format!("{}{server_toml}", config_header()))?;
+    // Prove the file we wrote is one the gateway accepts.
+    crate::config::load(&config_path).context("the written configuration does not load")?;
+    Ok(config_path)
+}
+
+fn config_header() -> String {
+    r#"# medsettle configuration, written by `medsettle init`. Relative paths are relative to this file.
+# Every section is documented in README.md ("Configuration"); unknown keys are refused.
+
+# Where the journal (sled), reports and bank files go.
+data_dir = "data"
+
+[gateway]
+# The agency's region: first 6 digits of every inf_refmsgid this gateway issues.
+receiver_admdvs = "440300"
+# Deepest JSON nesting accepted in an envelope.
+json_depth_max = 32
+# Settlement identities that only warn (known provincial quirks), e.g. ["NHSA-ID-2"].
+identity_warn_only = []
+
+[store]
+# fsync (default): acknowledge only after flush + fdatasync; flush: sled flush only;
+# none: benchmarks only.
+durability = "fsync"
+
+[core]
+# The embedded settlement core: benefit policy, catalogue and person registry.
+policy = "policy/policy.toml"
+catalogue = "policy/catalogue.toml"
+persons = "policy/persons.toml"
+
+[settlement]
+# Instant settlement (日拨付, 月结算, 季评议, 年清算) of pool region 440300.
+policy = "settlement/policy.toml"
+institutions = "institutions.toml"
+# Working-day calendars, one file per year; empty = the embedded 2025–2026 calendar.
+calendar = []
+
+[settlement.debtor]
+# The agency's fund-expenditure account (基金支出户).
+name = "深圳市医疗保障事务中心基金支出户"
+account = "44201500100059000001"
+bank_code = "105584000005"
+bank_name = "中国建设银行深圳分行"
+
+[bank]
+# Payment file format: pain001 (ISO 20022) or gbk (the delimited GBK bank format).
+format = "pain001"
+
+"#
+    .to_owned()
+}
+
+fn sample_1101() -> String {
+    serde_json::json!({
+        "infno": "1101",
+        "msgid": "H44030000001202611221030000001",
+        "mdtrtarea_admvs": "440300",
+        "insuplc_admdvs": "440300",
+        "recer_sys_code": "YBXT",
+        "dev_no": "", "dev_safe_info": "", "cainfo": "", "signtype": "",
+        "infver": "V1.0",
+        "opter_type": "1", "opter": "0001", "opter_name": "收费员",
+        "inf_time": "2026-11-22 10:30:00",
+        "fixmedins_code": "H44030000001",
+        "fixmedins_name": "深圳市示例第一人民医院",
+        "sign_no": "",
+        "input": {"data": {"mdtrt_cert_type": "02", "mdtrt_cert_no": first_certno(), "psn_cert_type": "01"}}
+    })
+    .to_string()
+}
+
+fn first_certno() -> String {
+    SAMPLE_PERSONS
+        .lines()
+        .find_map(|l| l.strip_prefix("certno = \""))
+        .map(|s| s.trim_end_matches('"').to_owned())
+        .expect("the sample registry has persons")
+}

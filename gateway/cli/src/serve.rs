@@ -1,0 +1,96 @@
+//! `medsettle serve`: the TLS gateway. Opens the journal, builds the embedded core from the
+//! configured policy files, binds, prints `listening on https://ADDR` as the first line of
+//! standard output, serves until SIGTERM/SIGINT, then drains in-flight requests and makes a
+//! final flush before exiting.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use medsettle_core::{Catalogue, Core, PersonRegistry, PolicyBook};
+use medsettle_nhsa::DecodeLimits;
+use medsettle_server::Server;
+use medsettle_store::{SledStore, Store};
+
+use crate::config::{Config, read};
+use crate::core_state::PersonIndex;
+use crate::exit::BadInput;
+use crate::national::NationalService;
+
+/// Open the journal of `config`, saying clearly when another process holds it.
+pub fn open_store(config: &Config) -> Result<Arc<SledStore>> {
+    let dir = config.journal_dir();
+    SledStore::open(&dir, config.store.clone()).map(Arc::new).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot open the journal at {}: {e} (is another medsettle process, e.g. `serve`, using it?)",
+            dir.display()
+        )
+    })
+}
+
+/// The embedded core and person index from the configured files.
+pub fn load_core(config: &Config) -> Result<(Core, PersonIndex)> {
+    let bad = |what: &str, e: medsettle_core::CoreRefusal| anyhow::Error::from(BadInput::new(format!("{what}: {e}")));
+    let policy = PolicyBook::from_toml_str(&read(&config.core.policy)?)
+        .map_err(|e| bad(&config.core.policy.display().to_string(), e))?;
+    let catalogue = Catalogue::from_toml_str(&read(&config.core.catalogue)?)
+        .map_err(|e| bad(&config.core.catalogue.display().to_string(), e))?;
+    let persons = PersonRegistry::from_toml_str(&read(&config.core.persons)?)
+        .map_err(|e| bad(&config.core.persons.display().to_string(), e))?;
+    Ok((Core::new(policy, catalogue), PersonIndex::new(&persons)))
+}
+
+pub fn run(config: Config, listen: Option<String>) -> Result<()> {
+    let mut server_config = config.server.clone();
+    if let Some(l) = listen {
+        server_config.listen = l;
+    }
+    let store = open_store(&config)?;
+    tracing::info!(durability = ?config.store.durability, journal = %config.journal_dir().display(), "journal open");
+    let (core, persons) = load_core(&config)?;
+    let institutions = config.institutions()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let result = runtime.block_on(async {
+        let (bound, addr) = Server::bind(&server_config)
+            .await
+            .map_err(|e| BadInput::new(format!("server: {e}")))?;
+        let service = NationalService::new(
+            store.clone(),
+            core,
+            persons,
+            institutions,
+            DecodeLimits { json_depth_max: config.json_depth_max, ..DecodeLimits::default() },
+            config.receiver_admdvs,
+            bound.metrics(),
+        )?;
+        // The first line of standard output is the address: scripts and tests read it.
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "listening on https://{addr}")?;
+        out.flush()?;
+        drop(out);
+        tracing::info!(%addr, "medsettle gateway serving");
+        let readiness_store = store.clone();
+        let readiness = Arc::new(move || readiness_store.is_writable());
+        let report = bound.serve(Arc::new(service), readiness, shutdown_signal()).await;
+        tracing::info!(drained = report.drained, cancelled = report.requests_cancelled, "stopped accepting; in-flight requests done");
+        anyhow::Ok(())
+    });
+    // Final flush: everything acknowledged already is durable; this covers offsets and state.
+    store.sync().context("final flush")?;
+    tracing::info!("journal flushed; bye");
+    result
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+    }
+}

@@ -1,0 +1,413 @@
+//! Between the national wire (the nhsa adapter's typed transactions) and the embedded core's
+//! own request and answer types. Both sides use national field names; this module only moves
+//! values across, converting representations (wire flags "1"/"0", `PrimitiveDateTime` ↔ the
+//! core's `yyyy-MM-dd HH:mm:ss` text, scaled quantities).
+
+use medsettle_canonical::{
+    Admdvs, ClaimKind, FundLine, Money, RuleId, SettledClaim, Violation,
+};
+use medsettle_core::{CoreAnswer, CoreRequest, Quantity, SetlInfo, UnitPrice, txn};
+use medsettle_nhsa::{PersonExtras, Scaled, TxInput, settle_output_for_claim};
+use serde_json::{Map, Value, json};
+use time::PrimitiveDateTime;
+use time::macros::format_description;
+
+/// The transactions the embedded core answers; the others are served elsewhere (3201/3202 by
+/// the settlement engine) or accepted and journaled only (3203, 4101).
+pub fn core_serves(infno: &str) -> bool {
+    matches!(
+        infno,
+        "1101" | "9001" | "9002" | "2201" | "2202" | "2401" | "2402" | "2204" | "2205"
+            | "2301" | "2302" | "2206" | "2207" | "2303" | "2304" | "2208" | "2305" | "2601"
+    )
+}
+
+fn text_time(t: PrimitiveDateTime) -> String {
+    t.format(format_description!("[year]-[month]-[day] [hour]:[minute]:[second]"))
+        .expect("formats")
+}
+
+fn flag(v: &str) -> bool {
+    v == "1"
+}
+
+fn opt_text(v: &Option<String>) -> Option<String> {
+    v.as_ref().filter(|s| !s.is_empty()).cloned()
+}
+
+/// Map a decoded national input to the core's request.
+pub fn to_core(tx: TxInput) -> Result<CoreRequest, Violation> {
+    Ok(match tx {
+        TxInput::T1101(x) => CoreRequest::PersonInfo(txn::Req1101 {
+            mdtrt_cert_type: x.data.mdtrt_cert_type,
+            mdtrt_cert_no: x.data.mdtrt_cert_no,
+            psn_cert_type: x.data.psn_cert_type,
+            certno: x.data.certno,
+            psn_name: x.data.psn_name,
+        }),
+        TxInput::T9001(x) => CoreRequest::SignIn(txn::Req9001 {
+            opter_no: x.signIn.opter_no,
+            mac: x.signIn.mac,
+            ip: x.signIn.ip,
+        }),
+        TxInput::T9002(x) => CoreRequest::SignOut(txn::Req9002 {
+            sign_no: x.signOut.sign_no,
+            opter_no: x.signOut.opter_no,
+        }),
+        TxInput::T2201(x) => {
+            let d = x.data;
+            CoreRequest::Register(txn::Req2201 {
+                psn_no: d.psn_no,
+                insutype: d.insutype,
+                begntime: text_time(d.begntime),
+                mdtrt_cert_type: d.mdtrt_cert_type,
+                mdtrt_cert_no: d.mdtrt_cert_no,
+                ipt_otp_no: d.ipt_otp_no,
+                atddr_no: Some(d.atddr_no),
+                dr_name: Some(d.dr_name),
+                dept_code: Some(d.dept_code),
+                dept_name: Some(d.dept_name),
+                caty: Some(d.caty),
+            })
+        }
+        TxInput::T2202(x) => CoreRequest::CancelRegistration(txn::Req2202 {
+            psn_no: x.data.psn_no,
+            mdtrt_id: x.data.mdtrt_id,
+            ipt_otp_no: x.data.ipt_otp_no,
+        }),
+        TxInput::T2401(x) => {
+            let m = x.mdtrtinfo;
+            CoreRequest::Admit(txn::Req2401 {
+                psn_no: m.psn_no,
+                insutype: m.insutype,
+                begntime: text_time(m.begntime),
+                mdtrt_cert_type: m.mdtrt_cert_type,
+                mdtrt_cert_no: m.mdtrt_cert_no,
+                med_type: m.med_type,
+                ipt_no: m.ipt_no,
+                adm_dept_codg: Some(m.adm_dept_codg),
+                adm_dept_name: Some(m.adm_dept_name),
+            })
+        }
+        TxInput::T2402(x) => {
+            let d = x.dscginfo;
+            CoreRequest::Discharge(txn::Req2402 {
+                mdtrt_id: d.mdtrt_id,
+                psn_no: d.psn_no,
+                endtime: text_time(d.endtime),
+                dscg_way: Some(d.dscg_way),
+            })
+        }
+        TxInput::T2204(x) => CoreRequest::OutpatientFees(
+            x.feedetail
+                .into_iter()
+                .map(|l| txn::FeeDetailIn {
+                    feedetl_sn: l.feedetl_sn,
+                    init_feedetl_sn: None,
+                    mdtrt_id: l.mdtrt_id,
+                    psn_no: l.psn_no,
+                    chrg_bchno: Some(l.chrg_bchno),
+                    fee_ocur_time: Some(text_time(l.fee_ocur_time)),
+                    med_list_codg: l.med_list_codg,
+                    medins_list_codg: l.medins_list_codg,
+                    det_item_fee_sumamt: Some(l.det_item_fee_sumamt),
+                    cnt: Quantity::from_units(l.cnt.units()),
+                    pric: UnitPrice::from_units(l.pric.units()),
+                })
+                .collect(),
+        ),
+        TxInput::T2205(x) => CoreRequest::OutpatientFeesCancel(txn::Req2205 {
+            mdtrt_id: x.data.mdtrt_id,
+            chrg_bchno: x.data.chrg_bchno,
+            psn_no: x.data.psn_no,
+        }),
+        TxInput::T2301(x) => CoreRequest::InpatientFees(
+            x.feedetail
+                .into_iter()
+                .map(|l| txn::FeeDetailIn {
+                    feedetl_sn: l.feedetl_sn,
+                    init_feedetl_sn: opt_text(&l.init_feedetl_sn),
+                    mdtrt_id: l.mdtrt_id,
+                    psn_no: l.psn_no,
+                    chrg_bchno: None,
+                    fee_ocur_time: Some(text_time(l.fee_ocur_time)),
+                    med_list_codg: l.med_list_codg,
+                    medins_list_codg: l.medins_list_codg,
+                    det_item_fee_sumamt: Some(l.det_item_fee_sumamt),
+                    cnt: Quantity::from_units(l.cnt.units()),
+                    pric: UnitPrice::from_units(l.pric.units()),
+                })
+                .collect(),
+        ),
+        TxInput::T2302(x) => CoreRequest::InpatientFeesCancel(
+            x.data
+                .into_iter()
+                .map(|d| txn::Req2302 {
+                    feedetl_sn: d.feedetl_sn,
+                    mdtrt_id: d.mdtrt_id,
+                    psn_no: d.psn_no,
+                })
+                .collect(),
+        ),
+        TxInput::T2206(x) => {
+            let d = x.data;
+            CoreRequest::OutpatientPreSettle(txn::SettleReq {
+                psn_no: d.psn_no,
+                mdtrt_id: d.mdtrt_id,
+                mdtrt_cert_type: Some(d.mdtrt_cert_type),
+                mdtrt_cert_no: Some(d.mdtrt_cert_no),
+                med_type: Some(d.med_type),
+                insutype: Some(d.insutype),
+                psn_setlway: Some(d.psn_setlway),
+                chrg_bchno: Some(d.chrg_bchno),
+                acct_used_flag: flag(&d.acct_used_flag),
+                invono: None,
+                medfee_sumamt: Some(d.medfee_sumamt),
+                ..Default::default()
+            })
+        }
+        TxInput::T2207(x) => {
+            let d = x.data;
+            CoreRequest::OutpatientSettle(txn::SettleReq {
+                psn_no: d.psn_no,
+                mdtrt_id: d.mdtrt_id,
+                mdtrt_cert_type: Some(d.mdtrt_cert_type),
+                mdtrt_cert_no: Some(d.mdtrt_cert_no),
+                med_type: Some(d.med_type),
+                insutype: Some(d.insutype),
+                psn_setlway: Some(d.psn_setlway),
+                chrg_bchno: Some(d.chrg_bchno),
+                acct_used_flag: flag(&d.acct_used_flag),
+                invono: opt_text(&d.invono),
+                medfee_sumamt: Some(d.medfee_sumamt),
+                fulamt_ownpay_amt: d.fulamt_ownpay_amt,
+                overlmt_selfpay: d.overlmt_selfpay,
+                preselfpay_amt: d.preselfpay_amt,
+                inscp_scp_amt: d.inscp_scp_amt,
+            })
+        }
+        TxInput::T2303(x) => {
+            let d = x.data;
+            CoreRequest::InpatientPreSettle(txn::SettleReq {
+                psn_no: d.psn_no,
+                mdtrt_id: d.mdtrt_id,
+                mdtrt_cert_type: Some(d.mdtrt_cert_type),
+                mdtrt_cert_no: Some(d.mdtrt_cert_no),
+                insutype: Some(d.insutype),
+                psn_setlway: Some(d.psn_setlway),
+                acct_used_flag: flag(&d.acct_used_flag),
+                invono: opt_text(&d.invono),
+                medfee_sumamt: Some(d.medfee_sumamt),
+                fulamt_ownpay_amt: d.fulamt_ownpay_amt,
+                overlmt_selfpay: d.overlmt_selfpay,
+                preselfpay_amt: d.preselfpay_amt,
+                inscp_scp_amt: d.inscp_scp_amt,
+                ..Default::default()
+            })
+        }
+        TxInput::T2304(x) => {
+            let d = x.data;
+            CoreRequest::InpatientSettle(txn::SettleReq {
+                psn_no: d.psn_no,
+                mdtrt_id: d.mdtrt_id,
+                mdtrt_cert_type: Some(d.mdtrt_cert_type),
+                mdtrt_cert_no: Some(d.mdtrt_cert_no),
+                insutype: Some(d.insutype),
+                psn_setlway: Some(d.psn_setlway),
+                acct_used_flag: flag(&d.acct_used_flag),
+                invono: opt_text(&d.invono),
+                medfee_sumamt: Some(d.medfee_sumamt),
+                fulamt_ownpay_amt: d.fulamt_ownpay_amt,
+                overlmt_selfpay: d.overlmt_selfpay,
+                preselfpay_amt: d.preselfpay_amt,
+                inscp_scp_amt: d.inscp_scp_amt,
+                ..Default::default()
+            })
+        }
+        TxInput::T2208(x) => CoreRequest::OutpatientSettleCancel(txn::ReqCancelSettlement {
+            setl_id: x.data.setl_id,
+            mdtrt_id: x.data.mdtrt_id,
+            psn_no: x.data.psn_no,
+        }),
+        TxInput::T2305(x) => CoreRequest::InpatientSettleCancel(txn::ReqCancelSettlement {
+            setl_id: x.data.setl_id,
+            mdtrt_id: x.data.mdtrt_id,
+            psn_no: x.data.psn_no,
+        }),
+        TxInput::T2601(x) => CoreRequest::Reverse(txn::Req2601 {
+            psn_no: x.data.psn_no,
+            omsgid: x.data.omsgid,
+            oinfno: x.data.oinfno,
+        }),
+        other => {
+            return Err(Violation::new(
+                RuleId::NHSA_ENV_INFNO,
+                "infno",
+                format!("transaction {} is not served by the settlement core", other.infno()),
+            ));
+        }
+    })
+}
+
+/// An amount as the wire writes it: a JSON number with exactly two decimals (`59.50`). The
+/// number is built from its text, never from a float.
+pub fn yuan(m: Money) -> Value {
+    Value::Number(serde_json::from_str(&m.to_yuan_string()).expect("decimal text is a JSON number"))
+}
+
+/// An exact decimal as a JSON number with `D` decimals (`cnt` 16,4, `pric` 16,6, `age` 4,1).
+fn scaled<const D: u32>(units: i64) -> Value {
+    let text = medsettle_canonical::money::format_scaled(units, D);
+    Value::Number(serde_json::from_str(&text).expect("decimal text is a JSON number"))
+}
+
+fn extras_of(s: &SetlInfo) -> PersonExtras {
+    PersonExtras {
+        psn_cert_type: Some(s.psn_cert_type.clone()),
+        certno: Some(s.certno.clone()),
+        gend: Some(s.gend.clone()),
+        naty: Some(s.naty.clone()),
+        brdy: medsettle_canonical_date(&s.brdy),
+        age: Some(Scaled(i64::from(s.age) * 10)),
+        cvlserv_flag: Some(s.cvlserv_flag.clone()),
+        mdtrt_cert_type: s.mdtrt_cert_type.clone(),
+    }
+}
+
+fn medsettle_canonical_date(text: &str) -> Option<time::Date> {
+    time::Date::parse(text, format_description!("[year]-[month]-[day]")).ok()
+}
+
+/// The person fields of a settlement answer, for [`medsettle_nhsa::answer_for_claim`].
+pub fn person_extras(answer: &CoreAnswer) -> Option<PersonExtras> {
+    match answer {
+        CoreAnswer::Settlement { setlinfo, .. } => Some(extras_of(setlinfo)),
+        _ => None,
+    }
+}
+
+/// The wire `output` of a core answer. Settlements with a claim are encoded by the adapter's
+/// own encoder (`answer_for_claim`); this covers the rest, including pre-settlement, whose
+/// `setl_id`, `setl_time`, `clr_optins` and `clr_way` are null (nhsa-interface.md §2.2).
+pub fn output_for(answer: &CoreAnswer, infno: &str, ctx_code: &str, admdvs: Admdvs) -> Value {
+    match answer {
+        CoreAnswer::PersonInfo { baseinfo, insuinfo } => json!({
+            "baseinfo": {
+                "psn_no": baseinfo.psn_no,
+                "psn_cert_type": baseinfo.psn_cert_type,
+                "certno": baseinfo.certno,
+                "psn_name": baseinfo.psn_name,
+                "gend": baseinfo.gend,
+                "naty": baseinfo.naty,
+                "brdy": baseinfo.brdy,
+                "age": scaled::<1>(i64::from(baseinfo.age) * 10),
+            },
+            "insuinfo": insuinfo.iter().map(|i| json!({
+                "balc": i.balc.map(yuan).unwrap_or(Value::Null),
+                "insutype": i.insutype,
+                "psn_type": i.psn_type,
+                "psn_insu_stas": i.psn_insu_stas,
+                "cvlserv_flag": i.cvlserv_flag,
+                "insuplc_admdvs": i.insuplc_admdvs,
+                "emp_name": i.emp_name,
+            })).collect::<Vec<_>>(),
+            "idetinfo": [],
+        }),
+        CoreAnswer::SignIn { sign_time, sign_no } => {
+            json!({"signinoutb": {"sign_time": sign_time, "sign_no": sign_no}})
+        }
+        CoreAnswer::SignOut { sign_time } => json!({"signoutoutb": {"sign_time": sign_time}}),
+        CoreAnswer::Visit { mdtrt_id, psn_no, ipt_otp_no } => {
+            if infno == "2401" {
+                json!({"result": {"mdtrt_id": mdtrt_id}})
+            } else {
+                json!({"data": {"mdtrt_id": mdtrt_id, "psn_no": psn_no, "ipt_otp_no": ipt_otp_no}})
+            }
+        }
+        CoreAnswer::Done => Value::Object(Map::new()),
+        CoreAnswer::FeeResults { result } => json!({
+            "result": result.iter().map(|r| {
+                let s = &r.split;
+                json!({
+                    "feedetl_sn": r.feedetl_sn,
+                    "det_item_fee_sumamt": yuan(s.det_item_fee_sumamt),
+                    "cnt": scaled::<4>(s.cnt.units()),
+                    "pric": scaled::<6>(s.pric.units()),
+                    "pric_uplmt_amt": s.pric_uplmt_amt.map(|p| scaled::<6>(p.units())).unwrap_or(Value::Null),
+                    "selfpay_prop": scaled::<4>(s.selfpay_prop.bp()),
+                    "fulamt_ownpay_amt": yuan(s.fulamt_ownpay_amt),
+                    "overlmt_amt": yuan(s.overlmt_amt),
+                    "preselfpay_amt": yuan(s.preselfpay_amt),
+                    "inscp_scp_amt": yuan(s.inscp_scp_amt),
+                    "chrgitm_lv": s.chrgitm_lv.wire_code(),
+                    "med_chrgitm_type": s.med_chrgitm_type.code(),
+                    "memo": if s.listed { "" } else { "目录外项目，按自费处理 (list code not in the catalogue: self-pay)" },
+                })
+            }).collect::<Vec<_>>()
+        }),
+        CoreAnswer::FeesCancelled { feedetl_sn } => json!({"result": {"feedetl_sn": feedetl_sn}}),
+        CoreAnswer::Settlement { setlinfo, setldetail } => {
+            let claim = claim_shape(setlinfo, setldetail, infno, ctx_code, admdvs);
+            let mut out = settle_output_for_claim(&claim, Some(&extras_of(setlinfo)));
+            out.setlinfo.setl_id = setlinfo.setl_id.clone();
+            if setlinfo.setl_time.is_none() {
+                out.setlinfo.setl_time = None;
+            }
+            out.setlinfo.medins_setl_id = setlinfo.medins_setl_id.clone();
+            out.setlinfo.clr_optins = setlinfo
+                .clr_optins
+                .as_deref()
+                .and_then(|c| Admdvs::parse(c).ok());
+            out.setlinfo.clr_way = setlinfo.clr_way.clone();
+            medsettle_nhsa::Record::to_wire(&out)
+        }
+        CoreAnswer::NothingToReverse { omsgid, oinfno } => json!({
+            "data": {"omsgid": omsgid, "oinfno": oinfno, "rslt": "0",
+                     "rslt_dscr": "原交易未产生结算，无需冲正 (the original message settled nothing; nothing to reverse)"}
+        }),
+    }
+}
+
+/// A settled-claim shaped view of a (pre-)settlement answer, to reuse the adapter's encoder.
+fn claim_shape(
+    s: &SetlInfo,
+    setldetail: &[FundLine],
+    infno: &str,
+    code: &str,
+    admdvs: Admdvs,
+) -> SettledClaim {
+    SettledClaim {
+        kind: if s.amounts.medfee_sumamt.is_negative() {
+            ClaimKind::Reversal
+        } else {
+            ClaimKind::Settlement
+        },
+        infno: infno.to_owned(),
+        msgid: s.medins_setl_id.clone().unwrap_or_default(),
+        setl_id: s.setl_id.clone().unwrap_or_default(),
+        mdtrt_id: s.mdtrt_id.clone(),
+        psn_no: s.psn_no.clone(),
+        psn_name: Some(s.psn_name.clone()),
+        fixmedins_code: code.to_owned(),
+        fixmedins_name: None,
+        mdtrtarea_admvs: admdvs,
+        insuplc_admdvs: None,
+        clr_optins: s.clr_optins.clone(),
+        insutype: s.insutype.clone(),
+        psn_type: Some(s.psn_type.clone()),
+        med_type: s.med_type.clone(),
+        clr_type: s.clr_type.clone(),
+        clr_way: s.clr_way.clone(),
+        setl_time: s
+            .setl_time
+            .as_deref()
+            .and_then(|t| {
+                PrimitiveDateTime::parse(t, format_description!("[year]-[month]-[day] [hour]:[minute]:[second]")).ok()
+            })
+            .map(|t| t.assume_offset(medsettle_canonical::CHINA_OFFSET))
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
+        amounts: s.amounts.clone(),
+        setldetail: setldetail.to_vec(),
+        reversal_of: None,
+    }
+}
