@@ -98,7 +98,7 @@ pub struct EnvelopeBuilder {
     pub sender: Sender,
     /// Base second of the msgid clock; each 10 000 messages advance it by one second, so the
     /// msgid stays unique without depending on the wall clock.
-    base: time::PrimitiveDateTime,
+    pub base: time::PrimitiveDateTime,
     seq: u64,
 }
 
@@ -150,4 +150,229 @@ impl EnvelopeBuilder {
             "input": input,
         })
     }
+}
+
+/// An insured person as a HIS knows them after reading their card.
+#[derive(Debug, Clone)]
+pub struct Insured {
+    pub psn_no: String,
+    pub certno: String,
+    pub insutype: String,
+    pub insuplc_admdvs: String,
+}
+
+/// The insured persons of a person-registry file (`[[person]]` entries).
+pub fn insured_from_registry(text: &str) -> Result<Vec<Insured>> {
+    let table: toml::Table = toml::from_str(text)?;
+    let persons = table
+        .get("person")
+        .and_then(|p| p.as_array())
+        .ok_or_else(|| anyhow!("no [[person]] entries"))?;
+    persons
+        .iter()
+        .map(|p| {
+            let get = |k: &str| {
+                p.get(k)
+                    .and_then(|v| v.as_str())
+                    .map(str::to_owned)
+                    .ok_or_else(|| anyhow!("person without {k}"))
+            };
+            Ok(Insured {
+                psn_no: get("psn_no")?,
+                certno: get("certno")?,
+                insutype: get("insutype")?,
+                insuplc_admdvs: get("insuplc_admdvs")?,
+            })
+        })
+        .collect()
+}
+
+/// One fee line a HIS uploads: catalogue code, whole units, unit price in fen.
+#[derive(Debug, Clone)]
+pub struct FeeLine {
+    pub med_list_codg: String,
+    pub units: u32,
+    pub pric_fen: i64,
+}
+
+impl FeeLine {
+    pub fn amount_fen(&self) -> i64 {
+        i64::from(self.units) * self.pric_fen
+    }
+}
+
+/// A JSON number with exactly two decimals from fen, without floats.
+pub fn yuan_number(fen: i64) -> Value {
+    let sign = if fen < 0 { "-" } else { "" };
+    let text = format!("{sign}{}.{:02}", fen.unsigned_abs() / 100, fen.unsigned_abs() % 100);
+    Value::Number(serde_json::from_str(&text).expect("decimal text"))
+}
+
+fn number(text: &str) -> Value {
+    Value::Number(serde_json::from_str(text).expect("decimal text"))
+}
+
+/// What a settlement answered.
+#[derive(Debug, Clone)]
+pub struct Settled {
+    pub mdtrt_id: String,
+    pub setl_id: String,
+    pub msgid: String,
+    pub setlinfo: Value,
+}
+
+/// A business answer (infcode 0) or the error text.
+pub fn expect_success(status: u16, answer: &Value, what: &str) -> Result<Value> {
+    let infcode = match &answer["infcode"] {
+        Value::String(s) => s.parse::<i64>().unwrap_or(-1),
+        v => v.as_i64().unwrap_or(-1),
+    };
+    if status != 200 || infcode != 0 {
+        return Err(anyhow!("{what}: HTTP {status}, infcode {infcode}: {}", answer["err_msg"]));
+    }
+    Ok(answer["output"].clone())
+}
+
+fn fee_time(b: &EnvelopeBuilder) -> String {
+    let t = b.base;
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        t.year(), u8::from(t.month()), t.day(), t.hour(), t.minute(), t.second()
+    )
+}
+
+/// Outpatient visit: 2201 registration → 2204 fee detail → 2206 pre-settlement → 2207.
+pub async fn outpatient_visit(
+    conn: &mut HisConnection,
+    b: &mut EnvelopeBuilder,
+    p: &Insured,
+    lines: &[FeeLine],
+    visit_no: u64,
+) -> Result<Settled> {
+    let when = fee_time(b);
+    let ipt_otp_no = format!("MZ{}{visit_no:08}", &b.sender.fixmedins_code[1..]);
+    let reg = b.envelope("2201", &p.insuplc_admdvs, json!({"data": {
+        "psn_no": p.psn_no, "insutype": p.insutype, "begntime": when,
+        "mdtrt_cert_type": "02", "mdtrt_cert_no": p.certno, "ipt_otp_no": ipt_otp_no,
+        "atddr_no": "D0001", "dr_name": "门诊医生", "dept_code": "0301", "dept_name": "内科", "caty": "A03"
+    }}));
+    let (s, a) = conn.call(&reg).await?;
+    let out = expect_success(s, &a, "2201")?;
+    let mdtrt_id = out["data"]["mdtrt_id"].as_str().ok_or_else(|| anyhow!("2201 without mdtrt_id"))?.to_owned();
+    let chrg_bchno = format!("CB{visit_no:08}");
+    let feedetail: Vec<Value> = lines.iter().enumerate().map(|(i, l)| json!({
+        "feedetl_sn": format!("F{:04}", i + 1), "mdtrt_id": mdtrt_id, "psn_no": p.psn_no,
+        "chrg_bchno": chrg_bchno, "rx_circ_flag": "0", "fee_ocur_time": when,
+        "med_list_codg": l.med_list_codg, "medins_list_codg": format!("H{}", l.med_list_codg),
+        "det_item_fee_sumamt": yuan_number(l.amount_fen()),
+        "cnt": number(&format!("{}.0000", l.units)), "pric": yuan_number(l.pric_fen),
+        "bilg_dept_codg": "0301", "bilg_dept_name": "内科", "bilg_dr_codg": "D0001",
+        "bilg_dr_name": "门诊医生", "hosp_appr_flag": "1"
+    })).collect();
+    let fees = b.envelope("2204", &p.insuplc_admdvs, json!({"feedetail": feedetail}));
+    let (s, a) = conn.call(&fees).await?;
+    expect_success(s, &a, "2204")?;
+    let total: i64 = lines.iter().map(FeeLine::amount_fen).sum();
+    let data = json!({
+        "psn_no": p.psn_no, "mdtrt_cert_type": "02", "mdtrt_cert_no": p.certno, "med_type": "11",
+        "medfee_sumamt": yuan_number(total), "psn_setlway": "01", "mdtrt_id": mdtrt_id,
+        "chrg_bchno": chrg_bchno, "acct_used_flag": "1", "insutype": p.insutype
+    });
+    let pre = b.envelope("2206", &p.insuplc_admdvs, json!({"data": data.clone()}));
+    let (s, a) = conn.call(&pre).await?;
+    expect_success(s, &a, "2206")?;
+    let settle = b.envelope("2207", &p.insuplc_admdvs, json!({"data": data}));
+    let msgid = settle["msgid"].as_str().unwrap_or_default().to_owned();
+    let (s, a) = conn.call(&settle).await?;
+    let out = expect_success(s, &a, "2207")?;
+    Ok(Settled {
+        mdtrt_id,
+        setl_id: out["setlinfo"]["setl_id"].as_str().unwrap_or_default().to_owned(),
+        msgid,
+        setlinfo: out["setlinfo"].clone(),
+    })
+}
+
+/// Inpatient stay: 2401 admission → 2301 fee detail → 2303 pre-settlement → 2304 → 2402.
+pub async fn inpatient_stay(
+    conn: &mut HisConnection,
+    b: &mut EnvelopeBuilder,
+    p: &Insured,
+    lines: &[FeeLine],
+    stay_no: u64,
+) -> Result<Settled> {
+    let when = fee_time(b);
+    let diag = json!([{
+        "psn_no": p.psn_no, "diag_type": "1", "maindiag_flag": "1", "diag_srt_no": 1,
+        "diag_code": "K35.800", "diag_name": "急性阑尾炎", "diag_dept": "外科",
+        "dise_dor_no": "D0101", "dise_dor_name": "住院医生", "diag_time": when
+    }]);
+    let adm = b.envelope("2401", &p.insuplc_admdvs, json!({
+        "mdtrtinfo": {
+            "psn_no": p.psn_no, "insutype": p.insutype, "begntime": when, "mdtrt_cert_type": "02",
+            "mdtrt_cert_no": p.certno, "med_type": "21", "ipt_no": format!("ZY{stay_no:010}"),
+            "atddr_no": "D0101", "chfpdr_name": "主任医生", "adm_diag_dscr": "急性阑尾炎",
+            "adm_dept_codg": "0501", "adm_dept_name": "外科", "adm_bed": "12",
+            "dscg_maindiag_code": "K35.800", "dscg_maindiag_name": "急性阑尾炎"
+        },
+        "diseinfo": diag.clone()
+    }));
+    let (s, a) = conn.call(&adm).await?;
+    let out = expect_success(s, &a, "2401")?;
+    let mdtrt_id = out["result"]["mdtrt_id"].as_str().ok_or_else(|| anyhow!("2401 without mdtrt_id"))?.to_owned();
+    let feedetail: Vec<Value> = lines.iter().enumerate().map(|(i, l)| json!({
+        "feedetl_sn": format!("Z{:04}", i + 1), "mdtrt_id": mdtrt_id, "psn_no": p.psn_no,
+        "med_type": "21", "fee_ocur_time": when, "med_list_codg": l.med_list_codg,
+        "medins_list_codg": format!("H{}", l.med_list_codg),
+        "det_item_fee_sumamt": yuan_number(l.amount_fen()),
+        "cnt": number(&format!("{}.0000", l.units)), "pric": yuan_number(l.pric_fen),
+        "bilg_dept_codg": "0501", "bilg_dept_name": "外科", "bilg_dr_codg": "D0101", "bilg_dr_name": "住院医生"
+    })).collect();
+    let fees = b.envelope("2301", &p.insuplc_admdvs, json!({"feedetail": feedetail}));
+    let (s, a) = conn.call(&fees).await?;
+    expect_success(s, &a, "2301")?;
+    let total: i64 = lines.iter().map(FeeLine::amount_fen).sum();
+    let data = json!({
+        "psn_no": p.psn_no, "mdtrt_cert_type": "02", "mdtrt_cert_no": p.certno,
+        "medfee_sumamt": yuan_number(total), "psn_setlway": "01", "mdtrt_id": mdtrt_id,
+        "acct_used_flag": "1", "insutype": p.insutype, "mid_setl_flag": "0"
+    });
+    let pre = b.envelope("2303", &p.insuplc_admdvs, json!({"data": data.clone()}));
+    let (s, a) = conn.call(&pre).await?;
+    expect_success(s, &a, "2303")?;
+    let settle = b.envelope("2304", &p.insuplc_admdvs, json!({"data": data}));
+    let msgid = settle["msgid"].as_str().unwrap_or_default().to_owned();
+    let (s, a) = conn.call(&settle).await?;
+    let out = expect_success(s, &a, "2304")?;
+    let dscg = b.envelope("2402", &p.insuplc_admdvs, json!({
+        "dscginfo": {
+            "mdtrt_id": mdtrt_id, "psn_no": p.psn_no, "insutype": p.insutype, "endtime": when,
+            "dscg_dept_codg": "0501", "dscg_dept_name": "外科", "dscg_way": "1"
+        },
+        "diseinfo": diag
+    }));
+    let (s, a) = conn.call(&dscg).await?;
+    expect_success(s, &a, "2402")?;
+    Ok(Settled {
+        mdtrt_id,
+        setl_id: out["setlinfo"]["setl_id"].as_str().unwrap_or_default().to_owned(),
+        msgid,
+        setlinfo: out["setlinfo"].clone(),
+    })
+}
+
+/// Reverse a settlement: 2208 (outpatient) or 2305 (inpatient).
+pub async fn reverse(
+    conn: &mut HisConnection,
+    b: &mut EnvelopeBuilder,
+    p: &Insured,
+    settled: &Settled,
+    inpatient: bool,
+) -> Result<Value> {
+    let infno = if inpatient { "2305" } else { "2208" };
+    let env = b.envelope(infno, &p.insuplc_admdvs, json!({"data": {
+        "setl_id": settled.setl_id, "mdtrt_id": settled.mdtrt_id, "psn_no": p.psn_no
+    }}));
+    let (s, a) = conn.call(&env).await?;
+    expect_success(s, &a, infno)
 }

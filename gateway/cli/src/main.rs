@@ -1,5 +1,6 @@
 //! `medsettle`: the gateway binary and the operator's command line.
 
+mod bench;
 mod calendar_cmd;
 mod config;
 mod core_state;
@@ -62,6 +63,9 @@ enum Command {
         #[command(subcommand)]
         cmd: journal_cmd::JournalCommand,
     },
+    /// Benchmarks (see BENCHMARKS.md).
+    #[command(hide = true)]
+    Bench(bench::BenchArgs),
     /// Working-day calendar: payment dates and working-day counts.
     Calendar {
         /// Calendar files (one per year, see specs/calendar/); default: the embedded 2025–2026.
@@ -95,6 +99,7 @@ fn main() -> ExitCode {
         Command::Serve { config, listen } => config::load(&config).and_then(|c| serve::run(c, listen)),
         Command::Journal { config, cmd } => config::load(&config).and_then(|c| journal_cmd::run(cmd, &c)),
         Command::Calendar { files, cmd } => calendar_cmd::run(cmd, &files),
+        Command::Bench(args) => bench::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
