@@ -39,6 +39,11 @@ pub fn client_tls(ca_pem: &Path, cert_pem: &Path, key_pem: &Path) -> Result<Arc<
     Ok(Arc::new(config))
 }
 
+/// How often [`HisConnection::call_retrying`] resends after 429/503.
+pub const RETRY_ATTEMPTS_MAX: u64 = 20;
+/// Back-off step between resends (grows linearly with the attempt).
+pub const RETRY_BACKOFF_MS: u64 = 50;
+
 /// One keep-alive HTTP/1.1 connection over mutual TLS.
 pub struct HisConnection {
     sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
@@ -73,6 +78,21 @@ impl HisConnection {
         let status = resp.status().as_u16();
         let body = resp.into_body().collect().await?.to_bytes();
         Ok((status, body))
+    }
+
+    /// POST an envelope; on 429 (rate limit) or 503 (store not writable) wait and resend the
+    /// same bytes — safe because the gateway is idempotent on `(fixmedins_code, msgid)` —
+    /// up to [`RETRY_ATTEMPTS_MAX`] times, as a well-behaved HIS does.
+    pub async fn call_retrying(&mut self, envelope: &Value) -> Result<(u16, Value)> {
+        let mut attempt = 0;
+        loop {
+            let (status, answer) = self.call(envelope).await?;
+            attempt += 1;
+            if !matches!(status, 429 | 503) || attempt >= RETRY_ATTEMPTS_MAX {
+                return Ok((status, answer));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(RETRY_BACKOFF_MS * attempt)).await;
+        }
     }
 
     /// POST an envelope and parse the answer envelope.
@@ -256,7 +276,7 @@ pub async fn outpatient_visit(
         "mdtrt_cert_type": "02", "mdtrt_cert_no": p.certno, "ipt_otp_no": ipt_otp_no,
         "atddr_no": "D0001", "dr_name": "门诊医生", "dept_code": "0301", "dept_name": "内科", "caty": "A03"
     }}));
-    let (s, a) = conn.call(&reg).await?;
+    let (s, a) = conn.call_retrying(&reg).await?;
     let out = expect_success(s, &a, "2201")?;
     let mdtrt_id = out["data"]["mdtrt_id"].as_str().ok_or_else(|| anyhow!("2201 without mdtrt_id"))?.to_owned();
     let chrg_bchno = format!("CB{visit_no:08}");
@@ -270,7 +290,7 @@ pub async fn outpatient_visit(
         "bilg_dr_name": "门诊医生", "hosp_appr_flag": "1"
     })).collect();
     let fees = b.envelope("2204", &p.insuplc_admdvs, json!({"feedetail": feedetail}));
-    let (s, a) = conn.call(&fees).await?;
+    let (s, a) = conn.call_retrying(&fees).await?;
     expect_success(s, &a, "2204")?;
     let total: i64 = lines.iter().map(FeeLine::amount_fen).sum();
     let data = json!({
@@ -279,11 +299,11 @@ pub async fn outpatient_visit(
         "chrg_bchno": chrg_bchno, "acct_used_flag": "1", "insutype": p.insutype
     });
     let pre = b.envelope("2206", &p.insuplc_admdvs, json!({"data": data.clone()}));
-    let (s, a) = conn.call(&pre).await?;
+    let (s, a) = conn.call_retrying(&pre).await?;
     expect_success(s, &a, "2206")?;
     let settle = b.envelope("2207", &p.insuplc_admdvs, json!({"data": data}));
     let msgid = settle["msgid"].as_str().unwrap_or_default().to_owned();
-    let (s, a) = conn.call(&settle).await?;
+    let (s, a) = conn.call_retrying(&settle).await?;
     let out = expect_success(s, &a, "2207")?;
     Ok(Settled {
         mdtrt_id,
@@ -317,7 +337,7 @@ pub async fn inpatient_stay(
         },
         "diseinfo": diag.clone()
     }));
-    let (s, a) = conn.call(&adm).await?;
+    let (s, a) = conn.call_retrying(&adm).await?;
     let out = expect_success(s, &a, "2401")?;
     let mdtrt_id = out["result"]["mdtrt_id"].as_str().ok_or_else(|| anyhow!("2401 without mdtrt_id"))?.to_owned();
     let feedetail: Vec<Value> = lines.iter().enumerate().map(|(i, l)| json!({
@@ -329,7 +349,7 @@ pub async fn inpatient_stay(
         "bilg_dept_codg": "0501", "bilg_dept_name": "外科", "bilg_dr_codg": "D0101", "bilg_dr_name": "住院医生"
     })).collect();
     let fees = b.envelope("2301", &p.insuplc_admdvs, json!({"feedetail": feedetail}));
-    let (s, a) = conn.call(&fees).await?;
+    let (s, a) = conn.call_retrying(&fees).await?;
     expect_success(s, &a, "2301")?;
     let total: i64 = lines.iter().map(FeeLine::amount_fen).sum();
     let data = json!({
@@ -338,11 +358,11 @@ pub async fn inpatient_stay(
         "acct_used_flag": "1", "insutype": p.insutype, "mid_setl_flag": "0"
     });
     let pre = b.envelope("2303", &p.insuplc_admdvs, json!({"data": data.clone()}));
-    let (s, a) = conn.call(&pre).await?;
+    let (s, a) = conn.call_retrying(&pre).await?;
     expect_success(s, &a, "2303")?;
     let settle = b.envelope("2304", &p.insuplc_admdvs, json!({"data": data}));
     let msgid = settle["msgid"].as_str().unwrap_or_default().to_owned();
-    let (s, a) = conn.call(&settle).await?;
+    let (s, a) = conn.call_retrying(&settle).await?;
     let out = expect_success(s, &a, "2304")?;
     let dscg = b.envelope("2402", &p.insuplc_admdvs, json!({
         "dscginfo": {
@@ -351,7 +371,7 @@ pub async fn inpatient_stay(
         },
         "diseinfo": diag
     }));
-    let (s, a) = conn.call(&dscg).await?;
+    let (s, a) = conn.call_retrying(&dscg).await?;
     expect_success(s, &a, "2402")?;
     Ok(Settled {
         mdtrt_id,
@@ -373,6 +393,6 @@ pub async fn reverse(
     let env = b.envelope(infno, &p.insuplc_admdvs, json!({"data": {
         "setl_id": settled.setl_id, "mdtrt_id": settled.mdtrt_id, "psn_no": p.psn_no
     }}));
-    let (s, a) = conn.call(&env).await?;
+    let (s, a) = conn.call_retrying(&env).await?;
     expect_success(s, &a, infno)
 }

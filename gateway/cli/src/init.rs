@@ -22,6 +22,10 @@ pub const SAMPLE_SETTLEMENT_POLICY: &str =
 /// Name of the operator's client certificate (for `/metrics` and operator calls).
 pub const OPERATOR_CLIENT: &str = "operator";
 
+/// Per-institution request rate written by `init` (requests per second, and burst).
+pub const RATE_PER_INSTITUTION_PER_SECOND_INIT: u32 = 200;
+pub const RATE_BURST_INIT: u32 = 400;
+
 /// Files `init` writes, relative to DIR.
 pub const CONFIG_FILE: &str = "medsettle.toml";
 
@@ -69,6 +73,9 @@ pub fn run(dir: &Path, listen: &str, force: bool) -> Result<PathBuf> {
 
     let mut server = pki.server_config();
     server.listen = listen.to_owned();
+    // A large hospital peaks at a few settlements a second, each 4–6 requests.
+    server.limits.rate_per_institution_per_second = RATE_PER_INSTITUTION_PER_SECOND_INIT;
+    server.limits.rate_burst = RATE_BURST_INIT;
     server.server_cert_chain = relative(&dir, &server.server_cert_chain);
     server.server_key = relative(&dir, &server.server_key);
     server.client_ca_bundles = server.client_ca_bundles.iter().map(|p| relative(&dir, p)).collect();

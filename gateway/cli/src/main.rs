@@ -4,6 +4,7 @@ mod bench;
 mod calendar_cmd;
 mod config;
 mod core_state;
+mod demo;
 mod exit;
 #[allow(dead_code)]
 mod his;
@@ -37,6 +38,8 @@ struct Cli {
 enum Command {
     /// Translate one message between the national interface and the canonical schema.
     Translate(translate::TranslateArgs),
+    /// Run the main job on the embedded default: gateway, HIS traffic, settlement, summary.
+    Demo(demo::DemoArgs),
     /// Write a working configuration, development certificates and sample data into DIR.
     Init {
         #[arg(long)]
@@ -76,9 +79,10 @@ enum Command {
     },
 }
 
-fn init_logging() {
+/// Structured logs to standard error; `MEDSETTLE_LOG` (e.g. `debug`) overrides `default`.
+fn init_logging(default: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("MEDSETTLE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_env("MEDSETTLE_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -88,7 +92,11 @@ fn init_logging() {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    // The gateway logs its life; interactive commands only warnings, so their output reads.
+    init_logging(match cli.command {
+        Command::Serve { .. } => "info",
+        _ => "warn",
+    });
     let result = match cli.command {
         Command::Translate(args) => translate::run(args),
         Command::Init { dir, listen, force } => init::run(&dir, &listen, force).map(|path| {
@@ -100,6 +108,7 @@ fn main() -> ExitCode {
         Command::Journal { config, cmd } => config::load(&config).and_then(|c| journal_cmd::run(cmd, &c)),
         Command::Calendar { files, cmd } => calendar_cmd::run(cmd, &files),
         Command::Bench(args) => bench::run(args),
+        Command::Demo(args) => demo::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
