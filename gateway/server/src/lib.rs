@@ -1,1 +1,45 @@
-//! medsettle-server
+//! medsettle-server: the HTTPS transport of the medsettle gateway.
+//!
+//! Mutual TLS (rustls, aws-lc-rs) on hyper 1 / tokio; the client is identified once per
+//! connection from its certificate; limits (body, headers, timeouts, connections, streams),
+//! x-tif signatures and per-client rate limits are enforced before a request reaches the
+//! [`Service`] that the national-interface handling implements. `/healthz`, `/readyz` and
+//! `/metrics` are served alongside. [`pki`] makes a development CA and certificates.
+//!
+//! Modules, one job each: [`config`] (file format, validation), [`tls`] (rustls setup),
+//! [`identity`] (certificate → client), [`tif`] (x-tif signatures), [`rate`] (token buckets),
+//! [`metrics`] (registry, text exposition), [`routes`] (paths, national error envelope),
+//! [`service`] (the seam), [`server`] (accept loop, limits, shutdown), [`pki`];
+//! [`upstream`] (HTTPS client to the national platform) and [`forward`] (forwarding with
+//! journaling and in-doubt resolution by 2601).
+
+pub mod config;
+pub mod error;
+pub mod forward;
+pub mod identity;
+pub mod metrics;
+pub mod pki;
+pub mod rate;
+pub mod routes;
+pub mod server;
+pub mod service;
+pub mod tif;
+pub mod tls;
+pub mod upstream;
+
+pub use config::{ClientConfig, LimitsConfig, ServerConfig, TifConfig, ValidConfig};
+pub use error::ServerError;
+pub use forward::{
+    Disposition, ForwardError, ForwardOutcome, ForwardRequest, ForwardSettings, Forwarder,
+    InDoubtEntry, ResolveReport,
+};
+pub use identity::{ClientIdentity, Role};
+pub use metrics::{Counter, Gauge, Histogram, Metrics};
+pub use server::{BoundServer, Server, ShutdownReport};
+pub use service::{
+    BoxFuture, CONTENT_TYPE_JSON, Readiness, ReadyFlag, Service, ServiceRequest, ServiceResponse,
+};
+pub use tif::tif_signature;
+pub use upstream::{
+    PathStyle, UpstreamClient, UpstreamConfig, UpstreamError, UpstreamReply, UpstreamTif,
+};

@@ -1,0 +1,532 @@
+//! pain.002.001.03 (CustomerPaymentStatusReportV03): decoder, plus the encoder the bank
+//! simulator uses.
+//!
+//! Status mapping (bank-files.md §1.2): ACSC → paid; RJCT → failed; PDNG → pending;
+//! RCVD/ACTC/ACCP/ACSP/ACWC → accepted. A transaction without `TxSts` inherits its
+//! `PmtInfSts`, then the group's `GrpSts` (and that level's reason), as ISO specifies. A
+//! group-only report (e.g. whole file `RJCT` for a wrong control sum) yields no rows and a
+//! [`GroupStatus`].
+
+use medsettle_canonical::{Money, Receipt, ReceiptReason};
+use time::Date;
+
+use crate::common::{self, iso_date};
+use crate::error::{BankError, rule};
+use crate::receipts::{DecodeLimits, GroupStatus, ReceiptFile, Totals, iso_status};
+use crate::xml::{self, Frame, XmlEvent, XmlWriter, ends_with};
+
+pub const NAMESPACE: &str = "urn:iso:std:iso:20022:tech:xsd:pain.002.001.03";
+
+#[derive(Default, Clone)]
+struct ReasonDraft {
+    cd: Option<String>,
+    prtry: Option<String>,
+    text: Vec<String>,
+}
+
+impl ReasonDraft {
+    fn take(&mut self, path: &[Frame], text: &str) -> bool {
+        if ends_with(path, &["StsRsnInf", "Rsn", "Cd"]) {
+            self.cd.get_or_insert_with(|| text.to_owned());
+        } else if ends_with(path, &["StsRsnInf", "Rsn", "Prtry"]) {
+            self.prtry.get_or_insert_with(|| text.to_owned());
+        } else if ends_with(path, &["StsRsnInf", "AddtlInf"]) {
+            self.text.push(text.to_owned());
+        } else {
+            return false;
+        }
+        true
+    }
+
+    fn build(&self) -> Option<ReceiptReason> {
+        if self.cd.is_none() && self.prtry.is_none() && self.text.is_empty() {
+            return None;
+        }
+        Some(ReceiptReason {
+            iso_code: self.cd.clone(),
+            bank_code: self.prtry.clone(),
+            text: self.text.join(" "),
+        })
+    }
+}
+
+#[derive(Default)]
+struct Bucket {
+    nb: Option<u64>,
+    sts: Option<String>,
+    sum: Option<Money>,
+    at: String,
+}
+
+#[derive(Default)]
+struct Tx {
+    e2e: Option<String>,
+    sts: Option<String>,
+    reason: ReasonDraft,
+    acct_svcr_ref: Option<String>,
+    clr_sys_ref: Option<String>,
+    amount: Option<Money>,
+    value_date: Option<Date>,
+}
+
+#[derive(Default)]
+struct PmtInfDraft {
+    sts: Option<String>,
+    reason: ReasonDraft,
+    buckets: Vec<Bucket>,
+    first_row: usize,
+}
+
+struct Row {
+    receipt: Receipt,
+    code: String,
+    at: String,
+}
+
+fn bad(file: &str, at: String, rule: &'static str, detail: impl Into<String>) -> BankError {
+    BankError::malformed(file, at, rule, detail)
+}
+
+fn amount_of(file: &str, path: &[Frame], text: &str) -> Result<Money, BankError> {
+    let at = xml::path_string(path);
+    if let Some(ccy) = path.last().and_then(|f| f.attr("Ccy"))
+        && ccy != "CNY"
+    {
+        return Err(bad(
+            file,
+            at,
+            rule::AMOUNT_RANGE,
+            format!("currency {ccy:?} is not CNY"),
+        ));
+    }
+    common::parse_amount(text).ok_or_else(|| {
+        bad(
+            file,
+            at,
+            rule::AMOUNT_EXACT_FEN,
+            format!("{text:?} is not an exact amount in fen"),
+        )
+    })
+}
+
+/// Check `NbOfTxsPerSts` buckets against the rows they summarise.
+fn check_buckets(file: &str, buckets: &[Bucket], rows: &[Row]) -> Result<(), BankError> {
+    if rows.is_empty() {
+        return Ok(()); // a group-only report carries no detail to check against
+    }
+    for b in buckets {
+        let Some(sts) = &b.sts else { continue };
+        let mine: Vec<&Row> = rows.iter().filter(|r| &r.code == sts).collect();
+        if let Some(nb) = b.nb
+            && nb != mine.len() as u64
+        {
+            return Err(BankError::TotalsMismatch {
+                file: file.to_owned(),
+                location: b.at.clone(),
+                what: "DtldNbOfTxs",
+                declared: format!("{nb} {sts}"),
+                actual: format!("{} {sts}", mine.len()),
+            });
+        }
+        if let Some(sum) = b.sum
+            && mine.iter().all(|r| r.receipt.amount.is_some())
+        {
+            let actual: Money = mine.iter().filter_map(|r| r.receipt.amount).sum();
+            if actual != sum {
+                return Err(BankError::TotalsMismatch {
+                    file: file.to_owned(),
+                    location: b.at.clone(),
+                    what: "DtldCtrlSum",
+                    declared: sum.to_string(),
+                    actual: actual.to_string(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn decode(file: &str, bytes: &[u8], limits: &DecodeLimits) -> Result<ReceiptFile, BankError> {
+    let mut msg_id = None;
+    let mut orgnl_msg_id: Option<String> = None;
+    let mut orgnl_nb: Option<u64> = None;
+    let mut orgnl_sum: Option<Money> = None;
+    let mut grp_sts: Option<String> = None;
+    let mut grp_reason = ReasonDraft::default();
+    let mut grp_buckets: Vec<Bucket> = Vec::new();
+    let mut pmt: Option<PmtInfDraft> = None;
+    let mut tx: Option<Tx> = None;
+    let mut bucket: Option<Bucket> = None;
+    let mut rows: Vec<Row> = Vec::new();
+    let ns = xml::walk(file, bytes, limits, |path, ev| {
+        let at = || xml::path_string(path);
+        match ev {
+            XmlEvent::Start => {
+                if path.len() == 1 && path[0].name != "Document" {
+                    return Err(bad(file, at(), rule::XML_ROOT, "root must be Document"));
+                }
+                if path.len() == 2 && path[1].name != "CstmrPmtStsRpt" {
+                    return Err(bad(file, at(), rule::XML_ROOT, "expected CstmrPmtStsRpt"));
+                }
+                let last = path.last().map(|f| f.name.as_str()).unwrap_or("");
+                match last {
+                    "OrgnlPmtInfAndSts" if path.len() == 3 => {
+                        pmt = Some(PmtInfDraft {
+                            first_row: rows.len(),
+                            ..Default::default()
+                        })
+                    }
+                    "TxInfAndSts" => {
+                        if rows.len() >= limits.rows_max {
+                            return Err(limits.rows_exceeded(file, rows.len() + 1));
+                        }
+                        tx = Some(Tx::default());
+                    }
+                    "NbOfTxsPerSts" => {
+                        bucket = Some(Bucket {
+                            at: format!("{}[{}]", at(), rows.len()),
+                            ..Default::default()
+                        })
+                    }
+                    _ => {}
+                }
+            }
+            XmlEvent::End { text } => {
+                let text = text.trim();
+                let last = path.last().map(|f| f.name.as_str()).unwrap_or("");
+                if let Some(t) = tx.as_mut() {
+                    if last == "TxInfAndSts" {
+                        let t = tx.take().expect("inside a transaction");
+                        let p = pmt.as_ref();
+                        let (code, reason) =
+                            match (&t.sts, p.and_then(|p| p.sts.as_ref()), &grp_sts) {
+                                (Some(c), _, _) => (c.clone(), t.reason.build()),
+                                (None, Some(c), _) => (
+                                    c.clone(),
+                                    t.reason
+                                        .build()
+                                        .or_else(|| p.and_then(|p| p.reason.build())),
+                                ),
+                                (None, None, Some(c)) => {
+                                    (c.clone(), t.reason.build().or_else(|| grp_reason.build()))
+                                }
+                                _ => {
+                                    return Err(bad(
+                                        file,
+                                        at(),
+                                        rule::REQUIRED_ELEMENT,
+                                        "no TxSts, PmtInfSts or GrpSts applies",
+                                    ));
+                                }
+                            };
+                        let status = iso_status(&code).ok_or_else(|| {
+                            bad(
+                                file,
+                                at(),
+                                rule::STATUS_CODE,
+                                format!("status {code:?} is not a transaction status"),
+                            )
+                        })?;
+                        let payment_id = t.e2e.filter(|e| !e.is_empty()).ok_or_else(|| {
+                            bad(
+                                file,
+                                at(),
+                                rule::REQUIRED_ELEMENT,
+                                "OrgnlEndToEndId is missing",
+                            )
+                        })?;
+                        rows.push(Row {
+                            receipt: Receipt {
+                                payment_id,
+                                batch_id: orgnl_msg_id.clone(),
+                                status,
+                                amount: t.amount,
+                                bank_reference: t.acct_svcr_ref.or(t.clr_sys_ref),
+                                value_date: t.value_date,
+                                reason,
+                            },
+                            code,
+                            at: at(),
+                        });
+                    } else if t.reason.take(path, text) {
+                    } else if ends_with(path, &["TxInfAndSts", "OrgnlEndToEndId"]) {
+                        t.e2e = Some(text.to_owned());
+                    } else if ends_with(path, &["TxInfAndSts", "TxSts"]) {
+                        t.sts = Some(text.to_owned());
+                    } else if ends_with(path, &["TxInfAndSts", "AcctSvcrRef"]) {
+                        t.acct_svcr_ref = Some(text.to_owned());
+                    } else if ends_with(path, &["TxInfAndSts", "ClrSysRef"]) {
+                        t.clr_sys_ref = Some(text.to_owned());
+                    } else if ends_with(path, &["OrgnlTxRef", "Amt", "InstdAmt"]) {
+                        t.amount = Some(amount_of(file, path, text)?);
+                    } else if ends_with(path, &["OrgnlTxRef", "IntrBkSttlmDt"]) {
+                        t.value_date = Some(common::parse_iso_date(text).ok_or_else(|| {
+                            bad(
+                                file,
+                                at(),
+                                rule::DATE_FORMAT,
+                                format!("{text:?} is not yyyy-MM-dd"),
+                            )
+                        })?);
+                    }
+                    return Ok(());
+                }
+                if let Some(b) = bucket.as_mut() {
+                    match last {
+                        "DtldNbOfTxs" => {
+                            b.nb = Some(text.parse().map_err(|_| {
+                                bad(
+                                    file,
+                                    at(),
+                                    rule::RECORD_LAYOUT,
+                                    "DtldNbOfTxs is not a number",
+                                )
+                            })?)
+                        }
+                        "DtldSts" => b.sts = Some(text.to_owned()),
+                        "DtldCtrlSum" => b.sum = Some(amount_of(file, path, text)?),
+                        "NbOfTxsPerSts" => {
+                            let b = bucket.take().expect("inside a bucket");
+                            match pmt.as_mut() {
+                                Some(p) => p.buckets.push(b),
+                                None => grp_buckets.push(b),
+                            }
+                        }
+                        _ => {}
+                    }
+                    return Ok(());
+                }
+                if let Some(p) = pmt.as_mut() {
+                    if last == "OrgnlPmtInfAndSts" && path.len() == 3 {
+                        let p = pmt.take().expect("inside a PmtInf");
+                        check_buckets(file, &p.buckets, &rows[p.first_row..])?;
+                    } else if ends_with(path, &["OrgnlPmtInfAndSts", "PmtInfSts"]) {
+                        p.sts = Some(text.to_owned());
+                    } else {
+                        p.reason.take(path, text);
+                    }
+                    return Ok(());
+                }
+                if ends_with(path, &["GrpHdr", "MsgId"]) {
+                    msg_id = Some(text.to_owned());
+                } else if ends_with(path, &["OrgnlGrpInfAndSts", "OrgnlMsgId"]) {
+                    orgnl_msg_id = Some(text.to_owned());
+                } else if ends_with(path, &["OrgnlGrpInfAndSts", "OrgnlNbOfTxs"]) {
+                    orgnl_nb = Some(text.parse().map_err(|_| {
+                        bad(
+                            file,
+                            at(),
+                            rule::RECORD_LAYOUT,
+                            "OrgnlNbOfTxs is not a number",
+                        )
+                    })?);
+                } else if ends_with(path, &["OrgnlGrpInfAndSts", "OrgnlCtrlSum"]) {
+                    orgnl_sum = Some(amount_of(file, path, text)?);
+                } else if ends_with(path, &["OrgnlGrpInfAndSts", "GrpSts"]) {
+                    grp_sts = Some(text.to_owned());
+                } else {
+                    grp_reason.take(path, text);
+                }
+            }
+        }
+        Ok(())
+    })?;
+    if !ns.starts_with("urn:iso:std:iso:20022:tech:xsd:pain.002.") {
+        return Err(bad(
+            file,
+            "Document".into(),
+            rule::XML_ROOT,
+            format!("namespace {ns:?} is not pain.002"),
+        ));
+    }
+    let file_id = msg_id.ok_or_else(|| {
+        bad(
+            file,
+            "GrpHdr".into(),
+            rule::REQUIRED_ELEMENT,
+            "GrpHdr/MsgId is missing",
+        )
+    })?;
+    if orgnl_msg_id.is_none() {
+        return Err(bad(
+            file,
+            "OrgnlGrpInfAndSts".into(),
+            rule::REQUIRED_ELEMENT,
+            "OrgnlMsgId is missing",
+        ));
+    }
+    if let Some(code) = &grp_sts
+        && code != "PART"
+        && iso_status(code).is_none()
+    {
+        return Err(bad(
+            file,
+            "OrgnlGrpInfAndSts/GrpSts".into(),
+            rule::STATUS_CODE,
+            format!("unknown group status {code:?}"),
+        ));
+    }
+    check_buckets(file, &grp_buckets, &rows)?;
+    let mut seen = std::collections::HashSet::with_capacity(rows.len());
+    for r in &rows {
+        if !seen.insert(r.receipt.payment_id.as_str()) {
+            return Err(bad(
+                file,
+                r.at.clone(),
+                rule::ID_UNIQUE,
+                format!(
+                    "payment {} has two statuses in one report",
+                    r.receipt.payment_id
+                ),
+            ));
+        }
+    }
+    let row_sum: Money = rows.iter().filter_map(|r| r.receipt.amount).sum();
+    if let Some(nb) = orgnl_nb {
+        let n = rows.len() as u64;
+        if n > nb {
+            return Err(BankError::TotalsMismatch {
+                file: file.to_owned(),
+                location: "OrgnlGrpInfAndSts/OrgnlNbOfTxs".into(),
+                what: "transaction count",
+                declared: nb.to_string(),
+                actual: n.to_string(),
+            });
+        }
+        // A complete report (every transaction, every amount) must also add up.
+        if let Some(sum) = orgnl_sum
+            && n == nb
+            && rows.iter().all(|r| r.receipt.amount.is_some())
+            && sum != row_sum
+        {
+            return Err(BankError::TotalsMismatch {
+                file: file.to_owned(),
+                location: "OrgnlGrpInfAndSts/OrgnlCtrlSum".into(),
+                what: "control sum",
+                declared: sum.to_string(),
+                actual: row_sum.to_string(),
+            });
+        }
+    }
+    let group_status = grp_sts.map(|code| GroupStatus {
+        code,
+        reason: grp_reason.build(),
+    });
+    Ok(ReceiptFile {
+        file_id,
+        original_file_id: orgnl_msg_id,
+        group_status,
+        totals: Totals {
+            declared_count: orgnl_nb,
+            declared_sum: orgnl_sum,
+            row_count: rows.len() as u64,
+            row_sum,
+            skipped_entries: 0,
+        },
+        rows: rows.into_iter().map(|r| r.receipt).collect(),
+    })
+}
+
+/// A status report to render (the bank's side; used by the simulator).
+#[derive(Debug, Clone)]
+pub struct Report<'a> {
+    pub msg_id: &'a str,
+    pub created_at: &'a str,
+    pub original_msg_id: &'a str,
+    pub original_count: u64,
+    pub original_sum: Money,
+    /// Group status (`PART`, `ACSC`, `RJCT` …) and, for a whole-file rejection, its reason.
+    pub group_status: &'a str,
+    pub group_reason: Option<&'a ReceiptReason>,
+    /// Rows with their ISO status code.
+    pub rows: Vec<(&'a Receipt, &'static str)>,
+}
+
+fn reason_xml(w: &mut XmlWriter, r: &ReceiptReason) {
+    // ISO `Rsn` is Cd *or* Prtry: the ISO code and the bank's own code travel as two
+    // StsRsnInf blocks, the text as AddtlInf (Max105Text each).
+    if let Some(cd) = &r.iso_code {
+        w.open("StsRsnInf");
+        w.open("Rsn");
+        w.leaf("Cd", cd);
+        w.close("Rsn");
+        w.close("StsRsnInf");
+    }
+    if r.bank_code.is_some() || !r.text.is_empty() {
+        w.open("StsRsnInf");
+        if let Some(p) = &r.bank_code {
+            w.open("Rsn");
+            w.leaf("Prtry", p);
+            w.close("Rsn");
+        }
+        if !r.text.is_empty() {
+            w.leaf("AddtlInf", &r.text);
+        }
+        w.close("StsRsnInf");
+    }
+}
+
+pub fn encode(rep: &Report<'_>) -> Vec<u8> {
+    let mut w = XmlWriter::new(1000 + rep.rows.len() * 700);
+    w.open_attr("Document", Some(("xmlns", NAMESPACE)));
+    w.open("CstmrPmtStsRpt");
+    w.open("GrpHdr");
+    w.leaf("MsgId", rep.msg_id);
+    w.leaf("CreDtTm", rep.created_at);
+    w.close("GrpHdr");
+    w.open("OrgnlGrpInfAndSts");
+    w.leaf("OrgnlMsgId", rep.original_msg_id);
+    w.leaf("OrgnlMsgNmId", "pain.001.001.03");
+    w.leaf("OrgnlNbOfTxs", &rep.original_count.to_string());
+    w.leaf("OrgnlCtrlSum", &rep.original_sum.to_yuan_string());
+    w.leaf("GrpSts", rep.group_status);
+    if let Some(r) = rep.group_reason {
+        reason_xml(&mut w, r);
+    }
+    let mut codes: Vec<&str> = rep.rows.iter().map(|(_, c)| *c).collect();
+    codes.sort();
+    codes.dedup();
+    for code in codes {
+        let mine = rep.rows.iter().filter(|(_, c)| *c == code);
+        let n = mine.clone().count();
+        let sum: Money = mine.filter_map(|(r, _)| r.amount).sum();
+        w.open("NbOfTxsPerSts");
+        w.leaf("DtldNbOfTxs", &n.to_string());
+        w.leaf("DtldSts", code);
+        w.leaf("DtldCtrlSum", &sum.to_yuan_string());
+        w.close("NbOfTxsPerSts");
+    }
+    w.close("OrgnlGrpInfAndSts");
+    if !rep.rows.is_empty() {
+        w.open("OrgnlPmtInfAndSts");
+        w.leaf("OrgnlPmtInfId", rep.original_msg_id);
+        for (r, code) in &rep.rows {
+            w.open("TxInfAndSts");
+            w.leaf("OrgnlEndToEndId", &r.payment_id);
+            w.leaf("TxSts", code);
+            if let Some(reason) = &r.reason {
+                reason_xml(&mut w, reason);
+            }
+            if let Some(b) = &r.bank_reference {
+                w.leaf("AcctSvcrRef", b);
+            }
+            if r.amount.is_some() || r.value_date.is_some() {
+                w.open("OrgnlTxRef");
+                if let Some(a) = r.amount {
+                    w.open("Amt");
+                    w.leaf_attr("InstdAmt", Some(("Ccy", "CNY")), &a.to_yuan_string());
+                    w.close("Amt");
+                }
+                if let Some(d) = r.value_date {
+                    w.leaf("IntrBkSttlmDt", &iso_date(d));
+                }
+                w.close("OrgnlTxRef");
+            }
+            w.close("TxInfAndSts");
+        }
+        w.close("OrgnlPmtInfAndSts");
+    }
+    w.close("CstmrPmtStsRpt");
+    w.close("Document");
+    w.finish()
+}

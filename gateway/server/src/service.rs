@@ -1,0 +1,106 @@
+//! The seam between transport and business: the server authenticates, limits and routes;
+//! a [`Service`] answers national-interface requests. [`Readiness`] tells the server whether
+//! the service can take writes at all (e.g. the store is writable).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use bytes::Bytes;
+use http::{HeaderMap, Method};
+
+use crate::identity::ClientIdentity;
+
+/// A boxed, sendable future: keeps [`Service`] object-safe without `async_trait`.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// `Content-Type` of national JSON answers.
+pub const CONTENT_TYPE_JSON: &str = "application/json; charset=utf-8";
+
+/// One national-interface request, authenticated and within limits, body fully read.
+#[derive(Debug, Clone)]
+pub struct ServiceRequest {
+    /// Who sent it (from the client certificate).
+    pub identity: Arc<ClientIdentity>,
+    pub method: Method,
+    /// The path as received (including any configured prefix).
+    pub path: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    /// The transaction the path names (per-service paths), or `None` for the single
+    /// `callService` endpoint where `infno` is in the body.
+    pub infno_from_path: Option<&'static str>,
+}
+
+/// The service's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceResponse {
+    pub status: u16,
+    pub content_type: String,
+    pub body: Bytes,
+    /// Metrics `outcome` label: a short, fixed word (`ok`, `rejected`, `conflict`, …). Keep
+    /// the set small; labels are capped at `metric_series_max` per family.
+    pub outcome: &'static str,
+    /// Metrics `infno` label: only a transaction number the service recognised (never raw
+    /// client text), or `None`.
+    pub infno: Option<String>,
+}
+
+impl ServiceResponse {
+    /// A JSON answer with [`CONTENT_TYPE_JSON`].
+    pub fn json(status: u16, body: impl Into<Bytes>, outcome: &'static str) -> Self {
+        ServiceResponse {
+            status,
+            content_type: CONTENT_TYPE_JSON.to_owned(),
+            body: body.into(),
+            outcome,
+            infno: None,
+        }
+    }
+
+    pub fn with_infno(mut self, infno: impl Into<String>) -> Self {
+        self.infno = Some(infno.into());
+        self
+    }
+}
+
+/// Answers national-interface requests. Must be cancel-safe: a future may be dropped when
+/// the client goes away, the request deadline passes, or shutdown's grace period ends.
+pub trait Service: Send + Sync + 'static {
+    fn call(&self, req: ServiceRequest) -> BoxFuture<'_, ServiceResponse>;
+}
+
+/// Whether the service can take requests now; asked on every national request and every
+/// `/readyz`, so it must be cheap (read a flag, not do I/O).
+pub trait Readiness: Send + Sync + 'static {
+    fn is_ready(&self) -> bool;
+}
+
+impl<F> Readiness for F
+where
+    F: Fn() -> bool + Send + Sync + 'static,
+{
+    fn is_ready(&self) -> bool {
+        self()
+    }
+}
+
+/// A settable readiness flag, for callers without a probe of their own (and for tests).
+#[derive(Debug)]
+pub struct ReadyFlag(AtomicBool);
+
+impl ReadyFlag {
+    pub fn new(ready: bool) -> Arc<Self> {
+        Arc::new(ReadyFlag(AtomicBool::new(ready)))
+    }
+    pub fn set(&self, ready: bool) {
+        self.0.store(ready, Ordering::SeqCst);
+    }
+}
+
+impl Readiness for ReadyFlag {
+    fn is_ready(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
