@@ -1,11 +1,1270 @@
 //! `medsettle bench ingest`: durable ingest over mutual TLS (see BENCHMARKS.md).
+//!
+//! 1. A fresh `medsettle init` directory (fsync durability) with the per-institution rate
+//!    limit raised far above what two cores can send, so the figures measure ingest and not
+//!    the token bucket.
+//! 2. The real gateway as a child process (`medsettle serve`), exactly as in production.
+//! 3. Per connection level: N keep-alive HTTP/1.1 connections over mutual TLS, spread over the
+//!    sample institutions' client certificates, each sending one request at a time for a
+//!    warm-up and then a measured window. Every request's latency is taken from just before
+//!    the body is written to just after the whole answer is read; only successful, durably
+//!    acknowledged answers that complete inside the window count.
+//! 4. The reference: PostgreSQL (`fsync=on`, `synchronous_commit=on`, TLS) driven by pgbench
+//!    at the same connection levels, one settled-claim-shaped row (~the journal record of a
+//!    2207) per transaction, latencies from pgbench's per-transaction log.
+//!
+//! All arithmetic on rates and latencies is integer (microseconds, counts per second).
 
-use anyhow::Result;
-use clap::Args;
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, anyhow, bail};
+use bytes::Bytes;
+use clap::{Args, Subcommand, ValueEnum};
+use serde_json::{Value, json};
+
+use crate::his::{self, EnvelopeBuilder, FeeLine, HisConnection, Insured, Sender};
 
 #[derive(Args)]
-pub struct BenchArgs {}
+pub struct BenchArgs {
+    #[command(subcommand)]
+    cmd: BenchCommand,
+}
 
-pub fn run(_args: BenchArgs) -> Result<()> {
-    anyhow::bail!("not implemented yet")
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Durable ingest over mutual TLS: medsettle (fsync) against PostgreSQL
+    /// (synchronous_commit=on) at several keep-alive connection counts.
+    Ingest(IngestArgs),
+}
+
+#[derive(Args)]
+struct IngestArgs {
+    /// Working directory (gateway configuration, journal, PostgreSQL data directory); it must
+    /// not hold a medsettle.toml yet. Default: a fresh directory under the system temp dir,
+    /// removed afterwards.
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Measured seconds per connection level.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Warm-up seconds per level before the measured window (sent, not counted).
+    #[arg(long, default_value_t = 2)]
+    warmup: u64,
+    /// Keep-alive connection levels, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
+    connections: Vec<usize>,
+    /// settle: complete outpatient visits (2201 → 2204 → 2206 → 2207, four journaled
+    /// requests per settled claim); register: 2201 registrations only.
+    #[arg(long, value_enum, default_value_t = Workload::Settle)]
+    workload: Workload,
+    /// Do not run the PostgreSQL reference.
+    #[arg(long)]
+    skip_postgres: bool,
+    /// Also write the Markdown report to this file.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Workload {
+    Settle,
+    Register,
+}
+
+impl Workload {
+    fn as_str(self) -> &'static str {
+        match self {
+            Workload::Settle => "settle",
+            Workload::Register => "register",
+        }
+    }
+}
+
+/// The rate limit written into the benchmark's configuration: far above anything two cores
+/// can send, so the limiter is on (its cost is measured) but never refuses.
+const RATE_RAISED: u32 = 10_000_000;
+/// Upper bound of requests one connection sends in one level (bounded count and time).
+const REQUESTS_PER_CONNECTION_MAX: u64 = 2_000_000;
+/// Seconds between the msgid clocks of two connections: an [`EnvelopeBuilder`] advances one
+/// second per 10 000 messages, so 300 s leave room for 3 000 000 msgids per connection.
+const MSGID_SECONDS_PER_CONNECTION: i64 = 300;
+/// Upper bound for the gateway to print its address.
+const GATEWAY_START_TIMEOUT: Duration = Duration::from_secs(120);
+
+pub fn run(args: BenchArgs) -> Result<()> {
+    match args.cmd {
+        BenchCommand::Ingest(a) => ingest(a),
+    }
+}
+
+fn ingest(args: IngestArgs) -> Result<()> {
+    if args.seconds == 0 || args.connections.is_empty() || args.connections.contains(&0) {
+        bail!(crate::exit::BadInput::new(
+            "--seconds must be at least 1 and every --connections level at least 1".to_owned()
+        ));
+    }
+    let (dir, remove_after) = match &args.dir {
+        Some(d) => (d.clone(), false),
+        None => {
+            let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+            (std::env::temp_dir().join(format!("medsettle-bench-{}-{nanos}", std::process::id())), true)
+        }
+    };
+    let result = ingest_in(&args, &dir);
+    if remove_after {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    result
+}
+
+fn ingest_in(args: &IngestArgs, dir: &Path) -> Result<()> {
+    let machine = Machine::read();
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    eprintln!("bench: {}", machine.describe());
+    let config_path = crate::init::run(dir, "127.0.0.1:0", false).context("medsettle init")?;
+    let dir = dir.canonicalize()?;
+    raise_rate_limits(&config_path)?;
+    let persons: Vec<Insured> = his::insured_from_registry(&std::fs::read_to_string(dir.join("policy/persons.toml"))?)?;
+    let institutions = crate::config::parse_institutions(crate::init::SAMPLE_INSTITUTIONS)?;
+    let mut clients = Vec::new();
+    for i in &institutions {
+        let certs = dir.join("certs");
+        let cert = certs.join(format!("clients/{}.pem", i.fixmedins_code));
+        let key = certs.join(format!("clients/{}.key", i.fixmedins_code));
+        let tls = his::client_tls(&certs.join("ca.pem"), &cert, &key)?;
+        let sender = Sender {
+            fixmedins_code: i.fixmedins_code.clone(),
+            fixmedins_name: i.fixmedins_name.clone(),
+            mdtrtarea_admvs: i.admdvs.to_string(),
+        };
+        clients.push((sender, tls));
+    }
+    if clients.is_empty() || persons.is_empty() {
+        bail!("the sample data has no institutions or no persons");
+    }
+
+    let gateway = Gateway::start(&config_path, &dir.join("gateway.log"))?;
+    eprintln!("bench: gateway pid {} on https://{} (fsync durability, log {})", gateway.pid(), gateway.addr, dir.join("gateway.log").display());
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let shared = Shared {
+        addr: gateway.addr,
+        clients,
+        persons: Arc::new(persons),
+        connection_serial: AtomicU64::new(0),
+        visit_no: Arc::new(AtomicU64::new(1)),
+        gateway_pid: gateway.pid(),
+        workload: args.workload,
+    };
+    let mut ours = Vec::new();
+    let mut sample: Option<Value> = None;
+    for &n in &args.connections {
+        eprintln!("bench: medsettle, {n} connection(s), {} s warm-up + {} s …", args.warmup, args.seconds);
+        let level = runtime.block_on(medsettle_level(&shared, n, args.warmup, args.seconds))?;
+        eprintln!("bench:   {}", level.summary());
+        if sample.is_none() {
+            sample = level.sample.clone();
+        }
+        ours.push(level);
+    }
+    drop(runtime);
+    let stopped = gateway.stop();
+    eprintln!("bench: gateway stopped: {stopped}");
+
+    let mut reference = Vec::new();
+    let mut postgres_note = String::new();
+    if args.skip_postgres {
+        postgres_note = "PostgreSQL reference skipped (--skip-postgres).".to_owned();
+    } else {
+        let payload = sample.unwrap_or_else(synthetic_record);
+        match postgres_reference(&dir, &payload, &args.connections, args.warmup, args.seconds) {
+            Ok((levels, note)) => {
+                reference = levels;
+                postgres_note = note;
+            }
+            Err(e) => {
+                postgres_note = format!("PostgreSQL reference could not run: {e:#}");
+                eprintln!("bench: {postgres_note}");
+            }
+        }
+    }
+    let report = render(args, &command, &machine, &Machine::read(), &ours, &reference, &postgres_note);
+    println!("{report}");
+    if let Some(out) = &args.out {
+        std::fs::write(out, &report).with_context(|| format!("writing {}", out.display()))?;
+    }
+    Ok(())
+}
+
+/// Rewrite `[server.limits]` of the generated configuration with the raised rate limit.
+fn raise_rate_limits(config_path: &Path) -> Result<()> {
+    let text = std::fs::read_to_string(config_path)?;
+    let mut doc: toml::Table = toml::from_str(&text)?;
+    let server = doc
+        .get_mut("server")
+        .and_then(|s| s.as_table_mut())
+        .ok_or_else(|| anyhow!("{} has no [server]", config_path.display()))?;
+    let limits = server
+        .entry("limits")
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+        .as_table_mut()
+        .ok_or_else(|| anyhow!("[server.limits] is not a table"))?;
+    limits.insert("rate_per_institution_per_second".into(), toml::Value::Integer(i64::from(RATE_RAISED)));
+    limits.insert("rate_burst".into(), toml::Value::Integer(i64::from(RATE_RAISED)));
+    let durability = doc.get("store").and_then(|s| s.get("durability")).and_then(|d| d.as_str());
+    if durability != Some("fsync") {
+        bail!("the generated configuration is not in fsync mode ({durability:?})");
+    }
+    let mut out = String::from("# Written by `medsettle bench ingest`: `medsettle init` + raised rate limits.\n");
+    out.push_str(&toml::to_string(&doc)?);
+    std::fs::write(config_path, out)?;
+    crate::config::load(config_path).context("the rewritten configuration does not load")?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The gateway child process
+// ---------------------------------------------------------------------------------------------
+
+struct Gateway {
+    child: Option<Child>,
+    addr: SocketAddr,
+}
+
+impl Gateway {
+    fn start(config: &Path, log: &Path) -> Result<Gateway> {
+        let exe = std::env::current_exe().context("locating the medsettle binary")?;
+        let log_file = std::fs::File::create(log)?;
+        let mut child = Command::new(exe)
+            .arg("serve")
+            .arg("--config")
+            .arg(config)
+            .args(["--listen", "127.0.0.1:0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log_file)
+            .spawn()
+            .context("starting `medsettle serve`")?;
+        let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stdout);
+            let mut line = String::new();
+            let _ = tx.send(reader.read_line(&mut line).map(|_| line));
+            // Keep draining so the gateway never blocks on a full pipe.
+            let mut sink = String::new();
+            while reader.read_line(&mut sink).map(|n| n > 0).unwrap_or(false) {
+                sink.clear();
+            }
+        });
+        let mut gateway = Gateway { child: Some(child), addr: SocketAddr::from(([127, 0, 0, 1], 0)) };
+        let line = match rx.recv_timeout(GATEWAY_START_TIMEOUT) {
+            Ok(Ok(line)) => line,
+            other => {
+                let _ = gateway.stop();
+                bail!("the gateway did not print its address ({other:?}); see {}", log.display());
+            }
+        };
+        let addr = line
+            .trim()
+            .strip_prefix("listening on https://")
+            .and_then(|a| a.parse().ok())
+            .ok_or_else(|| anyhow!("first line of `serve` is not the address: {line:?}; see {}", log.display()))?;
+        gateway.addr = addr;
+        Ok(gateway)
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).unwrap_or(0)
+    }
+
+    /// SIGTERM (graceful: drain, final flush), then wait; SIGKILL after 60 s.
+    fn stop(mut self) -> String {
+        let Some(mut child) = self.child.take() else {
+            return "not running".into();
+        };
+        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            match child.try_wait() {
+                Ok(Some(status)) => return status.to_string(),
+                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+                _ => {
+                    let _ = child.kill();
+                    return format!("killed after 60 s: {:?}", child.wait());
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The medsettle load generator
+// ---------------------------------------------------------------------------------------------
+
+struct Shared {
+    addr: SocketAddr,
+    clients: Vec<(Sender, Arc<rustls::ClientConfig>)>,
+    persons: Arc<Vec<Insured>>,
+    /// Every connection ever opened gets its own msgid clock.
+    connection_serial: AtomicU64,
+    /// Visit numbers (ipt_otp_no, chrg_bchno) unique over the whole run.
+    visit_no: Arc<AtomicU64>,
+    gateway_pid: u32,
+    workload: Workload,
+}
+
+/// The measured window of one level.
+#[derive(Clone, Copy)]
+struct Window {
+    from: Instant,
+    to: Instant,
+}
+
+impl Window {
+    fn contains(&self, t: Instant) -> bool {
+        t >= self.from && t <= self.to
+    }
+}
+
+/// What one connection saw.
+#[derive(Default)]
+struct Tally {
+    /// Successful (durably acknowledged) requests completed in the window.
+    requests: u64,
+    /// Settled claims (successful 2207) completed in the window.
+    claims: u64,
+    /// Failed requests (any time): business refusals, HTTP errors, transport errors.
+    errors: u64,
+    first_error: Option<String>,
+    latency_us: Vec<u64>,
+    settle_latency_us: Vec<u64>,
+    /// One journal-record-shaped `{request, answer}` of the workload's main transaction.
+    sample: Option<Value>,
+}
+
+impl Tally {
+    fn merge(&mut self, other: Tally) {
+        self.requests += other.requests;
+        self.claims += other.claims;
+        self.errors += other.errors;
+        if self.first_error.is_none() {
+            self.first_error = other.first_error;
+        }
+        self.latency_us.extend(other.latency_us);
+        self.settle_latency_us.extend(other.settle_latency_us);
+        if self.sample.is_none() {
+            self.sample = other.sample;
+        }
+    }
+
+    fn error(&mut self, e: &Step) {
+        self.errors += 1;
+        if self.first_error.is_none() {
+            self.first_error = Some(e.text().to_owned());
+        }
+    }
+}
+
+/// A failed step: transport failures need a new connection, business failures do not.
+enum Step {
+    Transport(String),
+    Business(String),
+}
+
+impl Step {
+    fn text(&self) -> &str {
+        match self {
+            Step::Transport(s) | Step::Business(s) => s,
+        }
+    }
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// POST one envelope and time it; counts it when it is a success completing in the window.
+async fn timed_call(
+    conn: &mut HisConnection,
+    envelope: &Value,
+    infno: &str,
+    window: &Window,
+    tally: &mut Tally,
+    settles: bool,
+) -> Result<Value, Step> {
+    let body = Bytes::from(envelope.to_string());
+    let sent = Instant::now();
+    let (status, answer) = conn
+        .post(his::CALL_SERVICE_PATH, body)
+        .await
+        .map_err(|e| Step::Transport(format!("{infno}: {e:#}")))?;
+    let done = Instant::now();
+    let answer: Value = serde_json::from_slice(&answer)
+        .map_err(|e| Step::Business(format!("{infno}: HTTP {status}, answer is not JSON: {e}")))?;
+    let output = his::expect_success(status, &answer, infno).map_err(|e| Step::Business(format!("{e:#}")))?;
+    if window.contains(done) {
+        let us = micros(done - sent);
+        tally.requests += 1;
+        tally.latency_us.push(us);
+        if settles {
+            tally.claims += 1;
+            tally.settle_latency_us.push(us);
+        }
+    }
+    if settles && tally.sample.is_none() {
+        tally.sample = Some(json!({"request": envelope, "answer": answer}));
+    }
+    Ok(output)
+}
+
+fn stamp(t: time::PrimitiveDateTime) -> String {
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+fn fee_lines() -> Vec<FeeLine> {
+    vec![
+        FeeLine { med_list_codg: "DIAG001".into(), units: 1, pric_fen: 2_000 },
+        FeeLine { med_list_codg: "WM002".into(), units: 3, pric_fen: 3_350 },
+        FeeLine { med_list_codg: "LAB001".into(), units: 1, pric_fen: 2_500 },
+    ]
+}
+
+/// `units` with four decimals as a JSON number, without floats.
+fn count_number(units: u32) -> Value {
+    Value::Number(serde_json::from_str(&format!("{units}.0000")).expect("decimal text"))
+}
+
+fn registration(b: &mut EnvelopeBuilder, p: &Insured, visit_no: u64) -> Value {
+    let when = stamp(b.base);
+    let ipt_otp_no = format!("MZ{}{visit_no:08}", &b.sender.fixmedins_code[1..]);
+    b.envelope(
+        "2201",
+        &p.insuplc_admdvs,
+        json!({"data": {
+            "psn_no": p.psn_no, "insutype": p.insutype, "begntime": when,
+            "mdtrt_cert_type": "02", "mdtrt_cert_no": p.certno, "ipt_otp_no": ipt_otp_no,
+            "atddr_no": "D0001", "dr_name": "门诊医生", "dept_code": "0301", "dept_name": "内科", "caty": "A03"
+        }}),
+    )
+}
+
+/// One outpatient visit as `his::outpatient_visit` sends it, each request timed.
+async fn settle_visit(
+    conn: &mut HisConnection,
+    b: &mut EnvelopeBuilder,
+    p: &Insured,
+    lines: &[FeeLine],
+    visit_no: u64,
+    window: &Window,
+    tally: &mut Tally,
+) -> Result<(), Step> {
+    let when = stamp(b.base);
+    let reg = registration(b, p, visit_no);
+    let out = timed_call(conn, &reg, "2201", window, tally, false).await?;
+    let mdtrt_id = out["data"]["mdtrt_id"]
+        .as_str()
+        .ok_or_else(|| Step::Business("2201 without mdtrt_id".into()))?
+        .to_owned();
+    let chrg_bchno = format!("CB{visit_no:08}");
+    let feedetail: Vec<Value> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            json!({
+                "feedetl_sn": format!("F{:04}", i + 1), "mdtrt_id": mdtrt_id, "psn_no": p.psn_no,
+                "chrg_bchno": chrg_bchno, "rx_circ_flag": "0", "fee_ocur_time": when,
+                "med_list_codg": l.med_list_codg, "medins_list_codg": format!("H{}", l.med_list_codg),
+                "det_item_fee_sumamt": his::yuan_number(l.amount_fen()),
+                "cnt": count_number(l.units), "pric": his::yuan_number(l.pric_fen),
+                "bilg_dept_codg": "0301", "bilg_dept_name": "内科", "bilg_dr_codg": "D0001",
+                "bilg_dr_name": "门诊医生", "hosp_appr_flag": "1"
+            })
+        })
+        .collect();
+    let fees = b.envelope("2204", &p.insuplc_admdvs, json!({ "feedetail": feedetail }));
+    timed_call(conn, &fees, "2204", window, tally, false).await?;
+    let total: i64 = lines.iter().map(FeeLine::amount_fen).sum();
+    let data = json!({
+        "psn_no": p.psn_no, "mdtrt_cert_type": "02", "mdtrt_cert_no": p.certno, "med_type": "11",
+        "medfee_sumamt": his::yuan_number(total), "psn_setlway": "01", "mdtrt_id": mdtrt_id,
+        "chrg_bchno": chrg_bchno, "acct_used_flag": "1", "insutype": p.insutype
+    });
+    let pre = b.envelope("2206", &p.insuplc_admdvs, json!({"data": data.clone()}));
+    timed_call(conn, &pre, "2206", window, tally, false).await?;
+    let settle = b.envelope("2207", &p.insuplc_admdvs, json!({ "data": data }));
+    timed_call(conn, &settle, "2207", window, tally, true).await?;
+    Ok(())
+}
+
+/// One connection's loop for the level.
+#[allow(clippy::too_many_arguments)]
+async fn connection_loop(
+    mut conn: HisConnection,
+    addr: SocketAddr,
+    tls: Arc<rustls::ClientConfig>,
+    mut b: EnvelopeBuilder,
+    persons: Arc<Vec<Insured>>,
+    mine: Vec<usize>,
+    visit_no: Arc<AtomicU64>,
+    workload: Workload,
+    window: Window,
+) -> Tally {
+    let mut tally = Tally::default();
+    let lines = fee_lines();
+    let mut sent: u64 = 0;
+    let mut turn = 0usize;
+    while Instant::now() < window.to && sent < REQUESTS_PER_CONNECTION_MAX {
+        let p = &persons[mine[turn % mine.len()]];
+        turn += 1;
+        let visit = visit_no.fetch_add(1, Ordering::Relaxed);
+        let result = match workload {
+            Workload::Settle => {
+                sent += 4;
+                settle_visit(&mut conn, &mut b, p, &lines, visit, &window, &mut tally).await
+            }
+            Workload::Register => {
+                sent += 1;
+                let reg = registration(&mut b, p, visit);
+                let r = timed_call(&mut conn, &reg, "2201", &window, &mut tally, false).await;
+                if tally.sample.is_none()
+                    && let Ok(out) = &r
+                {
+                    tally.sample = Some(json!({"request": reg, "answer": {"infcode": 0, "output": out}}));
+                }
+                r.map(|_| ())
+            }
+        };
+        match result {
+            Ok(()) => {}
+            Err(e @ Step::Business(_)) => tally.error(&e),
+            Err(e @ Step::Transport(_)) => {
+                tally.error(&e);
+                match HisConnection::connect(addr, tls.clone()).await {
+                    Ok(c) => conn = c,
+                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
+            }
+        }
+    }
+    tally
+}
+
+/// CPU time (clock ticks) of a process, from /proc/PID/stat: utime + stime (+ children's when
+/// `children`).
+fn process_ticks(pid: &str, children: bool) -> u64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0;
+    };
+    // Fields after the command name (which may contain spaces) start at field 3 (state).
+    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+        return 0;
+    };
+    let f: Vec<u64> = rest.split_whitespace().map(|x| x.parse().unwrap_or(0)).collect();
+    // rest[0] = state (field 3); utime = field 14 → rest[11], stime → rest[12],
+    // cutime → rest[13], cstime → rest[14].
+    let get = |i: usize| f.get(i).copied().unwrap_or(0);
+    let mut t = get(11) + get(12);
+    if children {
+        t += get(13) + get(14);
+    }
+    t
+}
+
+/// Machine-wide CPU ticks: (busy, idle + iowait, iowait).
+fn machine_ticks() -> (u64, u64, u64) {
+    let Ok(stat) = std::fs::read_to_string("/proc/stat") else {
+        return (0, 0, 0);
+    };
+    let Some(line) = stat.lines().find(|l| l.starts_with("cpu ")) else {
+        return (0, 0, 0);
+    };
+    let f: Vec<u64> = line.split_whitespace().skip(1).map(|x| x.parse().unwrap_or(0)).collect();
+    let get = |i: usize| f.get(i).copied().unwrap_or(0);
+    // user nice system idle iowait irq softirq steal
+    let idle = get(3) + get(4);
+    let busy = get(0) + get(1) + get(2) + get(5) + get(6) + get(7);
+    (busy, idle, get(4))
+}
+
+/// CPU use over a window, in ticks.
+#[derive(Debug, Clone, Copy, Default)]
+struct CpuSample {
+    server: u64,
+    client: u64,
+    busy: u64,
+    idle: u64,
+    iowait: u64,
+}
+
+impl CpuSample {
+    fn take(server_pids: &[String], client_children: bool) -> CpuSample {
+        let (busy, idle, iowait) = machine_ticks();
+        CpuSample {
+            server: server_pids.iter().map(|p| process_ticks(p, false)).sum(),
+            client: process_ticks("self", client_children),
+            busy,
+            idle,
+            iowait,
+        }
+    }
+
+    fn since(self, before: CpuSample) -> CpuSample {
+        CpuSample {
+            server: self.server.saturating_sub(before.server),
+            client: self.client.saturating_sub(before.client),
+            busy: self.busy.saturating_sub(before.busy),
+            idle: self.idle.saturating_sub(before.idle),
+            iowait: self.iowait.saturating_sub(before.iowait),
+        }
+    }
+
+    /// "server 120 % · client 60 % · other 10 % · idle 10 %" in percent of one core.
+    fn describe(&self, cores: u64) -> String {
+        let total = self.busy + self.idle;
+        if total == 0 {
+            return "n/a".into();
+        }
+        let pct = |t: u64| t * 100 * cores / total;
+        let other = self.busy.saturating_sub(self.server + self.client);
+        format!(
+            "server {}% · client {}% · other {}% · idle {}% (iowait {}%)",
+            pct(self.server),
+            pct(self.client),
+            pct(other),
+            pct(self.idle),
+            pct(self.iowait)
+        )
+    }
+}
+
+/// Results of one connection level, for either system.
+#[derive(Clone)]
+struct Level {
+    system: &'static str,
+    connections: usize,
+    window_us: u64,
+    requests: u64,
+    claims: u64,
+    errors: u64,
+    first_error: Option<String>,
+    latency: Percentiles,
+    settle_latency: Option<Percentiles>,
+    cpu: CpuSample,
+    /// CPU of the server process(es) per acknowledged request, µs.
+    server_cpu_us_per_ack: Option<u64>,
+    load_before: String,
+    /// Anything else worth printing under the table (e.g. pgbench's own tps line).
+    note: Option<String>,
+    sample: Option<Value>,
+}
+
+impl Level {
+    fn per_second(&self, n: u64) -> u64 {
+        if self.window_us == 0 { 0 } else { n * 1_000_000 / self.window_us }
+    }
+
+    fn summary(&self) -> String {
+        format!(
+            "{} acks/s, {} claims/s, p50 {} ms, p99 {} ms, max {} ms, {} errors{}",
+            self.per_second(self.requests),
+            self.per_second(self.claims),
+            ms(self.latency.p50),
+            ms(self.latency.p99),
+            ms(self.latency.max),
+            self.errors,
+            self.first_error.as_ref().map(|e| format!(" (first: {e})")).unwrap_or_default()
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Percentiles {
+    count: u64,
+    p50: u64,
+    p99: u64,
+    max: u64,
+}
+
+impl Percentiles {
+    /// Nearest-rank percentiles of integer microseconds.
+    fn of(mut v: Vec<u64>) -> Percentiles {
+        if v.is_empty() {
+            return Percentiles::default();
+        }
+        v.sort_unstable();
+        let rank = |per_mille: usize| {
+            let n = v.len();
+            let r = (n * per_mille).div_ceil(1000).max(1);
+            v[r - 1]
+        };
+        Percentiles { count: v.len() as u64, p50: rank(500), p99: rank(990), max: v[v.len() - 1] }
+    }
+}
+
+/// Microseconds as milliseconds with two decimals, integer arithmetic.
+fn ms(us: u64) -> String {
+    format!("{}.{:02}", us / 1000, (us % 1000) / 10)
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+fn cores() -> u64 {
+    std::thread::available_parallelism().map(|n| n.get() as u64).unwrap_or(1)
+}
+
+async fn medsettle_level(shared: &Shared, n: usize, warmup: u64, seconds: u64) -> Result<Level> {
+    let load_before = loadavg();
+    let base = time::macros::datetime!(2026-11-20 08:00:00);
+    let mut starts = Vec::with_capacity(n);
+    for k in 0..n {
+        let (sender, tls) = &shared.clients[k % shared.clients.len()];
+        let conn = HisConnection::connect(shared.addr, tls.clone())
+            .await
+            .with_context(|| format!("opening connection {k} of {n}"))?;
+        let serial = shared.connection_serial.fetch_add(1, Ordering::Relaxed);
+        let at = base + time::Duration::seconds(i64::try_from(serial)? * MSGID_SECONDS_PER_CONNECTION);
+        let b = EnvelopeBuilder::new(sender.clone(), at);
+        // Each connection settles its own persons: a person is at one counter at a time.
+        let mine: Vec<usize> = (k % shared.persons.len()..shared.persons.len()).step_by(n).collect();
+        starts.push((conn, tls.clone(), b, mine));
+    }
+    let start = Instant::now();
+    let from = start + Duration::from_secs(warmup);
+    let window = Window { from, to: from + Duration::from_secs(seconds) };
+    let server_pids = vec![shared.gateway_pid.to_string()];
+    let sampler = {
+        let pids = server_pids.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep_until(window.from.into()).await;
+            let a = CpuSample::take(&pids, false);
+            tokio::time::sleep_until(window.to.into()).await;
+            CpuSample::take(&pids, false).since(a)
+        })
+    };
+    let mut tasks = Vec::with_capacity(n);
+    for (conn, tls, b, mine) in starts {
+        tasks.push(tokio::spawn(connection_loop(
+            conn,
+            shared.addr,
+            tls,
+            b,
+            shared.persons.clone(),
+            mine,
+            shared.visit_no.clone(),
+            shared.workload,
+            window,
+        )));
+    }
+    let mut all = Tally::default();
+    for t in tasks {
+        all.merge(t.await?);
+    }
+    let cpu = sampler.await?;
+    let window_us = micros(window.to - window.from);
+    let server_cpu_us_per_ack = (all.requests > 0).then(|| cpu.server * 1_000_000 / clock_ticks_per_second() / all.requests);
+    Ok(Level {
+        system: "medsettle",
+        connections: n,
+        window_us,
+        requests: all.requests,
+        claims: all.claims,
+        errors: all.errors,
+        first_error: all.first_error,
+        latency: Percentiles::of(all.latency_us),
+        settle_latency: (shared.workload == Workload::Settle).then(|| Percentiles::of(all.settle_latency_us)),
+        cpu,
+        server_cpu_us_per_ack,
+        load_before,
+        note: None,
+        sample: all.sample,
+    })
+}
+
+fn clock_ticks_per_second() -> u64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .filter(|&t: &u64| t > 0)
+        .unwrap_or(100)
+}
+
+/// A journal-record-shaped payload when no real one was captured.
+fn synthetic_record() -> Value {
+    json!({"request": {"infno": "2207", "input": {"data": {"pad": "x".repeat(1500)}}}, "answer": {"infcode": 0}})
+}
+
+// ---------------------------------------------------------------------------------------------
+// The PostgreSQL reference
+// ---------------------------------------------------------------------------------------------
+
+const PG_BIN: &str = "/usr/local/bin";
+const PG_DB_USER: &str = "postgres";
+
+struct Postgres {
+    root: PathBuf,
+    data: PathBuf,
+    port: u16,
+    /// OS user the server runs as when we are root.
+    os_user: Option<String>,
+    running: bool,
+    ssl: bool,
+}
+
+fn run_checked(cmd: &mut Command, what: &str) -> Result<String> {
+    let out = cmd.output().with_context(|| format!("running {what}"))?;
+    if !out.status.success() {
+        bail!(
+            "{what} failed ({}): {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+impl Postgres {
+    /// A command run as the server's OS user.
+    fn as_server(&self, program: &str) -> Command {
+        let path = Path::new(PG_BIN).join(program);
+        let mut c = match &self.os_user {
+            Some(u) => {
+                let mut c = Command::new("runuser");
+                c.args(["-u", u, "--"]).arg(path);
+                c
+            }
+            None => Command::new(path),
+        };
+        c.current_dir(&self.root);
+        c
+    }
+
+    fn client(&self, program: &str) -> Command {
+        let mut c = Command::new(program);
+        c.args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", PG_DB_USER]);
+        c.env("PGSSLMODE", if self.ssl { "require" } else { "disable" });
+        c.current_dir(&self.root);
+        c
+    }
+
+    fn psql(&self, sql: &str) -> Result<String> {
+        let mut c = self.client("psql");
+        c.args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", "postgres", "-c", sql]);
+        run_checked(&mut c, "psql")
+    }
+
+    fn start(work: &Path, certs: &Path) -> Result<Postgres> {
+        for p in ["initdb", "pg_ctl", "postgres"] {
+            if !Path::new(PG_BIN).join(p).exists() {
+                bail!("{PG_BIN}/{p} not found");
+            }
+        }
+        let root = work.join("postgres");
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root)?;
+        let os_user = if is_root() { Some(server_os_user()?) } else { None };
+        if let Some(u) = &os_user {
+            run_checked(Command::new("chown").arg(format!("{u}:")).arg(&root), "chown")?;
+        }
+        let mut pg = Postgres {
+            data: root.join("data"),
+            root,
+            port: free_port()?,
+            os_user,
+            running: false,
+            ssl: false,
+        };
+        run_checked(
+            pg.as_server("initdb")
+                .arg("-D")
+                .arg(&pg.data)
+                .args(["-U", PG_DB_USER, "--auth=trust", "-E", "UTF8", "--no-locale", "--no-instructions"]),
+            "initdb",
+        )?;
+        // The server certificate of the medsettle dev PKI, so both systems are measured over TLS.
+        let ssl = pg.install_certificate(certs).is_ok();
+        let conf = format!(
+            "\n# medsettle bench ingest\nlisten_addresses = '127.0.0.1'\nport = {}\nunix_socket_directories = '{}'\n\
+             max_connections = 200\nfsync = on\nsynchronous_commit = on\nfull_page_writes = on\n\
+             ssl = {}\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n",
+            pg.port,
+            pg.root.display(),
+            if ssl { "on" } else { "off" }
+        );
+        std::fs::OpenOptions::new().append(true).open(pg.data.join("postgresql.conf"))?.write_all(conf.as_bytes())?;
+        pg.ssl = ssl;
+        let log = pg.root.join("postgres.log");
+        run_checked(
+            pg.as_server("pg_ctl").arg("-D").arg(&pg.data).arg("-l").arg(&log).args(["-w", "-t", "120", "start"]),
+            "pg_ctl start",
+        )
+        .map_err(|e| {
+            let tail = std::fs::read_to_string(&log).unwrap_or_default();
+            anyhow!("{e:#}\n{tail}")
+        })?;
+        pg.running = true;
+        Ok(pg)
+    }
+
+    fn install_certificate(&self, certs: &Path) -> Result<()> {
+        let crt = self.data.join("server.crt");
+        let key = self.data.join("server.key");
+        std::fs::copy(certs.join("server.pem"), &crt)?;
+        std::fs::copy(certs.join("server.key"), &key)?;
+        run_checked(Command::new("chmod").arg("600").arg(&key), "chmod")?;
+        if let Some(u) = &self.os_user {
+            run_checked(Command::new("chown").arg(format!("{u}:")).arg(&crt).arg(&key), "chown")?;
+        }
+        Ok(())
+    }
+
+    fn postmaster_pid(&self) -> Option<String> {
+        std::fs::read_to_string(self.data.join("postmaster.pid")).ok()?.lines().next().map(str::to_owned)
+    }
+
+    /// The postmaster and its children (backends, WAL writer, checkpointer …).
+    fn server_pids(&self) -> Vec<String> {
+        let Some(master) = self.postmaster_pid() else {
+            return Vec::new();
+        };
+        let mut pids = vec![master.clone()];
+        if let Ok(entries) = std::fs::read_dir("/proc") {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if !name.bytes().all(|b| b.is_ascii_digit()) {
+                    continue;
+                }
+                let Ok(stat) = std::fs::read_to_string(format!("/proc/{name}/stat")) else {
+                    continue;
+                };
+                let ppid = stat.rfind(')').and_then(|i| stat[i + 1..].split_whitespace().nth(1).map(str::to_owned));
+                if ppid.as_deref() == Some(master.as_str()) {
+                    pids.push(name);
+                }
+            }
+        }
+        pids
+    }
+
+    fn stop(&mut self) {
+        if self.running {
+            let _ = self.as_server("pg_ctl").arg("-D").arg(&self.data).args(["-m", "fast", "-w", "stop"]).output();
+            self.running = false;
+        }
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The OS user to run PostgreSQL as (it refuses root): `postgres` if present, else a throwaway
+/// system user.
+fn server_os_user() -> Result<String> {
+    for u in ["postgres", "medsettle-pg"] {
+        if Command::new("id").arg(u).output().map(|o| o.status.success()).unwrap_or(false) {
+            return Ok(u.to_owned());
+        }
+    }
+    run_checked(
+        Command::new("useradd").args(["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "medsettle-pg"]),
+        "useradd",
+    )?;
+    Ok("medsettle-pg".to_owned())
+}
+
+/// pgbench script: one settled-claim row per transaction (idempotency key unique like the
+/// journal's `(fixmedins_code, msgid)` index), the record a real 2207 journal record's
+/// request + answer.
+fn pgbench_script(record: &Value) -> String {
+    let literal = record.to_string().replace('\'', "''");
+    format!(
+        "\\set psn random(1, 200)\n\\set amt random(1000, 100000)\n\
+         INSERT INTO settled_claim (fixmedins_code, msgid, psn_no, medfee_sumamt_fen, record) VALUES \
+         ('H44030000001', 'H44030000001' || lpad(nextval('claim_msgid_seq')::text, 18, '0'), \
+         '4403' || lpad(CAST(:psn AS text), 10, '0'), :amt, '{literal}'::jsonb);\n"
+    )
+}
+
+fn postgres_reference(
+    work: &Path,
+    record: &Value,
+    levels: &[usize],
+    warmup: u64,
+    seconds: u64,
+) -> Result<(Vec<Level>, String)> {
+    let mut pg = Postgres::start(work, &work.join("certs"))?;
+    pg.psql(
+        "CREATE TABLE settled_claim (id bigserial PRIMARY KEY, fixmedins_code text NOT NULL, \
+         msgid text NOT NULL, psn_no text NOT NULL, medfee_sumamt_fen bigint NOT NULL, \
+         received_at timestamptz NOT NULL DEFAULT now(), record jsonb NOT NULL, \
+         UNIQUE (fixmedins_code, msgid)); CREATE SEQUENCE claim_msgid_seq;",
+    )?;
+    let settings = pg.psql(
+        "SELECT current_setting('server_version') || ', synchronous_commit=' || current_setting('synchronous_commit') \
+         || ', fsync=' || current_setting('fsync') || ', wal_sync_method=' || current_setting('wal_sync_method') \
+         || ', full_page_writes=' || current_setting('full_page_writes') || ', shared_buffers=' || current_setting('shared_buffers') \
+         || ', TLS=' || coalesce((SELECT version FROM pg_stat_ssl WHERE pid = pg_backend_pid() AND ssl), 'off')",
+    )?;
+    let settings = settings.trim().to_owned();
+    eprintln!("bench: PostgreSQL {settings}");
+    let script = pg.root.join("settled_claim.sql");
+    std::fs::write(&script, pgbench_script(record))?;
+    let record_bytes = record.to_string().len();
+    let mut results = Vec::new();
+    for &n in levels {
+        eprintln!("bench: PostgreSQL, {n} connection(s), {warmup} s warm-up + {seconds} s …");
+        pg.psql("CHECKPOINT")?;
+        let level = pgbench_level(&pg, &script, n, warmup, seconds)?;
+        eprintln!("bench:   {}", level.summary());
+        results.push(level);
+    }
+    let rows = pg.psql("SELECT count(*) || ' rows, avg record ' || avg(length(record::text))::bigint || ' bytes' FROM settled_claim")?;
+    pg.stop();
+    let note = format!(
+        "PostgreSQL {settings}; pgbench over TCP 127.0.0.1, one INSERT of a settled-claim row per transaction \
+         (record = a real 2207 request + answer, {record_bytes} bytes of JSON, jsonb; unique (fixmedins_code, msgid)); \
+         table after the run: {}.",
+        rows.trim()
+    );
+    Ok((results, note))
+}
+
+fn pgbench_level(pg: &Postgres, script: &Path, n: usize, warmup: u64, seconds: u64) -> Result<Level> {
+    let load_before = loadavg();
+    let prefix = format!("pgbench-log-{n}");
+    for e in std::fs::read_dir(&pg.root)?.flatten() {
+        if e.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+    let threads = n.min(2);
+    let mut cmd = pg.client("pgbench");
+    cmd.args(["-n", "-c", &n.to_string(), "-j", &threads.to_string(), "-T", &(warmup + seconds).to_string()])
+        .arg("-f")
+        .arg(script)
+        .arg("--log")
+        .arg(format!("--log-prefix={}", pg.root.join(&prefix).display()))
+        .arg("postgres")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let started_wall = SystemTime::now().duration_since(UNIX_EPOCH)?;
+    let child = cmd.spawn().context("starting pgbench")?;
+    // pgbench connects first; sample CPU over the same nominal window as medsettle (after the
+    // warm-up), with the backends alive.
+    let start = Instant::now();
+    let window_from = start + Duration::from_secs(warmup);
+    let window_to = window_from + Duration::from_secs(seconds);
+    std::thread::sleep(window_from.saturating_duration_since(Instant::now()));
+    let pids = pg.server_pids();
+    let a = CpuSample::take(&pids, false);
+    std::thread::sleep(window_to.saturating_duration_since(Instant::now()));
+    let b = CpuSample::take(&pids, false);
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        bail!("pgbench failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr));
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    // Per-transaction log: client_id transaction_no latency_us script_no epoch_s epoch_us.
+    let mut txns: Vec<(u64, u64)> = Vec::new(); // (completion µs since epoch, latency µs)
+    let mut failed = 0u64;
+    for e in std::fs::read_dir(&pg.root)?.flatten() {
+        if !e.file_name().to_string_lossy().starts_with(&prefix) {
+            continue;
+        }
+        for line in std::fs::read_to_string(e.path())?.lines() {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.len() < 6 {
+                continue;
+            }
+            match (f[2].parse::<u64>(), f[4].parse::<u64>(), f[5].parse::<u64>()) {
+                (Ok(lat), Ok(s), Ok(us)) => txns.push((s * 1_000_000 + us, lat)),
+                _ => failed += 1,
+            }
+        }
+    }
+    if txns.is_empty() {
+        bail!("pgbench logged no transactions: {stdout}");
+    }
+    // The run starts when the first transaction was sent; measure [start + warm-up, + seconds].
+    let first_sent = txns.iter().map(|&(done, lat)| done.saturating_sub(lat)).min().unwrap_or(0);
+    let first_sent = first_sent.max(u64::try_from(started_wall.as_micros())?);
+    let from = first_sent + warmup * 1_000_000;
+    let to = from + seconds * 1_000_000;
+    let lat: Vec<u64> = txns.iter().filter(|&&(done, _)| done >= from && done <= to).map(|&(_, l)| l).collect();
+    let count = lat.len() as u64;
+    let cpu = b.since(a);
+    let window_us = seconds * 1_000_000;
+    Ok(Level {
+        system: "PostgreSQL",
+        connections: n,
+        window_us,
+        requests: count,
+        claims: count,
+        errors: failed,
+        first_error: None,
+        latency: Percentiles::of(lat),
+        settle_latency: None,
+        server_cpu_us_per_ack: (count > 0).then(|| cpu.server * 1_000_000 / clock_ticks_per_second() / count),
+        cpu,
+        load_before,
+        note: stdout.lines().find(|l| l.contains("tps =")).map(|l| format!("pgbench says: {}", l.trim())),
+        sample: None,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+// ---------------------------------------------------------------------------------------------
+
+struct Machine {
+    cores: u64,
+    memory: String,
+    kernel: String,
+    cpu_model: String,
+    load: String,
+}
+
+impl Machine {
+    fn read() -> Machine {
+        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+        let mem_kb: u64 = meminfo
+            .lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned()))
+            .unwrap_or_else(|| "unknown CPU".into());
+        Machine {
+            cores: cores(),
+            memory: format!("{} GiB", mem_kb / (1024 * 1024)),
+            kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_owned(),
+            cpu_model,
+            load: loadavg(),
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "{} cores ({}), {} memory, Linux {}, load average {}",
+            self.cores, self.cpu_model, self.memory, self.kernel, self.load
+        )
+    }
+}
+
+fn render(
+    args: &IngestArgs,
+    command: &str,
+    before: &Machine,
+    after: &Machine,
+    ours: &[Level],
+    reference: &[Level],
+    postgres_note: &str,
+) -> String {
+    let mut s = String::new();
+    s.push_str(&format!("Command: `{command}`\n\n"));
+    s.push_str(&format!("Machine: {}; load average at the end {}.\n\n", before.describe(), after.load));
+    s.push_str(&format!(
+        "Workload `{}`, {} s warm-up + {} s measured per level; load generator in the same process \
+         as the report, on the same machine as the servers. Latency = one request from writing the \
+         body to reading the whole answer (integer µs, nearest-rank percentiles).\n\n",
+        args.workload.as_str(),
+        args.warmup,
+        args.seconds
+    ));
+    s.push_str(
+        "| system | conns | durable acks/s | settled claims/s | p50 ms | p99 ms | max ms | 2207 p50 / p99 ms | errors | server CPU µs/ack | CPU in window (of 100 % per core) | load before |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|\n",
+    );
+    for l in ours.iter().chain(reference) {
+        let settle = l
+            .settle_latency
+            .map(|p| format!("{} / {}", ms(p.p50), ms(p.p99)))
+            .unwrap_or_else(|| "—".into());
+        let system = if l.system == "medsettle" { "medsettle fsync (mTLS)" } else { "PostgreSQL sync_commit=on" };
+        s.push_str(&format!(
+            "| {system} | {} | {} | {} | {} | {} | {} | {settle} | {} | {} | {} | {} |\n",
+            l.connections,
+            l.per_second(l.requests),
+            l.per_second(l.claims),
+            ms(l.latency.p50),
+            ms(l.latency.p99),
+            ms(l.latency.max),
+            l.errors,
+            l.server_cpu_us_per_ack.map(|v| v.to_string()).unwrap_or_else(|| "—".into()),
+            l.cpu.describe(before.cores),
+            l.load_before,
+        ));
+    }
+    s.push('\n');
+    for l in ours.iter().chain(reference) {
+        if let Some(e) = &l.first_error {
+            s.push_str(&format!("- {} at {}: first error: {e}\n", l.system, l.connections));
+        }
+        if let Some(n) = &l.note {
+            s.push_str(&format!("- {} at {}: {n}\n", l.system, l.connections));
+        }
+    }
+    if !postgres_note.is_empty() {
+        s.push_str(&format!("\n{postgres_note}\n"));
+    }
+    let target = ours.iter().find(|l| l.connections == 64);
+    if let Some(l) = target {
+        let acks = l.per_second(l.requests);
+        let met = acks >= 10_000 && l.latency.p99 < 20_000;
+        s.push_str(&format!(
+            "\nTarget (≥ 10000 durable acks/s at 64 connections, p99 < 20 ms): {} — {acks} acks/s, p99 {} ms.\n",
+            if met { "met" } else { "NOT met" },
+            ms(l.latency.p99)
+        ));
+    }
+    s
 }

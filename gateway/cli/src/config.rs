@@ -28,7 +28,26 @@ pub struct RawConfig {
     pub settlement: SettlementSection,
     #[serde(default)]
     pub bank: BankSection,
+    /// Pool regions whose settlements are forwarded upstream instead of settled by the
+    /// embedded core. Default none.
+    #[serde(default)]
+    pub forward: Vec<ForwardSection>,
     pub server: ServerConfig,
+}
+
+/// One pool region answered by a remote national-interface endpoint (F3 forwarding).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForwardSection {
+    /// Insured-place region codes (`insuplc_admdvs`) this upstream settles: a 6-digit code,
+    /// or a 2- or 4-digit prefix for a whole province or city. Required, at least one.
+    pub admdvs: Vec<String>,
+    /// The upstream endpoint: URL, CA, optional client certificate and x-tif credentials,
+    /// timeouts (gateway/server/src/upstream.rs documents every field).
+    pub upstream: medsettle_server::upstream::UpstreamConfig,
+    /// In-doubt handling: which transactions, 2601 retries and backoff. Default settings.
+    #[serde(default)]
+    pub settings: medsettle_server::forward::ForwardSettings,
 }
 
 fn data_dir_default() -> PathBuf {
@@ -43,8 +62,9 @@ pub struct GatewaySection {
     /// Deepest JSON nesting accepted in an envelope. Default 32.
     #[serde(default = "json_depth_default")]
     pub json_depth_max: usize,
-    /// Settlement identities that only warn instead of rejecting (known provincial quirks),
-    /// e.g. `["NHSA-ID-2"]`. Default none.
+    /// Settlement identities that only warn instead of rejecting when an inbound record (an
+    /// upstream's answer) is normalized — known provincial quirks, e.g. `["NHSA-ID-2"]`.
+    /// Default none. Answers of the embedded core always satisfy every identity.
     #[serde(default)]
     pub identity_warn_only: Vec<String>,
 }
@@ -114,6 +134,7 @@ pub struct Config {
     pub core: CoreSection,
     pub settlement: SettlementSection,
     pub bank: BankSection,
+    pub forward: Vec<ForwardSection>,
     pub server: ServerConfig,
 }
 
@@ -214,6 +235,25 @@ pub fn load(file: &Path) -> Result<Config> {
     settlement.policy = resolve(&base, &settlement.policy);
     settlement.institutions = resolve(&base, &settlement.institutions);
     settlement.calendar = settlement.calendar.iter().map(|p| resolve(&base, p)).collect();
+    let mut forward = raw.forward.clone();
+    for (i, f) in forward.iter_mut().enumerate() {
+        if f.admdvs.is_empty()
+            || f.admdvs.iter().any(|a| ![2, 4, 6].contains(&a.len()) || !a.bytes().all(|b| b.is_ascii_digit()))
+        {
+            bail!(BadInput::new(format!(
+                "forward[{i}].admdvs: each entry is a 6-digit region code or a 2-/4-digit prefix"
+            )));
+        }
+        f.upstream.ca_bundle = resolve(&base, &f.upstream.ca_bundle);
+        f.upstream.client_cert = f.upstream.client_cert.as_ref().map(|p| resolve(&base, p));
+        f.upstream.client_key = f.upstream.client_key.as_ref().map(|p| resolve(&base, p));
+        f.upstream
+            .validate()
+            .map_err(|e| BadInput::new(format!("forward[{i}].upstream: {e}")))?;
+        f.settings
+            .validate()
+            .map_err(|e| BadInput::new(format!("forward[{i}].settings: {e}")))?;
+    }
     let mut bank = raw.bank.clone();
     bank.profile = bank.profile.map(|p| resolve(&base, &p));
     Ok(Config {
@@ -226,6 +266,7 @@ pub fn load(file: &Path) -> Result<Config> {
         core,
         settlement,
         bank,
+        forward,
         server,
     })
 }

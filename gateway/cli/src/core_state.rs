@@ -93,14 +93,6 @@ impl PersonIndex {
         }
         PersonIndex { by_psn_no, psn_no_by_cert }
     }
-
-    pub fn len(&self) -> usize {
-        self.by_psn_no.len()
-    }
-
-    pub fn persons(&self) -> impl Iterator<Item = &Person> {
-        self.by_psn_no.values().map(|(p, _, _)| p)
-    }
 }
 
 impl<'a> StoreCoreView<'a> {

@@ -22,6 +22,7 @@ use medsettle_canonical::{
 };
 use medsettle_core::{Core, CoreOutcome, CoreRefusal, RequestCtx};
 use medsettle_nhsa::{AnswerContext, DecodeLimits, RequestEnvelope, answer_for_claim, error_answer};
+use medsettle_server::forward::{ForwardRequest, Forwarder};
 use medsettle_server::{BoxFuture, Metrics, Service, ServiceRequest, ServiceResponse};
 use medsettle_store::{IdempotentOutcome, JournalRecord, SledStore, StateWrite, Store};
 use serde_json::Value;
@@ -50,6 +51,8 @@ pub struct NationalService {
     /// Held only for the synchronous compute and append, never across the durability wait.
     apply_lock: Mutex<()>,
     metrics: Arc<Metrics>,
+    /// Pool regions settled upstream: (insured-place prefixes, forwarder), first match wins.
+    forwarders: Vec<(Vec<String>, Arc<Forwarder>)>,
 }
 
 /// An answer ready to send: status, bytes, metrics labels.
@@ -86,7 +89,22 @@ impl NationalService {
             next_seed: AtomicU64::new(seed),
             apply_lock: Mutex::new(()),
             metrics,
+            forwarders: Vec::new(),
         })
+    }
+
+    /// Settle persons insured in regions starting with any of `prefixes` upstream.
+    pub fn with_forwarder(mut self, prefixes: Vec<String>, forwarder: Arc<Forwarder>) -> Self {
+        self.forwarders.push((prefixes, forwarder));
+        self
+    }
+
+    fn forwarder_for(&self, env: &RequestEnvelope) -> Option<&Arc<Forwarder>> {
+        let insured = env.insuplc_admdvs?;
+        self.forwarders
+            .iter()
+            .find(|(prefixes, _)| prefixes.iter().any(|p| insured.as_str().starts_with(p.as_str())))
+            .map(|(_, f)| f)
     }
 
     fn answer_ctx(&self, seed: u64, received: OffsetDateTime) -> AnswerContext {
@@ -151,6 +169,29 @@ impl NationalService {
             return (self.refuse(403, "forbidden", &[v], 0, received), label);
         }
         let body_sha256: [u8; 32] = Sha256::digest(&req.body).into();
+        if let Some(forwarder) = self.forwarder_for(&env) {
+            // Forwarded regions: the forwarder journals, replays and resolves in-doubt
+            // exchanges itself, and relays upstream's bytes verbatim.
+            let outcome = forwarder
+                .forward(
+                    self.store.as_ref(),
+                    ForwardRequest {
+                        raw_body: req.body.clone(),
+                        fixmedins_code: env.fixmedins_code.clone(),
+                        msgid: env.msgid.clone(),
+                        infno: env.infno.clone(),
+                        psn_no: String::new(),
+                        body_sha256,
+                    },
+                )
+                .await;
+            let answer = Answer {
+                status: outcome.http_status,
+                body: outcome.answer_bytes.to_vec(),
+                outcome: outcome.disposition.as_str(),
+            };
+            return (answer, label);
+        }
         match self.replay(&env, body_sha256).await {
             Ok(Some(answer)) => return (answer, label),
             Ok(None) => {}

@@ -10,6 +10,8 @@ use anyhow::{Context, Result};
 use medsettle_core::{Catalogue, Core, PersonRegistry, PolicyBook};
 use medsettle_nhsa::DecodeLimits;
 use medsettle_server::Server;
+use medsettle_server::forward::Forwarder;
+use medsettle_server::upstream::UpstreamClient;
 use medsettle_store::{SledStore, Store};
 
 use crate::config::{Config, read};
@@ -57,15 +59,35 @@ pub fn run(config: Config, listen: Option<String>) -> Result<()> {
         let (bound, addr) = Server::bind(&server_config)
             .await
             .map_err(|e| BadInput::new(format!("server: {e}")))?;
-        let service = NationalService::new(
+        let mut service = NationalService::new(
             store.clone(),
             core,
             persons,
             institutions,
-            DecodeLimits { json_depth_max: config.json_depth_max, ..DecodeLimits::default() },
+            DecodeLimits { json_depth_max: config.json_depth_max },
             config.receiver_admdvs,
             bound.metrics(),
         )?;
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let mut resolvers = Vec::new();
+        for (i, f) in config.forward.iter().enumerate() {
+            let client = UpstreamClient::new(&f.upstream)
+                .map_err(|e| BadInput::new(format!("forward[{i}].upstream: {e}")))?;
+            let mut settings = f.settings.clone();
+            settings.identity_warn_only.extend(config.identity_warn_only.iter().cloned());
+            let forwarder = Arc::new(Forwarder::new(client, settings)?);
+            service = service.with_forwarder(f.admdvs.clone(), forwarder.clone());
+            // Finish exchanges left in doubt (also by a crash), then keep checking.
+            let (store, mut stop) = (store.clone(), stop_rx.clone());
+            resolvers.push(tokio::spawn(async move {
+                forwarder
+                    .run_resolver(store.as_ref(), async move {
+                        let _ = stop.wait_for(|s| *s).await;
+                    })
+                    .await;
+            }));
+            tracing::info!(regions = ?f.admdvs, url = %f.upstream.url, "forwarding upstream");
+        }
         // The first line of standard output is the address: scripts and tests read it.
         let mut out = std::io::stdout().lock();
         writeln!(out, "listening on https://{addr}")?;
@@ -76,6 +98,10 @@ pub fn run(config: Config, listen: Option<String>) -> Result<()> {
         let readiness = Arc::new(move || readiness_store.is_writable());
         let report = bound.serve(Arc::new(service), readiness, shutdown_signal()).await;
         tracing::info!(drained = report.drained, cancelled = report.requests_cancelled, "stopped accepting; in-flight requests done");
+        let _ = stop_tx.send(true);
+        for r in resolvers {
+            let _ = r.await;
+        }
         anyhow::Ok(())
     });
     // Final flush: everything acknowledged already is durable; this covers offsets and state.

@@ -107,6 +107,9 @@ pub struct ForwardSettings {
     pub nothing_to_reverse_markers: Vec<String>,
     /// Interval of [`Forwarder::run_resolver`], ms. Default 60000.
     pub resolve_interval_ms: u64,
+    /// Settlement identities (`NHSA-ID-…`) that only warn when upstream's answer is
+    /// normalized (known provincial quirks such as a null `hosp_part_amt`). Default none.
+    pub identity_warn_only: Vec<String>,
 }
 
 impl Default for ForwardSettings {
@@ -126,6 +129,7 @@ impl Default for ForwardSettings {
                 .map(|s| (*s).to_owned())
                 .collect(),
             resolve_interval_ms: RESOLVE_INTERVAL_MS_DEFAULT,
+            identity_warn_only: Vec::new(),
         }
     }
 }
@@ -614,6 +618,9 @@ impl Forwarder {
         exchange.push(b'}');
         let opts = Options {
             infno: Some(req.infno.clone()),
+            identity_policy: medsettle_canonical::IdentityPolicy {
+                warn_only: self.settings.identity_warn_only.clone(),
+            },
             ..Options::default()
         };
         let mut writes = Vec::new();
