@@ -7,7 +7,7 @@ use clap::Subcommand;
 use medsettle_settlement::Calendar;
 use time::Date;
 
-use crate::exit::{BadInput, parse_date};
+use crate::exit::{BadInput, parse_date, say};
 
 #[derive(Subcommand)]
 pub enum CalendarCommand {
@@ -48,27 +48,27 @@ pub fn run(cmd: CalendarCommand, files: &[PathBuf]) -> Result<()> {
         CalendarCommand::PayDate { date } => {
             let d = date_arg("DATE", &date)?;
             let pay = cal.next_working_day_after(d).map_err(bad)?;
-            println!("{pay}");
+            say(format!("{pay}"))?;
             let waited = cal.working_days_between(d, pay).map_err(bad)?;
-            println!(
+            say(format!(
                 "a claim settled on {d} ({}) is paid on {pay} ({}), T+{waited} working day(s)",
                 d.weekday(),
                 pay.weekday()
-            );
+            ))?;
         }
         CalendarCommand::WorkingDays { from, to } => {
             let (f, t) = (date_arg("FROM", &from)?, date_arg("TO", &to)?);
             let n = cal.working_days_between(f, t).map_err(bad)?;
-            println!("{n}");
-            println!("working days after {f} up to and including {t}");
+            say(format!("{n}"))?;
+            say(format!("working days after {f} up to and including {t}"))?;
         }
         CalendarCommand::Show { date } => {
             let d = date_arg("DATE", &date)?;
             let working = cal.is_working_day(d).map_err(bad)?;
             match cal.holiday_name(d).map_err(bad)? {
-                Some(name) => println!("{d} ({}) is a holiday: {name}", d.weekday()),
-                None if working => println!("{d} ({}) is a working day", d.weekday()),
-                None => println!("{d} ({}) is a weekend day", d.weekday()),
+                Some(name) => say(format!("{d} ({}) is a holiday: {name}", d.weekday()))?,
+                None if working => say(format!("{d} ({}) is a working day", d.weekday()))?,
+                None => say(format!("{d} ({}) is a weekend day", d.weekday()))?,
             }
         }
     }

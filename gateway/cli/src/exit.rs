@@ -28,3 +28,19 @@ pub fn parse_date(text: &str) -> Result<Date, String> {
     Date::parse(text, format_description!("[year]-[month]-[day]"))
         .map_err(|_| format!("`{text}` is not a date YYYY-MM-DD"))
 }
+
+/// Print one line to standard output. A closed pipe (`medsettle calendar pay-date D | head -1`)
+/// is not a failure of the command: it surfaces as an `io::Error` that `main` treats as success.
+pub fn say(line: impl fmt::Display) -> std::io::Result<()> {
+    use std::io::Write;
+    writeln!(std::io::stdout().lock(), "{line}")
+}
+
+/// Whether an error is only the reader having closed our standard output.
+pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    use std::io::ErrorKind::BrokenPipe;
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == BrokenPipe)
+            || c.downcast_ref::<serde_json::Error>().is_some_and(|j| j.io_error_kind() == Some(BrokenPipe))
+    })
+}

@@ -1,5 +1,6 @@
 //! `medsettle`: the gateway binary and the operator's command line.
 
+mod bank_cmd;
 mod bench;
 mod calendar_cmd;
 mod config;
@@ -12,6 +13,7 @@ mod init;
 mod journal_cmd;
 mod national;
 mod serve;
+mod settle_cmd;
 mod translate;
 mod wire_core;
 
@@ -69,6 +71,20 @@ enum Command {
     /// Benchmarks (see BENCHMARKS.md).
     #[command(hide = true)]
     Bench(bench::BenchArgs),
+    /// Instant settlement: daily, monthly, quarterly and annual closings.
+    Settle {
+        #[arg(long, default_value = CONFIG_DEFAULT, global = true)]
+        config: PathBuf,
+        #[command(subcommand)]
+        cmd: settle_cmd::SettleCommand,
+    },
+    /// Bank file drop: payment files out, receipts in, status, simulator.
+    Bank {
+        #[arg(long, default_value = CONFIG_DEFAULT, global = true)]
+        config: PathBuf,
+        #[command(subcommand)]
+        cmd: bank_cmd::BankCommand,
+    },
     /// Working-day calendar: payment dates and working-day counts.
     Calendar {
         /// Calendar files (one per year, see specs/calendar/); default: the embedded 2025–2026.
@@ -107,11 +123,14 @@ fn main() -> ExitCode {
         Command::Serve { config, listen } => config::load(&config).and_then(|c| serve::run(c, listen)),
         Command::Journal { config, cmd } => config::load(&config).and_then(|c| journal_cmd::run(cmd, &c)),
         Command::Calendar { files, cmd } => calendar_cmd::run(cmd, &files),
+        Command::Settle { config, cmd } => config::load(&config).and_then(|c| settle_cmd::run(cmd, &c)),
+        Command::Bank { config, cmd } => config::load(&config).and_then(|c| bank_cmd::run(cmd, &c)),
         Command::Bench(args) => bench::run(args),
         Command::Demo(args) => demo::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if exit::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("medsettle: {e:#}");
             if e.chain().any(|c| c.downcast_ref::<exit::BadInput>().is_some()) {

@@ -1,0 +1,317 @@
+//! Closings over a real store, computed by hand to the fen: daily (holiday accumulation,
+//! suspended institution, idempotent re-close, cutoff, audit failure), receipts, the month from
+//! CSV inputs, the quarter and the year, each audited by the ledger.
+//!
+//! Policy: daily 60 % (B: 50 %), no_retry, monthly 100 % with a 5 % quality margin; margin
+//! release 100 % at score ≥ 90, 80 % at ≥ 80, else 0. Calendar: 2025-10-01..08 is the National
+//! Day holiday, so settlement dates 10-01 and 10-05 are paid on Thu 10-09.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::*;
+use medsettle_canonical::{Money, Receipt, ReceiptStatus};
+use medsettle_engine::{AnnualAmounts, EngineError, ReceiptApplied, Scheduler};
+use medsettle_settlement::ledger::{Account, Transfer};
+use medsettle_settlement::{Calendar, SettlementError, YearMonth};
+use medsettle_store::{JournalRecord, StateWrite, Store};
+use time::macros::{date, datetime};
+
+fn receipt(id: &str, status: ReceiptStatus, amount: i64) -> Receipt {
+    Receipt {
+        payment_id: id.into(),
+        batch_id: None,
+        status,
+        amount: Some(fen(amount)),
+        bank_reference: None,
+        value_date: None,
+        reason: None,
+    }
+}
+
+fn october(store: &dyn Store) {
+    journal(
+        store,
+        &[
+            // 10-01 (holiday): A 1,000.00 × 0.60 = 600.00; B 100.01 × 0.50 = 50.005 → 50.01
+            claim("H1", A, date!(2025 - 10 - 01), 100_000, 2_000),
+            claim("H2", B, date!(2025 - 10 - 01), 10_001, 0),
+            // 10-05 (holiday): A 333.33 × 0.60 = 199.998 → 200.00
+            claim("H3", A, date!(2025 - 10 - 05), 33_333, 0),
+            // 10-09: A 500.00 × 0.60 = 300.00; S (suspended) 500.00 → 300.00 skipped
+            claim("D1", A, date!(2025 - 10 - 09), 50_000, 0),
+            claim("H4", S, date!(2025 - 10 - 09), 50_000, 0),
+        ],
+    );
+}
+
+#[test]
+fn is_d_full_year_over_the_store_to_the_fen() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    october(&store);
+    let e = engine();
+
+    // ---- daily: pay date 10-09 takes the two holiday settlement dates ---------------------
+    let d9 = e
+        .close_day(&store, date!(2025 - 10 - 09), at(date!(2025 - 10 - 09), 9))
+        .unwrap();
+    assert!(!d9.already_closed);
+    assert_eq!(
+        d9.run.summary.settlement_dates,
+        vec![date!(2025 - 10 - 01), date!(2025 - 10 - 05)]
+    );
+    let pays: Vec<(&str, i64)> = d9
+        .batch
+        .payments
+        .iter()
+        .map(|p| (p.payment_id.as_str(), p.amount.fen()))
+        .collect();
+    assert_eq!(
+        pays,
+        vec![
+            ("D20251009H6401000000100", 80_000),
+            ("D20251009H6401000000200", 5_001)
+        ]
+    );
+    assert_eq!(d9.batch.control_sum(), fen(85_001));
+    assert_eq!(d9.detail_csv.lines().count(), 1 + 3);
+    assert!(d9.summary_csv.contains("850.01"), "{}", d9.summary_csv);
+    assert_eq!(d9.audit.positions[A].in_transit, fen(80_000));
+
+    // Idempotent: the same pay date again returns the stored result, even from a new engine.
+    let again = engine()
+        .close_day(&store, date!(2025 - 10 - 09), at(date!(2025 - 10 - 09), 11))
+        .unwrap();
+    assert!(again.already_closed);
+    assert_eq!((again.run, again.batch), (d9.run.clone(), d9.batch.clone()));
+
+    // ---- 10-10: A paid 300.00; the suspended institution is skipped (IS-SC-4) -------------
+    let d10 = e
+        .close_day(&store, date!(2025 - 10 - 10), at(date!(2025 - 10 - 10), 9))
+        .unwrap();
+    assert_eq!(d10.batch.payments.len(), 1);
+    assert_eq!(d10.batch.payments[0].amount, fen(30_000));
+    assert_eq!(d10.run.skipped.len(), 1);
+    assert_eq!(d10.run.skipped[0].fixmedins_code, S);
+    assert_eq!(d10.run.skipped[0].claims_total, fen(30_000));
+    assert!(e.status(&store).unwrap().open_days.is_empty());
+
+    // ---- receipts: A paid twice, B's 50.01 failed (no_retry: the month pays it) ----------
+    let rs = [
+        receipt("D20251009H6401000000100", ReceiptStatus::Paid, 80_000),
+        receipt("D20251009H6401000000200", ReceiptStatus::Failed, 5_001),
+        receipt("D20251010H6401000000100", ReceiptStatus::Paid, 30_000),
+    ];
+    let out = e.apply_receipts(&store, &rs).unwrap();
+    assert!(out.iter().all(|o| matches!(o, ReceiptApplied::Daily(d) if !d.duplicate)));
+    let out = engine().apply_receipts(&store, &rs).unwrap();
+    assert!(out.iter().all(|o| matches!(o, ReceiptApplied::Daily(d) if d.duplicate)));
+    let bad = e
+        .apply_receipts(&store, &[receipt("D20251009H6401000000100", ReceiptStatus::Failed, 80_000)])
+        .unwrap_err();
+    assert_eq!(bad.rule(), "IS-D-7");
+
+    // ---- month (IS-M-3) from CSV ----------------------------------------------------------
+    // A: F = 1,000.00 + 333.33 + 500.00 = 1,833.33; margin 91.6665 → 91.67; deduction 10.00;
+    //    successful daily 800.00 + 300.00 → 1,833.33 − 91.67 − 10.00 − 1,100.00 = 631.66
+    // B: F = 100.01; margin 5.0005 → 5.00; successful 0 (failed) → 95.01
+    // S: F = 500.00; margin 25.00; nothing disbursed daily → 475.00
+    let m = e
+        .close_month(
+            &store,
+            YearMonth::parse("2025-10").unwrap(),
+            "fixmedins_code,month,fund_amount,claim_count\n\
+             H64010000001,2025-10,1833.33,3\nH64010000002,2025-10,100.01,1\n\
+             H64010000003,2025-10,500.00,1\n",
+            "fixmedins_code,month,setl_id,amount,reason\nH64010000001,2025-10,D1,10.00,超标准收费\n",
+            "fixmedins_code,month,distributor_code,account_name,account,bank_code,amount\n",
+            date!(2025 - 12 - 01),
+            at(date!(2025 - 12 - 01), 9),
+        )
+        .unwrap();
+    assert!(m.run.warnings.is_empty(), "{:?}", m.run.warnings);
+    let pays: Vec<(&str, i64)> = m
+        .batch
+        .payments
+        .iter()
+        .map(|p| (p.payment_id.as_str(), p.amount.fen()))
+        .collect();
+    assert_eq!(
+        pays,
+        vec![
+            ("M202510H64010000001", 63_166),
+            ("M202510H64010000002", 9_501),
+            ("M202510H64010000003", 47_500)
+        ]
+    );
+    assert_eq!(m.audit.positions[A].margin_held, fen(9_167));
+    assert!(m.csv.starts_with("fixmedins_code,month"));
+    let again = engine()
+        .close_month(&store, YearMonth::parse("2025-10").unwrap(), "fixmedins_code,month,fund_amount,claim_count\n", "fixmedins_code,month,setl_id,amount,reason\n", "fixmedins_code,month,distributor_code,account_name,account,bank_code,amount\n", date!(2025 - 12 - 01), at(date!(2025 - 12 - 01), 9))
+        .unwrap();
+    assert!(again.already_closed);
+    assert_eq!(again.run, m.run);
+
+    // ---- quarter (IS-Q-1): A's approved case 100.00; B's rejected case is not paid ---------
+    let q = e
+        .close_quarter(
+            &store,
+            2025,
+            4,
+            "fixmedins_code,year,quarter,case_id,amount,approved\n\
+             H64010000001,2025,4,C1,100.00,1\nH64010000002,2025,4,C2,50.00,0\n",
+            date!(2026 - 01 - 05),
+            at(date!(2026 - 01 - 05), 9),
+        )
+        .unwrap();
+    assert_eq!(q.batch.payments.len(), 1);
+    assert_eq!(q.batch.control_sum(), fen(10_000));
+
+    // ---- the year (IS-A-2) needs every payment receipted --------------------------------
+    let given: BTreeMap<String, Money> = [(A, 200_000), (B, 10_000), (S, 50_000)]
+        .iter()
+        .map(|(c, f)| (c.to_string(), fen(*f)))
+        .collect();
+    let scores: BTreeMap<String, u32> =
+        [(A, 95), (B, 85), (S, 50)].iter().map(|(c, s)| (c.to_string(), *s)).collect();
+    let year = |e: &medsettle_engine::Engine| {
+        e.close_year(
+            &store,
+            2025,
+            date!(2026 - 03 - 02),
+            &AnnualAmounts::Given(given.clone()),
+            &scores,
+            date!(2026 - 03 - 02),
+            at(date!(2026 - 03 - 02), 9),
+        )
+    };
+    assert_eq!(year(&e).unwrap_err().rule(), "IS-D-7");
+    let out = e
+        .apply_receipts(
+            &store,
+            &[
+                receipt("M202510H64010000001", ReceiptStatus::Paid, 63_166),
+                receipt("M202510H64010000002", ReceiptStatus::Paid, 9_501),
+                receipt("M202510H64010000003", ReceiptStatus::Paid, 47_500),
+                receipt("Q20254H64010000001", ReceiptStatus::Paid, 10_000),
+            ],
+        )
+        .unwrap();
+    assert_eq!(out.len(), 4);
+    // A: paid 800 + 300 + 631.66 + 100 = 1,831.66; margin 91.67 fully released
+    //    → 2,000.00 − 1,831.66 = 168.34
+    // B: paid 95.01; margin 5.00, 80 % released (4.00), 1.00 forfeited → 100 − 95.01 − 1 = 3.99
+    // S: paid 475.00; margin 25.00 forfeited → 500 − 475 − 25 = 0
+    let y = year(&engine()).unwrap();
+    let payable: Vec<(&str, i64)> = y
+        .run
+        .lines
+        .iter()
+        .map(|l| (l.fixmedins_code.as_str(), l.payable.fen()))
+        .collect();
+    assert_eq!(payable, vec![(A, 16_834), (B, 399), (S, 0)]);
+    assert_eq!(y.batch.control_sum(), fen(17_233));
+    assert_eq!(y.audit.positions[S].expenditure, fen(47_500));
+    assert!(year(&engine()).unwrap().already_closed);
+    let st = e.status(&store).unwrap();
+    assert_eq!(st.last_daily, Some(date!(2025 - 10 - 10)));
+    assert_eq!(st.last_annual, Some(2025));
+}
+
+#[test]
+fn is_rk_3_failed_audit_stops_the_daily_batch_and_persists_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    october(&store);
+    engine().catch_up(&store, &|_, _| {}).unwrap();
+    // Someone books 0.01 of expenditure for A outside the rules (a tampered ledger).
+    let t = vec![Transfer {
+        debit: Account::FundExpenditure { inst: A.into() },
+        credit: Account::InstitutionReceivable { inst: A.into() },
+        amount: fen(1),
+        reference: "tamper".into(),
+    }];
+    let key = b"t/999999999999".to_vec();
+    let w = StateWrite::put("engine.ledger", key.clone(), serde_json::to_vec(&t).unwrap());
+    store
+        .append(JournalRecord::new("ops.fix", b"{}".to_vec()).with_write(w))
+        .unwrap();
+    store.wait_durable_blocking(store.current_ticket()).unwrap();
+
+    let e = engine();
+    let err = e
+        .close_day(&store, date!(2025 - 10 - 09), at(date!(2025 - 10 - 09), 9))
+        .unwrap_err();
+    match &err {
+        EngineError::Settlement(SettlementError::Audit {
+            invariant,
+            difference,
+            ..
+        }) => {
+            assert_eq!(*invariant, "confirmed-amount");
+            assert_eq!(*difference, fen(1));
+        }
+        other => panic!("{other}"),
+    }
+    assert_eq!(err.rule(), "IS-RK-3");
+    assert!(store.get("engine.run", b"daily/20251009").unwrap().is_none());
+    assert_eq!(e.aggregator(&store).unwrap().pending().len(), 5);
+
+    // Remove the tampering: the same close now goes through.
+    store
+        .append(JournalRecord::new("ops.fix", b"{}".to_vec()).with_write(StateWrite::delete("engine.ledger", key)))
+        .unwrap();
+    store.wait_durable_blocking(store.current_ticket()).unwrap();
+    let e = engine();
+    let ok = e
+        .close_day(&store, date!(2025 - 10 - 09), at(date!(2025 - 10 - 09), 9))
+        .unwrap();
+    assert_eq!(ok.batch.control_sum(), fen(85_001));
+}
+
+#[test]
+fn is_d_5_approval_after_cutoff_and_non_working_day_are_refused_without_effect() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    october(&store);
+    let e = engine();
+    let late = e
+        .close_day(&store, date!(2025 - 10 - 09), at(date!(2025 - 10 - 09), 16))
+        .unwrap_err();
+    assert_eq!(late.rule(), "IS-D-5");
+    let holiday = e
+        .close_day(&store, date!(2025 - 10 - 06), at(date!(2025 - 10 - 06), 9))
+        .unwrap_err();
+    assert_eq!(holiday.rule(), "IS-D-4");
+    assert!(store.get("engine.run", b"daily/20251009").unwrap().is_none());
+    let ok = e
+        .close_day(&store, date!(2025 - 10 - 09), at(date!(2025 - 10 - 09), 14))
+        .unwrap();
+    assert_eq!(ok.batch.control_sum(), fen(85_001));
+}
+
+#[test]
+fn scheduler_says_which_pay_date_is_due() {
+    let cal = Calendar::embedded();
+    let s = Scheduler::from_hhmm("10:00").unwrap();
+    // 01:59 UTC = 09:59 China time: not yet.
+    assert_eq!(s.due(datetime!(2025-10-09 01:59 UTC), &cal, None).unwrap(), None);
+    assert_eq!(
+        s.due(datetime!(2025-10-09 02:00 UTC), &cal, Some(date!(2025 - 09 - 30)))
+            .unwrap(),
+        Some(date!(2025 - 10 - 09))
+    );
+    // already closed today
+    assert_eq!(
+        s.due(datetime!(2025-10-09 08:00 UTC), &cal, Some(date!(2025 - 10 - 09)))
+            .unwrap(),
+        None
+    );
+    // holiday: no payment date
+    assert_eq!(s.due(datetime!(2025-10-06 08:00 UTC), &cal, None).unwrap(), None);
+    // 17:00 UTC on 10-10 is 01:00 on Sat 10-11 (a declared working day) — before the close time
+    assert_eq!(s.due(datetime!(2025-10-10 17:00 UTC), &cal, None).unwrap(), None);
+    assert!(Scheduler::from_hhmm("25:00").is_err());
+}

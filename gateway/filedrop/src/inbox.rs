@@ -1,0 +1,618 @@
+//! The inbox: receipt files in, each applied at least once and never twice (bank-files.md §4,
+//! DESIGN.md §3 invariants 3–5).
+//!
+//! **Completeness convention:** a data file `X` counts only when its trigger `X.ok` exists
+//! (rendered by `medsettle_bank::trigger`) and announces `X`'s exact size and SHA-256; the
+//! row count and control sum it announces must equal the decoded file's. A file without its
+//! trigger, or whose trigger announces other bytes (a re-delivery in progress), waits. Names
+//! starting with `.` or ending in `.tmp` are in-flight and never looked at.
+//!
+//! Per complete file, in name order:
+//! * (name, SHA-256) already recorded → duplicate: no-op, the file is archived again;
+//! * name recorded as applied with another SHA-256 → alert, both files moved to `rejected_dir`
+//!   as `<name>.<sha16>`, nothing applied;
+//! * undecodable, truncated, totals that disagree, or a batch we never sent → rejected with
+//!   the error journaled, moved to `rejected_dir`, nothing applied (a rejected name may be
+//!   re-delivered with corrected content);
+//! * otherwise every row is checked against the payment's state (forward moves only) and the
+//!   moves, the batch states and the file record are journaled in **one** record, made
+//!   durable, and only then is the file archived. A crash before the archive leaves the file
+//!   in the inbox; the next scan finds its (name, SHA-256) and just archives it.
+//!
+//! A receipt for a batch still journaled `rendered` (a crash mid-drop) makes the whole file
+//! wait until [`crate::Outbox::recover`] has finished the drop, so no receipt is lost to a
+//! payment that is not yet `sent`.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+use medsettle_bank::receipts::decode_named;
+use medsettle_bank::{BankProfile, FileKind, ReceiptFile, ReceiptFormat, detect_format, trigger};
+use medsettle_canonical::{Receipt, ReceiptReason, ReceiptStatus};
+use medsettle_store::{JournalRecord, StateWrite, Store};
+use serde::Serialize;
+
+use crate::config::{FileDropConfig, FormatConfig};
+use crate::error::{FileDropError, rule};
+use crate::fsio::{
+    TRIGGER_SUFFIX, is_hidden_or_tmp, list_names, move_file, read_opt, sha256_file, sha256_hex,
+};
+use crate::outbox::append_durable;
+use crate::state::{
+    BatchRecord, BatchState, InboxFileRecord, InboxOutcome, KIND_RECEIPT_ALERT, KIND_RECEIPT_FILE,
+    KIND_RECEIPT_REJECTED, PaymentState, PaymentStatus, SPACE_BATCH, SPACE_BATCH_STATE,
+    SPACE_INBOX_ALERT, SPACE_INBOX_FILE, SPACE_PAYMENT, get_json, to_json,
+};
+use crate::{Hook, Step, no_hook};
+
+/// ISO reason codes of a whole-file rejection that mean "you sent this file before". Such a
+/// rejection answers a harmless re-send, not the payments: failing them would invite a
+/// re-payment (invariant 5), so it is recorded and otherwise ignored.
+pub const DUPLICATE_FILE_REASONS: [&str; 2] = ["AM05", "DUPL"];
+
+/// Why a receipt row was not applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IgnoreReason {
+    /// No such payment was sent.
+    UnknownPayment,
+    /// The row names another batch than the one the payment was sent in.
+    WrongBatch,
+    /// The row's amount differs from the payment's.
+    AmountMismatch,
+    /// The payment already has this status.
+    Repeated,
+    /// The status would move backwards (e.g. paid → pending).
+    Backward,
+}
+
+/// A receipt row reported but not applied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IgnoredReceipt {
+    pub file_name: String,
+    pub receipt: Receipt,
+    pub reason: IgnoreReason,
+    /// The payment's status at the time, if it exists.
+    pub current: Option<PaymentStatus>,
+}
+
+/// A file moved to `rejected_dir` without applying anything.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RejectedFile {
+    pub file_name: String,
+    pub sha256: String,
+    pub rule: String,
+    pub error: String,
+    pub moved_to: PathBuf,
+}
+
+/// A different file under a name already applied: an operator must look.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Alert {
+    pub file_name: String,
+    pub sha256: String,
+    pub earlier_sha256: String,
+    pub rule: &'static str,
+    pub moved_to: PathBuf,
+}
+
+/// What one [`Inbox::scan_once`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct IngestReport {
+    /// Files applied (and archived) by this scan.
+    pub files_applied: Vec<String>,
+    /// Files already recorded with the same SHA-256: archived again, nothing applied.
+    pub files_duplicate: Vec<String>,
+    pub files_rejected: Vec<RejectedFile>,
+    /// Files held back because their batch is not yet `dropped` (run `Outbox::recover`).
+    pub files_deferred: Vec<String>,
+    /// Files without a trigger, or whose trigger announces other bytes.
+    pub files_waiting: Vec<String>,
+    pub alerts: Vec<Alert>,
+    /// Rows that moved a payment forward, in application order: feed these to the settlement
+    /// engine (daily aggregator, IS-D-6 policy; monthly settlement, IS-M-3).
+    pub receipts_applied: Vec<Receipt>,
+    pub receipts_ignored: Vec<IgnoredReceipt>,
+    /// Payments that became `pending`: query their status with the bank, never re-pay them.
+    pub pending_queries: Vec<String>,
+}
+
+impl IngestReport {
+    /// Whether the scan found nothing to do.
+    pub fn is_idle(&self) -> bool {
+        self.files_applied.is_empty()
+            && self.files_duplicate.is_empty()
+            && self.files_rejected.is_empty()
+            && self.alerts.is_empty()
+    }
+}
+
+/// The receipt-file inbox. Stateless: everything lives in the store and the directories.
+pub struct Inbox;
+
+impl Inbox {
+    /// One polling pass over `cfg.inbox_dir` (see the module docs). Call it every
+    /// `poll_interval_ms`; it handles at most `files_per_scan_max` complete files.
+    pub fn scan_once(
+        store: &dyn Store,
+        cfg: &FileDropConfig,
+    ) -> Result<IngestReport, FileDropError> {
+        Self::scan_once_with_hook(store, cfg, &no_hook)
+    }
+
+    /// [`Inbox::scan_once`] calling `hook` after a file's record is durable
+    /// ([`Step::ReceiptsApplied`]) and after it is archived ([`Step::Archived`]).
+    pub fn scan_once_with_hook(
+        store: &dyn Store,
+        cfg: &FileDropConfig,
+        hook: Hook<'_>,
+    ) -> Result<IngestReport, FileDropError> {
+        cfg.validate()?;
+        let profile = receipt_profile(cfg)?;
+        let names = list_names(&cfg.inbox_dir)?;
+        let present: BTreeSet<&str> = names.iter().map(String::as_str).collect();
+        let mut report = IngestReport::default();
+        let mut handled = 0usize;
+        for name in &names {
+            if is_hidden_or_tmp(name) {
+                continue;
+            }
+            if let Some(data) = name.strip_suffix(TRIGGER_SUFFIX) {
+                if !present.contains(data) {
+                    tidy_orphan_trigger(store, cfg, data, name)?;
+                }
+                continue;
+            }
+            if !present.contains(format!("{name}{TRIGGER_SUFFIX}").as_str()) {
+                report.files_waiting.push(name.clone());
+                continue;
+            }
+            if handled >= cfg.files_per_scan_max {
+                break;
+            }
+            handled += 1;
+            handle_file(store, cfg, &profile, name, hook, &mut report)?;
+        }
+        Ok(report)
+    }
+}
+
+/// The profile delimited return files are read with: the outbox's, else the built-in one.
+fn receipt_profile(cfg: &FileDropConfig) -> Result<BankProfile, FileDropError> {
+    match (&cfg.format, cfg.payment_format()?) {
+        (FormatConfig::Delimited { .. }, medsettle_bank::PaymentFileFormat::Delimited(p)) => Ok(p),
+        _ => Ok(BankProfile::default_gbk()),
+    }
+}
+
+/// A trigger whose data file is gone: the crash came between moving the data file and
+/// moving its trigger. Finish the move if the data file's record says where it went.
+fn tidy_orphan_trigger(
+    store: &dyn Store,
+    cfg: &FileDropConfig,
+    data_name: &str,
+    trigger_name: &str,
+) -> Result<(), FileDropError> {
+    let Some(rec) = get_json::<InboxFileRecord>(store, SPACE_INBOX_FILE, data_name)? else {
+        return Ok(()); // not ours to judge: the data file may still be on its way
+    };
+    let Some(bytes) = read_opt(&cfg.inbox_dir.join(trigger_name))? else {
+        return Ok(());
+    };
+    // The trigger says which file it belonged to: the recorded one, or a conflicting one
+    // whose move to `rejected_dir` was interrupted.
+    let announced = trigger::parse(&bytes).ok().map(|t| t.sha256);
+    let (dir, dest) = match announced {
+        Some(sha) if sha == rec.sha256 => destination(cfg, &rec.outcome, data_name, &sha),
+        Some(sha) => (
+            cfg.rejected_dir.clone(),
+            format!("{data_name}.{}", &sha[..16]),
+        ),
+        None => (cfg.rejected_dir.clone(), format!("{data_name}.orphan")),
+    };
+    move_file(
+        &cfg.inbox_dir,
+        trigger_name,
+        &dir,
+        &format!("{dest}{TRIGGER_SUFFIX}"),
+    )?;
+    Ok(())
+}
+
+/// Where a file with this outcome goes, and under which name.
+fn destination(
+    cfg: &FileDropConfig,
+    outcome: &InboxOutcome,
+    name: &str,
+    sha: &str,
+) -> (PathBuf, String) {
+    match outcome {
+        InboxOutcome::Applied { .. } => (cfg.archive_dir.clone(), name.to_owned()),
+        InboxOutcome::Rejected { .. } | InboxOutcome::Conflict { .. } => {
+            (cfg.rejected_dir.clone(), format!("{name}.{}", &sha[..16]))
+        }
+    }
+}
+
+/// Moves the data file, then its trigger. Data first: a leftover trigger is tidied by the
+/// next scan, whereas a leftover data file without trigger would look incomplete forever.
+fn move_pair(from: &Path, name: &str, to: &Path, dest: &str) -> Result<PathBuf, FileDropError> {
+    move_file(from, name, to, dest)?;
+    move_file(
+        from,
+        &format!("{name}{TRIGGER_SUFFIX}"),
+        to,
+        &format!("{dest}{TRIGGER_SUFFIX}"),
+    )?;
+    Ok(to.join(dest))
+}
+
+enum Verdict {
+    Reject { rule: &'static str, error: String },
+    Wait,
+    Defer,
+    // Boxed: a decoded file is large and the other verdicts are tiny.
+    Apply(Box<Plan>),
+}
+
+struct Plan {
+    file: ReceiptFile,
+    writes: Vec<StateWrite>,
+    applied: Vec<Receipt>,
+    ignored: Vec<IgnoredReceipt>,
+    pending: Vec<String>,
+}
+
+fn handle_file(
+    store: &dyn Store,
+    cfg: &FileDropConfig,
+    profile: &BankProfile,
+    name: &str,
+    hook: Hook<'_>,
+    report: &mut IngestReport,
+) -> Result<(), FileDropError> {
+    let inbox = &cfg.inbox_dir;
+    let path = inbox.join(name);
+    // A file bigger than we would decode is rejected unread (memory stays bounded).
+    let len = std::fs::metadata(&path)
+        .map_err(|e| FileDropError::io(&path, "stat", e))?
+        .len();
+    let Some(trig_bytes) = read_opt(&inbox.join(format!("{name}{TRIGGER_SUFFIX}")))? else {
+        report.files_waiting.push(name.to_owned());
+        return Ok(());
+    };
+    let (data, sha) = if len > cfg.receipt_bytes_max as u64 {
+        (None, sha256_file(&path)?)
+    } else {
+        match read_opt(&path)? {
+            Some(d) => {
+                let sha = sha256_hex(&d);
+                (Some(d), sha)
+            }
+            None => return Ok(()), // moved away between listing and reading
+        }
+    };
+    let prior: Option<InboxFileRecord> = get_json(store, SPACE_INBOX_FILE, name)?;
+    if let Some(prior) = &prior {
+        if prior.sha256 == sha {
+            // Seen before (maybe the crash came before the archive): archive, nothing else.
+            let (dir, dest) = destination(cfg, &prior.outcome, name, &sha);
+            move_pair(inbox, name, &dir, &dest)?;
+            report.files_duplicate.push(name.to_owned());
+            return Ok(());
+        }
+        if let InboxOutcome::Applied { .. } = prior.outcome {
+            return alert(store, cfg, name, &sha, &prior.sha256, report);
+        }
+        // An earlier, rejected file under this name: a corrected re-delivery is processed.
+    }
+    let verdict = match data {
+        None => Verdict::Reject {
+            rule: rule::RECEIPT_DECODES,
+            error: format!(
+                "file is {len} bytes, more than receipt_bytes_max {}",
+                cfg.receipt_bytes_max
+            ),
+        },
+        Some(d) => examine(store, cfg, profile, name, &d, &trig_bytes)?,
+    };
+    match verdict {
+        Verdict::Wait => report.files_waiting.push(name.to_owned()),
+        Verdict::Defer => report.files_deferred.push(name.to_owned()),
+        Verdict::Reject { rule, error } => {
+            let rec = InboxFileRecord {
+                file_name: name.to_owned(),
+                sha256: sha.clone(),
+                outcome: InboxOutcome::Rejected {
+                    rule: rule.to_owned(),
+                    error: error.clone(),
+                },
+            };
+            let json = to_json(&rec);
+            append_durable(
+                store,
+                JournalRecord::new(KIND_RECEIPT_REJECTED, json.clone())
+                    .with_write(StateWrite::put(SPACE_INBOX_FILE, name, json)),
+                name,
+            )?;
+            tracing::warn!(file = name, rule, error = %error, "receipt file rejected");
+            let (dir, dest) = destination(cfg, &rec.outcome, name, &sha);
+            let moved_to = move_pair(inbox, name, &dir, &dest)?;
+            report.files_rejected.push(RejectedFile {
+                file_name: name.to_owned(),
+                sha256: sha,
+                rule: rule.to_owned(),
+                error,
+                moved_to,
+            });
+        }
+        Verdict::Apply(plan) => {
+            let plan = *plan;
+            let rec = InboxFileRecord {
+                file_name: name.to_owned(),
+                sha256: sha.clone(),
+                outcome: InboxOutcome::Applied {
+                    applied: plan.applied.len() as u64,
+                    ignored: plan.ignored.len() as u64,
+                },
+            };
+            let json = to_json(&rec);
+            let mut jr = JournalRecord::new(KIND_RECEIPT_FILE, json.clone());
+            jr.state_writes = plan.writes;
+            jr.state_writes
+                .push(StateWrite::put(SPACE_INBOX_FILE, name, json));
+            append_durable(store, jr, name)?;
+            hook(Step::ReceiptsApplied)?;
+            tracing::info!(
+                file = name,
+                file_id = %plan.file.file_id,
+                applied = plan.applied.len(),
+                ignored = plan.ignored.len(),
+                "receipt file applied"
+            );
+            move_pair(inbox, name, &cfg.archive_dir, name)?;
+            hook(Step::Archived)?;
+            report.files_applied.push(name.to_owned());
+            report.receipts_applied.extend(plan.applied);
+            report.receipts_ignored.extend(plan.ignored);
+            report.pending_queries.extend(plan.pending);
+        }
+    }
+    Ok(())
+}
+
+fn alert(
+    store: &dyn Store,
+    cfg: &FileDropConfig,
+    name: &str,
+    sha: &str,
+    earlier: &str,
+    report: &mut IngestReport,
+) -> Result<(), FileDropError> {
+    let key = format!("{name}\n{sha}");
+    let rec = InboxFileRecord {
+        file_name: name.to_owned(),
+        sha256: sha.to_owned(),
+        outcome: InboxOutcome::Conflict {
+            earlier_sha256: earlier.to_owned(),
+        },
+    };
+    // Journal the alert once, even if the move below is interrupted and we come back.
+    if get_json::<InboxFileRecord>(store, SPACE_INBOX_ALERT, &key)?.is_none() {
+        let json = to_json(&rec);
+        append_durable(
+            store,
+            JournalRecord::new(KIND_RECEIPT_ALERT, json.clone()).with_write(StateWrite::put(
+                SPACE_INBOX_ALERT,
+                key.as_str(),
+                json,
+            )),
+            name,
+        )?;
+    }
+    tracing::error!(
+        file = name,
+        sha256 = sha,
+        earlier_sha256 = earlier,
+        rule = rule::RECEIPT_NAME_UNIQUE,
+        "different receipt file under a name already applied; not applied"
+    );
+    let (dir, dest) = destination(cfg, &rec.outcome, name, sha);
+    let moved_to = move_pair(&cfg.inbox_dir, name, &dir, &dest)?;
+    report.alerts.push(Alert {
+        file_name: name.to_owned(),
+        sha256: sha.to_owned(),
+        earlier_sha256: earlier.to_owned(),
+        rule: rule::RECEIPT_NAME_UNIQUE,
+        moved_to,
+    });
+    Ok(())
+}
+
+/// Decides what to do with a complete file without changing anything.
+fn examine(
+    store: &dyn Store,
+    cfg: &FileDropConfig,
+    profile: &BankProfile,
+    name: &str,
+    data: &[u8],
+    trig_bytes: &[u8],
+) -> Result<Verdict, FileDropError> {
+    let reject = |rule: &'static str, error: String| Ok(Verdict::Reject { rule, error });
+    let trig = match trigger::parse(trig_bytes) {
+        Ok(t) => t,
+        Err(e) => return reject(rule::TRIGGER_MATCHES, format!("trigger: {e}")),
+    };
+    if trig.file_name != name || !trig.matches(data) {
+        // Written atomically, a trigger disagrees with its file only while the bank is
+        // re-delivering both; wait for the new trigger.
+        return Ok(Verdict::Wait);
+    }
+    let format = match detect_format(data) {
+        Some(FileKind::Pain002) => ReceiptFormat::Pain002,
+        Some(FileKind::Camt054) => ReceiptFormat::Camt054,
+        Some(FileKind::Delimited) => ReceiptFormat::GbkReturn(profile.clone()),
+        Some(FileKind::Pain001) | None => {
+            return reject(
+                rule::RECEIPT_DECODES,
+                "not a receipt file (pain.002, camt.054 or a delimited return file)".into(),
+            );
+        }
+    };
+    let mut file = match decode_named(name, data, &format, &cfg.decode_limits()) {
+        Ok(f) => f,
+        Err(e) => return reject(rule::RECEIPT_DECODES, e.to_string()),
+    };
+    if trig.count != file.totals.row_count || trig.control_sum != file.totals.row_sum {
+        return reject(
+            rule::TRIGGER_MATCHES,
+            format!(
+                "trigger announces {} rows / {}, file has {} rows / {}",
+                trig.count, trig.control_sum, file.totals.row_count, file.totals.row_sum
+            ),
+        );
+    }
+    let mut batch_states: HashMap<String, Option<BatchState>> = HashMap::new();
+    let mut batch_state = |id: &str| -> Result<Option<BatchState>, FileDropError> {
+        if let Some(s) = batch_states.get(id) {
+            return Ok(*s);
+        }
+        let s = get_json::<BatchState>(store, SPACE_BATCH_STATE, id)?;
+        batch_states.insert(id.to_owned(), s);
+        Ok(s)
+    };
+    if let Some(orig) = file.original_file_id.clone() {
+        match batch_state(&orig)? {
+            None => {
+                return reject(
+                    rule::KNOWN_BATCH,
+                    format!("answers file {orig}, which the gateway never sent"),
+                );
+            }
+            Some(BatchState::Rendered) => return Ok(Verdict::Defer),
+            Some(_) => {}
+        }
+        if file.rows.is_empty() {
+            file.rows = whole_file_rejection(store, &file, &orig)?;
+        }
+    }
+
+    let mut current: BTreeMap<String, PaymentState> = BTreeMap::new();
+    let mut applied = Vec::new();
+    let mut ignored = Vec::new();
+    let mut pending = Vec::new();
+    let mut touched_batches = BTreeSet::new();
+    for row in &file.rows {
+        let row_batch = row
+            .batch_id
+            .clone()
+            .or_else(|| file.original_file_id.clone());
+        let state = match current.get(&row.payment_id) {
+            Some(s) => Some(s.clone()),
+            None => get_json::<PaymentState>(store, SPACE_PAYMENT, &row.payment_id)?,
+        };
+        let ignore = |reason, cur| IgnoredReceipt {
+            file_name: name.to_owned(),
+            receipt: row.clone(),
+            reason,
+            current: cur,
+        };
+        let Some(mut st) = state else {
+            if let Some(b) = &row_batch
+                && batch_state(b)? == Some(BatchState::Rendered)
+            {
+                return Ok(Verdict::Defer);
+            }
+            ignored.push(ignore(IgnoreReason::UnknownPayment, None));
+            continue;
+        };
+        if row_batch.as_ref().is_some_and(|b| *b != st.batch_id) {
+            ignored.push(ignore(IgnoreReason::WrongBatch, Some(st.status)));
+            continue;
+        }
+        if row.amount.is_some_and(|a| a != st.amount) {
+            ignored.push(ignore(IgnoreReason::AmountMismatch, Some(st.status)));
+            continue;
+        }
+        if !st.status.advances_to(row.status) {
+            let reason = if st.status == PaymentStatus::from_receipt(row.status) {
+                IgnoreReason::Repeated
+            } else {
+                IgnoreReason::Backward
+            };
+            ignored.push(ignore(reason, Some(st.status)));
+            continue;
+        }
+        st.status = PaymentStatus::from_receipt(row.status);
+        st.receipt = Some(row.clone());
+        st.receipt_file = Some(name.to_owned());
+        if row.status == ReceiptStatus::Pending {
+            pending.push(row.payment_id.clone());
+        }
+        touched_batches.insert(st.batch_id.clone());
+        current.insert(row.payment_id.clone(), st);
+        applied.push(row.clone());
+    }
+    let mut writes: Vec<StateWrite> = current
+        .iter()
+        .map(|(id, st)| StateWrite::put(SPACE_PAYMENT, id.as_str(), to_json(st)))
+        .collect();
+    for b in touched_batches {
+        if batch_state(&b)? == Some(BatchState::Dropped) {
+            writes.push(StateWrite::put(
+                SPACE_BATCH_STATE,
+                b.as_str(),
+                to_json(&BatchState::Acknowledged),
+            ));
+        }
+    }
+    Ok(Verdict::Apply(Box::new(Plan {
+        file,
+        writes,
+        applied,
+        ignored,
+        pending,
+    })))
+}
+
+/// A group-only report (pain.002 `GrpSts` without rows): `RJCT` fails every payment of the
+/// batch, except for a duplicate-file rejection, which answers a re-send and changes nothing.
+fn whole_file_rejection(
+    store: &dyn Store,
+    file: &ReceiptFile,
+    batch_id: &str,
+) -> Result<Vec<Receipt>, FileDropError> {
+    let Some(group) = &file.group_status else {
+        return Ok(Vec::new());
+    };
+    if group.code != "RJCT" {
+        return Ok(Vec::new());
+    }
+    let reason: Option<ReceiptReason> = group.reason.clone();
+    if reason
+        .as_ref()
+        .and_then(|r| r.iso_code.as_deref())
+        .is_some_and(|c| DUPLICATE_FILE_REASONS.contains(&c))
+    {
+        tracing::warn!(file_id = %file.file_id, batch = batch_id,
+            "bank rejected a re-sent file as a duplicate; payments unchanged");
+        return Ok(Vec::new());
+    }
+    let Some(rec) = get_json::<BatchRecord>(store, SPACE_BATCH, batch_id)? else {
+        return Ok(Vec::new());
+    };
+    Ok(rec
+        .batch
+        .payments
+        .iter()
+        .map(|p| Receipt {
+            payment_id: p.payment_id.clone(),
+            batch_id: Some(batch_id.to_owned()),
+            status: ReceiptStatus::Failed,
+            amount: Some(p.amount),
+            bank_reference: None,
+            value_date: None,
+            reason: reason.clone(),
+        })
+        .collect())
+}

@@ -1,0 +1,220 @@
+//! What the file drop keeps in the store: state keyspaces (all prefixed `bank.`), their value
+//! types, and the journal record kinds that write them. State changes only through the state
+//! writes of journal records (medsettle-store), so every change is in the journal too.
+//!
+//! | space | key | value |
+//! |---|---|---|
+//! | [`SPACE_BATCH`] | batch id | [`BatchRecord`] (the whole batch + rendered file facts) |
+//! | [`SPACE_BATCH_STATE`] | batch id | [`BatchState`] |
+//! | [`SPACE_OUTBOX_NAME`] | outbox file name | batch id (a name belongs to one batch) |
+//! | [`SPACE_PAYMENT`] | payment id | [`PaymentState`] (written `sent` when the batch drops) |
+//! | [`SPACE_INBOX_FILE`] | receipt file name | [`InboxFileRecord`] (its SHA-256 and outcome) |
+//! | [`SPACE_INBOX_ALERT`] | `name` `\n` `sha256` | [`InboxFileRecord`] of a conflicting file |
+
+use medsettle_canonical::{Money, PaymentBatch, Receipt, ReceiptStatus};
+use medsettle_store::Store;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::error::FileDropError;
+
+pub const SPACE_BATCH: &str = "bank.batch";
+pub const SPACE_BATCH_STATE: &str = "bank.batch_state";
+pub const SPACE_OUTBOX_NAME: &str = "bank.outbox_name";
+pub const SPACE_PAYMENT: &str = "bank.payment";
+pub const SPACE_INBOX_FILE: &str = "bank.inbox_file";
+pub const SPACE_INBOX_ALERT: &str = "bank.inbox_alert";
+
+/// Journal record kinds.
+pub const KIND_BATCH_RENDERED: &str = "bank.batch.rendered";
+pub const KIND_BATCH_DROPPED: &str = "bank.batch.dropped";
+/// One receipt file applied: every row's state write plus the file record, in one record.
+pub const KIND_RECEIPT_FILE: &str = "bank.receipt_file.applied";
+pub const KIND_RECEIPT_REJECTED: &str = "bank.receipt_file.rejected";
+pub const KIND_RECEIPT_ALERT: &str = "bank.receipt_file.alert";
+
+/// Where a batch is in the outbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BatchState {
+    /// Journaled with its file's SHA-256; the file may or may not be in the outbox yet.
+    Rendered,
+    /// File and trigger are durably in the outbox; payments are `sent`.
+    Dropped,
+    /// A receipt for one of its payments has been applied.
+    Acknowledged,
+}
+
+/// A payment's status as the gateway knows it: `sent` until a receipt says more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentStatus {
+    Sent,
+    Accepted,
+    Pending,
+    Paid,
+    Failed,
+    Returned,
+}
+
+impl PaymentStatus {
+    pub fn from_receipt(s: ReceiptStatus) -> PaymentStatus {
+        match s {
+            ReceiptStatus::Accepted => PaymentStatus::Accepted,
+            ReceiptStatus::Pending => PaymentStatus::Pending,
+            ReceiptStatus::Paid => PaymentStatus::Paid,
+            ReceiptStatus::Failed => PaymentStatus::Failed,
+            ReceiptStatus::Returned => PaymentStatus::Returned,
+        }
+    }
+
+    fn as_receipt(self) -> Option<ReceiptStatus> {
+        match self {
+            PaymentStatus::Sent => None,
+            PaymentStatus::Accepted => Some(ReceiptStatus::Accepted),
+            PaymentStatus::Pending => Some(ReceiptStatus::Pending),
+            PaymentStatus::Paid => Some(ReceiptStatus::Paid),
+            PaymentStatus::Failed => Some(ReceiptStatus::Failed),
+            PaymentStatus::Returned => Some(ReceiptStatus::Returned),
+        }
+    }
+
+    /// Whether a receipt saying `next` moves this payment strictly forward. From `sent` any
+    /// receipt does (files may be read in any order; a return seen before its paid receipt
+    /// still ends in `returned`); otherwise [`ReceiptStatus::may_move_to`], minus staying put.
+    pub fn advances_to(self, next: ReceiptStatus) -> bool {
+        match self.as_receipt() {
+            None => true,
+            Some(cur) => cur != next && cur.may_move_to(next),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentStatus::Sent => "sent",
+            PaymentStatus::Accepted => "accepted",
+            PaymentStatus::Pending => "pending",
+            PaymentStatus::Paid => "paid",
+            PaymentStatus::Failed => "failed",
+            PaymentStatus::Returned => "returned",
+        }
+    }
+}
+
+/// The journaled facts of a rendered batch: enough to re-render and verify after a crash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchRecord {
+    pub batch: PaymentBatch,
+    /// SHA-256 of the batch's JSON: a batch id is bound to one content.
+    pub batch_sha256: String,
+    /// `pain001` or `delimited:<profile name>`.
+    pub format: String,
+    pub file_name: String,
+    pub trigger_name: String,
+    pub file_sha256: String,
+    pub bytes: u64,
+    pub count: u64,
+    pub control_sum: Money,
+}
+
+/// One payment's state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentState {
+    pub batch_id: String,
+    pub amount: Money,
+    pub status: PaymentStatus,
+    /// The receipt that set `status` (none while `sent`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<Receipt>,
+    /// The receipt file it came in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt_file: Option<String>,
+}
+
+/// What happened to a receipt file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum InboxOutcome {
+    /// Rows applied in one record; `applied` moved a payment forward, `ignored` did not.
+    Applied { applied: u64, ignored: u64 },
+    /// Not applied at all (undecodable, truncated, totals off, unknown batch…).
+    Rejected { rule: String, error: String },
+    /// Same name as an earlier file, different content: nothing applied.
+    Conflict { earlier_sha256: String },
+}
+
+/// The (name, SHA-256) record of a receipt file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboxFileRecord {
+    pub file_name: String,
+    pub sha256: String,
+    #[serde(flatten)]
+    pub outcome: InboxOutcome,
+}
+
+pub(crate) fn get_json<T: DeserializeOwned>(
+    store: &dyn Store,
+    space: &'static str,
+    key: &str,
+) -> Result<Option<T>, FileDropError> {
+    let Some(raw) = store
+        .get(space, key.as_bytes())
+        .map_err(|e| FileDropError::store(format!("read {space}/{key}"), e))?
+    else {
+        return Ok(None);
+    };
+    serde_json::from_slice(&raw)
+        .map(Some)
+        .map_err(|e| FileDropError::CorruptState {
+            space,
+            key: key.to_owned(),
+            detail: e.to_string(),
+        })
+}
+
+/// Every `(key, value)` of `space`, decoded.
+pub(crate) fn scan_json<T: DeserializeOwned>(
+    store: &dyn Store,
+    space: &'static str,
+) -> Result<Vec<(String, T)>, FileDropError> {
+    let mut out = Vec::new();
+    for item in store
+        .scan_prefix(space, b"")
+        .map_err(|e| FileDropError::store(format!("scan {space}"), e))?
+    {
+        let (k, v) = item.map_err(|e| FileDropError::store(format!("scan {space}"), e))?;
+        let key = String::from_utf8_lossy(&k).into_owned();
+        let val = serde_json::from_slice(&v).map_err(|e| FileDropError::CorruptState {
+            space,
+            key: key.clone(),
+            detail: e.to_string(),
+        })?;
+        out.push((key, val));
+    }
+    Ok(out)
+}
+
+pub(crate) fn to_json<T: Serialize>(v: &T) -> Vec<u8> {
+    // Our own plain data types: serialization cannot fail.
+    serde_json::to_vec(v).expect("serialize file-drop state")
+}
+
+/// Reads the state of every payment (for `bank status` and tests).
+pub fn payment_states(store: &dyn Store) -> Result<Vec<(String, PaymentState)>, FileDropError> {
+    scan_json(store, SPACE_PAYMENT)
+}
+
+/// Reads the record of every receipt file seen (for tests and audits).
+pub fn inbox_files(store: &dyn Store) -> Result<Vec<(String, InboxFileRecord)>, FileDropError> {
+    scan_json(store, SPACE_INBOX_FILE)
+}
+
+/// Reads every journaled batch with its state.
+pub fn batches(store: &dyn Store) -> Result<Vec<(BatchRecord, Option<BatchState>)>, FileDropError> {
+    let mut out = Vec::new();
+    for (id, rec) in scan_json::<BatchRecord>(store, SPACE_BATCH)? {
+        let st = get_json(store, SPACE_BATCH_STATE, &id)?;
+        out.push((rec, st));
+    }
+    Ok(out)
+}

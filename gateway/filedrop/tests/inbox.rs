@@ -1,0 +1,359 @@
+//! Inbox: receipts applied at least once and never twice; bad files never partially applied.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::{Env, batch, names, put_inbox};
+use medsettle_bank::{FailReason, Outcome, OutcomePlan, PaymentFileFormat, simulator};
+use medsettle_canonical::ReceiptStatus;
+use medsettle_filedrop::state::{
+    InboxOutcome, KIND_RECEIPT_FILE, SPACE_PAYMENT, batches, inbox_files, payment_states,
+};
+use medsettle_filedrop::{
+    BatchState, DropReport, FileDropError, IgnoreReason, Inbox, Outbox, PaymentStatus, Step,
+    simulate_pass, status,
+};
+use medsettle_store::Store;
+
+fn plan(overrides: &[(&str, Outcome)]) -> OutcomePlan {
+    let mut p = OutcomePlan::all_paid(1);
+    p.receipts.camt054 = false; // one pain.002 per generation keeps the file counts obvious
+    p.overrides = overrides
+        .iter()
+        .map(|(id, o)| ((*id).to_owned(), *o))
+        .collect::<BTreeMap<_, _>>();
+    p
+}
+
+/// The bank's answer files for a dropped batch.
+fn answer(r: &DropReport, plan: &OutcomePlan) -> Vec<(String, Vec<u8>)> {
+    let bytes = std::fs::read(&r.file_path).unwrap();
+    simulator::simulate(&bytes, &PaymentFileFormat::Pain001, plan).unwrap()
+}
+
+fn status_of(env: &Env, id: &str) -> PaymentStatus {
+    payment_states(env.store())
+        .unwrap()
+        .into_iter()
+        .find(|(k, _)| k == id)
+        .unwrap_or_else(|| panic!("no payment {id}"))
+        .1
+        .status
+}
+
+#[test]
+fn receipts_are_applied_once_archived_and_reported() {
+    let env = Env::new();
+    let r = Outbox::drop_batch(env.store(), &env.cfg, &batch("B-1", 3)).unwrap();
+    let plan = plan(&[("B-1-P2", Outcome::Failed(FailReason::ClosedAccount))]);
+    let files = answer(&r, &plan);
+    assert_eq!(files.len(), 1);
+    put_inbox(&env.cfg, &files[0].0, &files[0].1);
+
+    let rep = Inbox::scan_once(env.store(), &env.cfg).unwrap();
+    assert_eq!(rep.files_applied, [files[0].0.clone()]);
+    assert_eq!(rep.receipts_applied.len(), 3);
+    assert!(rep.receipts_ignored.is_empty());
+    assert_eq!(status_of(&env, "B-1-P1"), PaymentStatus::Paid);
+    assert_eq!(status_of(&env, "B-1-P2"), PaymentStatus::Failed);
+    let failed = rep
+        .receipts_applied
+        .iter()
+        .find(|r| r.payment_id == "B-1-P2")
+        .unwrap();
+    assert_eq!(
+        failed.reason.as_ref().unwrap().iso_code.as_deref(),
+        Some("AC04")
+    );
+    assert!(names(&env.cfg.inbox_dir).is_empty());
+    assert_eq!(
+        names(&env.cfg.archive_dir),
+        [files[0].0.clone(), format!("{}.ok", files[0].0)]
+    );
+    assert_eq!(
+        batches(env.store()).unwrap()[0].1,
+        Some(BatchState::Acknowledged)
+    );
+    assert!(Inbox::scan_once(env.store(), &env.cfg).unwrap().is_idle());
+
+    let st = status(env.store()).unwrap();
+    assert_eq!(st.totals[&PaymentStatus::Paid].count, 2);
+    assert_eq!(st.totals[&PaymentStatus::Failed].count, 1);
+    assert_eq!(st.receipt_files_applied, 1);
+}
+
+#[test]
+fn the_same_file_twice_is_a_no_op() {
+    let env = Env::new();
+    let r = Outbox::drop_batch(env.store(), &env.cfg, &batch("B-2", 2)).unwrap();
+    let files = answer(&r, &plan(&[]));
+    put_inbox(&env.cfg, &files[0].0, &files[0].1);
+    Inbox::scan_once(env.store(), &env.cfg).unwrap();
+    let before = payment_states(env.store()).unwrap();
+
+    put_inbox(&env.cfg, &files[0].0, &files[0].1);
+    let rep = Inbox::scan_once(env.store(), &env.cfg).unwrap();
+    assert_eq!(rep.files_duplicate, [files[0].0.clone()]);
+    assert!(rep.files_applied.is_empty() && rep.receipts_applied.is_empty());
+    assert_eq!(payment_states(env.store()).unwrap(), before);
+    assert_eq!(env.records(KIND_RECEIPT_FILE).len(), 1);
+    assert!(names(&env.cfg.inbox_dir).is_empty());
+}
+
+#[test]
+fn different_content_under_a_used_name_is_an_alert_and_applies_nothing() {
+    let env = Env::new();
+    let r = Outbox::drop_batch(env.store(), &env.cfg, &batch("B-3", 2)).unwrap();
+    let good = answer(&r, &plan(&[]));
+    put_inbox(&env.cfg, &good[0].0, &good[0].1);
+    Inbox::scan_once(env.store(), &env.cfg).unwrap();
+
+    // Same name, other content: a "returned" generation would be a forward move, so only
+    // the name rule keeps it out.
+    let mut returns = OutcomePlan::all_paid(1);
+    returns.overrides.insert(
+        "B-3-P1".into(),
+        Outcome::PaidThenReturned(FailReason::NameMismatch),
+    );
+    let other = answer(&r, &returns);
+    let bytes = other
+        .iter()
+        .find(|(n, _)| n.ends_with("camt054_2.xml"))
+        .unwrap()
+        .1
+        .clone();
+    assert!(bytes != good[0].1);
+    put_inbox(&env.cfg, &good[0].0, &bytes);
+    let rep = Inbox::scan_once(env.store(), &env.cfg).unwrap();
+    assert_eq!(rep.alerts.len(), 1, "{rep:?}");
+    assert!(rep.receipts_applied.is_empty());
+    assert!(rep.alerts[0].moved_to.starts_with(&env.cfg.rejected_dir));
+    assert!(rep.alerts[0].moved_to.exists());
+    assert_eq!(status_of(&env, "B-3-P1"), PaymentStatus::Paid);
+    assert!(names(&env.cfg.inbox_dir).is_empty());
+    assert_eq!(names(&env.cfg.rejected_dir).len(), 2); // file + trigger
+    assert_eq!(status(env.store()).unwrap().alerts, 1);
+}
+
+#[test]
+fn a_truncated_file_is_rejected_and_nothing_is_applied() {
+    let env = Env::new();
+    let r = Outbox::drop_batch(env.store(), &env.cfg, &batch("B-4", 3)).unwrap();
+    let files = answer(&r, &plan(&[]));
+    let (name, bytes) = &files[0];
+    put_inbox(&env.cfg, name, &bytes[..bytes.len() * 2 / 3]);
+    let rep = Inbox::scan_once(env.store(), &env.cfg).unwrap();
+    assert_eq!(rep.files_rejected.len(), 1, "{rep:?}");
+    assert_eq!(rep.files_rejected[0].rule, "filedrop.receipt_decodes");
+    assert!(rep.receipts_applied.is_empty());
+    assert!(
+        payment_states(env.store())
+            .unwrap()
+            .iter()
+            .all(|(_, s)| s.status == PaymentStatus::Sent)
+    );
+    let recs = inbox_files(env.store()).unwrap();
+    assert!(matches!(recs[0].1.outcome, InboxOutcome::Rejected { .. }));
+    assert!(env.records(KIND_RECEIPT_FILE).is_empty());
+    assert!(names(&env.cfg.inbox_dir).is_empty());
+
+    // The bank re-delivers the complete file under the same name: it is applied.
+    put_inbox(&env.cfg, name, bytes);
+    let rep = Inbox::scan_once(env.store(), &env.cfg).unwrap();
+    assert_eq!(rep.receipts_applied.len(), 3, "{rep:?}");
+}
+
+#[test]
+fn a_trigger_announcing_other_totals_rejects_the_file() {
+    let env = Env::new();
+    let r = Outbox::drop_batch(env.store(), &env.cfg, &batch("B-4T", 2)).unwrap();
+    let files = answer(&r, &plan(&[]));
+    let (name, bytes) = &files[0];
+    std::fs::create_dir_all(&env.cfg.inbox_dir).unwrap();
+    std::fs::write(env.cfg.inbox_dir.join(name), bytes).unwrap();
+    let t = medsettle_bank::TriggerFile::for_file(
+        name,
+        bytes,
+        5,
+        medsettle_canonical::Money::from_fen(1),
+    );
+    std::fs::write(
+        env.cfg.inbox_dir.join(format!("{name}.ok")),
+        medsettle_bank::trigger::render(&t).unwrap(),
+    )
+    .unwrap();
+    let rep = Inbox::scan_once(env.store(), &env.cfg).unwrap();
+    assert_eq!(rep.files_rejected[0].rule, "filedrop.trigger_matches");
+    assert!(rep.receipts_applied.is_empty());
+}
+
+#[test]
+fn a_file_without_its_trigger_waits() {
+    let env = Env::new();
+    let r = Outbox::drop_batch(env.store(), &env.cfg, &batch("B-4W", 2)).unwrap();
+    let files = answer(&r, &plan(&[]));
+    std::fs::create_dir_all(&env.cfg.inbox_dir).unwrap();
+    std::fs::write(env.cfg.inbox_dir.join(&files[0].0), &files[0].1).unwrap();
+    let rep = Inbox::scan_once(env.store(), &env.cfg).unwrap();
+    assert_eq!(rep.files_waiting, [files[0].0.clone()]);
+    assert!(rep.receipts_applied.is_empty());
+    assert_eq!(status_of(&env, "B-4W-P1"), PaymentStatus::Sent);
+}
+
+#[test]
+fn a_backward_status_is_reported_not_applied() {
+    let env = Env::new();
+    let r = Outbox::drop_batch(env.store(), &env.cfg, &batch("B-5", 2)).unwrap();
+    let paid = answer(&r, &plan(&[]));
+    put_inbox(&env.cfg, &paid[0].0, &paid[0].1);
+    Inbox::scan_once(env.store(), &env.cfg).unwrap();
+
+    // A later file (another name) says pending for a payment already paid.
+    let pending = answer(&r, &plan(&[("B-5-P1", Outcome::Pending)]));
+    put_inbox(&env.cfg, "B-5_late_status.xml", &pending[0].1);
+    let rep = Inbox::scan_once(env.store(), &env.cfg).unwrap();
+    assert_eq!(rep.files_applied.len(), 1);
+    assert!(rep.receipts_applied.is_empty(), "{rep:?}");
+    let reasons: BTreeMap<String, IgnoreReason> = rep
+        .receipts_ignored
+        .iter()
+        .map(|i| (i.receipt.payment_id.clone(), i.reason))
+        .collect();
+    assert_eq!(reasons["B-5-P1"], IgnoreReason::Backward);
+    assert_eq!(reasons["B-5-P2"], IgnoreReason::Repeated);
+    assert!(rep.pending_queries.is_empty());
+    assert_eq!(status_of(&env, "B-5-P1"), PaymentStatus::Paid);
+}
+
+#[test]
+fn pending_asks_for_a_status_query_and_later_moves_forward() {
+    let env = Env::new();
+    let r = Outbox::drop_batch(env.store(), &env.cfg, &batch("B-6", 2)).unwrap();
+    let files = answer(&r, &plan(&[("B-6-P2", Outcome::PendingThenPaid)]));
+    // Generation 1 first: P2 pending.
+    let gen1 = files.iter().find(|(n, _)| n.ends_with("_1.xml")).unwrap();
+    put_inbox(&env.cfg, &gen1.0, &gen1.1);
+    let rep = Inbox::scan_once(env.store(), &env.cfg).unwrap();
+    assert_eq!(rep.pending_queries, ["B-6-P2"]);
+    assert_eq!(status_of(&env, "B-6-P2"), PaymentStatus::Pending);
+    let gen2 = files.iter().find(|(n, _)| n.ends_with("_2.xml")).unwrap();
+    put_inbox(&env.cfg, &gen2.0, &gen2.1);
+    let rep = Inbox::scan_once(env.store(), &env.cfg).unwrap();
+    assert_eq!(rep.receipts_applied.len(), 1);
+    assert_eq!(rep.receipts_applied[0].status, ReceiptStatus::Paid);
+    assert_eq!(status_of(&env, "B-6-P2"), PaymentStatus::Paid);
+}
+
+#[test]
+fn a_crash_between_apply_and_archive_never_applies_twice() {
+    let mut env = Env::new();
+    let r = Outbox::drop_batch(env.store(), &env.cfg, &batch("B-7", 3)).unwrap();
+    let files = answer(&r, &plan(&[]));
+    put_inbox(&env.cfg, &files[0].0, &files[0].1);
+    let err = Inbox::scan_once_with_hook(env.store(), &env.cfg, &|s| {
+        if s == Step::ReceiptsApplied {
+            Err(FileDropError::Stopped { step: s })
+        } else {
+            Ok(())
+        }
+    })
+    .unwrap_err();
+    assert!(matches!(err, FileDropError::Stopped { .. }));
+    assert_eq!(names(&env.cfg.inbox_dir).len(), 2, "still in the inbox");
+    assert_eq!(status_of(&env, "B-7-P1"), PaymentStatus::Paid);
+
+    env.reopen();
+    let rep = Inbox::scan_once(env.store(), &env.cfg).unwrap();
+    assert_eq!(rep.files_duplicate, [files[0].0.clone()]);
+    assert!(rep.receipts_applied.is_empty());
+    assert_eq!(env.records(KIND_RECEIPT_FILE).len(), 1);
+    assert!(names(&env.cfg.inbox_dir).is_empty());
+    assert_eq!(names(&env.cfg.archive_dir).len(), 2);
+}
+
+#[test]
+fn an_orphan_trigger_left_by_a_crash_mid_archive_is_tidied() {
+    let env = Env::new();
+    let r = Outbox::drop_batch(env.store(), &env.cfg, &batch("B-7O", 1)).unwrap();
+    let files = answer(&r, &plan(&[]));
+    put_inbox(&env.cfg, &files[0].0, &files[0].1);
+    Inbox::scan_once(env.store(), &env.cfg).unwrap();
+    // Simulate: the data file was archived, the crash came before its trigger moved.
+    std::fs::rename(
+        env.cfg.archive_dir.join(format!("{}.ok", files[0].0)),
+        env.cfg.inbox_dir.join(format!("{}.ok", files[0].0)),
+    )
+    .unwrap();
+    Inbox::scan_once(env.store(), &env.cfg).unwrap();
+    assert!(names(&env.cfg.inbox_dir).is_empty());
+    assert_eq!(names(&env.cfg.archive_dir).len(), 2);
+}
+
+#[test]
+fn receipts_for_a_batch_not_yet_dropped_wait_for_recovery() {
+    let mut env = Env::new();
+    let b = batch("B-8", 2);
+    let _ = Outbox::drop_batch_with_hook(env.store(), &env.cfg, &b, &|s| {
+        if s == Step::TriggerWritten {
+            Err(FileDropError::Stopped { step: s })
+        } else {
+            Ok(())
+        }
+    });
+    // The bank saw the complete file and answered before the gateway journaled `dropped`.
+    let sim = simulate_pass(&env.cfg, &plan(&[])).unwrap();
+    assert_eq!(sim.files_answered, ["B-8.xml"]);
+    env.reopen();
+    let rep = Inbox::scan_once(env.store(), &env.cfg).unwrap();
+    assert_eq!(rep.files_deferred.len(), 1, "{rep:?}");
+    assert!(env.store().get(SPACE_PAYMENT, b"B-8-P1").unwrap().is_none());
+    Outbox::recover(env.store(), &env.cfg).unwrap();
+    let rep = Inbox::scan_once(env.store(), &env.cfg).unwrap();
+    assert_eq!(rep.receipts_applied.len(), 2, "{rep:?}");
+}
+
+#[test]
+fn a_receipt_for_a_batch_never_sent_is_rejected() {
+    let env = Env::new();
+    let other = Env::new();
+    let r = Outbox::drop_batch(other.store(), &other.cfg, &batch("B-9", 1)).unwrap();
+    let files = answer(&r, &plan(&[]));
+    put_inbox(&env.cfg, &files[0].0, &files[0].1);
+    let rep = Inbox::scan_once(env.store(), &env.cfg).unwrap();
+    assert_eq!(rep.files_rejected[0].rule, "filedrop.known_batch");
+}
+
+#[test]
+fn the_simulated_bank_covers_returns_duplicates_and_truncation_end_to_end() {
+    let env = Env::new();
+    for id in ["B-10", "B-11"] {
+        Outbox::drop_batch(env.store(), &env.cfg, &batch(id, 4)).unwrap();
+    }
+    let mut p = OutcomePlan::all_paid(9);
+    p.overrides.insert(
+        "B-10-P1".into(),
+        Outcome::PaidThenReturned(FailReason::ClosedAccount),
+    );
+    p.overrides
+        .insert("B-11-P3".into(), Outcome::Failed(FailReason::NameMismatch));
+    p.overrides
+        .insert("B-11-P4".into(), Outcome::PendingThenPaid);
+    p.duplicate_receipt = true;
+    p.truncated_copy = true;
+    let mut dups = 0;
+    let mut rejected = 0;
+    for _ in 0..4 {
+        simulate_pass(&env.cfg, &p).unwrap();
+        let rep = Inbox::scan_once(env.store(), &env.cfg).unwrap();
+        dups += rep.files_duplicate.len();
+        rejected += rep.files_rejected.len();
+    }
+    assert_eq!(dups, 2, "each batch's first receipt file delivered twice");
+    assert_eq!(rejected, 2, "each batch's truncated copy");
+    assert_eq!(status_of(&env, "B-10-P1"), PaymentStatus::Returned);
+    assert_eq!(status_of(&env, "B-11-P3"), PaymentStatus::Failed);
+    assert_eq!(status_of(&env, "B-11-P4"), PaymentStatus::Paid);
+    assert_eq!(status_of(&env, "B-10-P2"), PaymentStatus::Paid);
+    assert!(names(&env.cfg.inbox_dir).is_empty());
+}
