@@ -125,7 +125,6 @@ pub struct BankSection {
 /// The validated configuration, every path absolute.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub file: PathBuf,
     pub data_dir: PathBuf,
     pub receiver_admdvs: Admdvs,
     pub json_depth_max: usize,
@@ -257,7 +256,6 @@ pub fn load(file: &Path) -> Result<Config> {
     let mut bank = raw.bank.clone();
     bank.profile = bank.profile.map(|p| resolve(&base, &p));
     Ok(Config {
-        file: file.to_owned(),
         data_dir: resolve(&base, &raw.data_dir),
         receiver_admdvs,
         json_depth_max: raw.gateway.json_depth_max,

@@ -53,6 +53,8 @@ pub struct NationalService {
     metrics: Arc<Metrics>,
     /// Pool regions settled upstream: (insured-place prefixes, forwarder), first match wins.
     forwarders: Vec<(Vec<String>, Arc<Forwarder>)>,
+    /// The instant-settlement engine, for 3201 reconciliation (IS-D-9).
+    engine: Option<Arc<medsettle_engine::Engine>>,
 }
 
 /// An answer ready to send: status, bytes, metrics labels.
@@ -90,7 +92,49 @@ impl NationalService {
             apply_lock: Mutex::new(()),
             metrics,
             forwarders: Vec::new(),
+            engine: None,
         })
+    }
+
+    /// Answer 3201 (totals reconciliation) from this engine's claim index.
+    pub fn with_engine(mut self, engine: Arc<medsettle_engine::Engine>) -> Self {
+        self.engine = Some(engine);
+        self
+    }
+
+    /// The 3201 `output`, computed before the request is journaled: the engine catches up
+    /// with the journal first (blocking work, off the async threads), so the totals cover
+    /// every durable settlement.
+    async fn reconcile_3201(&self, code: &str, tx: &medsettle_nhsa::TxInput) -> Result<Value, Violation> {
+        let medsettle_nhsa::TxInput::T3201(x) = tx else {
+            unreachable!("called for 3201 only")
+        };
+        let engine = self.engine.clone().ok_or_else(|| {
+            Violation::new(RuleId::NHSA_ENV_INFNO, "infno", "3201 is not served: no settlement engine is configured")
+        })?;
+        let d = &x.data;
+        let req = medsettle_settlement::recon::Stmt3201Request {
+            fixmedins_code: code.to_owned(),
+            insutype: d.insutype.clone(),
+            clr_type: d.clr_type.clone(),
+            setl_optins: d.setl_optins.to_string(),
+            stmt_begndate: d.stmt_begndate,
+            stmt_enddate: d.stmt_enddate,
+            medfee_sumamt: d.medfee_sumamt,
+            fund_pay_sumamt: d.fund_pay_sumamt,
+            acct_pay: d.acct_pay,
+            fixmedins_setl_cnt: d.fixmedins_setl_cnt.units(),
+        };
+        let store = self.store.clone();
+        let result = tokio::task::spawn_blocking(move || engine.reconcile_3201(store.as_ref(), &req))
+            .await
+            .map_err(|e| Violation::new(RuleId::GW_INTERNAL, "", format!("reconciliation task failed: {e}")))?
+            .map_err(|e| Violation::new(RuleId(e.rule()), "input.data", e.to_string()))?;
+        Ok(serde_json::json!({"stmtinfo": {
+            "setl_optins": result.setl_optins,
+            "stmt_rslt": result.stmt_rslt,
+            "stmt_rslt_dscr": result.stmt_rslt_dscr,
+        }}))
     }
 
     /// Settle persons insured in regions starting with any of `prefixes` upstream.
@@ -210,6 +254,14 @@ impl NationalService {
             Err(e) => return (self.refuse(400, "rejected", &e.violations, 0, received), label),
         };
         let base_infno = tx.infno();
+        let precomputed = if base_infno == "3201" {
+            match self.reconcile_3201(&env.fixmedins_code, &tx).await {
+                Ok(v) => Some(v),
+                Err(v) => return (self.refuse(200, "refused", &[v], 0, received), label),
+            }
+        } else {
+            None
+        };
         // Compute and append under the lock; wait for durability outside it.
         let appended = {
             let _guard = self.apply_lock.lock().unwrap_or_else(|p| p.into_inner());
@@ -218,7 +270,7 @@ impl NationalService {
             let computed = if core_serves(base_infno) {
                 self.compute_core(&env, tx, institution, seed, received, &ctx)
             } else {
-                Ok(self.accept_only(&env, base_infno, seed, &ctx))
+                Ok(self.accept_only(&env, base_infno, seed, &ctx, precomputed))
             };
             let (answer_bytes, claim, writes) = match computed {
                 Ok(c) => c,
@@ -361,11 +413,13 @@ impl NationalService {
         Ok((envelope.to_bytes(), claim, state_writes(&changes)))
     }
 
-    /// Transactions journaled and acknowledged without a computation of their own: 3203
-    /// (clearing application) and 4101 (settlement list upload) get an id to quote later.
-    fn accept_only(&self, env: &RequestEnvelope, infno: &str, seed: u64, ctx: &AnswerContext) -> (Vec<u8>, Option<medsettle_canonical::SettledClaim>, Vec<StateWrite>) {
+    /// Transactions journaled and acknowledged without the core: 3201 (its output computed
+    /// beforehand), 3203 (clearing application) and 4101 (settlement list upload), which get an
+    /// id to quote later.
+    fn accept_only(&self, env: &RequestEnvelope, infno: &str, seed: u64, ctx: &AnswerContext, precomputed: Option<Value>) -> (Vec<u8>, Option<medsettle_canonical::SettledClaim>, Vec<StateWrite>) {
         let id = format!("{}{}{:010}", env.mdtrtarea_admvs, &ctx.refmsg_time[..14], seed % 10_000_000_000);
         let output = match infno {
+            _ if precomputed.is_some() => precomputed.unwrap_or_default(),
             "3203" => serde_json::json!({"result": {"clr_appy_evt_id": id}}),
             "4101" => serde_json::json!({"setl_list_id": id}),
             _ => serde_json::json!({}),

@@ -69,6 +69,8 @@ pub fn run(config: Config, listen: Option<String>) -> Result<()> {
             bound.metrics(),
         )?;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let engine = Arc::new(crate::settle_cmd::build_engine(&config)?);
+        service = service.with_engine(engine.clone());
         let mut resolvers = Vec::new();
         for (i, f) in config.forward.iter().enumerate() {
             let client = UpstreamClient::new(&f.upstream)
@@ -94,11 +96,18 @@ pub fn run(config: Config, listen: Option<String>) -> Result<()> {
         out.flush()?;
         drop(out);
         tracing::info!(%addr, "medsettle gateway serving");
+        let background = tokio::spawn(engine_loop(
+            config.clone(),
+            engine.clone(),
+            store.clone(),
+            stop_rx.clone(),
+        ));
         let readiness_store = store.clone();
         let readiness = Arc::new(move || readiness_store.is_writable());
         let report = bound.serve(Arc::new(service), readiness, shutdown_signal()).await;
         tracing::info!(drained = report.drained, cancelled = report.requests_cancelled, "stopped accepting; in-flight requests done");
         let _ = stop_tx.send(true);
+        let _ = background.await;
         for r in resolvers {
             let _ = r.await;
         }
@@ -118,5 +127,59 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
         _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+    }
+}
+
+/// How often `serve` feeds new settled claims to the instant-settlement engine (IS-D), ms.
+pub const ENGINE_POLL_MS: u64 = 1_000;
+
+/// The engine inside the gateway: a journal consumer that keeps the per-institution, per-day
+/// aggregates current, and — when `settlement.daily_close_at` is set — the scheduled daily
+/// close, which also drops that day's payment file for the bank.
+async fn engine_loop(
+    config: Config,
+    engine: Arc<medsettle_engine::Engine>,
+    store: Arc<SledStore>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let scheduler = match config.settlement.daily_close_at.as_deref().map(medsettle_engine::Scheduler::from_hhmm) {
+        Some(Ok(s)) => Some(s),
+        Some(Err(e)) => {
+            tracing::error!(error = %e, "settlement.daily_close_at is invalid: no scheduled close");
+            None
+        }
+        None => None,
+    };
+    loop {
+        let (config, engine, store) = (config.clone(), engine.clone(), store.clone());
+        let work = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+            let c = engine
+                .catch_up(store.as_ref(), &|_, _| {})
+                .map_err(|e| anyhow::anyhow!("[{}] {e}", e.rule()))?;
+            if c.claims_fed > 0 {
+                tracing::info!(claims = c.claims_fed, next_offset = c.next_offset, "settlement engine caught up");
+            }
+            if let Some(s) = scheduler {
+                let status = engine.status(store.as_ref()).map_err(|e| anyhow::anyhow!("{e}"))?;
+                let now = time::OffsetDateTime::now_utc();
+                if let Some(pay_date) = s
+                    .due(now, &engine.config().calendar, status.last_daily)
+                    .map_err(|e| anyhow::anyhow!("{e}"))?
+                {
+                    tracing::info!(%pay_date, "scheduled daily close");
+                    crate::bank_cmd::export(&config, &engine, store.as_ref(), pay_date)?;
+                }
+            }
+            Ok(())
+        });
+        match work.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "settlement engine step failed; retrying"),
+            Err(e) => tracing::error!(error = %e, "settlement engine task failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_millis(ENGINE_POLL_MS)) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
     }
 }

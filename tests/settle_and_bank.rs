@@ -1,0 +1,125 @@
+//! End-to-end instant settlement and bank file drop with the real binary: 3201 over mTLS,
+//! the daily close checked against an independent computation from the journal, the payment
+//! file validated against the official XSD, receipts applied exactly once.
+
+mod common;
+
+use std::process::Command;
+
+use common::his::{self, EnvelopeBuilder, FeeLine, Sender};
+use common::*;
+use medsettle_canonical::{Money, Ratio};
+use serde_json::{Value, json};
+
+const CODE: &str = "H44030000002";
+
+fn yuan(fen: i64) -> Value {
+    his::yuan_number(fen)
+}
+
+#[test]
+fn settle_reconcile_close_pay_and_ingest() {
+    let ws = Workspace::init();
+    let persons = his::insured_from_registry(&std::fs::read_to_string(ws.path().join("policy/persons.toml")).unwrap()).unwrap();
+    let gw = ws.serve(&[]);
+    let rt = runtime();
+    let today = time::OffsetDateTime::now_utc().to_offset(medsettle_canonical::CHINA_OFFSET);
+    let (stmt_ok, stmt_bad) = rt.block_on(async {
+        let mut conn = his::HisConnection::connect(gw.addr, ws.tls_for(CODE)).await.unwrap();
+        let base = time::PrimitiveDateTime::new(today.date(), time::Time::MIDNIGHT);
+        let mut b = EnvelopeBuilder::new(
+            Sender { fixmedins_code: CODE.into(), fixmedins_name: "深圳市示例中医院".into(), mdtrtarea_admvs: "440300".into() },
+            base,
+        );
+        let mut medfee = 0i64;
+        let mut fund = 0i64;
+        let mut acct = 0i64;
+        let mut count = 0i64;
+        for (n, p) in persons.iter().filter(|p| p.insutype == "310").take(12).enumerate() {
+            let lines = vec![
+                FeeLine { med_list_codg: "EXAM002".into(), units: 1, pric_fen: 18_000 + n as i64 * 137 },
+                FeeLine { med_list_codg: "WM001".into(), units: 2, pric_fen: 1_850 },
+            ];
+            let s = his::outpatient_visit(&mut conn, &mut b, p, &lines, n as u64).await.unwrap();
+            let amt = |k: &str| Money::parse_yuan(&s.setlinfo[k].to_string()).unwrap().fen();
+            medfee += amt("medfee_sumamt");
+            fund += amt("fund_pay_sumamt");
+            acct += amt("acct_pay");
+            count += 1;
+        }
+        let stmt = |medfee: i64| {
+            json!({"data": {
+                "insutype": "310", "clr_type": "11", "setl_optins": "440300",
+                "stmt_begndate": today.date().to_string(), "stmt_enddate": today.date().to_string(),
+                "medfee_sumamt": yuan(medfee), "fund_pay_sumamt": yuan(fund), "acct_pay": yuan(acct),
+                "fixmedins_setl_cnt": count
+            }})
+        };
+        let ok = b.envelope("3201", "440300", stmt(medfee));
+        let bad = b.envelope("3201", "440300", stmt(medfee + 1_234));
+        let (s1, a1) = conn.call(&ok).await.unwrap();
+        let (s2, a2) = conn.call(&bad).await.unwrap();
+        assert_eq!((s1, s2), (200, 200));
+        (his::expect_success(s1, &a1, "3201").unwrap(), his::expect_success(s2, &a2, "3201").unwrap())
+    });
+    assert_eq!(stmt_ok["stmtinfo"]["stmt_rslt"], "0", "{stmt_ok}");
+    assert_eq!(stmt_bad["stmtinfo"]["stmt_rslt"], "1", "{stmt_bad}");
+    assert!(stmt_bad["stmtinfo"]["stmt_rslt_dscr"].as_str().unwrap().contains("12.34"), "{stmt_bad}");
+    assert!(gw.terminate().success());
+
+    // Independent expectation: IS-D-2 per claim round_half_up(fund amount in scope × 60 %).
+    let cfg = ws.config();
+    let cfg = cfg.to_str().unwrap();
+    let export = run_ok(&["journal", "export", "--config", cfg]);
+    let in_scope = ["310100", "330100", "390100", "390200"];
+    let expected: i64 = export
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|r| r["kind"] == "nhsa.settlement")
+        .map(|r| {
+            let fund: i64 = r["record"]["claim"]["setldetail"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|l| in_scope.contains(&l["fund_pay_type"].as_str().unwrap()))
+                .map(|l| l["fund_payamt"].as_i64().unwrap())
+                .sum();
+            Money::from_fen(fund).mul_ratio_half_up(Ratio::from_bp(6_000)).fen()
+        })
+        .sum();
+    assert!(expected > 0);
+    let pay_date = run_ok(&["calendar", "pay-date", &today.date().to_string()]);
+    let pay_date = pay_date.lines().next().unwrap().trim().to_owned();
+    let daily = run_ok(&["settle", "daily", "--date", &pay_date, "--config", cfg]);
+    assert!(daily.contains(&format!("total: 1 institutions paid {}", Money::from_fen(expected))), "expected {expected}: {daily}");
+    let summary = std::fs::read_to_string(ws.path().join(format!("data/reports/daily-{pay_date}-summary.csv"))).unwrap();
+    assert!(summary.lines().count() >= 2, "{summary}");
+
+    // Payment file: dropped once, valid against the official schema, same bytes when re-run.
+    let first = run_ok(&["bank", "export", "--date", &pay_date, "--config", cfg]);
+    let file = ws.path().join("data/bank/outbox").read_dir().unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "xml"))
+        .expect("a pain.001 file");
+    let bytes = std::fs::read(&file).unwrap();
+    let again = run_ok(&["bank", "export", "--date", &pay_date, "--config", cfg]);
+    assert!(first.contains("dropped") && again.contains("already dropped"), "{first}\n{again}");
+    assert_eq!(std::fs::read(&file).unwrap(), bytes, "a batch renders to the same bytes");
+    let xsd = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/schemas/iso20022/pain.001.001.03.xsd");
+    if xsd.exists() && Command::new("xmllint").arg("--version").output().is_ok() {
+        let out = Command::new("xmllint").arg("--noout").arg("--schema").arg(&xsd).arg(&file).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    } else {
+        assert!(std::env::var("CI").is_err(), "CI must have xmllint and the shared schema");
+    }
+
+    // The bank answers; receipts are applied once, a second ingest changes nothing.
+    run_ok(&["bank", "simulate", "--once", "--duplicate", "--config", cfg]);
+    let ingest = run_ok(&["bank", "ingest", "--config", cfg]);
+    assert!(ingest.contains("receipts: 1 applied"), "{ingest}");
+    let status = run_ok(&["bank", "status", "--config", cfg]);
+    assert!(status.contains(&format!("Paid 1 ({})", Money::from_fen(expected))), "{status}");
+    let twice = run_ok(&["bank", "ingest", "--config", cfg]);
+    assert!(twice.contains("receipts: 0 applied"), "{twice}");
+    assert_eq!(run_ok(&["bank", "status", "--config", cfg]), status);
+}
