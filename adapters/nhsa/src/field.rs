@@ -611,7 +611,7 @@ pub fn extras(map: &Map<String, Value>, fields: &[FieldSpec]) -> Map<String, Val
 /// Declare a message node: the struct with national field names, its field table, and its
 /// decoder, wire encoder and canonical encoder.
 ///
-/// ```ignore
+/// ```text
 /// record! {
 ///     /// 2201 input `data`
 ///     pub struct Reg2201 {

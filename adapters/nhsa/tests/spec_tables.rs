@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use medsettle_nhsa::field::{FieldKind, FieldSpec};
-use medsettle_nhsa::tx::{self, INFNOS, settle::SETTLED_REQUIRED, transaction_name};
+use medsettle_nhsa::tx::{self, INFNOS, settle::SETTLED_REQUIRED};
 use medsettle_nhsa::{RequestEnvelope, ResponseEnvelope, decode_input, decode_output};
 use serde_json::{Map, Value, json};
 
@@ -98,73 +98,6 @@ fn toml_rows(table: &toml::Table, key: &str) -> Vec<Row> {
             meaning: r["meaning"].as_str().unwrap().to_owned(),
         })
         .collect()
-}
-
-fn render(rows: &[Row], key: &str) -> String {
-    let mut s = String::new();
-    for r in rows {
-        s.push_str(&format!(
-            "\n[[{key}]]\npath = \"{}\"\ntype = \"{}\"\n",
-            r.path, r.ty
-        ));
-        if let Some(l) = r.length {
-            s.push_str(&format!("length = {l}\n"));
-        }
-        if let Some((p, sc)) = r.precision {
-            s.push_str(&format!("precision = {p}\nscale = {sc}\n"));
-        }
-        s.push_str(&format!(
-            "required = {}\nmeaning = \"{}\"\n",
-            r.required,
-            r.meaning.replace('"', "\\\"")
-        ));
-    }
-    s
-}
-
-const HEADER: &str = "# Field table of the national JSON interface as medsettle accepts it.\n\
-# Paths are relative to the envelope's `input` / `output`; `[]` marks array elements.\n\
-# type: char (length = max characters), money (16,2), ratio (5,4), num (precision, scale),\n\
-# date (yyyy-MM-dd), datetime (yyyy-MM-dd HH:mm:ss), admdvs (6-digit region code),\n\
-# object, array (of objects), json (any value, kept as sent).\n\
-# Checked against the adapter by adapters/nhsa/tests/spec_tables.rs.\n";
-
-#[test]
-#[ignore = "writes specs/nhsa/*.toml from the code; run with MEDSETTLE_WRITE_SPECS=1"]
-fn write_spec_tables() {
-    if std::env::var("MEDSETTLE_WRITE_SPECS").is_err() {
-        return;
-    }
-    std::fs::create_dir_all(specs_dir()).unwrap();
-    for infno in INFNOS {
-        let mut s = String::from(HEADER);
-        s.push_str(&format!(
-            "\ninfno = \"{infno}\"\nname = \"{}\"\n",
-            transaction_name(infno).unwrap()
-        ));
-        let aliases: Vec<_> = tx::ALIASES
-            .iter()
-            .filter(|(_, b)| b == infno)
-            .map(|(a, _)| format!("\"{a}\""))
-            .collect();
-        s.push_str(&format!("aliases = [{}]\n", aliases.join(", ")));
-        s.push_str(&format!(
-            "has_output = {}\n",
-            tx::output_fields(infno).is_some()
-        ));
-        s.push_str(&render(&code_rows(infno, "input"), "input"));
-        s.push_str(&render(&code_rows(infno, "output"), "output"));
-        std::fs::write(specs_dir().join(format!("{infno}.toml")), s).unwrap();
-    }
-    let mut s = String::from(HEADER);
-    s.push_str("\nname = \"envelope — 报文头 (request §1.1, response §1.2)\"\n");
-    let mut req = Vec::new();
-    flatten(RequestEnvelope::FIELDS, "", &mut req);
-    let mut resp = Vec::new();
-    flatten(ResponseEnvelope::FIELDS, "", &mut resp);
-    s.push_str(&render(&req, "request"));
-    s.push_str(&render(&resp, "response"));
-    std::fs::write(specs_dir().join("envelope.toml"), s).unwrap();
 }
 
 fn load(name: &str) -> toml::Table {
