@@ -154,3 +154,252 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .build()
         .expect("tokio runtime")
 }
+
+// ---------------------------------------------------------------------------------------------
+// Helpers for the gateway and crash end-to-end tests (tests/gateway_e2e.rs, tests/crash.rs).
+// ---------------------------------------------------------------------------------------------
+
+impl Workspace {
+    /// Set `[server.limits] KEY = VALUE` in the generated configuration (comments are lost,
+    /// values kept).
+    pub fn set_server_limit(&self, key: &str, value: impl Into<toml::Value>) {
+        let text = std::fs::read_to_string(self.config()).expect("read config");
+        let mut table: toml::Table = toml::from_str(&text).expect("config is TOML");
+        let server = table
+            .get_mut("server")
+            .and_then(toml::Value::as_table_mut)
+            .expect("[server] section");
+        let limits = server
+            .entry("limits")
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            .as_table_mut()
+            .expect("[server.limits] is a table");
+        limits.insert(key.to_owned(), value.into());
+        std::fs::write(
+            self.config(),
+            toml::to_string(&table).expect("render config"),
+        )
+        .expect("write config");
+    }
+
+    /// `medsettle journal export`: one JSON value per record (the gateway must be stopped).
+    pub fn journal_export(&self) -> Vec<serde_json::Value> {
+        run_ok(&[
+            "journal",
+            "export",
+            "--config",
+            self.config().to_str().unwrap(),
+        ])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("export line {l:?}: {e}")))
+        .collect()
+    }
+
+    /// `medsettle journal stats --json` (the gateway must be stopped).
+    pub fn journal_stats(&self) -> serde_json::Value {
+        let out = run_ok(&[
+            "journal",
+            "stats",
+            "--json",
+            "--config",
+            self.config().to_str().unwrap(),
+        ]);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("stats is not JSON ({e}): {out}"))
+    }
+
+    /// The sample insured persons `init` wrote.
+    pub fn insured(&self) -> Vec<his::Insured> {
+        let text =
+            std::fs::read_to_string(self.path().join("policy/persons.toml")).expect("persons");
+        his::insured_from_registry(&text).expect("person registry")
+    }
+
+    /// Start `medsettle serve` on a free port with extra environment variables (e.g.
+    /// `MEDSETTLE_LOG=warn` for tests that make many requests).
+    pub fn serve_env(&self, extra: &[&str], env: &[(&str, &str)]) -> Gateway {
+        Gateway::start_env(&self.config(), extra, env)
+    }
+}
+
+impl Gateway {
+    /// Like [`Gateway::start`], with extra environment variables for the child.
+    pub fn start_env(config: &Path, extra: &[&str], env: &[(&str, &str)]) -> Gateway {
+        let mut args = vec![
+            "serve".to_owned(),
+            "--config".to_owned(),
+            config.to_str().unwrap().to_owned(),
+            "--listen".to_owned(),
+            "127.0.0.1:0".to_owned(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let mut child = Command::new(bin())
+            .args(&args)
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn medsettle serve");
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).expect("read first line");
+        let addr = line
+            .trim()
+            .strip_prefix("listening on https://")
+            .unwrap_or_else(|| panic!("first line is not the address: {line:?}"))
+            .parse()
+            .expect("socket address");
+        Gateway {
+            child,
+            addr,
+            stdout: Some(stdout),
+        }
+    }
+
+    /// Send SIGTERM without waiting (see [`Gateway::wait`]).
+    pub fn signal_term(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM failed");
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().expect("try_wait").is_none()
+    }
+
+    /// Wait for the process to exit, at most `bound`; `None` if it is still running then.
+    pub fn wait_bounded(&mut self, bound: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + bound;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// A raw TLS connection to the gateway (for requests hyper would not send: partial heads,
+/// `Expect: 100-continue`, chunked bodies).
+pub type RawTls = tokio_rustls::client::TlsStream<tokio::net::TcpStream>;
+
+pub async fn raw_tls(addr: SocketAddr, tls: Arc<rustls::ClientConfig>) -> std::io::Result<RawTls> {
+    let tcp = tokio::net::TcpStream::connect(addr).await?;
+    tcp.set_nodelay(true)?;
+    let name = rustls::pki_types::ServerName::IpAddress(addr.ip().into());
+    tokio_rustls::TlsConnector::from(tls)
+        .connect(name, tcp)
+        .await
+}
+
+/// A parsed HTTP/1.1 response.
+#[derive(Debug, Clone)]
+pub struct RawResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl RawResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body is not JSON ({e}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+}
+
+/// Read one HTTP/1.1 response head (and its `Content-Length` body) from `stream`; bytes read
+/// past it stay in `buf`. `Err` if the connection ends first.
+pub async fn read_response<S: tokio::io::AsyncRead + Unpin>(
+    stream: &mut S,
+    buf: &mut Vec<u8>,
+) -> std::io::Result<RawResponse> {
+    use tokio::io::AsyncReadExt;
+    let eof = || std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "connection ended");
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let mut chunk = [0u8; 4096];
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(eof());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or_default();
+    let status = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP status line: {status_line:?}"));
+    let headers: Vec<(String, String)> = lines
+        .filter(|l| !l.is_empty())
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    let length: usize = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .map(|(_, v)| v.parse().expect("content-length"))
+        .unwrap_or(0);
+    buf.drain(..head_end);
+    while buf.len() < length {
+        let mut chunk = [0u8; 4096];
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(eof());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    let body = buf.drain(..length).collect();
+    Ok(RawResponse {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// Read until the peer closes the connection (EOF, TLS close or reset), at most `bound`.
+/// `Ok(bytes received)` when it closed, `Err(bytes received)` when it was still open.
+pub async fn read_until_closed<S: tokio::io::AsyncRead + Unpin>(
+    stream: &mut S,
+    bound: Duration,
+) -> Result<Vec<u8>, Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let deadline = tokio::time::Instant::now() + bound;
+    loop {
+        let mut chunk = [0u8; 4096];
+        match tokio::time::timeout_at(deadline, stream.read(&mut chunk)).await {
+            Err(_) => return Err(got),
+            Ok(Ok(0)) | Ok(Err(_)) => return Ok(got),
+            Ok(Ok(n)) => got.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+/// The numeric `infcode` of an answer envelope (`-1` when missing or not a number).
+pub fn infcode(answer: &serde_json::Value) -> i64 {
+    match &answer["infcode"] {
+        serde_json::Value::String(s) => s.parse().unwrap_or(-1),
+        v => v.as_i64().unwrap_or(-1),
+    }
+}

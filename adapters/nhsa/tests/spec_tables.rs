@@ -6,8 +6,7 @@
 //! - each `char` field one character over its length is `FMT-LENGTH` at its full path;
 //! - the code's field lists and the tables name the same fields with the same types.
 //!
-//! `MEDSETTLE_WRITE_SPECS=1 cargo test -p medsettle-nhsa --test spec_tables -- --ignored`
-//! rewrites the tables from the code (then review the diff: the tables are the spec).
+//! A field change is made on both sides by hand: the table is the spec, the code follows it.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

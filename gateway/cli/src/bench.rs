@@ -112,8 +112,15 @@ fn ingest(args: IngestArgs) -> Result<()> {
     let (dir, remove_after) = match &args.dir {
         Some(d) => (d.clone(), false),
         None => {
-            let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
-            (std::env::temp_dir().join(format!("medsettle-bench-{}-{nanos}", std::process::id())), true)
+            let nanos = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.subsec_nanos())
+                .unwrap_or(0);
+            (
+                std::env::temp_dir()
+                    .join(format!("medsettle-bench-{}-{nanos}", std::process::id())),
+                true,
+            )
         }
     };
     let result = ingest_in(&args, &dir);
@@ -130,7 +137,8 @@ fn ingest_in(args: &IngestArgs, dir: &Path) -> Result<()> {
     let config_path = crate::init::run(dir, "127.0.0.1:0", false).context("medsettle init")?;
     let dir = dir.canonicalize()?;
     raise_rate_limits(&config_path)?;
-    let persons: Vec<Insured> = his::insured_from_registry(&std::fs::read_to_string(dir.join("policy/persons.toml"))?)?;
+    let persons: Vec<Insured> =
+        his::insured_from_registry(&std::fs::read_to_string(dir.join("policy/persons.toml"))?)?;
     let institutions = crate::config::parse_institutions(crate::init::SAMPLE_INSTITUTIONS)?;
     let mut clients = Vec::new();
     for i in &institutions {
@@ -150,8 +158,15 @@ fn ingest_in(args: &IngestArgs, dir: &Path) -> Result<()> {
     }
 
     let gateway = Gateway::start(&config_path, &dir.join("gateway.log"))?;
-    eprintln!("bench: gateway pid {} on https://{} (fsync durability, log {})", gateway.pid(), gateway.addr, dir.join("gateway.log").display());
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    eprintln!(
+        "bench: gateway pid {} on https://{} (fsync durability, log {})",
+        gateway.pid(),
+        gateway.addr,
+        dir.join("gateway.log").display()
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     let shared = Shared {
         addr: gateway.addr,
         clients,
@@ -164,7 +179,10 @@ fn ingest_in(args: &IngestArgs, dir: &Path) -> Result<()> {
     let mut ours = Vec::new();
     let mut sample: Option<Value> = None;
     for &n in &args.connections {
-        eprintln!("bench: medsettle, {n} connection(s), {} s warm-up + {} s …", args.warmup, args.seconds);
+        eprintln!(
+            "bench: medsettle, {n} connection(s), {} s warm-up + {} s …",
+            args.warmup, args.seconds
+        );
         let level = runtime.block_on(medsettle_level(&shared, n, args.warmup, args.seconds))?;
         eprintln!("bench:   {}", level.summary());
         if sample.is_none() {
@@ -176,24 +194,31 @@ fn ingest_in(args: &IngestArgs, dir: &Path) -> Result<()> {
     let stopped = gateway.stop();
     eprintln!("bench: gateway stopped: {stopped}");
 
-    let mut reference = Vec::new();
-    let mut postgres_note = String::new();
-    if args.skip_postgres {
-        postgres_note = "PostgreSQL reference skipped (--skip-postgres).".to_owned();
+    let (reference, postgres_note) = if args.skip_postgres {
+        (
+            Vec::new(),
+            "PostgreSQL reference skipped (--skip-postgres).".to_owned(),
+        )
     } else {
         let payload = sample.unwrap_or_else(synthetic_record);
         match postgres_reference(&dir, &payload, &args.connections, args.warmup, args.seconds) {
-            Ok((levels, note)) => {
-                reference = levels;
-                postgres_note = note;
-            }
+            Ok(x) => x,
             Err(e) => {
-                postgres_note = format!("PostgreSQL reference could not run: {e:#}");
-                eprintln!("bench: {postgres_note}");
+                let note = format!("PostgreSQL reference could not run: {e:#}");
+                eprintln!("bench: {note}");
+                (Vec::new(), note)
             }
         }
-    }
-    let report = render(args, &command, &machine, &Machine::read(), &ours, &reference, &postgres_note);
+    };
+    let report = render(
+        args,
+        &command,
+        &machine,
+        &Machine::read(),
+        &ours,
+        &reference,
+        &postgres_note,
+    );
     println!("{report}");
     if let Some(out) = &args.out {
         std::fs::write(out, &report).with_context(|| format!("writing {}", out.display()))?;
@@ -214,13 +239,24 @@ fn raise_rate_limits(config_path: &Path) -> Result<()> {
         .or_insert_with(|| toml::Value::Table(toml::Table::new()))
         .as_table_mut()
         .ok_or_else(|| anyhow!("[server.limits] is not a table"))?;
-    limits.insert("rate_per_institution_per_second".into(), toml::Value::Integer(i64::from(RATE_RAISED)));
-    limits.insert("rate_burst".into(), toml::Value::Integer(i64::from(RATE_RAISED)));
-    let durability = doc.get("store").and_then(|s| s.get("durability")).and_then(|d| d.as_str());
+    limits.insert(
+        "rate_per_institution_per_second".into(),
+        toml::Value::Integer(i64::from(RATE_RAISED)),
+    );
+    limits.insert(
+        "rate_burst".into(),
+        toml::Value::Integer(i64::from(RATE_RAISED)),
+    );
+    let durability = doc
+        .get("store")
+        .and_then(|s| s.get("durability"))
+        .and_then(|d| d.as_str());
     if durability != Some("fsync") {
         bail!("the generated configuration is not in fsync mode ({durability:?})");
     }
-    let mut out = String::from("# Written by `medsettle bench ingest`: `medsettle init` + raised rate limits.\n");
+    let mut out = String::from(
+        "# Written by `medsettle bench ingest`: `medsettle init` + raised rate limits.\n",
+    );
     out.push_str(&toml::to_string(&doc)?);
     std::fs::write(config_path, out)?;
     crate::config::load(config_path).context("the rewritten configuration does not load")?;
@@ -262,19 +298,30 @@ impl Gateway {
                 sink.clear();
             }
         });
-        let mut gateway = Gateway { child: Some(child), addr: SocketAddr::from(([127, 0, 0, 1], 0)) };
+        let mut gateway = Gateway {
+            child: Some(child),
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        };
         let line = match rx.recv_timeout(GATEWAY_START_TIMEOUT) {
             Ok(Ok(line)) => line,
             other => {
                 let _ = gateway.stop();
-                bail!("the gateway did not print its address ({other:?}); see {}", log.display());
+                bail!(
+                    "the gateway did not print its address ({other:?}); see {}",
+                    log.display()
+                );
             }
         };
         let addr = line
             .trim()
             .strip_prefix("listening on https://")
             .and_then(|a| a.parse().ok())
-            .ok_or_else(|| anyhow!("first line of `serve` is not the address: {line:?}; see {}", log.display()))?;
+            .ok_or_else(|| {
+                anyhow!(
+                    "first line of `serve` is not the address: {line:?}; see {}",
+                    log.display()
+                )
+            })?;
         gateway.addr = addr;
         Ok(gateway)
     }
@@ -288,12 +335,16 @@ impl Gateway {
         let Some(mut child) = self.child.take() else {
             return "not running".into();
         };
-        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             match child.try_wait() {
                 Ok(Some(status)) => return status.to_string(),
-                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(50))
+                }
                 _ => {
                     let _ = child.kill();
                     return format!("killed after 60 s: {:?}", child.wait());
@@ -416,7 +467,8 @@ async fn timed_call(
     let done = Instant::now();
     let answer: Value = serde_json::from_slice(&answer)
         .map_err(|e| Step::Business(format!("{infno}: HTTP {status}, answer is not JSON: {e}")))?;
-    let output = his::expect_success(status, &answer, infno).map_err(|e| Step::Business(format!("{e:#}")))?;
+    let output = his::expect_success(status, &answer, infno)
+        .map_err(|e| Step::Business(format!("{e:#}")))?;
     if window.contains(done) {
         let us = micros(done - sent);
         tally.requests += 1;
@@ -446,9 +498,21 @@ fn stamp(t: time::PrimitiveDateTime) -> String {
 
 fn fee_lines() -> Vec<FeeLine> {
     vec![
-        FeeLine { med_list_codg: "DIAG001".into(), units: 1, pric_fen: 2_000 },
-        FeeLine { med_list_codg: "WM002".into(), units: 3, pric_fen: 3_350 },
-        FeeLine { med_list_codg: "LAB001".into(), units: 1, pric_fen: 2_500 },
+        FeeLine {
+            med_list_codg: "DIAG001".into(),
+            units: 1,
+            pric_fen: 2_000,
+        },
+        FeeLine {
+            med_list_codg: "WM002".into(),
+            units: 3,
+            pric_fen: 3_350,
+        },
+        FeeLine {
+            med_list_codg: "LAB001".into(),
+            units: 1,
+            pric_fen: 2_500,
+        },
     ]
 }
 
@@ -552,7 +616,8 @@ async fn connection_loop(
                 if tally.sample.is_none()
                     && let Ok(out) = &r
                 {
-                    tally.sample = Some(json!({"request": reg, "answer": {"infcode": 0, "output": out}}));
+                    tally.sample =
+                        Some(json!({"request": reg, "answer": {"infcode": 0, "output": out}}));
                 }
                 r.map(|_| ())
             }
@@ -575,6 +640,7 @@ async fn connection_loop(
 /// CPU time (clock ticks) of a process, from /proc/PID/stat: utime + stime (+ children's when
 /// `children`).
 fn process_ticks(pid: &str, children: bool) -> u64 {
+    // (children: also the reaped children's time, cutime + cstime.)
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return 0;
     };
@@ -582,7 +648,10 @@ fn process_ticks(pid: &str, children: bool) -> u64 {
     let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
         return 0;
     };
-    let f: Vec<u64> = rest.split_whitespace().map(|x| x.parse().unwrap_or(0)).collect();
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0))
+        .collect();
     // rest[0] = state (field 3); utime = field 14 → rest[11], stime → rest[12],
     // cutime → rest[13], cstime → rest[14].
     let get = |i: usize| f.get(i).copied().unwrap_or(0);
@@ -601,7 +670,11 @@ fn machine_ticks() -> (u64, u64, u64) {
     let Some(line) = stat.lines().find(|l| l.starts_with("cpu ")) else {
         return (0, 0, 0);
     };
-    let f: Vec<u64> = line.split_whitespace().skip(1).map(|x| x.parse().unwrap_or(0)).collect();
+    let f: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|x| x.parse().unwrap_or(0))
+        .collect();
     let get = |i: usize| f.get(i).copied().unwrap_or(0);
     // user nice system idle iowait irq softirq steal
     let idle = get(3) + get(4);
@@ -620,11 +693,11 @@ struct CpuSample {
 }
 
 impl CpuSample {
-    fn take(server_pids: &[String], client_children: bool) -> CpuSample {
+    fn take(server_pids: &[String], client_pid: &str) -> CpuSample {
         let (busy, idle, iowait) = machine_ticks();
         CpuSample {
             server: server_pids.iter().map(|p| process_ticks(p, false)).sum(),
-            client: process_ticks("self", client_children),
+            client: process_ticks(client_pid, false),
             busy,
             idle,
             iowait,
@@ -683,7 +756,11 @@ struct Level {
 
 impl Level {
     fn per_second(&self, n: u64) -> u64 {
-        if self.window_us == 0 { 0 } else { n * 1_000_000 / self.window_us }
+        if self.window_us == 0 {
+            0
+        } else {
+            n * 1_000_000 / self.window_us
+        }
     }
 
     fn summary(&self) -> String {
@@ -695,14 +772,16 @@ impl Level {
             ms(self.latency.p99),
             ms(self.latency.max),
             self.errors,
-            self.first_error.as_ref().map(|e| format!(" (first: {e})")).unwrap_or_default()
+            self.first_error
+                .as_ref()
+                .map(|e| format!(" (first: {e})"))
+                .unwrap_or_default()
         )
     }
 }
 
 #[derive(Debug, Clone, Copy, Default)]
 struct Percentiles {
-    count: u64,
     p50: u64,
     p99: u64,
     max: u64,
@@ -720,7 +799,11 @@ impl Percentiles {
             let r = (n * per_mille).div_ceil(1000).max(1);
             v[r - 1]
         };
-        Percentiles { count: v.len() as u64, p50: rank(500), p99: rank(990), max: v[v.len() - 1] }
+        Percentiles {
+            p50: rank(500),
+            p99: rank(990),
+            max: v[v.len() - 1],
+        }
     }
 }
 
@@ -736,7 +819,9 @@ fn loadavg() -> String {
 }
 
 fn cores() -> u64 {
-    std::thread::available_parallelism().map(|n| n.get() as u64).unwrap_or(1)
+    std::thread::available_parallelism()
+        .map(|n| n.get() as u64)
+        .unwrap_or(1)
 }
 
 async fn medsettle_level(shared: &Shared, n: usize, warmup: u64, seconds: u64) -> Result<Level> {
@@ -749,23 +834,29 @@ async fn medsettle_level(shared: &Shared, n: usize, warmup: u64, seconds: u64) -
             .await
             .with_context(|| format!("opening connection {k} of {n}"))?;
         let serial = shared.connection_serial.fetch_add(1, Ordering::Relaxed);
-        let at = base + time::Duration::seconds(i64::try_from(serial)? * MSGID_SECONDS_PER_CONNECTION);
+        let at =
+            base + time::Duration::seconds(i64::try_from(serial)? * MSGID_SECONDS_PER_CONNECTION);
         let b = EnvelopeBuilder::new(sender.clone(), at);
         // Each connection settles its own persons: a person is at one counter at a time.
-        let mine: Vec<usize> = (k % shared.persons.len()..shared.persons.len()).step_by(n).collect();
+        let mine: Vec<usize> = (k % shared.persons.len()..shared.persons.len())
+            .step_by(n)
+            .collect();
         starts.push((conn, tls.clone(), b, mine));
     }
     let start = Instant::now();
     let from = start + Duration::from_secs(warmup);
-    let window = Window { from, to: from + Duration::from_secs(seconds) };
+    let window = Window {
+        from,
+        to: from + Duration::from_secs(seconds),
+    };
     let server_pids = vec![shared.gateway_pid.to_string()];
     let sampler = {
         let pids = server_pids.clone();
         tokio::spawn(async move {
             tokio::time::sleep_until(window.from.into()).await;
-            let a = CpuSample::take(&pids, false);
+            let a = CpuSample::take(&pids, "self");
             tokio::time::sleep_until(window.to.into()).await;
-            CpuSample::take(&pids, false).since(a)
+            CpuSample::take(&pids, "self").since(a)
         })
     };
     let mut tasks = Vec::with_capacity(n);
@@ -788,7 +879,8 @@ async fn medsettle_level(shared: &Shared, n: usize, warmup: u64, seconds: u64) -
     }
     let cpu = sampler.await?;
     let window_us = micros(window.to - window.from);
-    let server_cpu_us_per_ack = (all.requests > 0).then(|| cpu.server * 1_000_000 / clock_ticks_per_second() / all.requests);
+    let server_cpu_us_per_ack = (all.requests > 0)
+        .then(|| cpu.server * 1_000_000 / clock_ticks_per_second() / all.requests);
     Ok(Level {
         system: "medsettle",
         connections: n,
@@ -798,7 +890,8 @@ async fn medsettle_level(shared: &Shared, n: usize, warmup: u64, seconds: u64) -
         errors: all.errors,
         first_error: all.first_error,
         latency: Percentiles::of(all.latency_us),
-        settle_latency: (shared.workload == Workload::Settle).then(|| Percentiles::of(all.settle_latency_us)),
+        settle_latency: (shared.workload == Workload::Settle)
+            .then(|| Percentiles::of(all.settle_latency_us)),
         cpu,
         server_cpu_us_per_ack,
         load_before,
@@ -862,7 +955,9 @@ fn is_root() -> bool {
 }
 
 fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 impl Postgres {
@@ -883,7 +978,14 @@ impl Postgres {
 
     fn client(&self, program: &str) -> Command {
         let mut c = Command::new(program);
-        c.args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", PG_DB_USER]);
+        c.args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &self.port.to_string(),
+            "-U",
+            PG_DB_USER,
+        ]);
         c.env("PGSSLMODE", if self.ssl { "require" } else { "disable" });
         c.current_dir(&self.root);
         c
@@ -891,7 +993,18 @@ impl Postgres {
 
     fn psql(&self, sql: &str) -> Result<String> {
         let mut c = self.client("psql");
-        c.args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", "postgres", "-c", sql]);
+        c.args([
+            "-X",
+            "-q",
+            "-A",
+            "-t",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-d",
+            "postgres",
+            "-c",
+            sql,
+        ]);
         run_checked(&mut c, "psql")
     }
 
@@ -904,9 +1017,16 @@ impl Postgres {
         let root = work.join("postgres");
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(&root)?;
-        let os_user = if is_root() { Some(server_os_user()?) } else { None };
+        let os_user = if is_root() {
+            Some(server_os_user()?)
+        } else {
+            None
+        };
         if let Some(u) = &os_user {
-            run_checked(Command::new("chown").arg(format!("{u}:")).arg(&root), "chown")?;
+            run_checked(
+                Command::new("chown").arg(format!("{u}:")).arg(&root),
+                "chown",
+            )?;
         }
         let mut pg = Postgres {
             data: root.join("data"),
@@ -917,10 +1037,15 @@ impl Postgres {
             ssl: false,
         };
         run_checked(
-            pg.as_server("initdb")
-                .arg("-D")
-                .arg(&pg.data)
-                .args(["-U", PG_DB_USER, "--auth=trust", "-E", "UTF8", "--no-locale", "--no-instructions"]),
+            pg.as_server("initdb").arg("-D").arg(&pg.data).args([
+                "-U",
+                PG_DB_USER,
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-locale",
+                "--no-instructions",
+            ]),
             "initdb",
         )?;
         // The server certificate of the medsettle dev PKI, so both systems are measured over TLS.
@@ -933,11 +1058,19 @@ impl Postgres {
             pg.root.display(),
             if ssl { "on" } else { "off" }
         );
-        std::fs::OpenOptions::new().append(true).open(pg.data.join("postgresql.conf"))?.write_all(conf.as_bytes())?;
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(pg.data.join("postgresql.conf"))?
+            .write_all(conf.as_bytes())?;
         pg.ssl = ssl;
         let log = pg.root.join("postgres.log");
         run_checked(
-            pg.as_server("pg_ctl").arg("-D").arg(&pg.data).arg("-l").arg(&log).args(["-w", "-t", "120", "start"]),
+            pg.as_server("pg_ctl")
+                .arg("-D")
+                .arg(&pg.data)
+                .arg("-l")
+                .arg(&log)
+                .args(["-w", "-t", "120", "start"]),
             "pg_ctl start",
         )
         .map_err(|e| {
@@ -955,13 +1088,23 @@ impl Postgres {
         std::fs::copy(certs.join("server.key"), &key)?;
         run_checked(Command::new("chmod").arg("600").arg(&key), "chmod")?;
         if let Some(u) = &self.os_user {
-            run_checked(Command::new("chown").arg(format!("{u}:")).arg(&crt).arg(&key), "chown")?;
+            run_checked(
+                Command::new("chown")
+                    .arg(format!("{u}:"))
+                    .arg(&crt)
+                    .arg(&key),
+                "chown",
+            )?;
         }
         Ok(())
     }
 
     fn postmaster_pid(&self) -> Option<String> {
-        std::fs::read_to_string(self.data.join("postmaster.pid")).ok()?.lines().next().map(str::to_owned)
+        std::fs::read_to_string(self.data.join("postmaster.pid"))
+            .ok()?
+            .lines()
+            .next()
+            .map(str::to_owned)
     }
 
     /// The postmaster and its children (backends, WAL writer, checkpointer …).
@@ -979,7 +1122,9 @@ impl Postgres {
                 let Ok(stat) = std::fs::read_to_string(format!("/proc/{name}/stat")) else {
                     continue;
                 };
-                let ppid = stat.rfind(')').and_then(|i| stat[i + 1..].split_whitespace().nth(1).map(str::to_owned));
+                let ppid = stat
+                    .rfind(')')
+                    .and_then(|i| stat[i + 1..].split_whitespace().nth(1).map(str::to_owned));
                 if ppid.as_deref() == Some(master.as_str()) {
                     pids.push(name);
                 }
@@ -990,7 +1135,12 @@ impl Postgres {
 
     fn stop(&mut self) {
         if self.running {
-            let _ = self.as_server("pg_ctl").arg("-D").arg(&self.data).args(["-m", "fast", "-w", "stop"]).output();
+            let _ = self
+                .as_server("pg_ctl")
+                .arg("-D")
+                .arg(&self.data)
+                .args(["-m", "fast", "-w", "stop"])
+                .output();
             self.running = false;
         }
     }
@@ -1006,12 +1156,23 @@ impl Drop for Postgres {
 /// system user.
 fn server_os_user() -> Result<String> {
     for u in ["postgres", "medsettle-pg"] {
-        if Command::new("id").arg(u).output().map(|o| o.status.success()).unwrap_or(false) {
+        if Command::new("id")
+            .arg(u)
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+        {
             return Ok(u.to_owned());
         }
     }
     run_checked(
-        Command::new("useradd").args(["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "medsettle-pg"]),
+        Command::new("useradd").args([
+            "--system",
+            "--no-create-home",
+            "--shell",
+            "/usr/sbin/nologin",
+            "medsettle-pg",
+        ]),
         "useradd",
     )?;
     Ok("medsettle-pg".to_owned())
@@ -1074,7 +1235,13 @@ fn postgres_reference(
     Ok((results, note))
 }
 
-fn pgbench_level(pg: &Postgres, script: &Path, n: usize, warmup: u64, seconds: u64) -> Result<Level> {
+fn pgbench_level(
+    pg: &Postgres,
+    script: &Path,
+    n: usize,
+    warmup: u64,
+    seconds: u64,
+) -> Result<Level> {
     let load_before = loadavg();
     let prefix = format!("pgbench-log-{n}");
     for e in std::fs::read_dir(&pg.root)?.flatten() {
@@ -1084,14 +1251,22 @@ fn pgbench_level(pg: &Postgres, script: &Path, n: usize, warmup: u64, seconds: u
     }
     let threads = n.min(2);
     let mut cmd = pg.client("pgbench");
-    cmd.args(["-n", "-c", &n.to_string(), "-j", &threads.to_string(), "-T", &(warmup + seconds).to_string()])
-        .arg("-f")
-        .arg(script)
-        .arg("--log")
-        .arg(format!("--log-prefix={}", pg.root.join(&prefix).display()))
-        .arg("postgres")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.args([
+        "-n",
+        "-c",
+        &n.to_string(),
+        "-j",
+        &threads.to_string(),
+        "-T",
+        &(warmup + seconds).to_string(),
+    ])
+    .arg("-f")
+    .arg(script)
+    .arg("--log")
+    .arg(format!("--log-prefix={}", pg.root.join(&prefix).display()))
+    .arg("postgres")
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
     let started_wall = SystemTime::now().duration_since(UNIX_EPOCH)?;
     let child = cmd.spawn().context("starting pgbench")?;
     // pgbench connects first; sample CPU over the same nominal window as medsettle (after the
@@ -1101,12 +1276,17 @@ fn pgbench_level(pg: &Postgres, script: &Path, n: usize, warmup: u64, seconds: u
     let window_to = window_from + Duration::from_secs(seconds);
     std::thread::sleep(window_from.saturating_duration_since(Instant::now()));
     let pids = pg.server_pids();
-    let a = CpuSample::take(&pids, false);
+    let client_pid = child.id().to_string();
+    let a = CpuSample::take(&pids, &client_pid);
     std::thread::sleep(window_to.saturating_duration_since(Instant::now()));
-    let b = CpuSample::take(&pids, false);
+    let b = CpuSample::take(&pids, &client_pid);
     let out = child.wait_with_output()?;
     if !out.status.success() {
-        bail!("pgbench failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "pgbench failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     // Per-transaction log: client_id transaction_no latency_us script_no epoch_s epoch_us.
@@ -1121,7 +1301,11 @@ fn pgbench_level(pg: &Postgres, script: &Path, n: usize, warmup: u64, seconds: u
             if f.len() < 6 {
                 continue;
             }
-            match (f[2].parse::<u64>(), f[4].parse::<u64>(), f[5].parse::<u64>()) {
+            match (
+                f[2].parse::<u64>(),
+                f[4].parse::<u64>(),
+                f[5].parse::<u64>(),
+            ) {
                 (Ok(lat), Ok(s), Ok(us)) => txns.push((s * 1_000_000 + us, lat)),
                 _ => failed += 1,
             }
@@ -1131,11 +1315,19 @@ fn pgbench_level(pg: &Postgres, script: &Path, n: usize, warmup: u64, seconds: u
         bail!("pgbench logged no transactions: {stdout}");
     }
     // The run starts when the first transaction was sent; measure [start + warm-up, + seconds].
-    let first_sent = txns.iter().map(|&(done, lat)| done.saturating_sub(lat)).min().unwrap_or(0);
+    let first_sent = txns
+        .iter()
+        .map(|&(done, lat)| done.saturating_sub(lat))
+        .min()
+        .unwrap_or(0);
     let first_sent = first_sent.max(u64::try_from(started_wall.as_micros())?);
     let from = first_sent + warmup * 1_000_000;
     let to = from + seconds * 1_000_000;
-    let lat: Vec<u64> = txns.iter().filter(|&&(done, _)| done >= from && done <= to).map(|&(_, l)| l).collect();
+    let lat: Vec<u64> = txns
+        .iter()
+        .filter(|&&(done, _)| done >= from && done <= to)
+        .map(|&(_, l)| l)
+        .collect();
     let count = lat.len() as u64;
     let cpu = b.since(a);
     let window_us = seconds * 1_000_000;
@@ -1149,10 +1341,14 @@ fn pgbench_level(pg: &Postgres, script: &Path, n: usize, warmup: u64, seconds: u
         first_error: None,
         latency: Percentiles::of(lat),
         settle_latency: None,
-        server_cpu_us_per_ack: (count > 0).then(|| cpu.server * 1_000_000 / clock_ticks_per_second() / count),
+        server_cpu_us_per_ack: (count > 0)
+            .then(|| cpu.server * 1_000_000 / clock_ticks_per_second() / count),
         cpu,
         load_before,
-        note: stdout.lines().find(|l| l.contains("tps =")).map(|l| format!("pgbench says: {}", l.trim())),
+        note: stdout
+            .lines()
+            .find(|l| l.contains("tps ="))
+            .map(|l| format!("pgbench says: {}", l.trim())),
         sample: None,
     })
 }
@@ -1181,12 +1377,18 @@ impl Machine {
         let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
             .unwrap_or_default()
             .lines()
-            .find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned()))
+            .find_map(|l| {
+                l.strip_prefix("model name")
+                    .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
+            })
             .unwrap_or_else(|| "unknown CPU".into());
         Machine {
             cores: cores(),
             memory: format!("{} GiB", mem_kb / (1024 * 1024)),
-            kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_owned(),
+            kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                .unwrap_or_default()
+                .trim()
+                .to_owned(),
             cpu_model,
             load: loadavg(),
         }
@@ -1211,7 +1413,11 @@ fn render(
 ) -> String {
     let mut s = String::new();
     s.push_str(&format!("Command: `{command}`\n\n"));
-    s.push_str(&format!("Machine: {}; load average at the end {}.\n\n", before.describe(), after.load));
+    s.push_str(&format!(
+        "Machine: {}; load average at the end {}.\n\n",
+        before.describe(),
+        after.load
+    ));
     s.push_str(&format!(
         "Workload `{}`, {} s warm-up + {} s measured per level; load generator in the same process \
          as the report, on the same machine as the servers. Latency = one request from writing the \
@@ -1229,7 +1435,11 @@ fn render(
             .settle_latency
             .map(|p| format!("{} / {}", ms(p.p50), ms(p.p99)))
             .unwrap_or_else(|| "—".into());
-        let system = if l.system == "medsettle" { "medsettle fsync (mTLS)" } else { "PostgreSQL sync_commit=on" };
+        let system = if l.system == "medsettle" {
+            "medsettle fsync (mTLS)"
+        } else {
+            "PostgreSQL sync_commit=on"
+        };
         s.push_str(&format!(
             "| {system} | {} | {} | {} | {} | {} | {} | {settle} | {} | {} | {} | {} |\n",
             l.connections,
@@ -1239,7 +1449,9 @@ fn render(
             ms(l.latency.p99),
             ms(l.latency.max),
             l.errors,
-            l.server_cpu_us_per_ack.map(|v| v.to_string()).unwrap_or_else(|| "—".into()),
+            l.server_cpu_us_per_ack
+                .map(|v| v.to_string())
+                .unwrap_or_else(|| "—".into()),
             l.cpu.describe(before.cores),
             l.load_before,
         ));
@@ -1247,7 +1459,10 @@ fn render(
     s.push('\n');
     for l in ours.iter().chain(reference) {
         if let Some(e) = &l.first_error {
-            s.push_str(&format!("- {} at {}: first error: {e}\n", l.system, l.connections));
+            s.push_str(&format!(
+                "- {} at {}: first error: {e}\n",
+                l.system, l.connections
+            ));
         }
         if let Some(n) = &l.note {
             s.push_str(&format!("- {} at {}: {n}\n", l.system, l.connections));

@@ -16,7 +16,9 @@ use medsettle_settlement::annual::{
 use medsettle_settlement::csvin::{Advance, Declaration, Deduction};
 use medsettle_settlement::daily::{ReceiptOutcome, china_timestamp};
 use medsettle_settlement::ledger::{self, AuditReport, Expectations, Transfer};
-use medsettle_settlement::monthly::{MonthlyInputs, MonthlyRun, distributor_payment_id, settle_month};
+use medsettle_settlement::monthly::{
+    MonthlyInputs, MonthlyRun, distributor_payment_id, settle_month,
+};
 use medsettle_settlement::{DailyRun, YearMonth};
 use medsettle_store::{JournalRecord, StateWrite, Store};
 use serde::{Deserialize, Serialize};
@@ -123,6 +125,17 @@ pub enum ReceiptApplied {
     },
 }
 
+/// What the close record stores under a result key: the parts to concatenate.
+#[derive(Serialize, Deserialize)]
+struct Manifest {
+    parts: u32,
+    bytes: u64,
+}
+
+fn part_key(key: &str, n: u32) -> String {
+    format!("{key}/{n:06}")
+}
+
 fn rule(rule: &'static str, detail: impl Into<String>) -> EngineError {
     EngineError::Rule {
         rule,
@@ -131,11 +144,56 @@ fn rule(rule: &'static str, detail: impl Into<String>) -> EngineError {
 }
 
 impl Engine {
-    fn stored<T: for<'a> Deserialize<'a>>(&self, store: &dyn Store, key: &str) -> Result<Option<T>> {
-        match store.get(SPACE_RUN, key.as_bytes())? {
-            Some(b) => Ok(Some(from_json(key, &b)?)),
-            None => Ok(None),
+    fn stored<T: for<'a> Deserialize<'a>>(
+        &self,
+        store: &dyn Store,
+        key: &str,
+    ) -> Result<Option<T>> {
+        let Some(m) = store.get(SPACE_RUN, key.as_bytes())? else {
+            return Ok(None);
+        };
+        let m: Manifest = from_json(key, &m)?;
+        let mut bytes = Vec::new();
+        for n in 0..m.parts {
+            let k = part_key(key, n);
+            let part = store
+                .get(SPACE_RUN, k.as_bytes())?
+                .ok_or_else(|| EngineError::state(&k, "result part missing"))?;
+            bytes.extend_from_slice(&part);
         }
+        if bytes.len() as u64 != m.bytes {
+            return Err(EngineError::state(key, "result parts do not add up"));
+        }
+        Ok(Some(from_json(key, &bytes)?))
+    }
+
+    /// Write `value`'s parts (one record each) and return the manifest write for the close
+    /// record. Durability comes with the close record: its flush covers every earlier write.
+    fn stage_result<T: Serialize>(
+        &self,
+        store: &dyn Store,
+        key: &str,
+        value: &T,
+    ) -> Result<StateWrite> {
+        let bytes = to_json(key, value)?;
+        let mut parts = 0u32;
+        for chunk in bytes.chunks(self.cfg.tuning.result_part_bytes.max(1)) {
+            let k = part_key(key, parts);
+            let payload = serde_json::json!({ "result": key, "part": parts }).to_string();
+            let rec = JournalRecord::new(KIND_RESULT_PART, payload.into_bytes())
+                .with_write(StateWrite::put(SPACE_RUN, k.into_bytes(), chunk.to_vec()));
+            store.append(rec)?;
+            parts += 1;
+        }
+        let m = Manifest {
+            parts,
+            bytes: bytes.len() as u64,
+        };
+        Ok(StateWrite::put(
+            SPACE_RUN,
+            key.as_bytes(),
+            to_json(key, &m)?,
+        ))
     }
 
     /// Post `transfers` under `reference` and audit against the confirmed amounts in meta.
@@ -201,7 +259,10 @@ impl Engine {
             let batch = run.to_payment_batch(insts, self.cfg.debtor.clone(), approved_at)?;
             s.agg.commit(&run)?;
             for l in &run.lines {
-                *s.meta.confirmed.entry(l.fixmedins_code.clone()).or_default() += l.claims_total;
+                *s.meta
+                    .confirmed
+                    .entry(l.fixmedins_code.clone())
+                    .or_default() += l.claims_total;
             }
             let old_len = s.ledger.transfers().len();
             let audit = self.post_audited(s, &run.run_id, ledger::daily_run_postings(&run))?;
@@ -219,7 +280,7 @@ impl Engine {
                 &mut s.meta,
             )?);
             let st = StoredDaily { run, batch, audit };
-            writes.push(StateWrite::put(SPACE_RUN, key.as_bytes(), to_json(&key, &st)?));
+            writes.push(self.stage_result(store, &key, &st)?);
             self.persist(store, s, &key, writes)?;
             Ok(st.into_close(false))
         })
@@ -259,7 +320,10 @@ impl Engine {
                 {
                     return Err(rule(
                         "IS-D-7",
-                        format!("receipt for {} says {a}, the payment was {}", r.payment_id, p.amount),
+                        format!(
+                            "receipt for {} says {a}, the payment was {}",
+                            r.payment_id, p.amount
+                        ),
                     ));
                 }
                 let previous = p.status;
@@ -270,14 +334,23 @@ impl Engine {
                 {
                     return Err(rule(
                         "IS-D-7",
-                        format!("payment {} cannot go from {prev:?} to {:?}", r.payment_id, r.status),
+                        format!(
+                            "payment {} cannot go from {prev:?} to {:?}",
+                            r.payment_id, r.status
+                        ),
                     ));
                 }
-                let (code, payee, amount) = (p.fixmedins_code.clone(), p.payee_code.clone(), p.amount);
+                let (code, payee, amount) =
+                    (p.fixmedins_code.clone(), p.payee_code.clone(), p.amount);
                 p.status = Some(r.status);
                 if !duplicate {
                     let t = ledger::payment_receipt_postings(
-                        &code, &payee, &r.payment_id, amount, previous, r.status,
+                        &code,
+                        &payee,
+                        &r.payment_id,
+                        amount,
+                        previous,
+                        r.status,
                     );
                     self.post_audited(s, &reference, t)?;
                     refs.push(reference);
@@ -372,8 +445,10 @@ impl Engine {
                 approved_at,
             )?;
             for l in &run.lines {
-                *s.meta.confirmed.entry(l.fixmedins_code.clone()).or_default() +=
-                    l.accrual_adjustment;
+                *s.meta
+                    .confirmed
+                    .entry(l.fixmedins_code.clone())
+                    .or_default() += l.accrual_adjustment;
             }
             let old_len = s.ledger.transfers().len();
             let reference = format!("monthly:{month}");
@@ -412,7 +487,12 @@ impl Engine {
             }
             s.meta.last_monthly = s.meta.last_monthly.max(Some(month));
             let mut writes = self.agg_writes(s)?;
-            writes.extend(ledger_writes(&s.ledger, old_len, &[reference], &mut s.meta)?);
+            writes.extend(ledger_writes(
+                &s.ledger,
+                old_len,
+                &[reference],
+                &mut s.meta,
+            )?);
             let c = MonthlyClose {
                 csv: run.to_csv(),
                 run,
@@ -420,7 +500,7 @@ impl Engine {
                 audit,
                 already_closed: false,
             };
-            writes.push(StateWrite::put(SPACE_RUN, key.as_bytes(), to_json(&key, &c)?));
+            writes.push(self.stage_result(store, &key, &c)?);
             self.persist(store, s, &key, writes)?;
             Ok(c)
         })
@@ -468,13 +548,17 @@ impl Engine {
                 approved_at,
             )?;
             for l in &lines {
-                *s.meta.confirmed.entry(l.fixmedins_code.clone()).or_default() += l.amount;
+                *s.meta
+                    .confirmed
+                    .entry(l.fixmedins_code.clone())
+                    .or_default() += l.amount;
             }
             let old_len = s.ledger.transfers().len();
             let audit = self.post_audited(s, &key, ledger::quarterly_postings(&lines))?;
             self.register(s, &payments);
             s.meta.last_quarterly = Some(format!("{year}Q{quarter}"));
-            let mut writes = ledger_writes(&s.ledger, old_len, std::slice::from_ref(&key), &mut s.meta)?;
+            let mut writes =
+                ledger_writes(&s.ledger, old_len, std::slice::from_ref(&key), &mut s.meta)?;
             let c = QuarterlyClose {
                 year,
                 quarter,
@@ -483,7 +567,7 @@ impl Engine {
                 audit,
                 already_closed: false,
             };
-            writes.push(StateWrite::put(SPACE_RUN, key.as_bytes(), to_json(&key, &c)?));
+            writes.push(self.stage_result(store, &key, &c)?);
             self.persist(store, s, &key, writes)?;
             Ok(c)
         })
@@ -535,12 +619,15 @@ impl Engine {
                 if !p.in_transit.is_zero() {
                     return Err(rule(
                         "IS-D-7",
-                        format!("{code} has {} in transit without a final receipt", p.in_transit),
+                        format!(
+                            "{code} has {} in transit without a final receipt",
+                            p.in_transit
+                        ),
                     ));
                 }
-                let score = *scores.get(code).ok_or_else(|| {
-                    rule("IS-A-2", format!("no assessment score for {code}"))
-                })?;
+                let score = *scores
+                    .get(code)
+                    .ok_or_else(|| rule("IS-A-2", format!("no assessment score for {code}")))?;
                 inputs.push(AnnualInput {
                     fixmedins_code: code.clone(),
                     annual_clearing_amount: *amount,
@@ -585,7 +672,8 @@ impl Engine {
             let audit = self.post_audited(s, &key, transfers)?;
             self.register(s, &payments);
             s.meta.last_annual = s.meta.last_annual.max(Some(year));
-            let mut writes = ledger_writes(&s.ledger, old_len, std::slice::from_ref(&key), &mut s.meta)?;
+            let mut writes =
+                ledger_writes(&s.ledger, old_len, std::slice::from_ref(&key), &mut s.meta)?;
             let c = AnnualClose {
                 run,
                 dip,
@@ -593,7 +681,7 @@ impl Engine {
                 audit,
                 already_closed: false,
             };
-            writes.push(StateWrite::put(SPACE_RUN, key.as_bytes(), to_json(&key, &c)?));
+            writes.push(self.stage_result(store, &key, &c)?);
             self.persist(store, s, &key, writes)?;
             Ok(c)
         })

@@ -56,6 +56,10 @@ pub const PROGRESS_RECORDS_MAX_DEFAULT: usize = 5_000;
 /// Default for [`EngineTuning::progress_bytes_max`]: state-write bytes per progress record,
 /// kept well under the store's 4 MiB `record_bytes_max` default.
 pub const PROGRESS_BYTES_MAX_DEFAULT: usize = 2 * 1024 * 1024;
+/// Default for [`EngineTuning::result_part_bytes`]: a stored close result is split into parts
+/// of this size, each in its own journal record, so a million-claim daily detail fits the
+/// store's default 4 MiB record limit.
+pub const RESULT_PART_BYTES_DEFAULT: usize = 2 * 1024 * 1024;
 /// Default for [`EngineTuning::read_batch`]: records per `read_from` call.
 pub const READ_BATCH_DEFAULT: usize = 1_000;
 /// Default for [`EngineTuning::recon_days_max`]: longest 3201/3202 date range, days.
@@ -68,6 +72,7 @@ pub struct EngineTuning {
     pub progress_bytes_max: usize,
     pub read_batch: usize,
     pub recon_days_max: u32,
+    pub result_part_bytes: usize,
 }
 
 impl Default for EngineTuning {
@@ -77,6 +82,7 @@ impl Default for EngineTuning {
             progress_bytes_max: PROGRESS_BYTES_MAX_DEFAULT,
             read_batch: READ_BATCH_DEFAULT,
             recon_days_max: RECON_DAYS_MAX_DEFAULT,
+            result_part_bytes: RESULT_PART_BYTES_DEFAULT,
         }
     }
 }
@@ -291,11 +297,7 @@ impl Engine {
         }
         // The aggregator's pending list is in feed order; closes list claims in that order.
         pending.sort_by_key(|p| p.0);
-        let agg = assemble_aggregator(
-            &parts,
-            seen,
-            pending.into_iter().map(|(_, v)| v).collect(),
-        )?;
+        let agg = assemble_aggregator(&parts, seen, pending.into_iter().map(|(_, v)| v).collect())?;
         let mut chunks = Vec::new();
         for kv in store.scan_prefix(SPACE_LEDGER, b"t/")? {
             let (k, v) = kv?;
@@ -406,8 +408,7 @@ impl Engine {
                         self.take_claim(store, s, &claim, &mut batch, &mut out)?;
                     }
                 }
-                if batch.records >= t.progress_records_max || batch.bytes >= t.progress_bytes_max
-                {
+                if batch.records >= t.progress_records_max || batch.bytes >= t.progress_bytes_max {
                     self.flush_progress(store, s, &mut batch, next, commit)?;
                     out.progress_records += 1;
                     progress(next, end);
@@ -502,8 +503,7 @@ impl Engine {
             other => {
                 // Not disbursed daily, but reconciliation still needs it. The aggregator keeps
                 // no `seen` for these, so dedupe against the index itself.
-                if batch.keys.contains(&key) || store.get(SPACE_CLAIM, key.as_bytes())?.is_some()
-                {
+                if batch.keys.contains(&key) || store.get(SPACE_CLAIM, key.as_bytes())?.is_some() {
                     out.duplicates += 1;
                     return Ok(());
                 }

@@ -4,13 +4,15 @@
 //! per day) instead of rescanning the journal.
 
 use medsettle_canonical::{ReversalLink, SettledClaim, SettlementAmounts};
-use medsettle_settlement::recon::{self, DetailResult, Stmt3201Request, Stmt3201Result, Stmt3202Row};
+use medsettle_settlement::recon::{
+    self, DetailResult, Stmt3201Request, Stmt3201Result, Stmt3202Row,
+};
 use medsettle_store::Store;
 use time::{Date, PrimitiveDateTime, Time};
 
+use crate::Engine;
 use crate::error::{EngineError, Result};
 use crate::state::*;
-use crate::Engine;
 
 /// Settlement time used for index rows: midnight China time of the settlement date, so the row's
 /// `settlement_date()` is its date whatever the original time was.
@@ -52,9 +54,18 @@ impl Engine {
 
     /// IS-D-9 / 3201: compare the institution's declared totals with ours. Catches up first so
     /// the answer covers every durable settlement.
-    pub fn reconcile_3201(&self, store: &dyn Store, req: &Stmt3201Request) -> Result<Stmt3201Result> {
+    pub fn reconcile_3201(
+        &self,
+        store: &dyn Store,
+        req: &Stmt3201Request,
+    ) -> Result<Stmt3201Result> {
         self.catch_up(store, &|_, _| {})?;
-        let claims = self.shells(store, &req.fixmedins_code, req.stmt_begndate, req.stmt_enddate)?;
+        let claims = self.shells(
+            store,
+            &req.fixmedins_code,
+            req.stmt_begndate,
+            req.stmt_enddate,
+        )?;
         Ok(recon::reconcile_3201(&claims, req))
     }
 
@@ -70,11 +81,23 @@ impl Engine {
     ) -> Result<Vec<DetailResult>> {
         self.catch_up(store, &|_, _| {})?;
         let claims = self.shells(store, fixmedins_code, from, to)?;
-        Ok(recon::reconcile_3202(&claims, fixmedins_code, from, to, rows))
+        Ok(recon::reconcile_3202(
+            &claims,
+            fixmedins_code,
+            from,
+            to,
+            rows,
+        ))
     }
 
     /// Index rows turned back into the [`SettledClaim`] fields the recon functions read.
-    fn shells(&self, store: &dyn Store, code: &str, from: Date, to: Date) -> Result<Vec<SettledClaim>> {
+    fn shells(
+        &self,
+        store: &dyn Store,
+        code: &str,
+        from: Date,
+        to: Date,
+    ) -> Result<Vec<SettledClaim>> {
         let pool = self.cfg.policy.pool_admdvs;
         Ok(self
             .claims_in_range(store, code, from, to)?

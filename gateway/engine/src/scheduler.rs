@@ -40,8 +40,12 @@ impl Scheduler {
         if h.len() != 2 || m.len() != 2 {
             return Err(bad());
         }
-        let t = Time::from_hms(h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?, 0)
-            .map_err(|_| bad())?;
+        let t = Time::from_hms(
+            h.parse().map_err(|_| bad())?,
+            m.parse().map_err(|_| bad())?,
+            0,
+        )
+        .map_err(|_| bad())?;
         Ok(Scheduler { daily_close_at: t })
     }
 

@@ -6,8 +6,8 @@
 //! That does not hold up: its `seen` map and `pending` list grow by one entry per claim, a
 //! journal record (which carries every state write) is capped by `record_bytes_max` (4 MiB by
 //! default), and rewriting the whole value on every progress record makes catching up
-//! quadratic. Measured with the bench's claims, one claim costs ~110 bytes of `seen` + `pending`
-//! JSON, so a whole aggregator passes 4 MiB at ~35,000 claims — a few hours of one city.
+//! quadratic. Measured by `settle-bench`: one pending claim costs ~190 bytes of aggregator JSON,
+//! so a whole aggregator passes 4 MiB at ~22,000 claims — a few hours of one city.
 //!
 //! So the engine persists the aggregator in pieces, each written only when it changes:
 //! - `engine.claim` — one row per claim, **written once**, key `yyyymmdd|code|S|setl_id`
@@ -27,7 +27,12 @@
 //!   the same record as the state it covers), claim sequence, date watermarks, the auditor's
 //!   confirmed amounts, debts, non-daily payments, last closes.
 //! - `engine.run` — stored closes (`daily/<yyyymmdd>`, `monthly/<YYYY-MM>`, `quarterly/<yyyy>Q<q>`,
-//!   `annual/<yyyy>`), so closing twice returns the first result.
+//!   `annual/<yyyy>`), so closing twice returns the first result. A result (a daily detail of a
+//!   million claims is ~250 MB of JSON) is written as parts `<key>/<nnnnnn>`, one journal record
+//!   each, **before** the close record, which carries the manifest under `<key>` together with
+//!   the ledger, aggregator and meta writes. Parts without a manifest (a crash in between) are
+//!   invisible and overwritten by the retry, which recomputes the same result from the
+//!   unchanged state.
 //!
 //! Unknown aggregator fields are an error, not silently dropped: if the settlement crate adds a
 //! field, reloading would otherwise lose it.
@@ -62,6 +67,8 @@ pub const ENGINE_KIND_PREFIX: &str = "engine.";
 pub const KIND_PROGRESS: &str = "engine.progress";
 pub const KIND_CLOSE: &str = "engine.close";
 pub const KIND_RECEIPTS: &str = "engine.receipts";
+/// One part of a stored close result, written before the close record that publishes it.
+pub const KIND_RESULT_PART: &str = "engine.result_part";
 
 /// Aggregator fields stored one key per map entry.
 const MAP_FIELDS: [&str; 3] = ["fund_fed", "payments", "accrued"];

@@ -105,11 +105,24 @@ fn is_d_full_year_over_the_store_to_the_fen() {
         receipt("D20251010H6401000000100", ReceiptStatus::Paid, 30_000),
     ];
     let out = e.apply_receipts(&store, &rs).unwrap();
-    assert!(out.iter().all(|o| matches!(o, ReceiptApplied::Daily(d) if !d.duplicate)));
+    assert!(
+        out.iter()
+            .all(|o| matches!(o, ReceiptApplied::Daily(d) if !d.duplicate))
+    );
     let out = engine().apply_receipts(&store, &rs).unwrap();
-    assert!(out.iter().all(|o| matches!(o, ReceiptApplied::Daily(d) if d.duplicate)));
+    assert!(
+        out.iter()
+            .all(|o| matches!(o, ReceiptApplied::Daily(d) if d.duplicate))
+    );
     let bad = e
-        .apply_receipts(&store, &[receipt("D20251009H6401000000100", ReceiptStatus::Failed, 80_000)])
+        .apply_receipts(
+            &store,
+            &[receipt(
+                "D20251009H6401000000100",
+                ReceiptStatus::Failed,
+                80_000,
+            )],
+        )
         .unwrap_err();
     assert_eq!(bad.rule(), "IS-D-7");
 
@@ -149,7 +162,15 @@ fn is_d_full_year_over_the_store_to_the_fen() {
     assert_eq!(m.audit.positions[A].margin_held, fen(9_167));
     assert!(m.csv.starts_with("fixmedins_code,month"));
     let again = engine()
-        .close_month(&store, YearMonth::parse("2025-10").unwrap(), "fixmedins_code,month,fund_amount,claim_count\n", "fixmedins_code,month,setl_id,amount,reason\n", "fixmedins_code,month,distributor_code,account_name,account,bank_code,amount\n", date!(2025 - 12 - 01), at(date!(2025 - 12 - 01), 9))
+        .close_month(
+            &store,
+            YearMonth::parse("2025-10").unwrap(),
+            "fixmedins_code,month,fund_amount,claim_count\n",
+            "fixmedins_code,month,setl_id,amount,reason\n",
+            "fixmedins_code,month,distributor_code,account_name,account,bank_code,amount\n",
+            date!(2025 - 12 - 01),
+            at(date!(2025 - 12 - 01), 9),
+        )
         .unwrap();
     assert!(again.already_closed);
     assert_eq!(again.run, m.run);
@@ -174,8 +195,10 @@ fn is_d_full_year_over_the_store_to_the_fen() {
         .iter()
         .map(|(c, f)| (c.to_string(), fen(*f)))
         .collect();
-    let scores: BTreeMap<String, u32> =
-        [(A, 95), (B, 85), (S, 50)].iter().map(|(c, s)| (c.to_string(), *s)).collect();
+    let scores: BTreeMap<String, u32> = [(A, 95), (B, 85), (S, 50)]
+        .iter()
+        .map(|(c, s)| (c.to_string(), *s))
+        .collect();
     let year = |e: &medsettle_engine::Engine| {
         e.close_year(
             &store,
@@ -234,7 +257,11 @@ fn is_rk_3_failed_audit_stops_the_daily_batch_and_persists_nothing() {
         reference: "tamper".into(),
     }];
     let key = b"t/999999999999".to_vec();
-    let w = StateWrite::put("engine.ledger", key.clone(), serde_json::to_vec(&t).unwrap());
+    let w = StateWrite::put(
+        "engine.ledger",
+        key.clone(),
+        serde_json::to_vec(&t).unwrap(),
+    );
     store
         .append(JournalRecord::new("ops.fix", b"{}".to_vec()).with_write(w))
         .unwrap();
@@ -256,12 +283,20 @@ fn is_rk_3_failed_audit_stops_the_daily_batch_and_persists_nothing() {
         other => panic!("{other}"),
     }
     assert_eq!(err.rule(), "IS-RK-3");
-    assert!(store.get("engine.run", b"daily/20251009").unwrap().is_none());
+    assert!(
+        store
+            .get("engine.run", b"daily/20251009")
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(e.aggregator(&store).unwrap().pending().len(), 5);
 
     // Remove the tampering: the same close now goes through.
     store
-        .append(JournalRecord::new("ops.fix", b"{}".to_vec()).with_write(StateWrite::delete("engine.ledger", key)))
+        .append(
+            JournalRecord::new("ops.fix", b"{}".to_vec())
+                .with_write(StateWrite::delete("engine.ledger", key)),
+        )
         .unwrap();
     store.wait_durable_blocking(store.current_ticket()).unwrap();
     let e = engine();
@@ -285,7 +320,12 @@ fn is_d_5_approval_after_cutoff_and_non_working_day_are_refused_without_effect()
         .close_day(&store, date!(2025 - 10 - 06), at(date!(2025 - 10 - 06), 9))
         .unwrap_err();
     assert_eq!(holiday.rule(), "IS-D-4");
-    assert!(store.get("engine.run", b"daily/20251009").unwrap().is_none());
+    assert!(
+        store
+            .get("engine.run", b"daily/20251009")
+            .unwrap()
+            .is_none()
+    );
     let ok = e
         .close_day(&store, date!(2025 - 10 - 09), at(date!(2025 - 10 - 09), 14))
         .unwrap();
@@ -297,21 +337,64 @@ fn scheduler_says_which_pay_date_is_due() {
     let cal = Calendar::embedded();
     let s = Scheduler::from_hhmm("10:00").unwrap();
     // 01:59 UTC = 09:59 China time: not yet.
-    assert_eq!(s.due(datetime!(2025-10-09 01:59 UTC), &cal, None).unwrap(), None);
     assert_eq!(
-        s.due(datetime!(2025-10-09 02:00 UTC), &cal, Some(date!(2025 - 09 - 30)))
-            .unwrap(),
+        s.due(datetime!(2025-10-09 01:59 UTC), &cal, None).unwrap(),
+        None
+    );
+    assert_eq!(
+        s.due(
+            datetime!(2025-10-09 02:00 UTC),
+            &cal,
+            Some(date!(2025 - 09 - 30))
+        )
+        .unwrap(),
         Some(date!(2025 - 10 - 09))
     );
     // already closed today
     assert_eq!(
-        s.due(datetime!(2025-10-09 08:00 UTC), &cal, Some(date!(2025 - 10 - 09)))
-            .unwrap(),
+        s.due(
+            datetime!(2025-10-09 08:00 UTC),
+            &cal,
+            Some(date!(2025 - 10 - 09))
+        )
+        .unwrap(),
         None
     );
     // holiday: no payment date
-    assert_eq!(s.due(datetime!(2025-10-06 08:00 UTC), &cal, None).unwrap(), None);
+    assert_eq!(
+        s.due(datetime!(2025-10-06 08:00 UTC), &cal, None).unwrap(),
+        None
+    );
     // 17:00 UTC on 10-10 is 01:00 on Sat 10-11 (a declared working day) — before the close time
-    assert_eq!(s.due(datetime!(2025-10-10 17:00 UTC), &cal, None).unwrap(), None);
+    assert_eq!(
+        s.due(datetime!(2025-10-10 17:00 UTC), &cal, None).unwrap(),
+        None
+    );
     assert!(Scheduler::from_hhmm("25:00").is_err());
+}
+
+#[test]
+fn a_close_result_larger_than_a_part_is_stored_in_parts_and_read_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    october(&store);
+    let mut cfg = config();
+    cfg.tuning.result_part_bytes = 1024;
+    let first = medsettle_engine::Engine::new(cfg.clone())
+        .close_day(&store, date!(2025 - 10 - 09), at(date!(2025 - 10 - 09), 9))
+        .unwrap();
+    assert!(
+        store
+            .get("engine.run", b"daily/20251009/000002")
+            .unwrap()
+            .is_some()
+    );
+    let again = medsettle_engine::Engine::new(cfg)
+        .close_day(&store, date!(2025 - 10 - 09), at(date!(2025 - 10 - 09), 10))
+        .unwrap();
+    assert!(again.already_closed);
+    assert_eq!(
+        (&again.run, &again.batch, &again.detail_csv),
+        (&first.run, &first.batch, &first.detail_csv)
+    );
 }

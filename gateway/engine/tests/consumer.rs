@@ -15,7 +15,11 @@ use time::macros::date;
 /// a claim of an unknown institution, and 10 redelivered duplicates.
 fn claims() -> Vec<SettledClaim> {
     let codes = [A, B, S];
-    let dates = [date!(2025 - 10 - 09), date!(2025 - 10 - 10), date!(2025 - 10 - 13)];
+    let dates = [
+        date!(2025 - 10 - 09),
+        date!(2025 - 10 - 10),
+        date!(2025 - 10 - 13),
+    ];
     let mut out = Vec::new();
     for i in 0..240i64 {
         // amounts with odd fen so 0.60 / 0.50 rounding matters
@@ -30,10 +34,20 @@ fn claims() -> Vec<SettledClaim> {
     }
     for i in 0..40usize {
         let orig = out[i * 5].clone();
-        let d = if i % 2 == 0 { orig.settlement_date() } else { date!(2025 - 10 - 13) };
+        let d = if i % 2 == 0 {
+            orig.settlement_date()
+        } else {
+            date!(2025 - 10 - 13)
+        };
         out.push(reverse(&orig, &format!("X{i:04}"), d));
     }
-    out.push(claim("U0001", "H99999999999", date!(2025 - 10 - 09), 5_000, 0));
+    out.push(claim(
+        "U0001",
+        "H99999999999",
+        date!(2025 - 10 - 09),
+        5_000,
+        0,
+    ));
     for i in 0..10 {
         out.push(out[i * 11].clone());
     }
@@ -52,7 +66,11 @@ fn reference(claims: &[SettledClaim]) -> DailyAggregator {
 
 fn days(e: &medsettle_engine::Engine, store: &dyn Store) -> Vec<(String, DayAggregate)> {
     let mut v = Vec::new();
-    for d in [date!(2025 - 10 - 09), date!(2025 - 10 - 10), date!(2025 - 10 - 13)] {
+    for d in [
+        date!(2025 - 10 - 09),
+        date!(2025 - 10 - 10),
+        date!(2025 - 10 - 13),
+    ] {
         for (k, a) in e.day_aggregates(store, d).unwrap() {
             v.push((format!("{d} {k}"), a));
         }
@@ -171,7 +189,9 @@ fn slices_and_small_progress_batches_equal_one_catch_up() {
     assert_eq!(e2.aggregator(&s2).unwrap(), e1.aggregator(&s1).unwrap());
     assert_eq!(days(&e2, &s2), days(&e1, &s1));
     assert_eq!(
-        medsettle_engine::Engine::new(config()).aggregator(&s2).unwrap(),
+        medsettle_engine::Engine::new(config())
+            .aggregator(&s2)
+            .unwrap(),
         e1.aggregator(&s1).unwrap()
     );
 }

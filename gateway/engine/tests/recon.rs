@@ -18,7 +18,10 @@ fn setup() -> (tempfile::TempDir, medsettle_store::SledStore) {
     let other_inst = claim("R5", B, date!(2025 - 10 - 10), 9_000, 0);
     let mut out_of_scope = claim("R6", A, date!(2025 - 10 - 10), 3_000, 0);
     out_of_scope.insutype = "390".into(); // another insutype group
-    journal(&store, &[c1, c2, c3, x3, other_day, other_inst, out_of_scope]);
+    journal(
+        &store,
+        &[c1, c2, c3, x3, other_day, other_inst, out_of_scope],
+    );
     (dir, store)
 }
 
@@ -43,13 +46,29 @@ fn is_d_9_3201_balanced_and_unbalanced_with_the_difference_explained() {
     let e = engine();
     // Ours for A, 310/21, 10-09..10-10: R1 + R2 (R3 and its reversal net to zero):
     // medfee 850.00 + 200.00 = 1,050.00; fund 800.00 + 200.00 = 1,000.00; acct 50.00; count 2.
-    let r = e.reconcile_3201(&store, &req(105_000, 100_000, 5_000, 2)).unwrap();
-    assert_eq!((r.stmt_rslt.as_str(), r.stmt_rslt_dscr.as_str()), ("0", "平帐"));
+    let r = e
+        .reconcile_3201(&store, &req(105_000, 100_000, 5_000, 2))
+        .unwrap();
+    assert_eq!(
+        (r.stmt_rslt.as_str(), r.stmt_rslt_dscr.as_str()),
+        ("0", "平帐")
+    );
     // The institution missed the reversal: its totals are 110.00 / 100.00 / 10.00 / 1 higher.
-    let r = e.reconcile_3201(&store, &req(116_000, 110_000, 6_000, 3)).unwrap();
+    let r = e
+        .reconcile_3201(&store, &req(116_000, 110_000, 6_000, 3))
+        .unwrap();
     assert_eq!(r.stmt_rslt, "1");
-    assert!(r.stmt_rslt_dscr.contains("fund_pay_sumamt 中心1000.00 机构1100.00 差-100.00"), "{}", r.stmt_rslt_dscr);
-    assert!(r.stmt_rslt_dscr.contains("fixmedins_setl_cnt 中心2 机构3"), "{}", r.stmt_rslt_dscr);
+    assert!(
+        r.stmt_rslt_dscr
+            .contains("fund_pay_sumamt 中心1000.00 机构1100.00 差-100.00"),
+        "{}",
+        r.stmt_rslt_dscr
+    );
+    assert!(
+        r.stmt_rslt_dscr.contains("fixmedins_setl_cnt 中心2 机构3"),
+        "{}",
+        r.stmt_rslt_dscr
+    );
     assert_eq!(r.ours.fixmedins_setl_cnt, 2);
 }
 
@@ -67,14 +86,20 @@ fn is_d_9_3202_detail_differences() {
         refd_setl_flag: refd,
     };
     let theirs = vec![
-        row("R1", "PR1", 85_000, 80_000, 5_000, false),  // agrees
-        row("R2", "PR2", 20_000, 19_900, 0, false),      // fund differs by 1.00
-        row("R3", "PR3", 11_000, 10_000, 1_000, false),  // agrees (the settlement)
+        row("R1", "PR1", 85_000, 80_000, 5_000, false), // agrees
+        row("R2", "PR2", 20_000, 19_900, 0, false),     // fund differs by 1.00
+        row("R3", "PR3", 11_000, 10_000, 1_000, false), // agrees (the settlement)
         // (their file lacks the reversal of R3)
-        row("R9", "PR9", 1_000, 1_000, 0, false),        // we never settled R9
+        row("R9", "PR9", 1_000, 1_000, 0, false), // we never settled R9
     ];
     let res = e
-        .reconcile_3202(&store, A, date!(2025 - 10 - 09), date!(2025 - 10 - 10), &theirs)
+        .reconcile_3202(
+            &store,
+            A,
+            date!(2025 - 10 - 09),
+            date!(2025 - 10 - 10),
+            &theirs,
+        )
         .unwrap();
     let got: Vec<(String, bool, DetailFinding)> = res
         .into_iter()
@@ -102,5 +127,8 @@ fn is_d_9_3202_detail_differences() {
         .claims_in_range(&store, A, date!(2025 - 10 - 09), date!(2025 - 10 - 13))
         .unwrap();
     assert_eq!(rows.len(), 6);
-    assert!(e.claims_in_range(&store, A, date!(2025 - 10 - 10), date!(2025 - 10 - 09)).is_err());
+    assert!(
+        e.claims_in_range(&store, A, date!(2025 - 10 - 10), date!(2025 - 10 - 09))
+            .is_err()
+    );
 }
