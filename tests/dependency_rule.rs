@@ -110,7 +110,8 @@ fn pure_crates_never_reach_the_runtime() {
     let g = graph();
     let mut checked = 0;
     for (name, (id, dir)) in &g.members {
-        let pure = dir.starts_with("adapters/") || dir == "gateway/core" || dir == "gateway/settlement";
+        let pure =
+            dir.starts_with("adapters/") || dir == "gateway/core" || dir == "gateway/settlement";
         if !pure {
             continue;
         }
@@ -123,7 +124,10 @@ fn pure_crates_never_reach_the_runtime() {
             );
         }
     }
-    assert!(checked >= 5, "expected the pure crates to be workspace members, found {checked}");
+    assert!(
+        checked >= 5,
+        "expected the pure crates to be workspace members, found {checked}"
+    );
 }
 
 #[test]

@@ -79,7 +79,9 @@ reversal_attempts_max = 2
     let ok_msgid = format!("{CODE}202611201030150001");
     let lost_msgid = format!("{CODE}202611201030150002");
     let (first, replay, lost) = rt.block_on(async {
-        let mut conn = HisConnection::connect(gw.addr, ws.tls_for(CODE)).await.unwrap();
+        let mut conn = HisConnection::connect(gw.addr, ws.tls_for(CODE))
+            .await
+            .unwrap();
         let path = common::his::CALL_SERVICE_PATH;
         let first = conn.post(path, request_2207(&ok_msgid)).await.unwrap();
         let replay = conn.post(path, request_2207(&ok_msgid)).await.unwrap();
@@ -102,16 +104,31 @@ reversal_attempts_max = 2
     let lost_answer: Value = serde_json::from_slice(&lost.1).unwrap();
     assert_eq!(infcode(&lost_answer), -1);
     assert_eq!(double.state.reversals_of(&lost_msgid), 1);
-    assert!(double.state.booked(&lost_msgid).reversed, "upstream's net state is reversed");
+    assert!(
+        double.state.booked(&lost_msgid).reversed,
+        "upstream's net state is reversed"
+    );
 
     assert!(gw.terminate().success());
-    let export = run_ok(&["journal", "export", "--config", ws.config().to_str().unwrap()]);
-    let records: Vec<Value> = export.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let export = run_ok(&[
+        "journal",
+        "export",
+        "--config",
+        ws.config().to_str().unwrap(),
+    ]);
+    let records: Vec<Value> = export
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     let claims: Vec<&Value> = records
         .iter()
         .filter(|r| r["kind"] == "nhsa.settlement")
         .collect();
-    assert_eq!(claims.len(), 1, "only the relayed settlement is a claim: {export}");
+    assert_eq!(
+        claims.len(),
+        1,
+        "only the relayed settlement is a claim: {export}"
+    );
     let claim = &claims[0]["record"];
     assert_eq!(claim["core"], "forwarded");
     assert_eq!(claim["claim"]["msgid"], ok_msgid.as_str());

@@ -20,7 +20,10 @@ fn yuan(fen: i64) -> Value {
 #[test]
 fn settle_reconcile_close_pay_and_ingest() {
     let ws = Workspace::init();
-    let persons = his::insured_from_registry(&std::fs::read_to_string(ws.path().join("policy/persons.toml")).unwrap()).unwrap();
+    let persons = his::insured_from_registry(
+        &std::fs::read_to_string(ws.path().join("policy/persons.toml")).unwrap(),
+    )
+    .unwrap();
     let gw = ws.serve(&[]);
     let rt = runtime();
     let today = time::OffsetDateTime::now_utc().to_offset(medsettle_canonical::CHINA_OFFSET);
@@ -64,7 +67,13 @@ fn settle_reconcile_close_pay_and_ingest() {
     });
     assert_eq!(stmt_ok["stmtinfo"]["stmt_rslt"], "0", "{stmt_ok}");
     assert_eq!(stmt_bad["stmtinfo"]["stmt_rslt"], "1", "{stmt_bad}");
-    assert!(stmt_bad["stmtinfo"]["stmt_rslt_dscr"].as_str().unwrap().contains("12.34"), "{stmt_bad}");
+    assert!(
+        stmt_bad["stmtinfo"]["stmt_rslt_dscr"]
+            .as_str()
+            .unwrap()
+            .contains("12.34"),
+        "{stmt_bad}"
+    );
     assert!(gw.terminate().success());
 
     // Independent expectation: IS-D-2 per claim round_half_up(fund amount in scope × 60 %).
@@ -84,33 +93,70 @@ fn settle_reconcile_close_pay_and_ingest() {
                 .filter(|l| in_scope.contains(&l["fund_pay_type"].as_str().unwrap()))
                 .map(|l| l["fund_payamt"].as_i64().unwrap())
                 .sum();
-            Money::from_fen(fund).mul_ratio_half_up(Ratio::from_bp(6_000)).fen()
+            Money::from_fen(fund)
+                .mul_ratio_half_up(Ratio::from_bp(6_000))
+                .fen()
         })
         .sum();
     assert!(expected > 0);
     let pay_date = run_ok(&["calendar", "pay-date", &today.date().to_string()]);
     let pay_date = pay_date.lines().next().unwrap().trim().to_owned();
     let daily = run_ok(&["settle", "daily", "--date", &pay_date, "--config", cfg]);
-    assert!(daily.contains(&format!("total: 1 institutions paid {}", Money::from_fen(expected))), "expected {expected}: {daily}");
-    let summary = std::fs::read_to_string(ws.path().join(format!("data/reports/daily-{pay_date}-summary.csv"))).unwrap();
+    assert!(
+        daily.contains(&format!(
+            "total: 1 institutions paid {}",
+            Money::from_fen(expected)
+        )),
+        "expected {expected}: {daily}"
+    );
+    let summary = std::fs::read_to_string(
+        ws.path()
+            .join(format!("data/reports/daily-{pay_date}-summary.csv")),
+    )
+    .unwrap();
     assert!(summary.lines().count() >= 2, "{summary}");
 
     // Payment file: dropped once, valid against the official schema, same bytes when re-run.
     let first = run_ok(&["bank", "export", "--date", &pay_date, "--config", cfg]);
-    let file = ws.path().join("data/bank/outbox").read_dir().unwrap()
+    let file = ws
+        .path()
+        .join("data/bank/outbox")
+        .read_dir()
+        .unwrap()
         .map(|e| e.unwrap().path())
         .find(|p| p.extension().is_some_and(|e| e == "xml"))
         .expect("a pain.001 file");
     let bytes = std::fs::read(&file).unwrap();
     let again = run_ok(&["bank", "export", "--date", &pay_date, "--config", cfg]);
-    assert!(first.contains("dropped") && again.contains("already dropped"), "{first}\n{again}");
-    assert_eq!(std::fs::read(&file).unwrap(), bytes, "a batch renders to the same bytes");
-    let xsd = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/schemas/iso20022/pain.001.001.03.xsd");
+    assert!(
+        first.contains("dropped") && again.contains("already dropped"),
+        "{first}\n{again}"
+    );
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        bytes,
+        "a batch renders to the same bytes"
+    );
+    let xsd = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/schemas/iso20022/pain.001.001.03.xsd");
     if xsd.exists() && Command::new("xmllint").arg("--version").output().is_ok() {
-        let out = Command::new("xmllint").arg("--noout").arg("--schema").arg(&xsd).arg(&file).output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new("xmllint")
+            .arg("--noout")
+            .arg("--schema")
+            .arg(&xsd)
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     } else {
-        assert!(std::env::var("CI").is_err(), "CI must have xmllint and the shared schema");
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must have xmllint and the shared schema"
+        );
     }
 
     // The bank answers; receipts are applied once, a second ingest changes nothing.
@@ -118,7 +164,10 @@ fn settle_reconcile_close_pay_and_ingest() {
     let ingest = run_ok(&["bank", "ingest", "--config", cfg]);
     assert!(ingest.contains("receipts: 1 applied"), "{ingest}");
     let status = run_ok(&["bank", "status", "--config", cfg]);
-    assert!(status.contains(&format!("Paid 1 ({})", Money::from_fen(expected))), "{status}");
+    assert!(
+        status.contains(&format!("Paid 1 ({})", Money::from_fen(expected))),
+        "{status}"
+    );
     let twice = run_ok(&["bank", "ingest", "--config", cfg]);
     assert!(twice.contains("receipts: 0 applied"), "{twice}");
     assert_eq!(run_ok(&["bank", "status", "--config", cfg]), status);

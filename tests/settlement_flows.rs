@@ -15,7 +15,9 @@ fn fen(v: &Value) -> i64 {
         Value::Null => "0".into(),
         other => panic!("not an amount: {other}"),
     };
-    medsettle_canonical::Money::parse_yuan(&text).expect("exact amount").fen()
+    medsettle_canonical::Money::parse_yuan(&text)
+        .expect("exact amount")
+        .fen()
 }
 
 fn assert_identities(s: &Value) {
@@ -30,7 +32,11 @@ fn assert_identities(s: &Value) {
         f("fund_pay_sumamt") + f("psn_part_amt") + f("hosp_part_amt"),
         "NHSA-ID-2 in {s}"
     );
-    assert_eq!(f("psn_part_amt"), f("acct_pay") + f("psn_cash_pay"), "NHSA-ID-3 in {s}");
+    assert_eq!(
+        f("psn_part_amt"),
+        f("acct_pay") + f("psn_cash_pay"),
+        "NHSA-ID-3 in {s}"
+    );
 }
 
 fn sender(code: &str) -> Sender {
@@ -46,7 +52,10 @@ fn base_time() -> time::PrimitiveDateTime {
 }
 
 fn persons(ws: &Workspace) -> Vec<Insured> {
-    his::insured_from_registry(&std::fs::read_to_string(ws.path().join("policy/persons.toml")).unwrap()).unwrap()
+    his::insured_from_registry(
+        &std::fs::read_to_string(ws.path().join("policy/persons.toml")).unwrap(),
+    )
+    .unwrap()
 }
 
 #[test]
@@ -54,44 +63,112 @@ fn outpatient_and_inpatient_visits_settle_and_reversal_restores_accumulators() {
     let ws = Workspace::init();
     let gw = ws.serve(&[]);
     let rt = runtime();
-    let employee = persons(&ws).into_iter().find(|p| p.insutype == "310").unwrap();
+    let employee = persons(&ws)
+        .into_iter()
+        .find(|p| p.insutype == "310")
+        .unwrap();
     rt.block_on(async {
-        let mut conn = his::HisConnection::connect(gw.addr, ws.tls_for("H44030000001")).await.unwrap();
+        let mut conn = his::HisConnection::connect(gw.addr, ws.tls_for("H44030000001"))
+            .await
+            .unwrap();
         let mut b = EnvelopeBuilder::new(sender("H44030000001"), base_time());
         let lines = vec![
-            FeeLine { med_list_codg: "DIAG001".into(), units: 1, pric_fen: 2_000 },
-            FeeLine { med_list_codg: "WM002".into(), units: 3, pric_fen: 3_350 },
-            FeeLine { med_list_codg: "LAB001".into(), units: 1, pric_fen: 2_500 },
+            FeeLine {
+                med_list_codg: "DIAG001".into(),
+                units: 1,
+                pric_fen: 2_000,
+            },
+            FeeLine {
+                med_list_codg: "WM002".into(),
+                units: 3,
+                pric_fen: 3_350,
+            },
+            FeeLine {
+                med_list_codg: "LAB001".into(),
+                units: 1,
+                pric_fen: 2_500,
+            },
         ];
-        let first = his::outpatient_visit(&mut conn, &mut b, &employee, &lines, 1).await.unwrap();
+        let first = his::outpatient_visit(&mut conn, &mut b, &employee, &lines, 1)
+            .await
+            .unwrap();
         assert_identities(&first.setlinfo);
-        assert_eq!(fen(&first.setlinfo["medfee_sumamt"]), 2_000 + 3 * 3_350 + 2_500);
+        assert_eq!(
+            fen(&first.setlinfo["medfee_sumamt"]),
+            2_000 + 3 * 3_350 + 2_500
+        );
         assert_eq!(first.setlinfo["medins_setl_id"], first.msgid.as_str());
         // 乙类 WM002 pays 10 % pre-self-pay: 100.50 × 0.10 = 10.05
         assert_eq!(fen(&first.setlinfo["preselfpay_amt"]), 1_005);
 
         // Reverse it, then settle the same visit again: the deductible and the account balance
         // consumed by the first settlement were restored, so the split is identical.
-        let rev = his::reverse(&mut conn, &mut b, &employee, &first, false).await.unwrap();
-        assert_eq!(fen(&rev["setlinfo"]["medfee_sumamt"]), -fen(&first.setlinfo["medfee_sumamt"]));
-        assert_eq!(fen(&rev["setlinfo"]["fund_pay_sumamt"]), -fen(&first.setlinfo["fund_pay_sumamt"]));
+        let rev = his::reverse(&mut conn, &mut b, &employee, &first, false)
+            .await
+            .unwrap();
+        assert_eq!(
+            fen(&rev["setlinfo"]["medfee_sumamt"]),
+            -fen(&first.setlinfo["medfee_sumamt"])
+        );
+        assert_eq!(
+            fen(&rev["setlinfo"]["fund_pay_sumamt"]),
+            -fen(&first.setlinfo["fund_pay_sumamt"])
+        );
         assert_ne!(rev["setlinfo"]["setl_id"], first.setlinfo["setl_id"]);
-        let again = his::outpatient_visit(&mut conn, &mut b, &employee, &lines, 2).await.unwrap();
-        for k in ["act_pay_dedc", "hifp_pay", "fund_pay_sumamt", "acct_pay", "psn_cash_pay", "balc"] {
-            assert_eq!(fen(&again.setlinfo[k]), fen(&first.setlinfo[k]), "{k} after reversal");
+        let again = his::outpatient_visit(&mut conn, &mut b, &employee, &lines, 2)
+            .await
+            .unwrap();
+        for k in [
+            "act_pay_dedc",
+            "hifp_pay",
+            "fund_pay_sumamt",
+            "acct_pay",
+            "psn_cash_pay",
+            "balc",
+        ] {
+            assert_eq!(
+                fen(&again.setlinfo[k]),
+                fen(&first.setlinfo[k]),
+                "{k} after reversal"
+            );
         }
         // Reversing the reversal's original twice is refused: already reversed.
         let twice = his::reverse(&mut conn, &mut b, &employee, &first, false).await;
-        assert!(twice.is_err(), "a second reversal of the same settlement must be refused");
+        assert!(
+            twice.is_err(),
+            "a second reversal of the same settlement must be refused"
+        );
 
         let stay = vec![
-            FeeLine { med_list_codg: "BED001".into(), units: 5, pric_fen: 6_000 },
-            FeeLine { med_list_codg: "OPR001".into(), units: 1, pric_fen: 350_000 },
-            FeeLine { med_list_codg: "MAT001".into(), units: 10, pric_fen: 1_800 },
-            FeeLine { med_list_codg: "EXAM001".into(), units: 1, pric_fen: 32_000 },
-            FeeLine { med_list_codg: "OTH001".into(), units: 1, pric_fen: 50_000 },
+            FeeLine {
+                med_list_codg: "BED001".into(),
+                units: 5,
+                pric_fen: 6_000,
+            },
+            FeeLine {
+                med_list_codg: "OPR001".into(),
+                units: 1,
+                pric_fen: 350_000,
+            },
+            FeeLine {
+                med_list_codg: "MAT001".into(),
+                units: 10,
+                pric_fen: 1_800,
+            },
+            FeeLine {
+                med_list_codg: "EXAM001".into(),
+                units: 1,
+                pric_fen: 32_000,
+            },
+            FeeLine {
+                med_list_codg: "OTH001".into(),
+                units: 1,
+                pric_fen: 50_000,
+            },
         ];
-        let inpatient = his::inpatient_stay(&mut conn, &mut b, &employee, &stay, 1).await.unwrap();
+        let inpatient = his::inpatient_stay(&mut conn, &mut b, &employee, &stay, 1)
+            .await
+            .unwrap();
         let s = &inpatient.setlinfo;
         assert_identities(s);
         // MAT001 is capped at 15.00: (18.00 − 15.00) × 10 = 30.00 above the cap; OTH001 self-pay.
@@ -103,7 +180,12 @@ fn outpatient_and_inpatient_visits_settle_and_reversal_restores_accumulators() {
     });
     let stopped = gw.terminate();
     assert!(stopped.success(), "graceful stop exits 0: {stopped:?}");
-    let export = run_ok(&["journal", "export", "--config", ws.config().to_str().unwrap()]);
+    let export = run_ok(&[
+        "journal",
+        "export",
+        "--config",
+        ws.config().to_str().unwrap(),
+    ]);
     let claims: Vec<Value> = export
         .lines()
         .map(|l| serde_json::from_str::<Value>(l).unwrap())
@@ -111,7 +193,18 @@ fn outpatient_and_inpatient_visits_settle_and_reversal_restores_accumulators() {
         .collect();
     // 2207, 2208, 2207 again, 2304: four settled-claim records (the refused reversal is not).
     assert_eq!(claims.len(), 4, "{export}");
-    let kinds: Vec<&str> = claims.iter().map(|c| c["record"]["claim"]["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["settlement", "reversal", "settlement", "settlement"]);
-    assert!(claims[1]["record"]["claim"]["medfee_sumamt"].as_i64().unwrap() < 0);
+    let kinds: Vec<&str> = claims
+        .iter()
+        .map(|c| c["record"]["claim"]["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["settlement", "reversal", "settlement", "settlement"]
+    );
+    assert!(
+        claims[1]["record"]["claim"]["medfee_sumamt"]
+            .as_i64()
+            .unwrap()
+            < 0
+    );
 }

@@ -38,7 +38,10 @@ struct Expected {
 #[test]
 fn every_conformance_case_through_the_cli() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("conformance/cases/nhsa");
-    let mut dirs: Vec<_> = std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut dirs: Vec<_> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     dirs.sort();
     let (mut accepted, mut rejected) = (0, 0);
     for dir in dirs {
@@ -61,17 +64,30 @@ fn every_conformance_case_through_the_cli() {
             "accept" => {
                 assert_eq!(out.status.code(), Some(0), "{name}: {stderr}");
                 let got: Value = serde_json::from_slice(&out.stdout).unwrap();
-                let want: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
+                let want: Value = serde_json::from_str(
+                    &std::fs::read_to_string(dir.join("expected.json")).unwrap(),
+                )
+                .unwrap();
                 assert_eq!(got, want, "{name}: canonical JSON differs");
                 accepted += 1;
             }
             "reject" => {
-                assert_eq!(out.status.code(), Some(2), "{name}: bad input must exit 2; stderr: {stderr}");
+                assert_eq!(
+                    out.status.code(),
+                    Some(2),
+                    "{name}: bad input must exit 2; stderr: {stderr}"
+                );
                 for r in &case.expected.rules {
-                    assert!(stderr.contains(r.as_str()), "{name}: stderr does not name rule {r}: {stderr}");
+                    assert!(
+                        stderr.contains(r.as_str()),
+                        "{name}: stderr does not name rule {r}: {stderr}"
+                    );
                 }
                 for p in &case.expected.paths {
-                    assert!(stderr.contains(p.as_str()), "{name}: stderr does not name path {p}: {stderr}");
+                    assert!(
+                        stderr.contains(p.as_str()),
+                        "{name}: stderr does not name path {p}: {stderr}"
+                    );
                 }
                 rejected += 1;
             }
@@ -84,9 +100,17 @@ fn every_conformance_case_through_the_cli() {
 
 #[test]
 fn canonical_claim_translates_back_to_the_national_answer() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("conformance/cases/nhsa/048-exchange-2304-inpatient-real-shape");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("conformance/cases/nhsa/048-exchange-2304-inpatient-real-shape");
     let claim = dir.join("expected.json");
-    let out = run_ok(&["translate", "--from", "canonical", "--to", "nhsa", claim.to_str().unwrap()]);
+    let out = run_ok(&[
+        "translate",
+        "--from",
+        "canonical",
+        "--to",
+        "nhsa",
+        claim.to_str().unwrap(),
+    ]);
     let answer: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(answer["infcode"], 0);
     let setlinfo = &answer["output"]["setlinfo"];

@@ -22,7 +22,10 @@ pub fn bin() -> PathBuf {
 
 /// Run `medsettle ARGS…` to completion.
 pub fn run(args: &[&str]) -> Output {
-    Command::new(bin()).args(args).output().expect("run medsettle")
+    Command::new(bin())
+        .args(args)
+        .output()
+        .expect("run medsettle")
 }
 
 /// Run and assert success; returns stdout.
@@ -64,7 +67,10 @@ impl Workspace {
 
     pub fn client_cert(&self, code: &str) -> (PathBuf, PathBuf) {
         let base = self.path().join("certs/clients");
-        (base.join(format!("{code}.pem")), base.join(format!("{code}.key")))
+        (
+            base.join(format!("{code}.pem")),
+            base.join(format!("{code}.key")),
+        )
     }
 
     pub fn tls_for(&self, code: &str) -> Arc<rustls::ClientConfig> {

@@ -60,15 +60,25 @@ pub fn filedrop_config(config: &Config) -> Result<FileDropConfig> {
     let mut cfg = FileDropConfig::under(&config.bank_dir());
     cfg.format = match config.bank.format.as_deref().unwrap_or("pain001") {
         "pain001" => FormatConfig::Pain001,
-        "gbk" => FormatConfig::Delimited { profile: config.bank.profile.clone() },
-        other => anyhow::bail!(BadInput::new(format!("bank.format: `{other}` is not pain001 or gbk"))),
+        "gbk" => FormatConfig::Delimited {
+            profile: config.bank.profile.clone(),
+        },
+        other => anyhow::bail!(BadInput::new(format!(
+            "bank.format: `{other}` is not pain001 or gbk"
+        ))),
     };
-    cfg.validate().map_err(|e| BadInput::new(format!("bank: {e}")))?;
+    cfg.validate()
+        .map_err(|e| BadInput::new(format!("bank: {e}")))?;
     Ok(cfg)
 }
 
 /// Approve and drop the payment file of pay date `date`.
-pub fn export(config: &Config, engine: &Engine, store: &dyn Store, date: time::Date) -> Result<DropReport> {
+pub fn export(
+    config: &Config,
+    engine: &Engine,
+    store: &dyn Store,
+    date: time::Date,
+) -> Result<DropReport> {
     let cfg = filedrop_config(config)?;
     // Finish any batch a crash left half-dropped before adding a new one.
     Outbox::recover(store, &cfg)?;
@@ -78,20 +88,28 @@ pub fn export(config: &Config, engine: &Engine, store: &dyn Store, date: time::D
     }
     let report = Outbox::drop_batch(store, &cfg, &close.batch)?;
     println!(
-        "{} {} ({} payments, control sum {}, sha256 {}){}",
-        if report.already_dropped { "already dropped" } else { "dropped" },
+        "{} {} ({} payments, control sum {}, sha256 {})",
+        if report.already_dropped {
+            "already dropped"
+        } else {
+            "dropped"
+        },
         report.file_path.display(),
         report.count,
         report.control_sum,
         &report.sha256[..16],
-        ""
     );
     println!("trigger {}", report.trigger_path.display());
     Ok(report)
 }
 
 /// Scan `inbox` once and feed what moved to the engine.
-pub fn ingest(config: &Config, engine: &Engine, store: &dyn Store, path: Option<&Path>) -> Result<IngestReport> {
+pub fn ingest(
+    config: &Config,
+    engine: &Engine,
+    store: &dyn Store,
+    path: Option<&Path>,
+) -> Result<IngestReport> {
     let mut cfg = filedrop_config(config)?;
     Outbox::recover(store, &cfg)?;
     match path {
@@ -104,7 +122,10 @@ pub fn ingest(config: &Config, engine: &Engine, store: &dyn Store, path: Option<
                 .with_context(|| format!("copying {}", p.display()))?;
             let trigger = PathBuf::from(format!("{}.ok", p.display()));
             if trigger.exists() {
-                std::fs::copy(&trigger, cfg.inbox_dir.join(format!("{}.ok", name.to_string_lossy())))?;
+                std::fs::copy(
+                    &trigger,
+                    cfg.inbox_dir.join(format!("{}.ok", name.to_string_lossy())),
+                )?;
             }
         }
         None => {}
@@ -140,7 +161,10 @@ pub fn ingest(config: &Config, engine: &Engine, store: &dyn Store, path: Option<
 
 pub fn print_status(store: &dyn Store) -> Result<()> {
     let s = medsettle_filedrop::status(store)?;
-    println!("{:<22} {:<13} {:>6} {:>14}  by status", "batch", "state", "count", "control sum");
+    println!(
+        "{:<22} {:<13} {:>6} {:>14}  by status",
+        "batch", "state", "count", "control sum"
+    );
     for b in &s.batches {
         let by: Vec<String> = b
             .payments
@@ -156,8 +180,19 @@ pub fn print_status(store: &dyn Store) -> Result<()> {
             by.join(", ")
         );
     }
-    let totals: Vec<String> = s.totals.iter().map(|(st, t)| format!("{st:?} {} ({})", t.count, t.amount)).collect();
-    println!("all payments: {}", if totals.is_empty() { "none".into() } else { totals.join(", ") });
+    let totals: Vec<String> = s
+        .totals
+        .iter()
+        .map(|(st, t)| format!("{st:?} {} ({})", t.count, t.amount))
+        .collect();
+    println!(
+        "all payments: {}",
+        if totals.is_empty() {
+            "none".into()
+        } else {
+            totals.join(", ")
+        }
+    );
     println!(
         "receipt files applied {}, rejected {}; alerts {}",
         s.receipt_files_applied, s.receipt_files_rejected, s.alerts
@@ -166,7 +201,16 @@ pub fn print_status(store: &dyn Store) -> Result<()> {
 }
 
 pub fn run(cmd: BankCommand, config: &Config) -> Result<()> {
-    if let BankCommand::Simulate { once, seed, failed_per_mille, pending_per_mille, returned_per_mille, duplicate, truncated } = cmd {
+    if let BankCommand::Simulate {
+        once,
+        seed,
+        failed_per_mille,
+        pending_per_mille,
+        returned_per_mille,
+        duplicate,
+        truncated,
+    } = cmd
+    {
         // The simulated bank is the far side of the boundary: it reads the outbox and writes
         // the inbox, never the gateway's journal.
         let cfg = filedrop_config(config)?;

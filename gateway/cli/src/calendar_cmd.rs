@@ -30,10 +30,13 @@ pub fn load(files: &[PathBuf]) -> Result<Calendar> {
     }
     let texts = files
         .iter()
-        .map(|f| std::fs::read_to_string(f).with_context(|| format!("reading calendar {}", f.display())))
+        .map(|f| {
+            std::fs::read_to_string(f).with_context(|| format!("reading calendar {}", f.display()))
+        })
         .collect::<Result<Vec<_>>>()?;
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-    Calendar::from_toml_strs(&refs).map_err(|e| BadInput::new(format!("calendar files: {e}")).into())
+    Calendar::from_toml_strs(&refs)
+        .map_err(|e| BadInput::new(format!("calendar files: {e}")).into())
 }
 
 fn date_arg(name: &str, text: &str) -> Result<Date> {
@@ -43,7 +46,9 @@ fn date_arg(name: &str, text: &str) -> Result<Date> {
 pub fn run(cmd: CalendarCommand, files: &[PathBuf]) -> Result<()> {
     let cal = load(files)?;
     // A date the calendar does not cover is the operator's input problem: refuse, never guess.
-    let bad = |e: medsettle_settlement::SettlementError| anyhow::Error::from(BadInput::new(e.to_string()));
+    let bad = |e: medsettle_settlement::SettlementError| {
+        anyhow::Error::from(BadInput::new(e.to_string()))
+    };
     match cmd {
         CalendarCommand::PayDate { date } => {
             let d = date_arg("DATE", &date)?;

@@ -185,15 +185,18 @@ pub fn read(path: &Path) -> Result<String> {
 }
 
 fn resolve(base: &Path, p: &Path) -> PathBuf {
-    if p.is_absolute() { p.to_owned() } else { base.join(p) }
+    if p.is_absolute() {
+        p.to_owned()
+    } else {
+        base.join(p)
+    }
 }
 
 /// Load and validate `medsettle.toml`.
 pub fn load(file: &Path) -> Result<Config> {
     let text = read(file)?;
-    let raw: RawConfig = toml::from_str(&text).map_err(|e| {
-        BadInput::new(format!("{}: {e}", file.display()))
-    })?;
+    let raw: RawConfig =
+        toml::from_str(&text).map_err(|e| BadInput::new(format!("{}: {e}", file.display())))?;
     let base = file
         .canonicalize()
         .with_context(|| format!("resolving {}", file.display()))?
@@ -233,11 +236,17 @@ pub fn load(file: &Path) -> Result<Config> {
     let mut settlement = raw.settlement.clone();
     settlement.policy = resolve(&base, &settlement.policy);
     settlement.institutions = resolve(&base, &settlement.institutions);
-    settlement.calendar = settlement.calendar.iter().map(|p| resolve(&base, p)).collect();
+    settlement.calendar = settlement
+        .calendar
+        .iter()
+        .map(|p| resolve(&base, p))
+        .collect();
     let mut forward = raw.forward.clone();
     for (i, f) in forward.iter_mut().enumerate() {
         if f.admdvs.is_empty()
-            || f.admdvs.iter().any(|a| ![2, 4, 6].contains(&a.len()) || !a.bytes().all(|b| b.is_ascii_digit()))
+            || f.admdvs
+                .iter()
+                .any(|a| ![2, 4, 6].contains(&a.len()) || !a.bytes().all(|b| b.is_ascii_digit()))
         {
             bail!(BadInput::new(format!(
                 "forward[{i}].admdvs: each entry is a 6-digit region code or a 2-/4-digit prefix"
@@ -260,7 +269,10 @@ pub fn load(file: &Path) -> Result<Config> {
         receiver_admdvs,
         json_depth_max: raw.gateway.json_depth_max,
         identity_warn_only: raw.gateway.identity_warn_only,
-        store: StoreConfig { durability, ..StoreConfig::default() },
+        store: StoreConfig {
+            durability,
+            ..StoreConfig::default()
+        },
         core,
         settlement,
         bank,

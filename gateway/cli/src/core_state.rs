@@ -41,14 +41,13 @@ pub fn state_writes(changes: &[StateChange]) -> Vec<StateWrite> {
         .iter()
         .map(|c| match c {
             StateChange::PutVisit(v) => StateWrite::put(space::VISIT, key(&[&v.mdtrt_id]), json(v)),
-            StateChange::PutFeeLine(l) => StateWrite::put(
-                space::FEE_LINE,
-                key(&[&l.mdtrt_id, &l.feedetl_sn]),
-                json(l),
-            ),
-            StateChange::DeleteFeeLine { mdtrt_id, feedetl_sn } => {
-                StateWrite::delete(space::FEE_LINE, key(&[mdtrt_id, feedetl_sn]))
+            StateChange::PutFeeLine(l) => {
+                StateWrite::put(space::FEE_LINE, key(&[&l.mdtrt_id, &l.feedetl_sn]), json(l))
             }
+            StateChange::DeleteFeeLine {
+                mdtrt_id,
+                feedetl_sn,
+            } => StateWrite::delete(space::FEE_LINE, key(&[mdtrt_id, feedetl_sn])),
             StateChange::PutSettlement(s) => {
                 StateWrite::put(space::SETTLEMENT, key(&[&s.claim.setl_id]), json(s))
             }
@@ -60,10 +59,18 @@ pub fn state_writes(changes: &[StateChange]) -> Vec<StateWrite> {
             StateChange::PutBalance { psn_no, balc } => {
                 StateWrite::put(space::BALANCE, key(&[psn_no]), json(balc))
             }
-            StateChange::PutMsgidIndex { fixmedins_code, msgid, setl_id } => {
-                StateWrite::put(space::MSGID, key(&[fixmedins_code, msgid]), setl_id.as_bytes().to_vec())
+            StateChange::PutMsgidIndex {
+                fixmedins_code,
+                msgid,
+                setl_id,
+            } => StateWrite::put(
+                space::MSGID,
+                key(&[fixmedins_code, msgid]),
+                setl_id.as_bytes().to_vec(),
+            ),
+            StateChange::PutSignIn(s) => {
+                StateWrite::put(space::SIGN_IN, key(&[&s.sign_no]), json(s))
             }
-            StateChange::PutSignIn(s) => StateWrite::put(space::SIGN_IN, key(&[&s.sign_no]), json(s)),
         })
         .collect()
 }
@@ -91,7 +98,10 @@ impl PersonIndex {
                 (r.person.clone(), r.emp_name.clone(), r.balc),
             );
         }
-        PersonIndex { by_psn_no, psn_no_by_cert }
+        PersonIndex {
+            by_psn_no,
+            psn_no_by_cert,
+        }
     }
 }
 
@@ -107,13 +117,18 @@ impl<'a> StoreCoreView<'a> {
             .store
             .get(space, key)
             .unwrap_or_else(|e| panic!("store read of {space} failed: {e}"))?;
-        Some(serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("corrupt {space} state: {e}")))
+        Some(
+            serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("corrupt {space} state: {e}")),
+        )
     }
 }
 
 impl CoreView for StoreCoreView<'_> {
     fn person(&self, psn_no: &str) -> Option<Person> {
-        self.persons.by_psn_no.get(psn_no).map(|(p, _, _)| p.clone())
+        self.persons
+            .by_psn_no
+            .get(psn_no)
+            .map(|(p, _, _)| p.clone())
     }
 
     fn person_by_cert(&self, certno: &str) -> Option<Person> {
@@ -124,7 +139,10 @@ impl CoreView for StoreCoreView<'_> {
     }
 
     fn emp_name(&self, psn_no: &str) -> Option<String> {
-        self.persons.by_psn_no.get(psn_no).map(|(_, e, _)| e.clone())
+        self.persons
+            .by_psn_no
+            .get(psn_no)
+            .map(|(_, e, _)| e.clone())
     }
 
     fn visit(&self, mdtrt_id: &str) -> Option<Visit> {

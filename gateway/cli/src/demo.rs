@@ -189,19 +189,26 @@ pub fn run(args: DemoArgs) -> Result<()> {
     }
     let config = crate::config::load(&config_path)?;
     let institutions = config.institutions()?;
-    let persons = Arc::new(his::insured_from_registry(&crate::config::read(&config.core.persons)?)?);
+    let persons = Arc::new(his::insured_from_registry(&crate::config::read(
+        &config.core.persons,
+    )?)?);
 
     println!("step 1/6  starting the gateway (medsettle serve, mutual TLS, fsync journal)");
     let gateway = ChildGateway::start(&config_path)?;
     println!("          listening on https://{}", gateway.addr);
 
     let total = u64::from(args.visits) * institutions.len() as u64;
-    println!("step 2/6  {} hospitals send {total} visits of HIS traffic", institutions.len());
+    println!(
+        "step 2/6  {} hospitals send {total} visits of HIS traffic",
+        institutions.len()
+    );
     let bar = ProgressBar::new(total).with_style(
         ProgressStyle::with_template("          {bar:40} {pos}/{len} visits {elapsed}")
             .expect("template"),
     );
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     let tallies = runtime.block_on(async {
         let mut tasks = Vec::new();
         for (n, inst) in institutions.iter().enumerate() {
@@ -233,7 +240,9 @@ pub fn run(args: DemoArgs) -> Result<()> {
     gateway.stop()?;
     let requests: u64 = tallies.iter().map(|t| t.requests).sum();
     let refused: u64 = tallies.iter().map(|t| t.refused).sum();
-    println!("          {requests} requests answered ({refused} visits refused by policy); gateway stopped cleanly");
+    println!(
+        "          {requests} requests answered ({refused} visits refused by policy); gateway stopped cleanly"
+    );
 
     println!("step 3/6  what the journal holds");
     print_journal_summary(&config)?;
@@ -249,21 +258,33 @@ pub fn run(args: DemoArgs) -> Result<()> {
 fn settle_and_pay(config: &crate::config::Config) -> Result<()> {
     let store = crate::serve::open_store(config)?;
     let engine = crate::settle_cmd::build_engine(config)?;
-    let today = time::OffsetDateTime::now_utc().to_offset(medsettle_canonical::CHINA_OFFSET).date();
+    let today = time::OffsetDateTime::now_utc()
+        .to_offset(medsettle_canonical::CHINA_OFFSET)
+        .date();
     let pay_date = engine
         .pay_date_for(today)
         .map_err(|e| anyhow!("[{}] {e}", e.rule()))?;
-    println!("\nstep 4/6  close the day: claims settled {today} are paid on {pay_date} (T+1 working day)");
+    println!(
+        "\nstep 4/6  close the day: claims settled {today} are paid on {pay_date} (T+1 working day)"
+    );
     let drop = crate::bank_cmd::export(config, &engine, store.as_ref(), pay_date)?;
-    println!("\nstep 5/6  the bank answers (simulated): one payment paid, one failed (closed account), one pending");
+    println!(
+        "\nstep 5/6  the bank answers (simulated): one payment paid, one failed (closed account), one pending"
+    );
     let close = engine
         .close_day(store.as_ref(), pay_date, time::OffsetDateTime::now_utc())
         .map_err(|e| anyhow!("[{}] {e}", e.rule()))?;
     let mut plan = medsettle_bank::simulator::OutcomePlan::all_paid(7);
     use medsettle_bank::simulator::{FailReason, Outcome};
-    let ids: Vec<&str> = close.batch.payments.iter().map(|p| p.payment_id.as_str()).collect();
+    let ids: Vec<&str> = close
+        .batch
+        .payments
+        .iter()
+        .map(|p| p.payment_id.as_str())
+        .collect();
     if let Some(id) = ids.get(1) {
-        plan.overrides.insert((*id).to_owned(), Outcome::Failed(FailReason::ClosedAccount));
+        plan.overrides
+            .insert((*id).to_owned(), Outcome::Failed(FailReason::ClosedAccount));
     }
     if let Some(id) = ids.get(2) {
         plan.overrides.insert((*id).to_owned(), Outcome::Pending);
@@ -273,23 +294,36 @@ fn settle_and_pay(config: &crate::config::Config) -> Result<()> {
     for f in &sim.receipts_written {
         println!("          receipt {}", fd.inbox_dir.join(f).display());
     }
-    println!("\nstep 6/6  receipts ingested (each file once; only a receipt proves payment, IS-D-7)");
+    println!(
+        "\nstep 6/6  receipts ingested (each file once; only a receipt proves payment, IS-D-7)"
+    );
     let report = crate::bank_cmd::ingest(config, &engine, store.as_ref(), None)?;
-    let mut last: std::collections::BTreeMap<&str, &medsettle_canonical::Receipt> = Default::default();
+    let mut last: std::collections::BTreeMap<&str, &medsettle_canonical::Receipt> =
+        Default::default();
     for r in &report.receipts_applied {
         last.insert(r.payment_id.as_str(), r);
     }
     println!("\n          the day's payments ({pay_date}):");
-    println!("          {:<14} {:>14} {:<9} {}", "institution", "amount", "status", "bank says");
+    println!(
+        "          {:<14} {:>14} {:<9} bank says",
+        "institution", "amount", "status"
+    );
     for p in &close.batch.payments {
         let (status, why) = match last.get(p.payment_id.as_str()) {
             Some(r) => (
                 format!("{:?}", r.status).to_lowercase(),
-                r.reason.as_ref().map_or(String::new(), |x| format!("{} {}", x.iso_code.clone().unwrap_or_default(), x.text)),
+                r.reason.as_ref().map_or(String::new(), |x| {
+                    format!("{} {}", x.iso_code.clone().unwrap_or_default(), x.text)
+                }),
             ),
             None => ("sent".into(), String::new()),
         };
-        println!("          {:<14} {:>14} {:<9} {why}", p.payee_code, p.amount.to_string(), status);
+        println!(
+            "          {:<14} {:>14} {:<9} {why}",
+            p.payee_code,
+            p.amount.to_string(),
+            status
+        );
     }
     println!("          payment file {}", drop.file_path.display());
     println!("          reports      {}", config.reports_dir().display());
@@ -331,13 +365,19 @@ fn print_journal_summary(config: &crate::config::Config) -> Result<()> {
     for (code, r) in &rows {
         println!(
             "          {code:<14} {:>7} {:>9} {:>16} {:>16} {:>16}",
-            r.claims, r.reversals, r.medfee.to_string(), r.fund.to_string(), r.person.to_string()
+            r.claims,
+            r.reversals,
+            r.medfee.to_string(),
+            r.fund.to_string(),
+            r.person.to_string()
         );
     }
     let stats = store.stats()?;
-    println!("          journal: {} records, last offset {}, no corrupt records: {}",
+    println!(
+        "          journal: {} records, last offset {}, no corrupt records: {}",
         stats.record_count,
         stats.last_offset.map_or("-".into(), |o| o.to_string()),
-        stats.corrupt_offsets.is_empty());
+        stats.corrupt_offsets.is_empty()
+    );
     Ok(())
 }

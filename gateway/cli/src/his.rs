@@ -19,7 +19,11 @@ use tokio_rustls::TlsConnector;
 pub const CALL_SERVICE_PATH: &str = "/fsi/api/rsfComIfsService/callService";
 
 /// A rustls client configuration that trusts `ca_pem` and presents `cert_pem`/`key_pem`.
-pub fn client_tls(ca_pem: &Path, cert_pem: &Path, key_pem: &Path) -> Result<Arc<rustls::ClientConfig>> {
+pub fn client_tls(
+    ca_pem: &Path,
+    cert_pem: &Path,
+    key_pem: &Path,
+) -> Result<Arc<rustls::ClientConfig>> {
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_file_iter(ca_pem)
         .with_context(|| format!("reading CA {}", ca_pem.display()))?
@@ -51,11 +55,19 @@ pub struct HisConnection {
 }
 
 impl HisConnection {
-    pub async fn connect(addr: SocketAddr, tls: Arc<rustls::ClientConfig>) -> Result<HisConnection> {
-        let tcp = TcpStream::connect(addr).await.with_context(|| format!("connecting to {addr}"))?;
+    pub async fn connect(
+        addr: SocketAddr,
+        tls: Arc<rustls::ClientConfig>,
+    ) -> Result<HisConnection> {
+        let tcp = TcpStream::connect(addr)
+            .await
+            .with_context(|| format!("connecting to {addr}"))?;
         tcp.set_nodelay(true)?;
         let name = ServerName::IpAddress(addr.ip().into());
-        let stream = TlsConnector::from(tls).connect(name, tcp).await.context("TLS handshake")?;
+        let stream = TlsConnector::from(tls)
+            .connect(name, tcp)
+            .await
+            .context("TLS handshake")?;
         let (sender, conn) =
             hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
         tokio::spawn(async move {
@@ -69,7 +81,10 @@ impl HisConnection {
 
     /// POST a JSON body; returns the status and the body bytes.
     pub async fn post(&mut self, path: &str, body: Bytes) -> Result<(u16, Bytes)> {
-        self.sender.ready().await.map_err(|e| anyhow!("connection closed: {e}"))?;
+        self.sender
+            .ready()
+            .await
+            .map_err(|e| anyhow!("connection closed: {e}"))?;
         let req = hyper::Request::post(path)
             .header("host", &self.authority)
             .header("content-type", "application/json; charset=utf-8")
@@ -97,7 +112,9 @@ impl HisConnection {
 
     /// POST an envelope and parse the answer envelope.
     pub async fn call(&mut self, envelope: &Value) -> Result<(u16, Value)> {
-        let (status, body) = self.post(CALL_SERVICE_PATH, Bytes::from(envelope.to_string())).await?;
+        let (status, body) = self
+            .post(CALL_SERVICE_PATH, Bytes::from(envelope.to_string()))
+            .await?;
         let value = serde_json::from_slice(&body)
             .with_context(|| format!("answer is not JSON: {}", String::from_utf8_lossy(&body)))?;
         Ok((status, value))
@@ -124,7 +141,11 @@ pub struct EnvelopeBuilder {
 
 impl EnvelopeBuilder {
     pub fn new(sender: Sender, base: time::PrimitiveDateTime) -> EnvelopeBuilder {
-        EnvelopeBuilder { sender, base, seq: 0 }
+        EnvelopeBuilder {
+            sender,
+            base,
+            seq: 0,
+        }
     }
 
     pub fn next_msgid(&mut self) -> (String, time::PrimitiveDateTime) {
@@ -140,7 +161,10 @@ impl EnvelopeBuilder {
             second.minute(),
             second.second()
         );
-        (format!("{}{}{:04}", self.sender.fixmedins_code, stamp, n), second)
+        (
+            format!("{}{}{:04}", self.sender.fixmedins_code, stamp, n),
+            second,
+        )
     }
 
     /// A request envelope for `infno` with `input`, insured in `insuplc_admdvs`.
@@ -224,7 +248,11 @@ impl FeeLine {
 /// A JSON number with exactly two decimals from fen, without floats.
 pub fn yuan_number(fen: i64) -> Value {
     let sign = if fen < 0 { "-" } else { "" };
-    let text = format!("{sign}{}.{:02}", fen.unsigned_abs() / 100, fen.unsigned_abs() % 100);
+    let text = format!(
+        "{sign}{}.{:02}",
+        fen.unsigned_abs() / 100,
+        fen.unsigned_abs() % 100
+    );
     Value::Number(serde_json::from_str(&text).expect("decimal text"))
 }
 
@@ -248,7 +276,10 @@ pub fn expect_success(status: u16, answer: &Value, what: &str) -> Result<Value> 
         v => v.as_i64().unwrap_or(-1),
     };
     if status != 200 || infcode != 0 {
-        return Err(anyhow!("{what}: HTTP {status}, infcode {infcode}: {}", answer["err_msg"]));
+        return Err(anyhow!(
+            "{what}: HTTP {status}, infcode {infcode}: {}",
+            answer["err_msg"]
+        ));
     }
     Ok(answer["output"].clone())
 }
@@ -257,7 +288,12 @@ fn fee_time(b: &EnvelopeBuilder) -> String {
     let t = b.base;
     format!(
         "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-        t.year(), u8::from(t.month()), t.day(), t.hour(), t.minute(), t.second()
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
     )
 }
 
@@ -278,7 +314,10 @@ pub async fn outpatient_visit(
     }}));
     let (s, a) = conn.call_retrying(&reg).await?;
     let out = expect_success(s, &a, "2201")?;
-    let mdtrt_id = out["data"]["mdtrt_id"].as_str().ok_or_else(|| anyhow!("2201 without mdtrt_id"))?.to_owned();
+    let mdtrt_id = out["data"]["mdtrt_id"]
+        .as_str()
+        .ok_or_else(|| anyhow!("2201 without mdtrt_id"))?
+        .to_owned();
     let chrg_bchno = format!("CB{visit_no:08}");
     let feedetail: Vec<Value> = lines.iter().enumerate().map(|(i, l)| json!({
         "feedetl_sn": format!("F{:04}", i + 1), "mdtrt_id": mdtrt_id, "psn_no": p.psn_no,
@@ -307,7 +346,10 @@ pub async fn outpatient_visit(
     let out = expect_success(s, &a, "2207")?;
     Ok(Settled {
         mdtrt_id,
-        setl_id: out["setlinfo"]["setl_id"].as_str().unwrap_or_default().to_owned(),
+        setl_id: out["setlinfo"]["setl_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
         msgid,
         setlinfo: out["setlinfo"].clone(),
     })
@@ -339,7 +381,10 @@ pub async fn inpatient_stay(
     }));
     let (s, a) = conn.call_retrying(&adm).await?;
     let out = expect_success(s, &a, "2401")?;
-    let mdtrt_id = out["result"]["mdtrt_id"].as_str().ok_or_else(|| anyhow!("2401 without mdtrt_id"))?.to_owned();
+    let mdtrt_id = out["result"]["mdtrt_id"]
+        .as_str()
+        .ok_or_else(|| anyhow!("2401 without mdtrt_id"))?
+        .to_owned();
     let feedetail: Vec<Value> = lines.iter().enumerate().map(|(i, l)| json!({
         "feedetl_sn": format!("Z{:04}", i + 1), "mdtrt_id": mdtrt_id, "psn_no": p.psn_no,
         "med_type": "21", "fee_ocur_time": when, "med_list_codg": l.med_list_codg,
@@ -364,18 +409,25 @@ pub async fn inpatient_stay(
     let msgid = settle["msgid"].as_str().unwrap_or_default().to_owned();
     let (s, a) = conn.call_retrying(&settle).await?;
     let out = expect_success(s, &a, "2304")?;
-    let dscg = b.envelope("2402", &p.insuplc_admdvs, json!({
-        "dscginfo": {
-            "mdtrt_id": mdtrt_id, "psn_no": p.psn_no, "insutype": p.insutype, "endtime": when,
-            "dscg_dept_codg": "0501", "dscg_dept_name": "外科", "dscg_way": "1"
-        },
-        "diseinfo": diag
-    }));
+    let dscg = b.envelope(
+        "2402",
+        &p.insuplc_admdvs,
+        json!({
+            "dscginfo": {
+                "mdtrt_id": mdtrt_id, "psn_no": p.psn_no, "insutype": p.insutype, "endtime": when,
+                "dscg_dept_codg": "0501", "dscg_dept_name": "外科", "dscg_way": "1"
+            },
+            "diseinfo": diag
+        }),
+    );
     let (s, a) = conn.call_retrying(&dscg).await?;
     expect_success(s, &a, "2402")?;
     Ok(Settled {
         mdtrt_id,
-        setl_id: out["setlinfo"]["setl_id"].as_str().unwrap_or_default().to_owned(),
+        setl_id: out["setlinfo"]["setl_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
         msgid,
         setlinfo: out["setlinfo"].clone(),
     })
@@ -390,9 +442,13 @@ pub async fn reverse(
     inpatient: bool,
 ) -> Result<Value> {
     let infno = if inpatient { "2305" } else { "2208" };
-    let env = b.envelope(infno, &p.insuplc_admdvs, json!({"data": {
-        "setl_id": settled.setl_id, "mdtrt_id": settled.mdtrt_id, "psn_no": p.psn_no
-    }}));
+    let env = b.envelope(
+        infno,
+        &p.insuplc_admdvs,
+        json!({"data": {
+            "setl_id": settled.setl_id, "mdtrt_id": settled.mdtrt_id, "psn_no": p.psn_no
+        }}),
+    );
     let (s, a) = conn.call_retrying(&env).await?;
     expect_success(s, &a, infno)
 }

@@ -39,7 +39,9 @@ fn write(dir: &Path, rel: &str, text: &str) -> Result<PathBuf> {
 }
 
 fn relative(dir: &Path, p: &Path) -> PathBuf {
-    p.strip_prefix(dir).map(Path::to_path_buf).unwrap_or_else(|_| p.to_owned())
+    p.strip_prefix(dir)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|_| p.to_owned())
 }
 
 /// Write everything under `dir`; `listen` is the address written into the config.
@@ -54,7 +56,10 @@ pub fn run(dir: &Path, listen: &str, force: bool) -> Result<PathBuf> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let dir = dir.canonicalize()?;
     let institutions = parse_institutions(SAMPLE_INSTITUTIONS)?;
-    let codes: Vec<[&str; 1]> = institutions.iter().map(|i| [i.fixmedins_code.as_str()]).collect();
+    let codes: Vec<[&str; 1]> = institutions
+        .iter()
+        .map(|i| [i.fixmedins_code.as_str()])
+        .collect();
     let mut clients: Vec<(&str, Role, &[&str])> = institutions
         .iter()
         .zip(&codes)
@@ -78,13 +83,21 @@ pub fn run(dir: &Path, listen: &str, force: bool) -> Result<PathBuf> {
     server.limits.rate_burst = RATE_BURST_INIT;
     server.server_cert_chain = relative(&dir, &server.server_cert_chain);
     server.server_key = relative(&dir, &server.server_key);
-    server.client_ca_bundles = server.client_ca_bundles.iter().map(|p| relative(&dir, p)).collect();
+    server.client_ca_bundles = server
+        .client_ca_bundles
+        .iter()
+        .map(|p| relative(&dir, p))
+        .collect();
     #[derive(Serialize)]
     struct ServerOnly {
         server: medsettle_server::ServerConfig,
     }
     let server_toml = toml::to_string(&ServerOnly { server }).context("rendering [server]")?;
-    write(&dir, CONFIG_FILE, &format!("{}{server_toml}", config_header()))?;
+    write(
+        &dir,
+        CONFIG_FILE,
+        &format!("{}{server_toml}", config_header()),
+    )?;
     // Prove the file we wrote is one the gateway accepts.
     crate::config::load(&config_path).context("the written configuration does not load")?;
     Ok(config_path)

@@ -36,11 +36,21 @@ pub fn run(cmd: JournalCommand, config: &Config) -> Result<()> {
             }
             println!("journal        {}", config.journal_dir().display());
             println!("records        {}", s.record_count);
-            println!("last offset    {}", s.last_offset.map_or("-".into(), |o| o.to_string()));
+            println!(
+                "last offset    {}",
+                s.last_offset.map_or("-".into(), |o| o.to_string())
+            );
             println!("durability     {:?}", s.durability);
             println!("disk bytes     {}", s.disk_bytes);
             println!("writable       {}", s.writable);
-            println!("corrupt        {}", if s.corrupt_offsets.is_empty() { "none".to_owned() } else { format!("{:?}", s.corrupt_offsets) });
+            println!(
+                "corrupt        {}",
+                if s.corrupt_offsets.is_empty() {
+                    "none".to_owned()
+                } else {
+                    format!("{:?}", s.corrupt_offsets)
+                }
+            );
             println!("by kind:");
             for (k, n) in &s.per_kind {
                 println!("  {k:<24} {n}");
@@ -58,8 +68,10 @@ pub fn run(cmd: JournalCommand, config: &Config) -> Result<()> {
             for item in store.export(from) {
                 let line = match item {
                     Ok((offset, r)) => {
-                        let payload: Value = serde_json::from_slice(&r.payload)
-                            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&r.payload).into_owned()));
+                        let payload: Value =
+                            serde_json::from_slice(&r.payload).unwrap_or_else(|_| {
+                                Value::String(String::from_utf8_lossy(&r.payload).into_owned())
+                            });
                         json!({
                             "offset": offset,
                             "kind": r.kind,

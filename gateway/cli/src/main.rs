@@ -98,7 +98,8 @@ enum Command {
 /// Structured logs to standard error; `MEDSETTLE_LOG` (e.g. `debug`) overrides `default`.
 fn init_logging(default: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("MEDSETTLE_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let filter =
+        EnvFilter::try_from_env("MEDSETTLE_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -118,12 +119,21 @@ fn main() -> ExitCode {
         Command::Init { dir, listen, force } => init::run(&dir, &listen, force).map(|path| {
             println!("wrote {}", path.display());
             println!("certificates in {}", dir.join("certs").display());
-            println!("start the gateway:  medsettle serve --config {}", path.display());
+            println!(
+                "start the gateway:  medsettle serve --config {}",
+                path.display()
+            );
         }),
-        Command::Serve { config, listen } => config::load(&config).and_then(|c| serve::run(c, listen)),
-        Command::Journal { config, cmd } => config::load(&config).and_then(|c| journal_cmd::run(cmd, &c)),
+        Command::Serve { config, listen } => {
+            config::load(&config).and_then(|c| serve::run(c, listen))
+        }
+        Command::Journal { config, cmd } => {
+            config::load(&config).and_then(|c| journal_cmd::run(cmd, &c))
+        }
         Command::Calendar { files, cmd } => calendar_cmd::run(cmd, &files),
-        Command::Settle { config, cmd } => config::load(&config).and_then(|c| settle_cmd::run(cmd, &c)),
+        Command::Settle { config, cmd } => {
+            config::load(&config).and_then(|c| settle_cmd::run(cmd, &c))
+        }
         Command::Bank { config, cmd } => config::load(&config).and_then(|c| bank_cmd::run(cmd, &c)),
         Command::Bench(args) => bench::run(args),
         Command::Demo(args) => demo::run(args),
@@ -133,7 +143,9 @@ fn main() -> ExitCode {
         Err(e) if exit::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("medsettle: {e:#}");
-            if e.chain().any(|c| c.downcast_ref::<exit::BadInput>().is_some()) {
+            if e.chain()
+                .any(|c| c.downcast_ref::<exit::BadInput>().is_some())
+            {
                 ExitCode::from(2)
             } else {
                 ExitCode::from(1)

@@ -17,11 +17,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use medsettle_canonical::journal::{KIND_REQUEST, KIND_SETTLEMENT};
-use medsettle_canonical::{
-    Admdvs, CHINA_OFFSET, ExchangeRecord, Institution, RuleId, Violation,
-};
+use medsettle_canonical::{Admdvs, CHINA_OFFSET, ExchangeRecord, Institution, RuleId, Violation};
 use medsettle_core::{Core, CoreOutcome, CoreRefusal, RequestCtx};
-use medsettle_nhsa::{AnswerContext, DecodeLimits, RequestEnvelope, answer_for_claim, error_answer};
+use medsettle_nhsa::{
+    AnswerContext, DecodeLimits, RequestEnvelope, answer_for_claim, error_answer,
+};
 use medsettle_server::forward::{ForwardRequest, Forwarder};
 use medsettle_server::{BoxFuture, Metrics, Service, ServiceRequest, ServiceResponse};
 use medsettle_store::{IdempotentOutcome, JournalRecord, SledStore, StateWrite, Store};
@@ -105,12 +105,20 @@ impl NationalService {
     /// The 3201 `output`, computed before the request is journaled: the engine catches up
     /// with the journal first (blocking work, off the async threads), so the totals cover
     /// every durable settlement.
-    async fn reconcile_3201(&self, code: &str, tx: &medsettle_nhsa::TxInput) -> Result<Value, Violation> {
+    async fn reconcile_3201(
+        &self,
+        code: &str,
+        tx: &medsettle_nhsa::TxInput,
+    ) -> Result<Value, Violation> {
         let medsettle_nhsa::TxInput::T3201(x) = tx else {
             unreachable!("called for 3201 only")
         };
         let engine = self.engine.clone().ok_or_else(|| {
-            Violation::new(RuleId::NHSA_ENV_INFNO, "infno", "3201 is not served: no settlement engine is configured")
+            Violation::new(
+                RuleId::NHSA_ENV_INFNO,
+                "infno",
+                "3201 is not served: no settlement engine is configured",
+            )
         })?;
         let d = &x.data;
         let req = medsettle_settlement::recon::Stmt3201Request {
@@ -126,10 +134,17 @@ impl NationalService {
             fixmedins_setl_cnt: d.fixmedins_setl_cnt.units(),
         };
         let store = self.store.clone();
-        let result = tokio::task::spawn_blocking(move || engine.reconcile_3201(store.as_ref(), &req))
-            .await
-            .map_err(|e| Violation::new(RuleId::GW_INTERNAL, "", format!("reconciliation task failed: {e}")))?
-            .map_err(|e| Violation::new(RuleId(e.rule()), "input.data", e.to_string()))?;
+        let result =
+            tokio::task::spawn_blocking(move || engine.reconcile_3201(store.as_ref(), &req))
+                .await
+                .map_err(|e| {
+                    Violation::new(
+                        RuleId::GW_INTERNAL,
+                        "",
+                        format!("reconciliation task failed: {e}"),
+                    )
+                })?
+                .map_err(|e| Violation::new(RuleId(e.rule()), "input.data", e.to_string()))?;
         Ok(serde_json::json!({"stmtinfo": {
             "setl_optins": result.setl_optins,
             "stmt_rslt": result.stmt_rslt,
@@ -147,7 +162,11 @@ impl NationalService {
         let insured = env.insuplc_admdvs?;
         self.forwarders
             .iter()
-            .find(|(prefixes, _)| prefixes.iter().any(|p| insured.as_str().starts_with(p.as_str())))
+            .find(|(prefixes, _)| {
+                prefixes
+                    .iter()
+                    .any(|p| insured.as_str().starts_with(p.as_str()))
+            })
             .map(|(_, f)| f)
     }
 
@@ -166,7 +185,14 @@ impl NationalService {
         }
     }
 
-    fn refuse(&self, status: u16, outcome: &'static str, violations: &[Violation], seed: u64, received: OffsetDateTime) -> Answer {
+    fn refuse(
+        &self,
+        status: u16,
+        outcome: &'static str,
+        violations: &[Violation],
+        seed: u64,
+        received: OffsetDateTime,
+    ) -> Answer {
         Answer {
             status,
             body: error_answer(violations, &self.answer_ctx(seed, received)).to_bytes(),
@@ -180,7 +206,10 @@ impl NationalService {
             Ok(e) => e,
             Err(e) => {
                 tracing::info!(client = %req.identity.name, error = %e, "request refused: bad envelope");
-                return (self.refuse(400, "rejected", &e.violations, 0, received), None);
+                return (
+                    self.refuse(400, "rejected", &e.violations, 0, received),
+                    None,
+                );
             }
         };
         let infno = env.infno.clone();
@@ -245,13 +274,21 @@ impl NationalService {
             let v = Violation::new(
                 RuleId::GW_AUTH,
                 "fixmedins_code",
-                format!("{} is not a designated institution of this gateway", env.fixmedins_code),
+                format!(
+                    "{} is not a designated institution of this gateway",
+                    env.fixmedins_code
+                ),
             );
             return (self.refuse(403, "forbidden", &[v], 0, received), label);
         };
         let tx = match medsettle_nhsa::decode_input(&env.infno, &env.input) {
             Ok(tx) => tx,
-            Err(e) => return (self.refuse(400, "rejected", &e.violations, 0, received), label),
+            Err(e) => {
+                return (
+                    self.refuse(400, "rejected", &e.violations, 0, received),
+                    label,
+                );
+            }
         };
         let base_infno = tx.infno();
         let precomputed = if base_infno == "3201" {
@@ -276,7 +313,8 @@ impl NationalService {
                 Ok(c) => c,
                 Err(refusal) => {
                     tracing::info!(msgid = %env.msgid, infno, code = refusal.code(), "refused by the core");
-                    let v = Violation::new(RuleId(refusal.code()), refusal.path(), refusal.to_string());
+                    let v =
+                        Violation::new(RuleId(refusal.code()), refusal.path(), refusal.to_string());
                     // A business refusal is a valid answer of the transaction: HTTP 200,
                     // infcode -1 (the platform's "-2 business error" of old).
                     return (self.refuse(200, "refused", &[v], seed, received), label);
@@ -290,16 +328,31 @@ impl NationalService {
                 answer: serde_json::from_slice(&answer_bytes).unwrap_or(Value::Null),
                 claim: claim.clone(),
                 core: "embedded".into(),
-                received_at: received.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+                received_at: received
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default(),
             };
-            let kind = if claim.is_some() { KIND_SETTLEMENT } else { KIND_REQUEST };
-            let mut jr = JournalRecord::new(kind, serde_json::to_vec(&record).expect("record serializes"))
-                .with_key(env.fixmedins_code.clone(), env.msgid.clone())
-                .with_write(StateWrite::put(META_SPACE, ID_SEED_KEY.to_vec(), seed.to_be_bytes().to_vec()));
+            let kind = if claim.is_some() {
+                KIND_SETTLEMENT
+            } else {
+                KIND_REQUEST
+            };
+            let mut jr = JournalRecord::new(
+                kind,
+                serde_json::to_vec(&record).expect("record serializes"),
+            )
+            .with_key(env.fixmedins_code.clone(), env.msgid.clone())
+            .with_write(StateWrite::put(
+                META_SPACE,
+                ID_SEED_KEY.to_vec(),
+                seed.to_be_bytes().to_vec(),
+            ));
             for w in writes {
                 jr = jr.with_write(w);
             }
-            self.store.append_idempotent(jr, body_sha256, answer_bytes.clone()).map(|o| (o, answer_bytes))
+            self.store
+                .append_idempotent(jr, body_sha256, answer_bytes.clone())
+                .map(|o| (o, answer_bytes))
         };
         let (outcome, answer_bytes) = match appended {
             Ok(x) => x,
@@ -307,7 +360,9 @@ impl NationalService {
         };
         let (ticket, body, outcome_label) = match outcome {
             IdempotentOutcome::Appended { offset, ticket } => {
-                self.metrics.gauge("medsettle_journal_offset", "Last journal offset written").set(offset as i64);
+                self.metrics
+                    .gauge("medsettle_journal_offset", "Last journal offset written")
+                    .set(offset as i64);
                 (ticket, answer_bytes, "ok")
             }
             // A concurrent identical request won the race: send its answer once it is durable.
@@ -317,13 +372,27 @@ impl NationalService {
         if let Err(e) = self.store.wait_durable(ticket).await {
             return (self.unavailable(&e, received), label);
         }
-        (Answer { status: 200, body, outcome: outcome_label }, label)
+        (
+            Answer {
+                status: 200,
+                body,
+                outcome: outcome_label,
+            },
+            label,
+        )
     }
 
     /// The stored answer for a repeated `(fixmedins_code, msgid)`, or a conflict.
-    async fn replay(&self, env: &RequestEnvelope, body_sha256: [u8; 32]) -> Result<Option<Answer>, Answer> {
+    async fn replay(
+        &self,
+        env: &RequestEnvelope,
+        body_sha256: [u8; 32],
+    ) -> Result<Option<Answer>, Answer> {
         let received = OffsetDateTime::now_utc().to_offset(CHINA_OFFSET);
-        let entry = match self.store.lookup_idempotent(&env.fixmedins_code, &env.msgid) {
+        let entry = match self
+            .store
+            .lookup_idempotent(&env.fixmedins_code, &env.msgid)
+        {
             Ok(e) => e,
             Err(e) => return Err(self.unavailable(&e, received)),
         };
@@ -335,7 +404,11 @@ impl NationalService {
         if let Err(e) = self.store.wait_durable(self.store.current_ticket()).await {
             return Err(self.unavailable(&e, received));
         }
-        Ok(Some(Answer { status: 200, body: entry.answer, outcome: "replayed" }))
+        Ok(Some(Answer {
+            status: 200,
+            body: entry.answer,
+            outcome: "replayed",
+        }))
     }
 
     fn conflict(&self, env: &RequestEnvelope, received: OffsetDateTime) -> Answer {
@@ -369,7 +442,14 @@ impl NationalService {
         seed: u64,
         received: OffsetDateTime,
         ctx: &AnswerContext,
-    ) -> Result<(Vec<u8>, Option<medsettle_canonical::SettledClaim>, Vec<StateWrite>), CoreRefusal> {
+    ) -> Result<
+        (
+            Vec<u8>,
+            Option<medsettle_canonical::SettledClaim>,
+            Vec<StateWrite>,
+        ),
+        CoreRefusal,
+    > {
         let infno = tx.infno();
         let request = to_core(tx).map_err(|v| CoreRefusal::rule(v.rule, v.path, v.message))?;
         let core_ctx = RequestCtx {
@@ -381,18 +461,31 @@ impl NationalService {
             id_seed: seed,
         };
         let view = StoreCoreView::new(self.store.as_ref(), &self.persons);
-        let CoreOutcome { answer, changes, claim, warnings } = self.core.handle(request, &core_ctx, &view)?;
+        let CoreOutcome {
+            answer,
+            changes,
+            claim,
+            warnings,
+        } = self.core.handle(request, &core_ctx, &view)?;
         let mut envelope = match &claim {
             Some(c) => {
                 let mut c = c.clone();
                 c.fixmedins_name = Some(env.fixmedins_name.clone());
                 c.insuplc_admdvs = c.insuplc_admdvs.or(env.insuplc_admdvs);
-                let answer_ctx = AnswerContext { person: person_extras(&answer), ..ctx.clone() };
+                let answer_ctx = AnswerContext {
+                    person: person_extras(&answer),
+                    ..ctx.clone()
+                };
                 answer_for_claim(&c, &answer_ctx)
             }
             None => {
                 let mut e = answer_for_claim_shell(ctx);
-                e.output = Some(output_for(&answer, infno, &env.fixmedins_code, env.mdtrtarea_admvs));
+                e.output = Some(output_for(
+                    &answer,
+                    infno,
+                    &env.fixmedins_code,
+                    env.mdtrtarea_admvs,
+                ));
                 e
             }
         };
@@ -416,8 +509,24 @@ impl NationalService {
     /// Transactions journaled and acknowledged without the core: 3201 (its output computed
     /// beforehand), 3203 (clearing application) and 4101 (settlement list upload), which get an
     /// id to quote later.
-    fn accept_only(&self, env: &RequestEnvelope, infno: &str, seed: u64, ctx: &AnswerContext, precomputed: Option<Value>) -> (Vec<u8>, Option<medsettle_canonical::SettledClaim>, Vec<StateWrite>) {
-        let id = format!("{}{}{:010}", env.mdtrtarea_admvs, &ctx.refmsg_time[..14], seed % 10_000_000_000);
+    fn accept_only(
+        &self,
+        env: &RequestEnvelope,
+        infno: &str,
+        seed: u64,
+        ctx: &AnswerContext,
+        precomputed: Option<Value>,
+    ) -> (
+        Vec<u8>,
+        Option<medsettle_canonical::SettledClaim>,
+        Vec<StateWrite>,
+    ) {
+        let id = format!(
+            "{}{}{:010}",
+            env.mdtrtarea_admvs,
+            &ctx.refmsg_time[..14],
+            seed % 10_000_000_000
+        );
         let output = match infno {
             _ if precomputed.is_some() => precomputed.unwrap_or_default(),
             "3203" => serde_json::json!({"result": {"clr_appy_evt_id": id}}),
@@ -451,15 +560,21 @@ fn compact(t: OffsetDateTime, millis: bool) -> String {
         t.minute(),
         t.second()
     );
-    if millis { format!("{base}{:03}", t.millisecond()) } else { base }
+    if millis {
+        format!("{base}{:03}", t.millisecond())
+    } else {
+        base
+    }
 }
 
 impl Service for NationalService {
     fn call(&self, req: ServiceRequest) -> BoxFuture<'_, ServiceResponse> {
         Box::pin(async move {
             let (answer, infno) = self.handle(req).await;
-            let mut resp = ServiceResponse::json(answer.status, Bytes::from(answer.body), answer.outcome);
-            resp.infno = infno.filter(|i| i.len() <= 6 && i.bytes().all(|b| b.is_ascii_alphanumeric()));
+            let mut resp =
+                ServiceResponse::json(answer.status, Bytes::from(answer.body), answer.outcome);
+            resp.infno =
+                infno.filter(|i| i.len() <= 6 && i.bytes().all(|b| b.is_ascii_alphanumeric()));
             resp
         })
     }

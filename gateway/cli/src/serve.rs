@@ -32,7 +32,9 @@ pub fn open_store(config: &Config) -> Result<Arc<SledStore>> {
 
 /// The embedded core and person index from the configured files.
 pub fn load_core(config: &Config) -> Result<(Core, PersonIndex)> {
-    let bad = |what: &str, e: medsettle_core::CoreRefusal| anyhow::Error::from(BadInput::new(format!("{what}: {e}")));
+    let bad = |what: &str, e: medsettle_core::CoreRefusal| {
+        anyhow::Error::from(BadInput::new(format!("{what}: {e}")))
+    };
     let policy = PolicyBook::from_toml_str(&read(&config.core.policy)?)
         .map_err(|e| bad(&config.core.policy.display().to_string(), e))?;
     let catalogue = Catalogue::from_toml_str(&read(&config.core.catalogue)?)
@@ -64,10 +66,29 @@ pub fn run(config: Config, listen: Option<String>) -> Result<()> {
             core,
             persons,
             institutions,
-            DecodeLimits { json_depth_max: config.json_depth_max },
+            DecodeLimits {
+                json_depth_max: config.json_depth_max,
+            },
             config.receiver_admdvs,
             bound.metrics(),
         )?;
+        let metrics = bound.metrics();
+        let batch = metrics.histogram(
+            "medsettle_flush_batch_size",
+            "Writes made durable by one group commit",
+            FLUSH_BATCH_BOUNDS,
+            1,
+        );
+        let latency = metrics.histogram(
+            "medsettle_flush_duration_seconds",
+            "Duration of one group commit (sled flush + fdatasync)",
+            FLUSH_LATENCY_BOUNDS_US,
+            1_000_000,
+        );
+        store.set_flush_observer(Arc::new(move |writes, took| {
+            batch.observe(writes);
+            latency.observe(u64::try_from(took.as_micros()).unwrap_or(u64::MAX));
+        }));
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let engine = Arc::new(crate::settle_cmd::build_engine(&config)?);
         service = service.with_engine(engine.clone());
@@ -76,7 +97,9 @@ pub fn run(config: Config, listen: Option<String>) -> Result<()> {
             let client = UpstreamClient::new(&f.upstream)
                 .map_err(|e| BadInput::new(format!("forward[{i}].upstream: {e}")))?;
             let mut settings = f.settings.clone();
-            settings.identity_warn_only.extend(config.identity_warn_only.iter().cloned());
+            settings
+                .identity_warn_only
+                .extend(config.identity_warn_only.iter().cloned());
             let forwarder = Arc::new(Forwarder::new(client, settings)?);
             service = service.with_forwarder(f.admdvs.clone(), forwarder.clone());
             // Finish exchanges left in doubt (also by a crash), then keep checking.
@@ -104,8 +127,14 @@ pub fn run(config: Config, listen: Option<String>) -> Result<()> {
         ));
         let readiness_store = store.clone();
         let readiness = Arc::new(move || readiness_store.is_writable());
-        let report = bound.serve(Arc::new(service), readiness, shutdown_signal()).await;
-        tracing::info!(drained = report.drained, cancelled = report.requests_cancelled, "stopped accepting; in-flight requests done");
+        let report = bound
+            .serve(Arc::new(service), readiness, shutdown_signal())
+            .await;
+        tracing::info!(
+            drained = report.drained,
+            cancelled = report.requests_cancelled,
+            "stopped accepting; in-flight requests done"
+        );
         let _ = stop_tx.send(true);
         let _ = background.await;
         for r in resolvers {
@@ -130,6 +159,13 @@ async fn shutdown_signal() {
     }
 }
 
+/// Bucket bounds of the group-commit batch-size histogram (writes per flush).
+pub const FLUSH_BATCH_BOUNDS: &[u64] = &[1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
+/// Bucket bounds of the group-commit latency histogram, microseconds.
+pub const FLUSH_LATENCY_BOUNDS_US: &[u64] = &[
+    250, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 500_000,
+];
+
 /// How often `serve` feeds new settled claims to the instant-settlement engine (IS-D), ms.
 pub const ENGINE_POLL_MS: u64 = 1_000;
 
@@ -142,7 +178,12 @@ async fn engine_loop(
     store: Arc<SledStore>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    let scheduler = match config.settlement.daily_close_at.as_deref().map(medsettle_engine::Scheduler::from_hhmm) {
+    let scheduler = match config
+        .settlement
+        .daily_close_at
+        .as_deref()
+        .map(medsettle_engine::Scheduler::from_hhmm)
+    {
         Some(Ok(s)) => Some(s),
         Some(Err(e)) => {
             tracing::error!(error = %e, "settlement.daily_close_at is invalid: no scheduled close");
@@ -157,10 +198,16 @@ async fn engine_loop(
                 .catch_up(store.as_ref(), &|_, _| {})
                 .map_err(|e| anyhow::anyhow!("[{}] {e}", e.rule()))?;
             if c.claims_fed > 0 {
-                tracing::info!(claims = c.claims_fed, next_offset = c.next_offset, "settlement engine caught up");
+                tracing::info!(
+                    claims = c.claims_fed,
+                    next_offset = c.next_offset,
+                    "settlement engine caught up"
+                );
             }
             if let Some(s) = scheduler {
-                let status = engine.status(store.as_ref()).map_err(|e| anyhow::anyhow!("{e}"))?;
+                let status = engine
+                    .status(store.as_ref())
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
                 let now = time::OffsetDateTime::now_utc();
                 if let Some(pay_date) = s
                     .due(now, &engine.config().calendar, status.last_daily)

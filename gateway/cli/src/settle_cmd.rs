@@ -132,11 +132,26 @@ pub fn catch_up(engine: &Engine, store: &dyn Store) -> Result<medsettle_engine::
 }
 
 /// Close payment date `pay_date`, write its CSV reports, print the summary.
-pub fn close_daily(config: &Config, engine: &Engine, store: &dyn Store, pay_date: Date) -> Result<DailyClose> {
+pub fn close_daily(
+    config: &Config,
+    engine: &Engine,
+    store: &dyn Store,
+    pay_date: Date,
+) -> Result<DailyClose> {
     catch_up(engine, store)?;
-    let close = engine.close_day(store, pay_date, now()).map_err(engine_err)?;
-    let summary = write_report(config, &format!("daily-{pay_date}-summary.csv"), &close.summary_csv)?;
-    let detail = write_report(config, &format!("daily-{pay_date}-detail.csv"), &close.detail_csv)?;
+    let close = engine
+        .close_day(store, pay_date, now())
+        .map_err(engine_err)?;
+    let summary = write_report(
+        config,
+        &format!("daily-{pay_date}-summary.csv"),
+        &close.summary_csv,
+    )?;
+    let detail = write_report(
+        config,
+        &format!("daily-{pay_date}-detail.csv"),
+        &close.detail_csv,
+    )?;
     print_daily(&close);
     println!("reports: {} and {}", summary.display(), detail.display());
     Ok(close)
@@ -148,12 +163,19 @@ pub fn print_daily(close: &DailyClose) {
         "daily payment summary (支付汇总单) {} for pay date {}{}",
         close.run.run_id,
         s.pay_date,
-        if close.already_closed { " (closed before; stored result)" } else { "" }
+        if close.already_closed {
+            " (closed before; stored result)"
+        } else {
+            ""
+        }
     );
     let dates: Vec<String> = s.settlement_dates.iter().map(ToString::to_string).collect();
     println!("  settlement dates: {}", dates.join(", "));
     println!("  send to the bank before {} (IS-D-5)", s.send_before);
-    println!("  {:<14} {:>7} {:>14} {:>12} {:>14}", "institution", "claims", "claims total", "offsets", "pay");
+    println!(
+        "  {:<14} {:>7} {:>14} {:>12} {:>14}",
+        "institution", "claims", "claims total", "offsets", "pay"
+    );
     for l in &close.run.lines {
         println!(
             "  {:<14} {:>7} {:>14} {:>12} {:>14}",
@@ -189,11 +211,16 @@ fn read_opt(p: &Option<PathBuf>, header: &str) -> Result<String> {
 
 fn csv_pairs(path: &Path) -> Result<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
-    let mut r = csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut r =
+        csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
     for (i, row) in r.records().enumerate() {
         let row = row?;
         let (Some(code), Some(v)) = (row.get(0), row.get(1)) else {
-            anyhow::bail!(BadInput::new(format!("{} line {}: two columns expected", path.display(), i + 2)));
+            anyhow::bail!(BadInput::new(format!(
+                "{} line {}: two columns expected",
+                path.display(),
+                i + 2
+            )));
         };
         out.insert(code.to_owned(), v.to_owned());
     }
@@ -214,7 +241,13 @@ pub fn run(cmd: SettleCommand, config: &Config) -> Result<()> {
         SettleCommand::Daily { date: d } => {
             close_daily(config, &engine, store.as_ref(), date("--date", &d)?)?;
         }
-        SettleCommand::Month { period, declarations, deductions, advances, pay_date } => {
+        SettleCommand::Month {
+            period,
+            declarations,
+            deductions,
+            advances,
+            pay_date,
+        } => {
             let ym = YearMonth::parse(&period)
                 .ok_or_else(|| BadInput::new(format!("--period: `{period}` is not YYYY-MM")))?;
             catch_up(&engine, store.as_ref())?;
@@ -230,46 +263,114 @@ pub fn run(cmd: SettleCommand, config: &Config) -> Result<()> {
                 )
                 .map_err(engine_err)?;
             let path = write_report(config, &format!("monthly-{period}.csv"), &m.csv)?;
-            println!("monthly settlement {period}: {} payments, total {}; report {}", m.batch.payments.len(), m.batch.control_sum(), path.display());
-            println!("ledger balanced: {}", m.audit.total_debits == m.audit.total_credits);
+            println!(
+                "monthly settlement {period}: {} payments, total {}; report {}",
+                m.batch.payments.len(),
+                m.batch.control_sum(),
+                path.display()
+            );
+            println!(
+                "ledger balanced: {}",
+                m.audit.total_debits == m.audit.total_credits
+            );
         }
-        SettleCommand::Quarter { year, quarter, cases, pay_date } => {
+        SettleCommand::Quarter {
+            year,
+            quarter,
+            cases,
+            pay_date,
+        } => {
             catch_up(&engine, store.as_ref())?;
             let q = engine
-                .close_quarter(store.as_ref(), year, quarter, &read(&cases)?, date("--pay-date", &pay_date)?, now())
+                .close_quarter(
+                    store.as_ref(),
+                    year,
+                    quarter,
+                    &read(&cases)?,
+                    date("--pay-date", &pay_date)?,
+                    now(),
+                )
                 .map_err(engine_err)?;
-            println!("quarterly supplements {year}Q{quarter}: {} lines, {} payments, total {}", q.lines.len(), q.batch.payments.len(), q.batch.control_sum());
+            println!(
+                "quarterly supplements {year}Q{quarter}: {} lines, {} payments, total {}",
+                q.lines.len(),
+                q.batch.payments.len(),
+                q.batch.control_sum()
+            );
         }
-        SettleCommand::Year { year, as_of, dip_cases, coefficients, budget, amounts, scores, pay_date } => {
+        SettleCommand::Year {
+            year,
+            as_of,
+            dip_cases,
+            coefficients,
+            budget,
+            amounts,
+            scores,
+            pay_date,
+        } => {
             catch_up(&engine, store.as_ref())?;
             let amounts = match (dip_cases, coefficients, budget, amounts) {
                 (Some(c), Some(k), Some(b), None) => AnnualAmounts::Dip {
                     cases_csv: read(&c)?,
                     coefficients_csv: read(&k)?,
-                    regional_budget: Money::parse_yuan(&b).map_err(|e| BadInput::new(format!("--budget: {e}")))?,
+                    regional_budget: Money::parse_yuan(&b)
+                        .map_err(|e| BadInput::new(format!("--budget: {e}")))?,
                 },
                 (None, None, None, Some(a)) => AnnualAmounts::Given(
                     csv_pairs(&a)?
                         .into_iter()
-                        .map(|(k, v)| Ok((k, Money::parse_yuan(&v).map_err(|e| BadInput::new(format!("{}: {e}", a.display())))?)))
+                        .map(|(k, v)| {
+                            Ok((
+                                k,
+                                Money::parse_yuan(&v)
+                                    .map_err(|e| BadInput::new(format!("{}: {e}", a.display())))?,
+                            ))
+                        })
                         .collect::<Result<_>>()?,
                 ),
-                _ => anyhow::bail!(BadInput::new("give either --dip-cases, --coefficients and --budget, or --amounts")),
+                _ => anyhow::bail!(BadInput::new(
+                    "give either --dip-cases, --coefficients and --budget, or --amounts"
+                )),
             };
             let scores = csv_pairs(&scores)?
                 .into_iter()
-                .map(|(k, v)| Ok((k, v.parse::<u32>().map_err(|_| BadInput::new(format!("score `{v}` is not a whole number")))?)))
+                .map(|(k, v)| {
+                    Ok((
+                        k,
+                        v.parse::<u32>().map_err(|_| {
+                            BadInput::new(format!("score `{v}` is not a whole number"))
+                        })?,
+                    ))
+                })
                 .collect::<Result<BTreeMap<_, _>>>()?;
             let a = engine
-                .close_year(store.as_ref(), year, date("--as-of", &as_of)?, &amounts, &scores, date("--pay-date", &pay_date)?, now())
+                .close_year(
+                    store.as_ref(),
+                    year,
+                    date("--as-of", &as_of)?,
+                    &amounts,
+                    &scores,
+                    date("--pay-date", &pay_date)?,
+                    now(),
+                )
                 .map_err(engine_err)?;
-            println!("annual clearing {year}: {} payments, total {}", a.batch.payments.len(), a.batch.control_sum());
+            println!(
+                "annual clearing {year}: {} payments, total {}",
+                a.batch.payments.len(),
+                a.batch.control_sum()
+            );
         }
         SettleCommand::Status => {
             let s = engine.status(store.as_ref()).map_err(engine_err)?;
-            println!("consumer {}: next offset {}, lag {} records", s.consumer, s.next_offset, s.lag);
+            println!(
+                "consumer {}: next offset {}, lag {} records",
+                s.consumer, s.next_offset, s.lag
+            );
             println!("claims indexed for reconciliation: {}", s.claims_indexed);
-            println!("last daily close: {}", s.last_daily.map_or("-".into(), |d| d.to_string()));
+            println!(
+                "last daily close: {}",
+                s.last_daily.map_or("-".into(), |d| d.to_string())
+            );
             for d in &s.open_days {
                 println!(
                     "open settlement date {}: {} claims, pay date {}",

@@ -53,24 +53,37 @@ pub fn run(args: TranslateArgs) -> Result<()> {
     match (args.from, args.to) {
         (Dialect::Nhsa, Dialect::Canonical) => {
             let options = Options {
-                identity_policy: IdentityPolicy { warn_only: args.warn_only.clone() },
+                identity_policy: IdentityPolicy {
+                    warn_only: args.warn_only.clone(),
+                },
                 infno: args.infno.clone(),
                 ..Options::default()
             };
-            let canonical = to_canonical(&bytes, &options).map_err(|e| BadInput::new(e.to_string()))?;
+            let canonical =
+                to_canonical(&bytes, &options).map_err(|e| BadInput::new(e.to_string()))?;
             println!("{}", serde_json::to_string_pretty(&canonical)?);
         }
         (Dialect::Canonical, Dialect::Nhsa) => {
             let claim: SettledClaim = serde_json::from_slice(&bytes)
                 .map_err(|e| BadInput::new(format!("not a canonical settled claim: {e}")))?;
-            let report = medsettle_canonical::check_identities(&claim, &IdentityPolicy { warn_only: args.warn_only.clone() });
+            let report = medsettle_canonical::check_identities(
+                &claim,
+                &IdentityPolicy {
+                    warn_only: args.warn_only.clone(),
+                },
+            );
             if !report.errors.is_empty() {
                 bail!(BadInput::new(medsettle_canonical::describe(&report.errors)));
             }
             let t = claim.setl_time.to_offset(CHINA_OFFSET);
             let stamp = format!(
                 "{:04}{:02}{:02}{:02}{:02}{:02}",
-                t.year(), u8::from(t.month()), t.day(), t.hour(), t.minute(), t.second()
+                t.year(),
+                u8::from(t.month()),
+                t.day(),
+                t.hour(),
+                t.minute(),
+                t.second()
             );
             let ctx = AnswerContext {
                 inf_refmsgid: format!("{}{stamp}{:010}", claim.mdtrtarea_admvs, 0),
@@ -81,7 +94,9 @@ pub fn run(args: TranslateArgs) -> Result<()> {
             let envelope = answer_for_claim(&claim, &ctx);
             println!("{}", String::from_utf8(envelope.to_bytes())?);
         }
-        (a, b) => bail!(BadInput::new(format!("no translation from {a:?} to {b:?}: use nhsa↔canonical"))),
+        (a, b) => bail!(BadInput::new(format!(
+            "no translation from {a:?} to {b:?}: use nhsa↔canonical"
+        ))),
     }
     Ok(())
 }

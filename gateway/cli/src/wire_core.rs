@@ -3,9 +3,7 @@
 //! values across, converting representations (wire flags "1"/"0", `PrimitiveDateTime` ↔ the
 //! core's `yyyy-MM-dd HH:mm:ss` text, scaled quantities).
 
-use medsettle_canonical::{
-    Admdvs, ClaimKind, FundLine, Money, RuleId, SettledClaim, Violation,
-};
+use medsettle_canonical::{Admdvs, ClaimKind, FundLine, Money, RuleId, SettledClaim, Violation};
 use medsettle_core::{CoreAnswer, CoreRequest, Quantity, SetlInfo, UnitPrice, txn};
 use medsettle_nhsa::{PersonExtras, Scaled, TxInput, settle_output_for_claim};
 use serde_json::{Map, Value, json};
@@ -17,14 +15,32 @@ use time::macros::format_description;
 pub fn core_serves(infno: &str) -> bool {
     matches!(
         infno,
-        "1101" | "9001" | "9002" | "2201" | "2202" | "2401" | "2402" | "2204" | "2205"
-            | "2301" | "2302" | "2206" | "2207" | "2303" | "2304" | "2208" | "2305" | "2601"
+        "1101"
+            | "9001"
+            | "9002"
+            | "2201"
+            | "2202"
+            | "2401"
+            | "2402"
+            | "2204"
+            | "2205"
+            | "2301"
+            | "2302"
+            | "2206"
+            | "2207"
+            | "2303"
+            | "2304"
+            | "2208"
+            | "2305"
+            | "2601"
     )
 }
 
 fn text_time(t: PrimitiveDateTime) -> String {
-    t.format(format_description!("[year]-[month]-[day] [hour]:[minute]:[second]"))
-        .expect("formats")
+    t.format(format_description!(
+        "[year]-[month]-[day] [hour]:[minute]:[second]"
+    ))
+    .expect("formats")
 }
 
 fn flag(v: &str) -> bool {
@@ -243,7 +259,10 @@ pub fn to_core(tx: TxInput) -> Result<CoreRequest, Violation> {
             return Err(Violation::new(
                 RuleId::NHSA_ENV_INFNO,
                 "infno",
-                format!("transaction {} is not served by the settlement core", other.infno()),
+                format!(
+                    "transaction {} is not served by the settlement core",
+                    other.infno()
+                ),
             ));
         }
     })
@@ -317,7 +336,11 @@ pub fn output_for(answer: &CoreAnswer, infno: &str, ctx_code: &str, admdvs: Admd
             json!({"signinoutb": {"sign_time": sign_time, "sign_no": sign_no}})
         }
         CoreAnswer::SignOut { sign_time } => json!({"signoutoutb": {"sign_time": sign_time}}),
-        CoreAnswer::Visit { mdtrt_id, psn_no, ipt_otp_no } => {
+        CoreAnswer::Visit {
+            mdtrt_id,
+            psn_no,
+            ipt_otp_no,
+        } => {
             if infno == "2401" {
                 json!({"result": {"mdtrt_id": mdtrt_id}})
             } else {
@@ -346,7 +369,10 @@ pub fn output_for(answer: &CoreAnswer, infno: &str, ctx_code: &str, admdvs: Admd
             }).collect::<Vec<_>>()
         }),
         CoreAnswer::FeesCancelled { feedetl_sn } => json!({"result": {"feedetl_sn": feedetl_sn}}),
-        CoreAnswer::Settlement { setlinfo, setldetail } => {
+        CoreAnswer::Settlement {
+            setlinfo,
+            setldetail,
+        } => {
             let claim = claim_shape(setlinfo, setldetail, infno, ctx_code, admdvs);
             let mut out = settle_output_for_claim(&claim, Some(&extras_of(setlinfo)));
             out.setlinfo.setl_id = setlinfo.setl_id.clone();
@@ -402,7 +428,11 @@ fn claim_shape(
             .setl_time
             .as_deref()
             .and_then(|t| {
-                PrimitiveDateTime::parse(t, format_description!("[year]-[month]-[day] [hour]:[minute]:[second]")).ok()
+                PrimitiveDateTime::parse(
+                    t,
+                    format_description!("[year]-[month]-[day] [hour]:[minute]:[second]"),
+                )
+                .ok()
             })
             .map(|t| t.assume_offset(medsettle_canonical::CHINA_OFFSET))
             .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),

@@ -67,7 +67,7 @@ pub use config::{
 };
 pub use error::StoreError;
 pub use record::{Idempotency, JournalRecord, StateWrite};
-pub use sled_store::SledStore;
+pub use sled_store::{FlushObserver, SledStore};
 
 /// A write's place in the group-commit order. Wait on it to learn that the
 /// write is durable.

@@ -63,9 +63,15 @@ struct Inner {
     /// Set when a state apply failed half-way: only a reopen (replay) repairs it.
     poisoned: Mutex<Option<String>>,
     flush_count: AtomicU64,
+    /// Told about every successful group commit (for metrics); set by the embedding process.
+    flush_observer: Mutex<Option<FlushObserver>>,
     #[cfg(test)]
     pub(crate) hooks: TestHooks,
 }
+
+/// Called after each successful group commit with the number of writes it made durable and
+/// how long the flush (sled flush + fdatasync) took.
+pub type FlushObserver = Arc<dyn Fn(u64, Duration) + Send + Sync>;
 
 #[cfg(test)]
 #[derive(Default)]
@@ -460,9 +466,14 @@ impl Inner {
             }
             let already = lock(&self.durable).flushed_gen;
             if target_gen > already {
+                let started = std::time::Instant::now();
                 match self.flush_once(&data_file, &mut synced_blobs) {
                     Ok(()) => {
                         self.flush_count.fetch_add(1, Ordering::Relaxed);
+                        let observer = lock(&self.flush_observer).clone();
+                        if let Some(observe) = observer {
+                            observe(target_gen - already, started.elapsed());
+                        }
                         self.publish(|v| {
                             v.flushed_gen = target_gen;
                             if target_offset.is_some() {
@@ -549,6 +560,11 @@ impl SledStore {
         Ok(replayed)
     }
 
+    /// Report every successful group commit to `observer` (batch size, flush latency).
+    pub fn set_flush_observer(&self, observer: FlushObserver) {
+        *lock(&self.inner.flush_observer) = Some(observer);
+    }
+
     /// Blocks until every write made so far is durable (e.g. before shutdown).
     pub fn sync(&self) -> Result<(), StoreError> {
         self.wait_durable_blocking(self.current_ticket())
@@ -591,6 +607,7 @@ impl Store for SledStore {
             durable_tx,
             poisoned: Mutex::new(None),
             flush_count: AtomicU64::new(0),
+            flush_observer: Mutex::new(None),
             #[cfg(test)]
             hooks: TestHooks::default(),
         };
