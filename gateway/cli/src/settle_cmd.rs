@@ -78,6 +78,20 @@ pub enum SettleCommand {
         #[arg(long)]
         pay_date: String,
     },
+    /// 3202 detail reconciliation (IS-D-9): compare an institution's detail rows
+    /// (`setl_id,mdtrt_id,psn_no,medfee_sumamt,fund_pay_sumamt,acct_pay,refd_setl_flag`)
+    /// with the journal; prints the result file (national columns, CSV).
+    ReconcileDetail {
+        #[arg(long)]
+        institution: String,
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        to: String,
+        /// The institution's rows (CSV with a header).
+        #[arg(long)]
+        rows: PathBuf,
+    },
     /// Consumer lag, open days, last closings.
     Status,
 }
@@ -359,6 +373,19 @@ pub fn run(cmd: SettleCommand, config: &Config) -> Result<()> {
                 a.batch.payments.len(),
                 a.batch.control_sum()
             );
+        }
+        SettleCommand::ReconcileDetail { institution, from, to, rows } => {
+            let rows = medsettle_settlement::recon::Stmt3202Row::from_csv_str(&read(&rows)?)
+                .map_err(|e| BadInput::new(format!("--rows: {e}")))?;
+            let results = engine
+                .reconcile_3202(store.as_ref(), &institution, date("--from", &from)?, date("--to", &to)?, &rows)
+                .map_err(engine_err)?;
+            let differ = results
+                .iter()
+                .filter(|r| !matches!(r.finding, medsettle_settlement::recon::DetailFinding::Match))
+                .count();
+            print!("{}", medsettle_settlement::recon::detail_results_csv(&results));
+            eprintln!("{} settlements compared, {differ} differ", results.len());
         }
         SettleCommand::Status => {
             let s = engine.status(store.as_ref()).map_err(engine_err)?;
