@@ -148,12 +148,12 @@ async fn hospital(
         let result = if inpatient {
             let n = rng.random_range(4..=INPATIENT.len());
             let lines = pick(&mut rng, INPATIENT, n);
-            tally.requests += 5;
+            tally.requests += 6;
             his::inpatient_stay(&mut conn, &mut b, p, &lines, seed * 100_000 + v).await
         } else {
             let n = rng.random_range(1..=4);
             let lines = pick(&mut rng, OUTPATIENT, n);
-            tally.requests += 4;
+            tally.requests += 5;
             his::outpatient_visit(&mut conn, &mut b, p, &lines, seed * 100_000 + v).await
         };
         match result {

@@ -297,7 +297,29 @@ fn fee_time(b: &EnvelopeBuilder) -> String {
     )
 }
 
-/// Outpatient visit: 2201 registration → 2204 fee detail → 2206 pre-settlement → 2207.
+/// 1101: read the person's card (ID number) as a HIS does before registering a visit; the
+/// answer must name the same person.
+pub async fn person_info(
+    conn: &mut HisConnection,
+    b: &mut EnvelopeBuilder,
+    p: &Insured,
+) -> Result<Value> {
+    let env = b.envelope(
+        "1101",
+        &p.insuplc_admdvs,
+        json!({"data": {
+            "mdtrt_cert_type": "02", "mdtrt_cert_no": p.certno, "psn_cert_type": "01"
+        }}),
+    );
+    let (s, a) = conn.call_retrying(&env).await?;
+    let out = expect_success(s, &a, "1101")?;
+    if out["baseinfo"]["psn_no"] != p.psn_no.as_str() {
+        return Err(anyhow!("1101 answered another person: {}", out["baseinfo"]));
+    }
+    Ok(out)
+}
+
+/// Outpatient visit: 1101 → 2201 registration → 2204 fee detail → 2206 pre-settlement → 2207.
 pub async fn outpatient_visit(
     conn: &mut HisConnection,
     b: &mut EnvelopeBuilder,
@@ -305,6 +327,7 @@ pub async fn outpatient_visit(
     lines: &[FeeLine],
     visit_no: u64,
 ) -> Result<Settled> {
+    person_info(conn, b, p).await?;
     let when = fee_time(b);
     let ipt_otp_no = format!("MZ{}{visit_no:08}", &b.sender.fixmedins_code[1..]);
     let reg = b.envelope("2201", &p.insuplc_admdvs, json!({"data": {
@@ -355,7 +378,7 @@ pub async fn outpatient_visit(
     })
 }
 
-/// Inpatient stay: 2401 admission → 2301 fee detail → 2303 pre-settlement → 2304 → 2402.
+/// Inpatient stay: 1101 → 2401 admission → 2301 fee detail → 2303 pre-settlement → 2304 → 2402.
 pub async fn inpatient_stay(
     conn: &mut HisConnection,
     b: &mut EnvelopeBuilder,
@@ -363,6 +386,7 @@ pub async fn inpatient_stay(
     lines: &[FeeLine],
     stay_no: u64,
 ) -> Result<Settled> {
+    person_info(conn, b, p).await?;
     let when = fee_time(b);
     let diag = json!([{
         "psn_no": p.psn_no, "diag_type": "1", "maindiag_flag": "1", "diag_srt_no": 1,

@@ -374,17 +374,31 @@ pub fn run(cmd: SettleCommand, config: &Config) -> Result<()> {
                 a.batch.control_sum()
             );
         }
-        SettleCommand::ReconcileDetail { institution, from, to, rows } => {
+        SettleCommand::ReconcileDetail {
+            institution,
+            from,
+            to,
+            rows,
+        } => {
             let rows = medsettle_settlement::recon::Stmt3202Row::from_csv_str(&read(&rows)?)
                 .map_err(|e| BadInput::new(format!("--rows: {e}")))?;
             let results = engine
-                .reconcile_3202(store.as_ref(), &institution, date("--from", &from)?, date("--to", &to)?, &rows)
+                .reconcile_3202(
+                    store.as_ref(),
+                    &institution,
+                    date("--from", &from)?,
+                    date("--to", &to)?,
+                    &rows,
+                )
                 .map_err(engine_err)?;
             let differ = results
                 .iter()
                 .filter(|r| !matches!(r.finding, medsettle_settlement::recon::DetailFinding::Match))
                 .count();
-            print!("{}", medsettle_settlement::recon::detail_results_csv(&results));
+            print!(
+                "{}",
+                medsettle_settlement::recon::detail_results_csv(&results)
+            );
             eprintln!("{} settlements compared, {differ} differ", results.len());
         }
         SettleCommand::Status => {
