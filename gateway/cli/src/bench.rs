@@ -637,10 +637,8 @@ async fn connection_loop(
     tally
 }
 
-/// CPU time (clock ticks) of a process, from /proc/PID/stat: utime + stime (+ children's when
-/// `children`).
-fn process_ticks(pid: &str, children: bool) -> u64 {
-    // (children: also the reaped children's time, cutime + cstime.)
+/// CPU time (clock ticks) of a process (all its threads), from /proc/PID/stat: utime + stime.
+fn process_ticks(pid: &str) -> u64 {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return 0;
     };
@@ -652,14 +650,9 @@ fn process_ticks(pid: &str, children: bool) -> u64 {
         .split_whitespace()
         .map(|x| x.parse().unwrap_or(0))
         .collect();
-    // rest[0] = state (field 3); utime = field 14 → rest[11], stime → rest[12],
-    // cutime → rest[13], cstime → rest[14].
+    // rest[0] = state (field 3); utime = field 14 → rest[11], stime = field 15 → rest[12].
     let get = |i: usize| f.get(i).copied().unwrap_or(0);
-    let mut t = get(11) + get(12);
-    if children {
-        t += get(13) + get(14);
-    }
-    t
+    get(11) + get(12)
 }
 
 /// Machine-wide CPU ticks: (busy, idle + iowait, iowait).
@@ -696,8 +689,8 @@ impl CpuSample {
     fn take(server_pids: &[String], client_pid: &str) -> CpuSample {
         let (busy, idle, iowait) = machine_ticks();
         CpuSample {
-            server: server_pids.iter().map(|p| process_ticks(p, false)).sum(),
-            client: process_ticks(client_pid, false),
+            server: server_pids.iter().map(|p| process_ticks(p)).sum::<u64>(),
+            client: process_ticks(client_pid),
             busy,
             idle,
             iowait,
@@ -756,11 +749,7 @@ struct Level {
 
 impl Level {
     fn per_second(&self, n: u64) -> u64 {
-        if self.window_us == 0 {
-            0
-        } else {
-            n * 1_000_000 / self.window_us
-        }
+        (n * 1_000_000).checked_div(self.window_us).unwrap_or(0)
     }
 
     fn summary(&self) -> String {
@@ -1435,6 +1424,12 @@ fn render(
             .settle_latency
             .map(|p| format!("{} / {}", ms(p.p50), ms(p.p99)))
             .unwrap_or_else(|| "—".into());
+        // Register-only runs settle nothing: no claims column.
+        let claims = if l.system == "medsettle" && l.settle_latency.is_none() {
+            "—".to_owned()
+        } else {
+            l.per_second(l.claims).to_string()
+        };
         let system = if l.system == "medsettle" {
             "medsettle fsync (mTLS)"
         } else {
@@ -1444,7 +1439,7 @@ fn render(
             "| {system} | {} | {} | {} | {} | {} | {} | {settle} | {} | {} | {} | {} |\n",
             l.connections,
             l.per_second(l.requests),
-            l.per_second(l.claims),
+            claims,
             ms(l.latency.p50),
             ms(l.latency.p99),
             ms(l.latency.max),
