@@ -139,6 +139,21 @@ fn outpatient_and_inpatient_visits_settle_and_reversal_restores_accumulators() {
             "a second reversal of the same settlement must be refused"
         );
 
+        // 2601 by the original msgid: the caller that timed out learns the truth. A msgid that
+        // settled something is reversed; one that settled nothing says so.
+        let r2601 = |omsgid: &str| {
+            serde_json::json!({"data": {"psn_no": employee.psn_no, "omsgid": omsgid, "oinfno": "2207"}})
+        };
+        let env = b.envelope("2601", &employee.insuplc_admdvs, r2601(&again.msgid));
+        let (st, answer) = conn.call(&env).await.unwrap();
+        let out = his::expect_success(st, &answer, "2601").unwrap();
+        assert_eq!(fen(&out["setlinfo"]["medfee_sumamt"]), -fen(&again.setlinfo["medfee_sumamt"]));
+        let never = format!("{}", b.next_msgid().0);
+        let env = b.envelope("2601", &employee.insuplc_admdvs, r2601(&never));
+        let (st, answer) = conn.call(&env).await.unwrap();
+        let out = his::expect_success(st, &answer, "2601").unwrap();
+        assert_eq!(out["data"]["omsgid"], never.as_str(), "nothing to reverse is said, not guessed: {out}");
+
         let stay = vec![
             FeeLine {
                 med_list_codg: "BED001".into(),
@@ -191,15 +206,22 @@ fn outpatient_and_inpatient_visits_settle_and_reversal_restores_accumulators() {
         .map(|l| serde_json::from_str::<Value>(l).unwrap())
         .filter(|r| r["kind"] == "nhsa.settlement")
         .collect();
-    // 2207, 2208, 2207 again, 2304: four settled-claim records (the refused reversal is not).
-    assert_eq!(claims.len(), 4, "{export}");
+    // 2207, 2208, 2207 again, 2601 of it, 2304: five settled-claim records (the refused
+    // reversal and the 2601 that found nothing to reverse are not claims).
+    assert_eq!(claims.len(), 5, "{export}");
     let kinds: Vec<&str> = claims
         .iter()
         .map(|c| c["record"]["claim"]["kind"].as_str().unwrap())
         .collect();
     assert_eq!(
         kinds,
-        ["settlement", "reversal", "settlement", "settlement"]
+        [
+            "settlement",
+            "reversal",
+            "settlement",
+            "reversal",
+            "settlement"
+        ]
     );
     assert!(
         claims[1]["record"]["claim"]["medfee_sumamt"]
