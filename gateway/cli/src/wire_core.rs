@@ -51,6 +51,26 @@ fn opt_text(v: &Option<String>) -> Option<String> {
     v.as_ref().filter(|s| !s.is_empty()).cloned()
 }
 
+/// The fields 2206/2207 and 2303/2304 share (nhsa-interface.md §2.2–2.3), plus the ones a
+/// transaction adds. The four input structs are distinct types with the same field names.
+macro_rules! settle_req {
+    ($d:ident { $($field:ident: $value:expr),* $(,)? }) => {{
+        let mut req = txn::SettleReq {
+            psn_no: $d.psn_no,
+            mdtrt_id: $d.mdtrt_id,
+            mdtrt_cert_type: Some($d.mdtrt_cert_type),
+            mdtrt_cert_no: Some($d.mdtrt_cert_no),
+            insutype: Some($d.insutype),
+            psn_setlway: Some($d.psn_setlway),
+            acct_used_flag: flag(&$d.acct_used_flag),
+            medfee_sumamt: Some($d.medfee_sumamt),
+            ..Default::default()
+        };
+        $(req.$field = $value;)*
+        req
+    }};
+}
+
 /// Map a decoded national input to the core's request.
 pub fn to_core(tx: TxInput) -> Result<CoreRequest, Violation> {
     Ok(match tx {
@@ -167,78 +187,42 @@ pub fn to_core(tx: TxInput) -> Result<CoreRequest, Violation> {
         ),
         TxInput::T2206(x) => {
             let d = x.data;
-            CoreRequest::OutpatientPreSettle(txn::SettleReq {
-                psn_no: d.psn_no,
-                mdtrt_id: d.mdtrt_id,
-                mdtrt_cert_type: Some(d.mdtrt_cert_type),
-                mdtrt_cert_no: Some(d.mdtrt_cert_no),
+            CoreRequest::OutpatientPreSettle(settle_req!(d {
                 med_type: Some(d.med_type),
-                insutype: Some(d.insutype),
-                psn_setlway: Some(d.psn_setlway),
                 chrg_bchno: Some(d.chrg_bchno),
-                acct_used_flag: flag(&d.acct_used_flag),
-                invono: None,
-                medfee_sumamt: Some(d.medfee_sumamt),
-                ..Default::default()
-            })
+            }))
         }
         TxInput::T2207(x) => {
             let d = x.data;
-            CoreRequest::OutpatientSettle(txn::SettleReq {
-                psn_no: d.psn_no,
-                mdtrt_id: d.mdtrt_id,
-                mdtrt_cert_type: Some(d.mdtrt_cert_type),
-                mdtrt_cert_no: Some(d.mdtrt_cert_no),
+            CoreRequest::OutpatientSettle(settle_req!(d {
                 med_type: Some(d.med_type),
-                insutype: Some(d.insutype),
-                psn_setlway: Some(d.psn_setlway),
                 chrg_bchno: Some(d.chrg_bchno),
-                acct_used_flag: flag(&d.acct_used_flag),
                 invono: opt_text(&d.invono),
-                medfee_sumamt: Some(d.medfee_sumamt),
                 fulamt_ownpay_amt: d.fulamt_ownpay_amt,
                 overlmt_selfpay: d.overlmt_selfpay,
                 preselfpay_amt: d.preselfpay_amt,
                 inscp_scp_amt: d.inscp_scp_amt,
-            })
+            }))
         }
         TxInput::T2303(x) => {
             let d = x.data;
-            CoreRequest::InpatientPreSettle(txn::SettleReq {
-                psn_no: d.psn_no,
-                mdtrt_id: d.mdtrt_id,
-                mdtrt_cert_type: Some(d.mdtrt_cert_type),
-                mdtrt_cert_no: Some(d.mdtrt_cert_no),
-                insutype: Some(d.insutype),
-                psn_setlway: Some(d.psn_setlway),
-                acct_used_flag: flag(&d.acct_used_flag),
+            CoreRequest::InpatientPreSettle(settle_req!(d {
                 invono: opt_text(&d.invono),
-                medfee_sumamt: Some(d.medfee_sumamt),
                 fulamt_ownpay_amt: d.fulamt_ownpay_amt,
                 overlmt_selfpay: d.overlmt_selfpay,
                 preselfpay_amt: d.preselfpay_amt,
                 inscp_scp_amt: d.inscp_scp_amt,
-                ..Default::default()
-            })
+            }))
         }
         TxInput::T2304(x) => {
             let d = x.data;
-            CoreRequest::InpatientSettle(txn::SettleReq {
-                psn_no: d.psn_no,
-                mdtrt_id: d.mdtrt_id,
-                mdtrt_cert_type: Some(d.mdtrt_cert_type),
-                mdtrt_cert_no: Some(d.mdtrt_cert_no),
-                insutype: Some(d.insutype),
-                psn_setlway: Some(d.psn_setlway),
-                acct_used_flag: flag(&d.acct_used_flag),
+            CoreRequest::InpatientSettle(settle_req!(d {
                 invono: opt_text(&d.invono),
-                medfee_sumamt: Some(d.medfee_sumamt),
                 fulamt_ownpay_amt: d.fulamt_ownpay_amt,
                 overlmt_selfpay: d.overlmt_selfpay,
                 preselfpay_amt: d.preselfpay_amt,
                 inscp_scp_amt: d.inscp_scp_amt,
-                ..Default::default()
-            })
+            }))
         }
         TxInput::T2208(x) => CoreRequest::OutpatientSettleCancel(txn::ReqCancelSettlement {
             setl_id: x.data.setl_id,
