@@ -172,3 +172,115 @@ fn settle_reconcile_close_pay_and_ingest() {
     assert!(twice.contains("receipts: 0 applied"), "{twice}");
     assert_eq!(run_ok(&["bank", "status", "--config", cfg]), status);
 }
+
+/// A crash after the file drop applied a receipt file but before the settlement engine heard
+/// of it must not lose the receipt for the engine (IS-D-7: only a receipt proves payment, and
+/// the monthly settlement deducts only what the engine knows was paid).
+#[test]
+fn receipts_reach_the_engine_after_a_crash_between_the_two_steps() {
+    use medsettle_store::Store as _;
+    let ws = Workspace::init();
+    let persons = his::insured_from_registry(
+        &std::fs::read_to_string(ws.path().join("policy/persons.toml")).unwrap(),
+    )
+    .unwrap();
+    let gw = ws.serve(&[]);
+    let rt = runtime();
+    let today = time::OffsetDateTime::now_utc().to_offset(medsettle_canonical::CHINA_OFFSET);
+    rt.block_on(async {
+        let mut conn = his::HisConnection::connect(gw.addr, ws.tls_for(CODE))
+            .await
+            .unwrap();
+        let base = time::PrimitiveDateTime::new(today.date(), time::Time::MIDNIGHT);
+        let mut b = EnvelopeBuilder::new(
+            Sender {
+                fixmedins_code: CODE.into(),
+                fixmedins_name: "深圳市示例中医院".into(),
+                mdtrtarea_admvs: "440300".into(),
+            },
+            base,
+        );
+        for (n, p) in persons
+            .iter()
+            .filter(|p| p.insutype == "310")
+            .take(3)
+            .enumerate()
+        {
+            let lines = vec![FeeLine {
+                med_list_codg: "EXAM002".into(),
+                units: 1,
+                pric_fen: 48_000,
+            }];
+            his::outpatient_visit(&mut conn, &mut b, p, &lines, n as u64)
+                .await
+                .unwrap();
+        }
+    });
+    assert!(gw.terminate().success());
+    let cfg = ws.config();
+    let cfg = cfg.to_str().unwrap();
+    let pay_date = run_ok(&["calendar", "pay-date", &today.date().to_string()]);
+    let pay_date = pay_date.lines().next().unwrap().trim().to_owned();
+    run_ok(&["bank", "export", "--date", &pay_date, "--config", cfg]);
+    run_ok(&["bank", "simulate", "--once", "--config", cfg]);
+
+    // The "crash": the file drop applies and archives the receipts; the engine step never runs.
+    let journal = ws.path().join("data/journal");
+    let payment_id = {
+        let store =
+            medsettle_store::SledStore::open(&journal, medsettle_store::StoreConfig::default())
+                .unwrap();
+        let fd = medsettle_filedrop::FileDropConfig::under(&ws.path().join("data/bank"));
+        let report = medsettle_filedrop::Inbox::scan_once(&store, &fd).unwrap();
+        assert_eq!(report.receipts_applied.len(), 1, "{report:?}");
+        store.sync().unwrap();
+        report.receipts_applied[0].payment_id.clone()
+    };
+    let engine_status = |ws: &Workspace| {
+        let store =
+            medsettle_store::SledStore::open(&journal, medsettle_store::StoreConfig::default())
+                .unwrap();
+        let policy = medsettle_settlement::SettlementPolicy::from_toml_str(
+            &std::fs::read_to_string(ws.path().join("settlement/policy.toml")).unwrap(),
+        )
+        .unwrap();
+        let institutions = medsettle_engine::load_institutions_toml(
+            &std::fs::read_to_string(ws.path().join("institutions.toml")).unwrap(),
+        )
+        .unwrap();
+        let debtor = institutions[0].account.clone();
+        let engine = medsettle_engine::Engine::new(medsettle_engine::EngineConfig::new(
+            policy,
+            medsettle_settlement::Calendar::embedded(),
+            institutions,
+            debtor,
+        ));
+        let status = engine
+            .aggregator(&store)
+            .unwrap()
+            .payment(&payment_id)
+            .unwrap()
+            .status;
+        drop(store.current_ticket());
+        status
+    };
+    assert_eq!(
+        engine_status(&ws),
+        None,
+        "the engine has not heard of the receipt yet"
+    );
+
+    // The next ingest finds no new file, yet brings the engine up to the file drop's state.
+    let ingest = run_ok(&["bank", "ingest", "--config", cfg]);
+    assert!(ingest.contains("receipt files: 0 applied"), "{ingest}");
+    assert_eq!(
+        engine_status(&ws),
+        Some(medsettle_canonical::ReceiptStatus::Paid)
+    );
+    // And again: nothing changes, nothing is applied twice.
+    run_ok(&["bank", "ingest", "--config", cfg]);
+    assert_eq!(
+        engine_status(&ws),
+        Some(medsettle_canonical::ReceiptStatus::Paid)
+    );
+}

@@ -132,11 +132,7 @@ pub fn ingest(
     }
     let report = Inbox::scan_once(store, &cfg)?;
     catch_up(engine, store)?;
-    if !report.receipts_applied.is_empty() {
-        engine
-            .apply_receipts(store, &report.receipts_applied)
-            .map_err(|e| anyhow::anyhow!("[{}] {e}", e.rule()))?;
-    }
+    sync_engine(engine, store)?;
     println!(
         "receipt files: {} applied, {} duplicate (no-op), {} rejected, {} waiting for their trigger",
         report.files_applied.len(),
@@ -157,6 +153,33 @@ pub fn ingest(
         println!("  ALERT: {a:?}");
     }
     Ok(report)
+}
+
+/// Bring the settlement engine up to the file drop's payment states (IS-D-6/7).
+///
+/// The file drop applies a receipt file durably first; the engine learns of it second. Rather
+/// than trusting the scan's report (lost if the process dies between the two steps), the
+/// engine is given the current state of every answered payment each time: its
+/// `apply_receipts` treats a repeated status as a no-op, and the file drop's states only move
+/// forward, so this delivers every receipt at least once and applies it exactly once.
+pub fn sync_engine(engine: &Engine, store: &dyn Store) -> Result<usize> {
+    let receipts: Vec<_> = medsettle_filedrop::state::payment_states(store)?
+        .into_iter()
+        .filter_map(|(_, p)| p.receipt)
+        .collect();
+    if receipts.is_empty() {
+        return Ok(0);
+    }
+    let applied = engine
+        .apply_receipts(store, &receipts)
+        .map_err(|e| anyhow::anyhow!("[{}] {e}", e.rule()))?;
+    Ok(applied
+        .iter()
+        .filter(|a| match a {
+            medsettle_engine::ReceiptApplied::Daily(o) => !o.duplicate,
+            medsettle_engine::ReceiptApplied::Other { duplicate, .. } => !duplicate,
+        })
+        .count())
 }
 
 pub fn print_status(store: &dyn Store) -> Result<()> {
