@@ -191,8 +191,12 @@ async fn engine_loop(
         }
         None => None,
     };
+    // A crash between a scheduled close and its file drop would leave the day closed with no
+    // file: at start, re-drop the last closed day (idempotent: same batch, same bytes).
+    let mut redrop_last_close = true;
     loop {
         let (config, engine, store) = (config.clone(), engine.clone(), store.clone());
+        let redrop = std::mem::take(&mut redrop_last_close);
         let work = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
             let c = engine
                 .catch_up(store.as_ref(), &|_, _| {})
@@ -208,6 +212,9 @@ async fn engine_loop(
                 let status = engine
                     .status(store.as_ref())
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
+                if redrop && let Some(last) = status.last_daily {
+                    crate::bank_cmd::export(&config, &engine, store.as_ref(), last)?;
+                }
                 let now = time::OffsetDateTime::now_utc();
                 if let Some(pay_date) = s
                     .due(now, &engine.config().calendar, status.last_daily)
