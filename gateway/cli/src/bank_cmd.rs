@@ -163,23 +163,40 @@ pub fn ingest(
 /// `apply_receipts` treats a repeated status as a no-op, and the file drop's states only move
 /// forward, so this delivers every receipt at least once and applies it exactly once.
 pub fn sync_engine(engine: &Engine, store: &dyn Store) -> Result<usize> {
-    let receipts: Vec<_> = medsettle_filedrop::state::payment_states(store)?
-        .into_iter()
-        .filter_map(|(_, p)| p.receipt)
-        .collect();
+    use medsettle_canonical::ReceiptStatus;
+    let aggregator = engine
+        .aggregator(store)
+        .map_err(|e| anyhow::anyhow!("[{}] {e}", e.rule()))?;
+    let mut receipts = Vec::new();
+    for (_, state) in medsettle_filedrop::state::payment_states(store)? {
+        let Some(receipt) = state.receipt else {
+            continue;
+        };
+        let known = aggregator
+            .payment(&receipt.payment_id)
+            .and_then(|p| p.status);
+        if known == Some(receipt.status) {
+            continue;
+        }
+        // A return presupposes the payment: a Paid the engine never saw (both arrived in one
+        // scan, or a crash came between) goes first, or the ledger would un-pay a payment it
+        // never paid (IS-RK-3).
+        if receipt.status == ReceiptStatus::Returned && known != Some(ReceiptStatus::Paid) {
+            receipts.push(medsettle_canonical::Receipt {
+                status: ReceiptStatus::Paid,
+                reason: None,
+                ..receipt.clone()
+            });
+        }
+        receipts.push(receipt);
+    }
     if receipts.is_empty() {
         return Ok(0);
     }
     let applied = engine
         .apply_receipts(store, &receipts)
         .map_err(|e| anyhow::anyhow!("[{}] {e}", e.rule()))?;
-    Ok(applied
-        .iter()
-        .filter(|a| match a {
-            medsettle_engine::ReceiptApplied::Daily(o) => !o.duplicate,
-            medsettle_engine::ReceiptApplied::Other { duplicate, .. } => !duplicate,
-        })
-        .count())
+    Ok(applied.len())
 }
 
 pub fn print_status(store: &dyn Store) -> Result<()> {

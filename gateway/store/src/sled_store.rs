@@ -571,10 +571,33 @@ impl SledStore {
     }
 }
 
+/// Remove snapshots a kill left half-written.
+///
+/// sled 0.34.7 writes a snapshot to `snap.<lsn>.generating` and renames it to `snap.<lsn>`
+/// only once it is complete and synced. A process killed in between leaves the partial file,
+/// which sled's next open takes for the newest snapshot and rejects as corrupt — for good
+/// (sled issues #1527, #1533). A `.generating` file is by construction incomplete, and the
+/// log it summarizes is still on disk, so removing it loses nothing.
+fn remove_partial_snapshots(dir: &Path) -> Result<(), StoreError> {
+    for entry in std::fs::read_dir(dir).map_err(|e| io_err(dir, e))? {
+        let path = entry.map_err(|e| io_err(dir, e))?.path();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if name.starts_with("snap.") && name.ends_with(".generating") {
+            warn!(file = %path.display(), "removing a snapshot left half-written by a crash");
+            std::fs::remove_file(&path).map_err(|e| io_err(&path, e))?;
+        }
+    }
+    Ok(())
+}
+
 impl Store for SledStore {
     fn open(dir: &Path, config: StoreConfig) -> Result<Self, StoreError> {
         config.validate()?;
         std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+        remove_partial_snapshots(dir)?;
         let db = sled::Config::new()
             .path(dir)
             .cache_capacity(config.cache_capacity_bytes)

@@ -447,3 +447,30 @@ fn durability_none_acknowledges_without_waiting_but_still_flushes() {
     let s = open(dir.path());
     assert_eq!(s.read_from(0, 10).unwrap().len(), 1);
 }
+
+/// sled 0.34.7 writes a snapshot as `snap.<lsn>.generating` and renames it when complete; a
+/// kill in between leaves the partial file, which sled then takes for the newest snapshot and
+/// refuses to open ("empty/corrupt snapshot file found"), for good. `open` removes such
+/// leftovers first: the journal survives a kill at any instant, including during open.
+#[test]
+fn a_snapshot_left_half_written_by_a_kill_does_not_stop_the_store_opening() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = open(dir.path());
+        append_durable(&s, request("H1", "m1"));
+    }
+    // What a kill during the next open's snapshot leaves behind: a newer, partial snapshot.
+    std::fs::write(
+        dir.path().join("snap.7FFFFFFFFFFFFFFF.generating"),
+        b"\x00\x01partial",
+    )
+    .unwrap();
+    let s = open(dir.path());
+    let kept: Vec<_> = s.export(0).map(|r| r.unwrap().1.key).collect();
+    assert_eq!(
+        kept,
+        vec![Some(("H1".to_owned(), "m1".to_owned()))],
+        "the acknowledged record survived"
+    );
+    assert_eq!(append_durable(&s, request("H1", "m2")), 1);
+}
