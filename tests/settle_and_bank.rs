@@ -255,14 +255,12 @@ fn receipts_reach_the_engine_after_a_crash_between_the_two_steps() {
             institutions,
             debtor,
         ));
-        let status = engine
+        engine
             .aggregator(&store)
             .unwrap()
             .payment(&payment_id)
             .unwrap()
-            .status;
-        drop(store.current_ticket());
-        status
+            .status
     };
     assert_eq!(
         engine_status(&ws),

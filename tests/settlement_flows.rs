@@ -148,7 +148,7 @@ fn outpatient_and_inpatient_visits_settle_and_reversal_restores_accumulators() {
         let (st, answer) = conn.call(&env).await.unwrap();
         let out = his::expect_success(st, &answer, "2601").unwrap();
         assert_eq!(fen(&out["setlinfo"]["medfee_sumamt"]), -fen(&again.setlinfo["medfee_sumamt"]));
-        let never = format!("{}", b.next_msgid().0);
+        let never = b.next_msgid().0;
         let env = b.envelope("2601", &employee.insuplc_admdvs, r2601(&never));
         let (st, answer) = conn.call(&env).await.unwrap();
         let out = his::expect_success(st, &answer, "2601").unwrap();
