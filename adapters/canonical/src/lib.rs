@@ -16,8 +16,8 @@ pub use claim::{
     CHINA_OFFSET, ClaimKind, FundLine, IdentityPolicy, IdentityReport, ReversalLink, SettledClaim,
     SettlementAmounts, check_identities, check_reversal_of,
 };
-pub use journal::ExchangeRecord;
 pub use codes::{ChargeLevel, FeeCategory, FundLineKind, fund_line_kind};
+pub use journal::ExchangeRecord;
 pub use money::{DecimalError, Money, Ratio};
 pub use party::{BankAccount, EnrolmentStatus, Institution, InstitutionLevel, Person};
 pub use payment::{

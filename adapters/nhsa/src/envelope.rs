@@ -259,6 +259,18 @@ impl RequestEnvelope {
         Self::from_map(&map, "")
     }
 
+    /// [`RequestEnvelope::decode`], also handing back the parsed body (the same value
+    /// `serde_json` gives for the body, after an optional UTF-8 BOM), so a caller that needs
+    /// the request as JSON does not parse it twice.
+    pub fn decode_with_body(
+        bytes: &[u8],
+        limits: &DecodeLimits,
+    ) -> Result<(RequestEnvelope, Map<String, Value>), NhsaError> {
+        let map = parse_object(bytes, limits)?;
+        let env = Self::from_map(&map, "")?;
+        Ok((env, map))
+    }
+
     /// Decode from a parsed object; violation paths are prefixed with `path`.
     pub fn from_map(map: &Map<String, Value>, path: &str) -> Result<RequestEnvelope, NhsaError> {
         let mut errs = Errors::default();

@@ -7,6 +7,7 @@ mod config;
 mod core_state;
 mod demo;
 mod exit;
+mod file_channel;
 #[allow(dead_code)]
 mod his;
 mod init;

@@ -4,21 +4,22 @@
 //! 2. the client certificate must cover the envelope's `fixmedins_code` (`GW-AUTH`);
 //! 3. idempotency on `(fixmedins_code, msgid)`: the same body gets the stored answer
 //!    byte-for-byte, a different body a conflict (`GW-IDEMPOTENCY`);
-//! 4. the embedded core computes the answer and its state changes, under one short lock so
-//!    two requests for the same person never interleave;
+//! 4. the embedded core computes the answer and its state changes under a short lock of the
+//!    person's shard (every shard for a request that names no single person), so two requests
+//!    for the same person never interleave while different persons compute in parallel;
 //! 5. one journal record holds the request, the answer, the canonical claim and the core's
 //!    state writes; the answer is sent only after a flush that began after the write has
 //!    completed (acknowledged means durable).
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
 use bytes::Bytes;
 use medsettle_canonical::journal::{KIND_REQUEST, KIND_SETTLEMENT};
-use medsettle_canonical::{Admdvs, CHINA_OFFSET, ExchangeRecord, Institution, RuleId, Violation};
-use medsettle_core::{Core, CoreOutcome, CoreRefusal, RequestCtx};
+use medsettle_canonical::{Admdvs, CHINA_OFFSET, Institution, RuleId, SettledClaim, Violation};
+use medsettle_core::{Core, CoreOutcome, CoreRefusal, CoreRequest, RequestCtx};
 use medsettle_nhsa::{
     AnswerContext, DecodeLimits, RequestEnvelope, answer_for_claim, error_answer,
 };
@@ -35,7 +36,12 @@ use crate::wire_core::{core_serves, output_for, person_extras, to_core};
 /// Keyspace of the gateway's own bookkeeping.
 const META_SPACE: &str = "gateway.meta";
 /// Highest id seed used by a journaled record: ids minted after a restart never repeat one.
+/// Shard 0 (and every request that locks all shards) writes `id_seed`, shard `i > 0` writes
+/// `id_seed.i`: seeds are taken under the shard lock, so each key only grows in journal order,
+/// and at start the next seed is one above the largest of them.
 const ID_SEED_KEY: &[u8] = b"id_seed";
+/// Number of person shards of the apply lock.
+const APPLY_SHARDS: usize = 64;
 
 /// Everything the national service needs, built once at start.
 pub struct NationalService {
@@ -47,9 +53,14 @@ pub struct NationalService {
     /// The receiver's region, first 6 digits of every `inf_refmsgid`.
     receiver_admdvs: Admdvs,
     next_seed: AtomicU64,
-    /// Serializes "read state → compute → append" so no two requests read the same state.
-    /// Held only for the synchronous compute and append, never across the durability wait.
-    apply_lock: Mutex<()>,
+    /// Serializes "read state → compute → append" per person shard (the core's state is per
+    /// person: visits, fee lines, settlements, accumulators and balance are all bound to one
+    /// `psn_no`, which the core checks), so no two requests for the same person read the same
+    /// state. A request naming no single person locks every shard, in index order. Held only
+    /// for the synchronous compute and append, never across an `.await`.
+    apply_shards: Vec<Mutex<()>>,
+    /// `id_seed` state key of each shard (see [`ID_SEED_KEY`]).
+    seed_keys: Vec<Vec<u8>>,
     metrics: Arc<Metrics>,
     /// Pool regions settled upstream: (insured-place prefixes, forwarder), first match wins.
     forwarders: Vec<(Vec<String>, Arc<Forwarder>)>,
@@ -64,6 +75,9 @@ struct Answer {
     outcome: &'static str,
 }
 
+/// `Content-Type` of 9102 downloads (a zip), the one answer that is not JSON.
+const CONTENT_TYPE_ZIP: &str = "application/octet-stream";
+
 impl NationalService {
     pub fn new(
         store: Arc<SledStore>,
@@ -74,10 +88,17 @@ impl NationalService {
         receiver_admdvs: Admdvs,
         metrics: Arc<Metrics>,
     ) -> anyhow::Result<NationalService> {
-        let seed = match store.get(META_SPACE, ID_SEED_KEY)? {
-            Some(b) => u64::from_be_bytes(b.as_slice().try_into()?) + 1,
-            None => 1,
-        };
+        let mut seed = 1;
+        for item in store.scan_prefix(META_SPACE, ID_SEED_KEY)? {
+            let (_, b) = item?;
+            seed = seed.max(u64::from_be_bytes(b.as_slice().try_into()?) + 1);
+        }
+        let seed_keys = (0..APPLY_SHARDS)
+            .map(|i| match i {
+                0 => ID_SEED_KEY.to_vec(),
+                i => format!("{}.{i}", String::from_utf8_lossy(ID_SEED_KEY)).into_bytes(),
+            })
+            .collect();
         Ok(NationalService {
             store,
             core,
@@ -89,7 +110,8 @@ impl NationalService {
             limits,
             receiver_admdvs,
             next_seed: AtomicU64::new(seed),
-            apply_lock: Mutex::new(()),
+            apply_shards: (0..APPLY_SHARDS).map(|_| Mutex::new(())).collect(),
+            seed_keys,
             metrics,
             forwarders: Vec::new(),
             engine: None,
@@ -200,9 +222,63 @@ impl NationalService {
         }
     }
 
+    /// 3202: the detail file uploaded with 9101 against the engine's claims (blocking work
+    /// off the async threads); the result file is stored for 9102 with the journal record.
+    async fn reconcile_3202(
+        &self,
+        env: &RequestEnvelope,
+        received: OffsetDateTime,
+    ) -> Result<(Value, Vec<StateWrite>), Violation> {
+        let engine = self.engine.clone().ok_or_else(|| {
+            Violation::new(
+                RuleId::NHSA_ENV_INFNO,
+                "infno",
+                "3202 is not served: no settlement engine is configured",
+            )
+        })?;
+        let store = self.store.clone();
+        let (code, input) = (env.fixmedins_code.clone(), env.input.clone());
+        let seed = self.next_seed.fetch_add(1, Ordering::SeqCst);
+        let id = format!("R{}{:010}", compact(received, false), seed % 10_000_000_000);
+        tokio::task::spawn_blocking(move || {
+            crate::file_channel::reconcile_3202(
+                store.as_ref(),
+                &engine,
+                &code,
+                &input,
+                &id,
+                received,
+            )
+        })
+        .await
+        .map_err(|e| {
+            Violation::new(
+                RuleId::GW_INTERNAL,
+                "",
+                format!("reconciliation task failed: {e}"),
+            )
+        })?
+    }
+
+    /// 9102: a stored file of this institution, as the zip bytes (a read: nothing journaled).
+    fn download(&self, env: &RequestEnvelope, received: OffsetDateTime) -> Answer {
+        match crate::file_channel::download_9102(
+            self.store.as_ref(),
+            &env.fixmedins_code,
+            &env.input,
+        ) {
+            Ok((_, bytes)) => Answer {
+                status: 200,
+                body: bytes,
+                outcome: "ok",
+            },
+            Err(v) => self.refuse(200, "refused", &[v], 0, received),
+        }
+    }
+
     async fn handle(&self, req: ServiceRequest) -> (Answer, Option<String>) {
         let received = OffsetDateTime::now_utc().to_offset(CHINA_OFFSET);
-        let env = match RequestEnvelope::decode(&req.body, &self.limits) {
+        let (env, body_json) = match RequestEnvelope::decode_with_body(&req.body, &self.limits) {
             Ok(e) => e,
             Err(e) => {
                 tracing::info!(client = %req.identity.name, error = %e, "request refused: bad envelope");
@@ -281,72 +357,119 @@ impl NationalService {
             );
             return (self.refuse(403, "forbidden", &[v], 0, received), label);
         };
-        let tx = match medsettle_nhsa::decode_input(&env.infno, &env.input) {
-            Ok(tx) => tx,
-            Err(e) => {
-                return (
-                    self.refuse(400, "rejected", &e.violations, 0, received),
-                    label,
-                );
+        // The file channel (9101 upload, 9102 download) has no typed input in the adapter:
+        // its node is the file itself (crate::file_channel validates it).
+        if env.infno == "9102" {
+            return (self.download(&env, received), label);
+        }
+        let upload = env.infno == "9101";
+        let tx = if upload {
+            None
+        } else {
+            match medsettle_nhsa::decode_input(&env.infno, &env.input) {
+                Ok(tx) => Some(tx),
+                Err(e) => {
+                    return (
+                        self.refuse(400, "rejected", &e.violations, 0, received),
+                        label,
+                    );
+                }
             }
         };
-        let base_infno = tx.infno();
-        let precomputed = if base_infno == "3201" {
-            match self.reconcile_3201(&env.fixmedins_code, &tx).await {
-                Ok(v) => Some(v),
+        let base_infno = tx.as_ref().map_or("9101", |t| t.infno());
+        let precomputed = match (base_infno, &tx) {
+            ("3201", Some(tx)) => match self.reconcile_3201(&env.fixmedins_code, tx).await {
+                Ok(v) => Some((v, Vec::new())),
                 Err(v) => return (self.refuse(200, "refused", &[v], 0, received), label),
+            },
+            ("3202", _) => match self.reconcile_3202(&env, received).await {
+                Ok(r) => Some(r),
+                Err(v) => return (self.refuse(200, "refused", &[v], 0, received), label),
+            },
+            _ => None,
+        };
+        // The core's typed request: converted before the lock (pure), it names the shard.
+        let core_request = if core_serves(base_infno) {
+            match to_core(tx.expect("decoded: core transactions have a typed input")) {
+                Ok(r) => Some(r),
+                Err(v) => {
+                    let seed = self.next_seed.fetch_add(1, Ordering::SeqCst);
+                    let refusal = CoreRefusal::rule(v.rule, v.path, v.message);
+                    return (
+                        self.core_refused(&env, &infno, &refusal, seed, received),
+                        label,
+                    );
+                }
             }
         } else {
             None
         };
+        let shard = core_request.as_ref().and_then(person_of).map(shard_of);
         // Compute and append under the lock; wait for durability outside it.
         let appended = {
-            let _guard = self.apply_lock.lock().unwrap_or_else(|p| p.into_inner());
+            let _guards = self.lock_shards(shard);
             let seed = self.next_seed.fetch_add(1, Ordering::SeqCst);
             let ctx = self.answer_ctx(seed, received);
-            let computed = if core_serves(base_infno) {
-                self.compute_core(&env, tx, institution, seed, received, &ctx)
-            } else {
-                Ok(self.accept_only(&env, base_infno, seed, &ctx, precomputed))
+            let computed = match core_request {
+                Some(request) => {
+                    self.compute_core(&env, base_infno, request, institution, seed, received, &ctx)
+                }
+                None if upload => {
+                    let id = format!("F{}{:010}", &ctx.refmsg_time[..14], seed % 10_000_000_000);
+                    match crate::file_channel::upload_9101(
+                        &env.fixmedins_code,
+                        &env.input,
+                        &id,
+                        received,
+                    ) {
+                        Ok(r) => Ok(self.accept_only(&env, base_infno, seed, &ctx, Some(r))),
+                        Err(v) => {
+                            return (self.refuse(200, "refused", &[v], seed, received), label);
+                        }
+                    }
+                }
+                None => Ok(self.accept_only(&env, base_infno, seed, &ctx, precomputed)),
             };
             let (answer_bytes, claim, writes) = match computed {
                 Ok(c) => c,
                 Err(refusal) => {
-                    tracing::info!(msgid = %env.msgid, infno, code = refusal.code(), "refused by the core");
-                    let v =
-                        Violation::new(RuleId(refusal.code()), refusal.path(), refusal.to_string());
-                    // A business refusal is a valid answer of the transaction: HTTP 200,
-                    // infcode -1 (the platform's "-2 business error" of old).
-                    return (self.refuse(200, "refused", &[v], seed, received), label);
+                    return (
+                        self.core_refused(&env, &infno, &refusal, seed, received),
+                        label,
+                    );
                 }
             };
-            let record = ExchangeRecord {
-                infno: infno.clone(),
-                fixmedins_code: env.fixmedins_code.clone(),
-                msgid: env.msgid.clone(),
-                request: serde_json::from_slice(&req.body).unwrap_or(Value::Null),
-                answer: serde_json::from_slice(&answer_bytes).unwrap_or(Value::Null),
-                claim: claim.clone(),
-                core: "embedded".into(),
-                received_at: received
+            // The request as received (parsed once, by the envelope decoder; a body the
+            // plain JSON parser refuses — one starting with a BOM — is journaled as null,
+            // as before) and the answer bytes verbatim (they are compact JSON already).
+            let request = if req.body.starts_with(b"\xEF\xBB\xBF") {
+                Value::Null
+            } else {
+                Value::Object(body_json)
+            };
+            let payload = exchange_payload(
+                &infno,
+                &env.fixmedins_code,
+                &env.msgid,
+                &request,
+                &answer_bytes,
+                claim.as_ref(),
+                &received
                     .format(&time::format_description::well_known::Rfc3339)
                     .unwrap_or_default(),
-            };
+            );
             let kind = if claim.is_some() {
                 KIND_SETTLEMENT
             } else {
                 KIND_REQUEST
             };
-            let mut jr = JournalRecord::new(
-                kind,
-                serde_json::to_vec(&record).expect("record serializes"),
-            )
-            .with_key(env.fixmedins_code.clone(), env.msgid.clone())
-            .with_write(StateWrite::put(
-                META_SPACE,
-                ID_SEED_KEY.to_vec(),
-                seed.to_be_bytes().to_vec(),
-            ));
+            let mut jr = JournalRecord::new(kind, payload)
+                .with_key(env.fixmedins_code.clone(), env.msgid.clone())
+                .with_write(StateWrite::put(
+                    META_SPACE,
+                    self.seed_keys[shard.unwrap_or(0)].clone(),
+                    seed.to_be_bytes().to_vec(),
+                ));
             for w in writes {
                 jr = jr.with_write(w);
             }
@@ -380,6 +503,32 @@ impl NationalService {
             },
             label,
         )
+    }
+
+    /// Lock the apply shard of one person, or every shard (in index order) for `None`.
+    fn lock_shards(&self, shard: Option<usize>) -> Vec<MutexGuard<'_, ()>> {
+        fn lock(m: &Mutex<()>) -> MutexGuard<'_, ()> {
+            m.lock().unwrap_or_else(|p| p.into_inner())
+        }
+        match shard {
+            Some(i) => vec![lock(&self.apply_shards[i])],
+            None => self.apply_shards.iter().map(lock).collect(),
+        }
+    }
+
+    /// A business refusal by the core: a valid answer of the transaction, HTTP 200, infcode
+    /// -1 (the platform's "-2 business error" of old).
+    fn core_refused(
+        &self,
+        env: &RequestEnvelope,
+        infno: &str,
+        refusal: &CoreRefusal,
+        seed: u64,
+        received: OffsetDateTime,
+    ) -> Answer {
+        tracing::info!(msgid = %env.msgid, infno, code = refusal.code(), "refused by the core");
+        let v = Violation::new(RuleId(refusal.code()), refusal.path(), refusal.to_string());
+        self.refuse(200, "refused", &[v], seed, received)
     }
 
     /// The stored answer for a repeated `(fixmedins_code, msgid)`, or a conflict.
@@ -433,11 +582,12 @@ impl NationalService {
         self.refuse(503, "unavailable", &[v], 0, received)
     }
 
-    #[allow(clippy::type_complexity)]
+    #[allow(clippy::type_complexity, clippy::too_many_arguments)]
     fn compute_core(
         &self,
         env: &RequestEnvelope,
-        tx: medsettle_nhsa::TxInput,
+        infno: &'static str,
+        request: CoreRequest,
         institution: &Institution,
         seed: u64,
         received: OffsetDateTime,
@@ -450,8 +600,6 @@ impl NationalService {
         ),
         CoreRefusal,
     > {
-        let infno = tx.infno();
-        let request = to_core(tx).map_err(|v| CoreRefusal::rule(v.rule, v.path, v.message))?;
         let core_ctx = RequestCtx {
             msgid: env.msgid.clone(),
             fixmedins_code: env.fixmedins_code.clone(),
@@ -506,21 +654,26 @@ impl NationalService {
         Ok((envelope.to_bytes(), claim, state_writes(&changes)))
     }
 
-    /// Transactions journaled and acknowledged without the core: 3201 (its output computed
-    /// beforehand), 3203 (clearing application) and 4101 (settlement list upload), which get an
-    /// id to quote later.
+    /// Transactions journaled and acknowledged without the core: 3201/3202 and 9101 (their
+    /// output and state writes computed beforehand), 3203 (clearing application) and 4101
+    /// (settlement list upload), which get an id to quote later.
     fn accept_only(
         &self,
         env: &RequestEnvelope,
         infno: &str,
         seed: u64,
         ctx: &AnswerContext,
-        precomputed: Option<Value>,
+        precomputed: Option<(Value, Vec<StateWrite>)>,
     ) -> (
         Vec<u8>,
         Option<medsettle_canonical::SettledClaim>,
         Vec<StateWrite>,
     ) {
+        if let Some((output, writes)) = precomputed {
+            let mut e = answer_for_claim_shell(ctx);
+            e.output = Some(output);
+            return (e.to_bytes(), None, writes);
+        }
         let id = format!(
             "{}{}{:010}",
             env.mdtrtarea_admvs,
@@ -528,7 +681,6 @@ impl NationalService {
             seed % 10_000_000_000
         );
         let output = match infno {
-            _ if precomputed.is_some() => precomputed.unwrap_or_default(),
             "3203" => serde_json::json!({"result": {"clr_appy_evt_id": id}}),
             "4101" => serde_json::json!({"setl_list_id": id}),
             _ => serde_json::json!({}),
@@ -571,11 +723,155 @@ impl Service for NationalService {
     fn call(&self, req: ServiceRequest) -> BoxFuture<'_, ServiceResponse> {
         Box::pin(async move {
             let (answer, infno) = self.handle(req).await;
+            // A 9102 download is the only non-JSON answer: a zip (PK header).
+            let zip = answer.status == 200 && answer.body.starts_with(b"PK\x03\x04");
             let mut resp =
                 ServiceResponse::json(answer.status, Bytes::from(answer.body), answer.outcome);
+            if zip {
+                resp.content_type = CONTENT_TYPE_ZIP.to_owned();
+            }
             resp.infno =
                 infno.filter(|i| i.len() <= 6 && i.bytes().all(|b| b.is_ascii_alphanumeric()));
             resp
         })
+    }
+}
+
+/// The one person a core request acts for, if it names exactly one (`None` for sign-in/out,
+/// person queries, and fee uploads mixing persons or listing none).
+fn person_of(request: &CoreRequest) -> Option<&str> {
+    fn single<'a>(mut psn_nos: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+        let first = psn_nos.next()?;
+        psn_nos.all(|p| p == first).then_some(first)
+    }
+    match request {
+        CoreRequest::PersonInfo(_) | CoreRequest::SignIn(_) | CoreRequest::SignOut(_) => None,
+        CoreRequest::Register(r) => Some(&r.psn_no),
+        CoreRequest::CancelRegistration(r) => Some(&r.psn_no),
+        CoreRequest::Admit(r) => Some(&r.psn_no),
+        CoreRequest::Discharge(r) => Some(&r.psn_no),
+        CoreRequest::OutpatientFees(lines) | CoreRequest::InpatientFees(lines) => {
+            single(lines.iter().map(|l| l.psn_no.as_str()))
+        }
+        CoreRequest::OutpatientFeesCancel(r) => Some(&r.psn_no),
+        CoreRequest::InpatientFeesCancel(lines) => single(lines.iter().map(|l| l.psn_no.as_str())),
+        CoreRequest::OutpatientPreSettle(r)
+        | CoreRequest::OutpatientSettle(r)
+        | CoreRequest::InpatientPreSettle(r)
+        | CoreRequest::InpatientSettle(r) => Some(&r.psn_no),
+        CoreRequest::OutpatientSettleCancel(r) | CoreRequest::InpatientSettleCancel(r) => {
+            Some(&r.psn_no)
+        }
+        CoreRequest::Reverse(r) => Some(&r.psn_no),
+    }
+}
+
+/// The apply shard of a person (FNV-1a of `psn_no`).
+fn shard_of(psn_no: &str) -> usize {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in psn_no.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    (h % APPLY_SHARDS as u64) as usize
+}
+
+/// The journal payload: the JSON of an [`medsettle_canonical::ExchangeRecord`] (same fields,
+/// same order), written directly with the answer bytes spliced in instead of being parsed
+/// back into a `Value` and serialized again (which gives the same bytes: the answer is the
+/// compact `serde_json` output of an envelope).
+fn exchange_payload(
+    infno: &str,
+    fixmedins_code: &str,
+    msgid: &str,
+    request: &Value,
+    answer: &[u8],
+    claim: Option<&SettledClaim>,
+    received_at: &str,
+) -> Vec<u8> {
+    fn put<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, name: &str, value: &T) {
+        out.push(if out.is_empty() { b'{' } else { b',' });
+        serde_json::to_writer(&mut *out, name).expect("a field name serializes");
+        out.push(b':');
+        serde_json::to_writer(&mut *out, value).expect("a journal field serializes");
+    }
+    let mut out = Vec::with_capacity(answer.len() * 3 + 512);
+    put(&mut out, "infno", infno);
+    put(&mut out, "fixmedins_code", fixmedins_code);
+    put(&mut out, "msgid", msgid);
+    put(&mut out, "request", request);
+    out.extend_from_slice(b",\"answer\":");
+    out.extend_from_slice(answer);
+    if let Some(c) = claim {
+        put(&mut out, "claim", c);
+    }
+    put(&mut out, "core", "embedded");
+    put(&mut out, "received_at", received_at);
+    out.push(b'}');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use medsettle_canonical::ExchangeRecord;
+
+    /// The spliced payload is byte-for-byte what serializing an `ExchangeRecord` built from
+    /// the parsed request and answer gave.
+    #[test]
+    fn exchange_payload_matches_exchange_record() {
+        let body = br#"{"infno":"2207", "msgid":"H44030000001202406011030150001","n":1.50,
+            "s":"\u5f20\u4e09 \"q\" \/ tab\t","input":{"data":{"psn_no":"4400","amt":0.10,"big":12345678901234567890123}}}"#;
+        let request: Value = serde_json::from_slice(body).unwrap();
+        let ctx = AnswerContext {
+            inf_refmsgid: "440300202406011030150000000001".into(),
+            refmsg_time: "20240601103015000".into(),
+            respond_time: "20240601103015001".into(),
+            person: None,
+        };
+        let mut e = answer_for_claim_shell(&ctx);
+        e.output = Some(
+            serde_json::json!({"setlinfo": {"medfee_sumamt": serde_json::Number::from_string_unchecked("100.50".into()), "name": "示例 \"x\"\n", "n": 3}}),
+        );
+        e.warn_msg = Some("[W] a: b".into());
+        let answer = e.to_bytes();
+        for claim in [None] as [Option<SettledClaim>; 1] {
+            let old = serde_json::to_vec(&ExchangeRecord {
+                infno: "2207".into(),
+                fixmedins_code: "H44030000001".into(),
+                msgid: "H44030000001202406011030150001".into(),
+                request: serde_json::from_slice(body).unwrap_or(Value::Null),
+                answer: serde_json::from_slice(&answer).unwrap_or(Value::Null),
+                claim: claim.clone(),
+                core: "embedded".into(),
+                received_at: "2024-06-01T10:30:15.123+08:00".into(),
+            })
+            .unwrap();
+            let new = exchange_payload(
+                "2207",
+                "H44030000001",
+                "H44030000001202406011030150001",
+                &request,
+                &answer,
+                claim.as_ref(),
+                "2024-06-01T10:30:15.123+08:00",
+            );
+            assert_eq!(
+                String::from_utf8(new).unwrap(),
+                String::from_utf8(old).unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn shards_spread_and_are_stable() {
+        assert_eq!(
+            shard_of("44000000000000000001"),
+            shard_of("44000000000000000001")
+        );
+        let used: std::collections::HashSet<usize> = (0..1000)
+            .map(|i| shard_of(&format!("4400000000000000{i:04}")))
+            .collect();
+        assert!(used.len() > APPLY_SHARDS / 2, "{used:?}");
+        assert!(used.iter().all(|&s| s < APPLY_SHARDS));
     }
 }
