@@ -1,0 +1,42 @@
+//! The README's main command: `medsettle demo --dir DIR` runs the whole flow end to end —
+//! gateway, HIS traffic, settlements, daily close, payment file, simulated bank, receipts —
+//! and leaves a directory every operator command works on.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn the_demo_runs_the_whole_flow_and_leaves_a_working_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("demo");
+    let out = run_ok(&["demo", "--dir", d.to_str().unwrap(), "--visits", "8"]);
+    for step in [
+        "step 1/6", "step 2/6", "step 3/6", "step 4/6", "step 5/6", "step 6/6",
+    ] {
+        assert!(out.contains(step), "missing {step}:\n{out}");
+    }
+    // The simulated bank pays one institution, fails one (closed account), leaves one pending.
+    assert!(out.contains(" paid "), "{out}");
+    assert!(out.contains(" failed ") && out.contains("AC04"), "{out}");
+    assert!(out.contains(" pending"), "{out}");
+    let outbox: Vec<_> = std::fs::read_dir(d.join("data/bank/outbox"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        outbox.iter().any(|n| n.ends_with(".xml")) && outbox.iter().any(|n| n.ends_with(".xml.ok")),
+        "{outbox:?}"
+    );
+    let config = d.join("medsettle.toml");
+    let config = config.to_str().unwrap();
+    let status = run_ok(&["bank", "status", "--config", config]);
+    assert!(
+        status.contains("Paid 1") && status.contains("Failed 1") && status.contains("Pending 1"),
+        "{status}"
+    );
+    let stats = run_ok(&["journal", "stats", "--config", config]);
+    assert!(stats.contains("corrupt        none"), "{stats}");
+    // A second run reuses the directory and adds traffic to the same journal.
+    run_ok(&["demo", "--dir", d.to_str().unwrap(), "--visits", "2"]);
+}
