@@ -80,6 +80,11 @@ pub struct StoreSection {
     /// or `none` (benchmarks only: acknowledges before anything is on disk).
     #[serde(default)]
     pub durability: Option<String>,
+    /// Largest journal record, bytes. Default 128 MiB (`RECORD_BYTES_MAX_DEFAULT`): a
+    /// 100,000-payment bank batch journals about 59 MB in one record (BENCHMARKS.md, issue 6).
+    /// At least 1024; lower it only if batches and receipt files stay small.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_bytes_max: Option<usize>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -213,6 +218,17 @@ pub fn load(file: &Path) -> Result<Config> {
             "store.durability: `{other}` is not fsync, flush or none"
         ))),
     };
+    let store = StoreConfig {
+        durability,
+        record_bytes_max: raw
+            .store
+            .record_bytes_max
+            .unwrap_or(medsettle_store::RECORD_BYTES_MAX_DEFAULT),
+        ..StoreConfig::default()
+    };
+    store
+        .validate()
+        .map_err(|e| BadInput::new(format!("store: {e}")))?;
     for rule in &raw.gateway.identity_warn_only {
         if !rule.starts_with("NHSA-ID-") || medsettle_canonical::RuleId::lookup(rule).is_none() {
             bail!(BadInput::new(format!(
@@ -269,10 +285,7 @@ pub fn load(file: &Path) -> Result<Config> {
         receiver_admdvs,
         json_depth_max: raw.gateway.json_depth_max,
         identity_warn_only: raw.gateway.identity_warn_only,
-        store: StoreConfig {
-            durability,
-            ..StoreConfig::default()
-        },
+        store,
         core,
         settlement,
         bank,

@@ -54,11 +54,12 @@ pub const CONSUMER_NAME_DEFAULT: &str = "settlement-engine";
 /// Bounds how much is redone after a crash and how large a progress record gets.
 pub const PROGRESS_RECORDS_MAX_DEFAULT: usize = 5_000;
 /// Default for [`EngineTuning::progress_bytes_max`]: state-write bytes per progress record,
-/// kept well under the store's 4 MiB `record_bytes_max` default.
+/// small enough that a progress record stays cheap to write and re-read (the store's
+/// `record_bytes_max` is far larger).
 pub const PROGRESS_BYTES_MAX_DEFAULT: usize = 2 * 1024 * 1024;
 /// Default for [`EngineTuning::result_part_bytes`]: a stored close result is split into parts
 /// of this size, each in its own journal record, so a million-claim daily detail fits the
-/// store's default 4 MiB record limit.
+/// store's record limit with a wide margin.
 pub const RESULT_PART_BYTES_DEFAULT: usize = 2 * 1024 * 1024;
 /// Default for [`EngineTuning::read_batch`]: records per `read_from` call.
 pub const READ_BATCH_DEFAULT: usize = 1_000;

@@ -4,8 +4,8 @@
 //! # Why split, and how
 //! The aggregator is plain serde data, so the simplest design stores it whole under one key.
 //! That does not hold up: its `seen` map and `pending` list grow by one entry per claim, a
-//! journal record (which carries every state write) is capped by `record_bytes_max` (4 MiB by
-//! default), and rewriting the whole value on every progress record makes catching up
+//! journal record (which carries every state write) is capped by `record_bytes_max` (4 MiB
+//! when this was measured; 128 MiB now), and rewriting the whole value on every progress record makes catching up
 //! quadratic. Measured by `settle-bench`: one pending claim costs ~190 bytes of aggregator JSON,
 //! so a whole aggregator passes 4 MiB at ~22,000 claims — a few hours of one city.
 //!

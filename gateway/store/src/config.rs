@@ -5,10 +5,21 @@ use std::str::FromStr;
 
 use crate::error::StoreError;
 
-/// Default for [`StoreConfig::record_bytes_max`]: 4 MiB per encoded record.
-/// Large enough for a 2207 request with hundreds of fee lines plus its answer;
-/// small enough that one hostile record cannot balloon sled's page cache.
-pub const RECORD_BYTES_MAX_DEFAULT: usize = 4 * 1024 * 1024;
+/// Default for [`StoreConfig::record_bytes_max`]: 128 MiB per encoded record.
+///
+/// Sized for the bank file drop (issue 6), which journals a whole payment batch, and a whole
+/// receipt file's payment-state moves, each in **one** record so that a crash leaves either
+/// all of it or none (DESIGN.md §3 invariants 2, 4, 5) without sled transactions. Measured
+/// with 100,000 payments (`filedrop-bench`, BENCHMARKS.md): `bank.batch.rendered` is about
+/// 59 MB (the batch JSON as payload and as state), `bank.batch.dropped` and
+/// `bank.receipt_file.applied` are smaller, so 128 MiB leaves a margin of about 2× (about
+/// 200,000 payments per batch). sled 0.34.7 stores such values in blob files, which the store
+/// fdatasyncs before acknowledging. Splitting the writes over several records was rejected
+/// as needlessly complex while one record measures acceptably (about 1 s per 100,000 rows).
+/// Records that come from requests (2207 with its fee lines, a few KiB to a few hundred KiB)
+/// are bounded far below this by the server's own body limits, so the cap is a sanity bound,
+/// not the guard against hostile input. Configurable as `[store] record_bytes_max`.
+pub const RECORD_BYTES_MAX_DEFAULT: usize = 128 * 1024 * 1024;
 /// Default for [`StoreConfig::id_bytes_max`]: 128 bytes for a
 /// `fixmedins_code` or `msgid` (the national interface uses 12 and 30).
 pub const ID_BYTES_MAX_DEFAULT: usize = 128;
@@ -68,7 +79,7 @@ impl FromStr for Durability {
 pub struct StoreConfig {
     /// When an append is acknowledged as durable. Default `fsync`.
     pub durability: Durability,
-    /// Largest encoded journal record accepted, bytes. Default 4 MiB.
+    /// Largest encoded journal record accepted, bytes. Default 128 MiB.
     pub record_bytes_max: usize,
     /// Largest `fixmedins_code` / `msgid`, bytes. Default 128.
     pub id_bytes_max: usize,

@@ -571,6 +571,38 @@ impl SledStore {
     }
 }
 
+/// How long `open` waits for sled's file lock to be released, ms.
+///
+/// sled releases its lock only when its background threads have let go of the database, a
+/// moment *after* the last handle is dropped; a reopen in that moment (a restart right after a
+/// clean stop, a test reopening its store) would fail. A lock still held after this long
+/// belongs to another live process, and `open` says so.
+pub const LOCK_WAIT_MS_MAX: u64 = 3_000;
+const LOCK_RETRY_STEP_MS: u64 = 20;
+
+fn open_sled(dir: &Path, cache_capacity_bytes: u64) -> Result<sled::Db, StoreError> {
+    let deadline = std::time::Instant::now() + Duration::from_millis(LOCK_WAIT_MS_MAX);
+    loop {
+        let opened = sled::Config::new()
+            .path(dir)
+            .cache_capacity(cache_capacity_bytes)
+            // Our flusher is the only one: sled's periodic flusher would be a
+            // second concurrent flush caller (see rust-stack.md).
+            .flush_every_ms(None)
+            .open();
+        match opened {
+            // sled 0.34.7 reports a held lock as Io(Other, "could not acquire lock …").
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(LOCK_RETRY_STEP_MS));
+            }
+            other => return Ok(other?),
+        }
+    }
+}
+
 /// Remove snapshots a kill left half-written.
 ///
 /// sled 0.34.7 writes a snapshot to `snap.<lsn>.generating` and renames it to `snap.<lsn>`
@@ -598,13 +630,7 @@ impl Store for SledStore {
         config.validate()?;
         std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
         remove_partial_snapshots(dir)?;
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(config.cache_capacity_bytes)
-            // Our flusher is the only one: sled's periodic flusher would be a
-            // second concurrent flush caller (see rust-stack.md).
-            .flush_every_ms(None)
-            .open()?;
+        let db = open_sled(dir, config.cache_capacity_bytes)?;
         let journal = db.open_tree(TREE_JOURNAL)?;
         let idem = db.open_tree(TREE_IDEM)?;
         let meta = db.open_tree(TREE_META)?;

@@ -474,3 +474,19 @@ fn a_snapshot_left_half_written_by_a_kill_does_not_stop_the_store_opening() {
     );
     assert_eq!(append_durable(&s, request("H1", "m2")), 1);
 }
+
+/// sled lets go of its file lock a moment after the last handle is dropped; an `open` in that
+/// moment (a quick restart) waits for it instead of failing.
+#[test]
+fn open_waits_for_a_lock_being_released() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = open(dir.path());
+    append_durable(&first, request("H1", "m1"));
+    let releaser = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        drop(first);
+    });
+    let second = open(dir.path());
+    releaser.join().unwrap();
+    assert_eq!(second.export(0).count(), 1);
+}
