@@ -14,7 +14,7 @@ use time::Date;
 use crate::common::{self, iso_date};
 use crate::error::{BankError, rule};
 use crate::receipts::{DecodeLimits, ReceiptFile, Totals};
-use crate::xml::{self, Frame, XmlEvent, XmlWriter, ends_with};
+use crate::xml::{self, XmlEvent, XmlWriter, bad, ends_with};
 
 pub const NAMESPACE: &str = "urn:iso:std:iso:20022:tech:xsd:camt.054.001.02";
 
@@ -57,32 +57,6 @@ struct EntryDraft {
     batches: Vec<(BtchDraft, usize, usize)>,
     dtls_start: usize,
     btch: Option<BtchDraft>,
-}
-
-fn bad(file: &str, at: String, rule: &'static str, detail: impl Into<String>) -> BankError {
-    BankError::malformed(file, at, rule, detail)
-}
-
-fn amount_of(file: &str, path: &[Frame], text: &str) -> Result<Money, BankError> {
-    let at = xml::path_string(path);
-    if let Some(ccy) = path.last().and_then(|f| f.attr("Ccy"))
-        && ccy != "CNY"
-    {
-        return Err(bad(
-            file,
-            at,
-            rule::AMOUNT_RANGE,
-            format!("currency {ccy:?} is not CNY"),
-        ));
-    }
-    common::parse_amount(text).ok_or_else(|| {
-        bad(
-            file,
-            at,
-            rule::AMOUNT_EXACT_FEN,
-            format!("{text:?} is not an exact amount in fen"),
-        )
-    })
 }
 
 fn mismatch(
@@ -295,12 +269,12 @@ pub fn decode(file: &str, bytes: &[u8], limits: &DecodeLimits) -> Result<Receipt
                         } else if ends_with(path, &["TxDtls", "Refs", "AcctSvcrRef"]) {
                             t.acct_svcr_ref = Some(text.to_owned());
                         } else if ends_with(path, &["TxDtls", "AmtDtls", "TxAmt", "Amt"]) {
-                            t.tx_amt = Some(amount_of(file, path, text)?);
+                            t.tx_amt = Some(xml::cny_amount(file, path, text)?);
                         } else if ends_with(path, &["TxDtls", "Amt"])
                             || (ends_with(path, &["TxDtls", "AmtDtls", "InstdAmt", "Amt"])
                                 && t.amt.is_none())
                         {
-                            t.amt = Some(amount_of(file, path, text)?);
+                            t.amt = Some(xml::cny_amount(file, path, text)?);
                         } else if ends_with(path, &["RtrInf", "Rsn", "Cd"]) {
                             t.rsn_cd = Some(text.to_owned());
                         } else if ends_with(path, &["RtrInf", "Rsn", "Prtry"]) {
@@ -320,7 +294,7 @@ pub fn decode(file: &str, bytes: &[u8], limits: &DecodeLimits) -> Result<Receipt
                                 bad(file, at(), rule::RECORD_LAYOUT, "NbOfTxs is not a number")
                             })?);
                         } else if ends_with(path, &["Btch", "TtlAmt"]) {
-                            b.ttl = Some(amount_of(file, path, text)?);
+                            b.ttl = Some(xml::cny_amount(file, path, text)?);
                         }
                     }
                     if ends_with(path, &["Ntry", "NtryDtls"]) {
@@ -328,7 +302,7 @@ pub fn decode(file: &str, bytes: &[u8], limits: &DecodeLimits) -> Result<Receipt
                         let range = (e.dtls_start, e.txs.len());
                         e.batches.push((b, range.0, range.1));
                     } else if ends_with(path, &["Ntry", "Amt"]) {
-                        e.amount = Some(amount_of(file, path, text)?);
+                        e.amount = Some(xml::cny_amount(file, path, text)?);
                     } else if ends_with(path, &["Ntry", "CdtDbtInd"]) {
                         e.credit = Some(match text {
                             "CRDT" => true,

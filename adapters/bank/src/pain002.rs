@@ -13,7 +13,7 @@ use time::Date;
 use crate::common::{self, iso_date};
 use crate::error::{BankError, rule};
 use crate::receipts::{DecodeLimits, GroupStatus, ReceiptFile, Totals, iso_status};
-use crate::xml::{self, Frame, XmlEvent, XmlWriter, ends_with};
+use crate::xml::{self, Frame, XmlEvent, XmlWriter, bad, ends_with};
 
 pub const NAMESPACE: &str = "urn:iso:std:iso:20022:tech:xsd:pain.002.001.03";
 
@@ -81,32 +81,6 @@ struct Row {
     receipt: Receipt,
     code: String,
     at: String,
-}
-
-fn bad(file: &str, at: String, rule: &'static str, detail: impl Into<String>) -> BankError {
-    BankError::malformed(file, at, rule, detail)
-}
-
-fn amount_of(file: &str, path: &[Frame], text: &str) -> Result<Money, BankError> {
-    let at = xml::path_string(path);
-    if let Some(ccy) = path.last().and_then(|f| f.attr("Ccy"))
-        && ccy != "CNY"
-    {
-        return Err(bad(
-            file,
-            at,
-            rule::AMOUNT_RANGE,
-            format!("currency {ccy:?} is not CNY"),
-        ));
-    }
-    common::parse_amount(text).ok_or_else(|| {
-        bad(
-            file,
-            at,
-            rule::AMOUNT_EXACT_FEN,
-            format!("{text:?} is not an exact amount in fen"),
-        )
-    })
 }
 
 /// Check `NbOfTxsPerSts` buckets against the rows they summarise.
@@ -258,7 +232,7 @@ pub fn decode(file: &str, bytes: &[u8], limits: &DecodeLimits) -> Result<Receipt
                     } else if ends_with(path, &["TxInfAndSts", "ClrSysRef"]) {
                         t.clr_sys_ref = Some(text.to_owned());
                     } else if ends_with(path, &["OrgnlTxRef", "Amt", "InstdAmt"]) {
-                        t.amount = Some(amount_of(file, path, text)?);
+                        t.amount = Some(xml::cny_amount(file, path, text)?);
                     } else if ends_with(path, &["OrgnlTxRef", "IntrBkSttlmDt"]) {
                         t.value_date = Some(common::parse_iso_date(text).ok_or_else(|| {
                             bad(
@@ -284,7 +258,7 @@ pub fn decode(file: &str, bytes: &[u8], limits: &DecodeLimits) -> Result<Receipt
                             })?)
                         }
                         "DtldSts" => b.sts = Some(text.to_owned()),
-                        "DtldCtrlSum" => b.sum = Some(amount_of(file, path, text)?),
+                        "DtldCtrlSum" => b.sum = Some(xml::cny_amount(file, path, text)?),
                         "NbOfTxsPerSts" => {
                             let b = bucket.take().expect("inside a bucket");
                             match pmt.as_mut() {
@@ -321,7 +295,7 @@ pub fn decode(file: &str, bytes: &[u8], limits: &DecodeLimits) -> Result<Receipt
                         )
                     })?);
                 } else if ends_with(path, &["OrgnlGrpInfAndSts", "OrgnlCtrlSum"]) {
-                    orgnl_sum = Some(amount_of(file, path, text)?);
+                    orgnl_sum = Some(xml::cny_amount(file, path, text)?);
                 } else if ends_with(path, &["OrgnlGrpInfAndSts", "GrpSts"]) {
                     grp_sts = Some(text.to_owned());
                 } else {

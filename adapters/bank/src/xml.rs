@@ -8,7 +8,9 @@
 use quick_xml::Reader;
 use quick_xml::events::Event;
 
-use crate::common::{decode_strict, is_allowed_text_char};
+use medsettle_canonical::Money;
+
+use crate::common::{decode_strict, is_allowed_text_char, parse_amount};
 use crate::error::{BankError, rule};
 use crate::receipts::DecodeLimits;
 
@@ -352,4 +354,33 @@ pub fn walk(
         ));
     }
     Ok(root_ns)
+}
+
+/// A decoding error at an element of a bank file (`file`, element path, rule, detail).
+pub fn bad(file: &str, at: String, rule: &'static str, detail: impl Into<String>) -> BankError {
+    BankError::malformed(file, at, rule, detail)
+}
+
+/// An ISO 20022 amount element (`<…Amt Ccy="CNY">1234.50</…Amt>`) exactly in fen; another
+/// currency or an amount with a fraction of a fen is an error naming the element.
+pub fn cny_amount(file: &str, path: &[Frame], text: &str) -> Result<Money, BankError> {
+    let at = path_string(path);
+    if let Some(ccy) = path.last().and_then(|f| f.attr("Ccy"))
+        && ccy != "CNY"
+    {
+        return Err(bad(
+            file,
+            at,
+            rule::AMOUNT_RANGE,
+            format!("currency {ccy:?} is not CNY"),
+        ));
+    }
+    parse_amount(text).ok_or_else(|| {
+        bad(
+            file,
+            at,
+            rule::AMOUNT_EXACT_FEN,
+            format!("{text:?} is not an exact amount in fen"),
+        )
+    })
 }
