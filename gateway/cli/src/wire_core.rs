@@ -55,6 +55,7 @@ fn opt_text(v: &Option<String>) -> Option<String> {
 /// transaction adds. The four input structs are distinct types with the same field names.
 macro_rules! settle_req {
     ($d:ident { $($field:ident: $value:expr),* $(,)? }) => {{
+        #[allow(unused_mut)] // the list of extra fields may be empty
         let mut req = txn::SettleReq {
             psn_no: $d.psn_no,
             mdtrt_id: $d.mdtrt_id,
@@ -67,6 +68,26 @@ macro_rules! settle_req {
             ..Default::default()
         };
         $(req.$field = $value;)*
+        req
+    }};
+    // 2207/2303/2304 also carry the invoice number and the totals the HIS states (checked by
+    // the core against the uploaded detail, or taken as given when there is none).
+    ($d:ident with totals { $($field:ident: $value:expr),* $(,)? }) => {{
+        let invono = opt_text(&$d.invono);
+        let totals = (
+            $d.fulamt_ownpay_amt,
+            $d.overlmt_selfpay,
+            $d.preselfpay_amt,
+            $d.inscp_scp_amt,
+        );
+        let mut req = settle_req!($d { $($field: $value),* });
+        req.invono = invono;
+        (
+            req.fulamt_ownpay_amt,
+            req.overlmt_selfpay,
+            req.preselfpay_amt,
+            req.inscp_scp_amt,
+        ) = totals;
         req
     }};
 }
@@ -194,35 +215,18 @@ pub fn to_core(tx: TxInput) -> Result<CoreRequest, Violation> {
         }
         TxInput::T2207(x) => {
             let d = x.data;
-            CoreRequest::OutpatientSettle(settle_req!(d {
+            CoreRequest::OutpatientSettle(settle_req!(d with totals {
                 med_type: Some(d.med_type),
                 chrg_bchno: Some(d.chrg_bchno),
-                invono: opt_text(&d.invono),
-                fulamt_ownpay_amt: d.fulamt_ownpay_amt,
-                overlmt_selfpay: d.overlmt_selfpay,
-                preselfpay_amt: d.preselfpay_amt,
-                inscp_scp_amt: d.inscp_scp_amt,
             }))
         }
         TxInput::T2303(x) => {
             let d = x.data;
-            CoreRequest::InpatientPreSettle(settle_req!(d {
-                invono: opt_text(&d.invono),
-                fulamt_ownpay_amt: d.fulamt_ownpay_amt,
-                overlmt_selfpay: d.overlmt_selfpay,
-                preselfpay_amt: d.preselfpay_amt,
-                inscp_scp_amt: d.inscp_scp_amt,
-            }))
+            CoreRequest::InpatientPreSettle(settle_req!(d with totals {}))
         }
         TxInput::T2304(x) => {
             let d = x.data;
-            CoreRequest::InpatientSettle(settle_req!(d {
-                invono: opt_text(&d.invono),
-                fulamt_ownpay_amt: d.fulamt_ownpay_amt,
-                overlmt_selfpay: d.overlmt_selfpay,
-                preselfpay_amt: d.preselfpay_amt,
-                inscp_scp_amt: d.inscp_scp_amt,
-            }))
+            CoreRequest::InpatientSettle(settle_req!(d with totals {}))
         }
         TxInput::T2208(x) => CoreRequest::OutpatientSettleCancel(txn::ReqCancelSettlement {
             setl_id: x.data.setl_id,
@@ -423,5 +427,44 @@ fn claim_shape(
         amounts: s.amounts.clone(),
         setldetail: setldetail.to_vec(),
         reversal_of: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each stated total lands in its own field (the four are all `Option<Money>`, so a swap
+    /// would compile).
+    #[test]
+    fn settlement_inputs_keep_their_stated_totals() {
+        let data = json!({
+            "psn_no": "P1", "mdtrt_cert_type": "02", "mdtrt_cert_no": "C1", "med_type": "11",
+            "medfee_sumamt": 100.00, "psn_setlway": "01", "mdtrt_id": "M1", "chrg_bchno": "B1",
+            "acct_used_flag": "1", "insutype": "310", "invono": "INV1", "mid_setl_flag": "0",
+            "fulamt_ownpay_amt": 10.00, "overlmt_selfpay": 1.00, "preselfpay_amt": 5.00,
+            "inscp_scp_amt": 84.00
+        });
+        for infno in ["2207", "2303", "2304"] {
+            let tx = medsettle_nhsa::decode_input(infno, &json!({ "data": data })).unwrap();
+            let req = match to_core(tx).unwrap() {
+                CoreRequest::OutpatientSettle(r)
+                | CoreRequest::InpatientPreSettle(r)
+                | CoreRequest::InpatientSettle(r) => r,
+                other => panic!("{infno} mapped to {}", other.infno()),
+            };
+            assert_eq!(req.medfee_sumamt, Some(Money::from_fen(10_000)), "{infno}");
+            assert_eq!(
+                req.fulamt_ownpay_amt,
+                Some(Money::from_fen(1_000)),
+                "{infno}"
+            );
+            assert_eq!(req.overlmt_selfpay, Some(Money::from_fen(100)), "{infno}");
+            assert_eq!(req.preselfpay_amt, Some(Money::from_fen(500)), "{infno}");
+            assert_eq!(req.inscp_scp_amt, Some(Money::from_fen(8_400)), "{infno}");
+            assert_eq!(req.invono.as_deref(), Some("INV1"), "{infno}");
+            assert!(req.acct_used_flag, "{infno}");
+            assert_eq!((req.psn_no.as_str(), req.mdtrt_id.as_str()), ("P1", "M1"));
+        }
     }
 }
