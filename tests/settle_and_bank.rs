@@ -282,3 +282,97 @@ fn receipts_reach_the_engine_after_a_crash_between_the_two_steps() {
         Some(medsettle_canonical::ReceiptStatus::Paid)
     );
 }
+
+/// `serve` with a scheduled close: a day closed but never dropped (a crash between the two, or
+/// an operator who closed it by hand) gets its payment file when the gateway starts, and the
+/// gateway's standard output stays the one address line.
+#[test]
+fn serve_drops_the_file_of_a_day_closed_but_not_dropped() {
+    let ws = Workspace::init();
+    let persons = his::insured_from_registry(
+        &std::fs::read_to_string(ws.path().join("policy/persons.toml")).unwrap(),
+    )
+    .unwrap();
+    let gw = ws.serve(&[]);
+    let today = time::OffsetDateTime::now_utc().to_offset(medsettle_canonical::CHINA_OFFSET);
+    runtime().block_on(async {
+        let mut conn = his::HisConnection::connect(gw.addr, ws.tls_for(CODE))
+            .await
+            .unwrap();
+        let mut b = EnvelopeBuilder::new(
+            Sender {
+                fixmedins_code: CODE.into(),
+                fixmedins_name: "深圳市示例中医院".into(),
+                mdtrtarea_admvs: "440300".into(),
+            },
+            time::PrimitiveDateTime::new(today.date(), time::Time::MIDNIGHT),
+        );
+        let p = persons.iter().find(|p| p.insutype == "310").unwrap();
+        let lines = vec![FeeLine {
+            med_list_codg: "EXAM002".into(),
+            units: 1,
+            pric_fen: 52_000,
+        }];
+        his::outpatient_visit(&mut conn, &mut b, p, &lines, 1)
+            .await
+            .unwrap();
+    });
+    assert!(gw.terminate().success());
+    let cfg = ws.config();
+    let pay_date = run_ok(&["calendar", "pay-date", &today.date().to_string()]);
+    let pay_date = pay_date.lines().next().unwrap().trim().to_owned();
+    run_ok(&[
+        "settle",
+        "daily",
+        "--date",
+        &pay_date,
+        "--config",
+        cfg.to_str().unwrap(),
+    ]);
+    let outbox = ws.path().join("data/bank/outbox");
+    let xml_files = || -> usize {
+        std::fs::read_dir(&outbox)
+            .map(|d| {
+                d.filter(|e| {
+                    e.as_ref()
+                        .unwrap()
+                        .path()
+                        .extension()
+                        .is_some_and(|x| x == "xml")
+                })
+                .count()
+            })
+            .unwrap_or(0)
+    };
+    assert_eq!(xml_files(), 0, "settle daily closes; it does not drop");
+
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let text = text.replacen(
+        "calendar = []",
+        "calendar = []\ndaily_close_at = \"00:00\"",
+        1,
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let gw = ws.serve(&[]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while xml_files() == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let (status, stdout) = gw.terminate_with_stdout();
+    assert!(status.success());
+    assert_eq!(
+        xml_files(),
+        1,
+        "the closed day's payment file was dropped at start"
+    );
+    assert!(outbox.read_dir().unwrap().any(|e| {
+        e.unwrap()
+            .file_name()
+            .to_string_lossy()
+            .ends_with(".xml.ok")
+    }));
+    assert_eq!(
+        stdout, "",
+        "serve prints only its address line on standard output"
+    );
+}

@@ -136,6 +136,21 @@ impl Gateway {
         let _ = self.child.wait();
     }
 
+    /// SIGTERM, wait, and return the exit status with everything printed on standard output
+    /// after the address line.
+    pub fn terminate_with_stdout(mut self) -> (std::process::ExitStatus, String) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let status = self.child.wait().expect("wait for gateway");
+        let mut rest = String::new();
+        if let Some(mut out) = self.stdout.take() {
+            use std::io::Read;
+            let _ = out.read_to_string(&mut rest);
+        }
+        (status, rest)
+    }
+
     /// SIGTERM and wait for the exit status.
     pub fn terminate(mut self) -> std::process::ExitStatus {
         let _ = Command::new("kill")

@@ -72,35 +72,48 @@ pub fn filedrop_config(config: &Config) -> Result<FileDropConfig> {
     Ok(cfg)
 }
 
-/// Approve and drop the payment file of pay date `date`.
+/// A day closed and its payment file dropped.
+pub struct Exported {
+    pub day: crate::settle_cmd::ClosedDay,
+    pub drop: DropReport,
+}
+
+/// Approve the payment summary of pay date `date` (closing the day if needed) and drop its
+/// payment file. Idempotent: the same batch renders to the same bytes and is dropped once.
+/// Prints nothing ([`print_export`] does, for the CLI).
 pub fn export(
     config: &Config,
     engine: &Engine,
     store: &dyn Store,
     date: time::Date,
-) -> Result<DropReport> {
+) -> Result<Exported> {
     let cfg = filedrop_config(config)?;
     // Finish any batch a crash left half-dropped before adding a new one.
     Outbox::recover(store, &cfg)?;
-    let close = crate::settle_cmd::close_daily(config, engine, store, date)?;
-    if close.batch.payments.is_empty() {
+    let day = crate::settle_cmd::close_daily(config, engine, store, date)?;
+    if day.close.batch.payments.is_empty() {
         anyhow::bail!("pay date {date} has nothing to pay: no file is dropped");
     }
-    let report = Outbox::drop_batch(store, &cfg, &close.batch)?;
+    let drop = Outbox::drop_batch(store, &cfg, &day.close.batch)?;
+    Ok(Exported { day, drop })
+}
+
+pub fn print_export(e: &Exported) {
+    crate::settle_cmd::print_closed(&e.day);
+    let r = &e.drop;
     println!(
         "{} {} ({} payments, control sum {}, sha256 {})",
-        if report.already_dropped {
+        if r.already_dropped {
             "already dropped"
         } else {
             "dropped"
         },
-        report.file_path.display(),
-        report.count,
-        report.control_sum,
-        &report.sha256[..16],
+        r.file_path.display(),
+        r.count,
+        r.control_sum,
+        &r.sha256[..16],
     );
-    println!("trigger {}", report.trigger_path.display());
-    Ok(report)
+    println!("trigger {}", r.trigger_path.display());
 }
 
 /// Scan `inbox` once and feed what moved to the engine.
@@ -274,7 +287,8 @@ pub fn run(cmd: BankCommand, config: &Config) -> Result<()> {
     match cmd {
         BankCommand::Export { date } => {
             let d = parse_date(&date).map_err(|e| BadInput::new(format!("--date: {e}")))?;
-            export(config, &engine, store.as_ref(), d)?;
+            catch_up(&engine, store.as_ref())?;
+            print_export(&export(config, &engine, store.as_ref(), d)?);
         }
         BankCommand::Ingest { path } => {
             ingest(config, &engine, store.as_ref(), path.as_deref())?;

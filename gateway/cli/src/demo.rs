@@ -267,13 +267,12 @@ fn settle_and_pay(config: &crate::config::Config) -> Result<()> {
     println!(
         "\nstep 4/6  close the day: claims settled {today} are paid on {pay_date} (T+1 working day)"
     );
-    let drop = crate::bank_cmd::export(config, &engine, store.as_ref(), pay_date)?;
+    let exported = crate::bank_cmd::export(config, &engine, store.as_ref(), pay_date)?;
+    crate::bank_cmd::print_export(&exported);
     println!(
         "\nstep 5/6  the bank answers (simulated): one payment paid, one failed (closed account), one pending"
     );
-    let close = engine
-        .close_day(store.as_ref(), pay_date, time::OffsetDateTime::now_utc())
-        .map_err(|e| anyhow!("[{}] {e}", e.rule()))?;
+    let close = &exported.day.close;
     let mut plan = medsettle_bank::simulator::OutcomePlan::all_paid(7);
     use medsettle_bank::simulator::{FailReason, Outcome};
     let ids: Vec<&str> = close
@@ -325,7 +324,10 @@ fn settle_and_pay(config: &crate::config::Config) -> Result<()> {
             status
         );
     }
-    println!("          payment file {}", drop.file_path.display());
+    println!(
+        "          payment file {}",
+        exported.drop.file_path.display()
+    );
     println!("          reports      {}", config.reports_dir().display());
     Ok(())
 }

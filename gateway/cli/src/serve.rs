@@ -213,7 +213,12 @@ async fn engine_loop(
                     .status(store.as_ref())
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
                 if redrop && let Some(last) = status.last_daily {
-                    crate::bank_cmd::export(&config, &engine, store.as_ref(), last)?;
+                    log_export(&crate::bank_cmd::export(
+                        &config,
+                        &engine,
+                        store.as_ref(),
+                        last,
+                    )?);
                 }
                 let now = time::OffsetDateTime::now_utc();
                 if let Some(pay_date) = s
@@ -221,7 +226,12 @@ async fn engine_loop(
                     .map_err(|e| anyhow::anyhow!("{e}"))?
                 {
                     tracing::info!(%pay_date, "scheduled daily close");
-                    crate::bank_cmd::export(&config, &engine, store.as_ref(), pay_date)?;
+                    log_export(&crate::bank_cmd::export(
+                        &config,
+                        &engine,
+                        store.as_ref(),
+                        pay_date,
+                    )?);
                 }
             }
             Ok(())
@@ -242,3 +252,18 @@ async fn engine_loop(
 /// values, sled node copies); glibc malloc was ~25 % of the gateway's CPU under load.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// What a scheduled close did, as a log line (standard output is only the address line).
+fn log_export(e: &crate::bank_cmd::Exported) {
+    let s = &e.day.close.run.summary;
+    tracing::info!(
+        pay_date = %s.pay_date,
+        institutions_paid = s.institutions_paid,
+        pay_total = %s.pay_total,
+        skipped = s.institutions_skipped,
+        file = %e.drop.file_path.display(),
+        already_dropped = e.drop.already_dropped,
+        summary_csv = %e.day.summary_csv.display(),
+        "daily close approved and payment file dropped"
+    );
+}

@@ -145,30 +145,49 @@ pub fn catch_up(engine: &Engine, store: &dyn Store) -> Result<medsettle_engine::
     result
 }
 
-/// Close payment date `pay_date`, write its CSV reports, print the summary.
+/// A closed payment date and where its CSV reports were written.
+pub struct ClosedDay {
+    pub close: DailyClose,
+    pub summary_csv: PathBuf,
+    pub detail_csv: PathBuf,
+}
+
+/// Close payment date `pay_date` and write its CSV reports. Prints nothing: the CLI prints
+/// ([`print_closed`]), `serve` logs (its standard output carries only the address line).
 pub fn close_daily(
     config: &Config,
     engine: &Engine,
     store: &dyn Store,
     pay_date: Date,
-) -> Result<DailyClose> {
-    catch_up(engine, store)?;
+) -> Result<ClosedDay> {
+    // close_day catches up with the journal itself.
     let close = engine
         .close_day(store, pay_date, now())
         .map_err(engine_err)?;
-    let summary = write_report(
+    let summary_csv = write_report(
         config,
         &format!("daily-{pay_date}-summary.csv"),
         &close.summary_csv,
     )?;
-    let detail = write_report(
+    let detail_csv = write_report(
         config,
         &format!("daily-{pay_date}-detail.csv"),
         &close.detail_csv,
     )?;
-    print_daily(&close);
-    println!("reports: {} and {}", summary.display(), detail.display());
-    Ok(close)
+    Ok(ClosedDay {
+        close,
+        summary_csv,
+        detail_csv,
+    })
+}
+
+pub fn print_closed(day: &ClosedDay) {
+    print_daily(&day.close);
+    println!(
+        "reports: {} and {}",
+        day.summary_csv.display(),
+        day.detail_csv.display()
+    );
 }
 
 pub fn print_daily(close: &DailyClose) {
@@ -253,7 +272,9 @@ pub fn run(cmd: SettleCommand, config: &Config) -> Result<()> {
             );
         }
         SettleCommand::Daily { date: d } => {
-            close_daily(config, &engine, store.as_ref(), date("--date", &d)?)?;
+            let pay_date = date("--date", &d)?;
+            catch_up(&engine, store.as_ref())?;
+            print_closed(&close_daily(config, &engine, store.as_ref(), pay_date)?);
         }
         SettleCommand::Month {
             period,
