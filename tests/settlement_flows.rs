@@ -230,3 +230,87 @@ fn outpatient_and_inpatient_visits_settle_and_reversal_restores_accumulators() {
             < 0
     );
 }
+
+/// A core state that cannot be read is the gateway's problem, not the hospital's: the request
+/// gets a clear 500 `GW-INTERNAL` (not a dropped connection, not a business refusal built on a
+/// state that only looked missing), and nothing is journaled.
+#[test]
+fn damaged_core_state_is_an_internal_error_and_changes_nothing() {
+    use medsettle_store::{JournalRecord, StateWrite, Store};
+    let ws = Workspace::init();
+    let p = persons(&ws)
+        .into_iter()
+        .find(|p| p.insutype == "310")
+        .unwrap();
+    let gw = ws.serve(&[]);
+    let rt = runtime();
+    let mdtrt_id = rt.block_on(async {
+        let mut conn = his::HisConnection::connect(gw.addr, ws.tls_for("H44030000001")).await.unwrap();
+        let mut b = EnvelopeBuilder::new(sender("H44030000001"), base_time());
+        let reg = b.envelope("2201", &p.insuplc_admdvs, serde_json::json!({"data": {
+            "psn_no": p.psn_no, "insutype": p.insutype, "begntime": "2026-11-20 09:00:00",
+            "mdtrt_cert_type": "02", "mdtrt_cert_no": p.certno, "ipt_otp_no": "MZ-DAMAGE-1",
+            "atddr_no": "D1", "dr_name": "医生", "dept_code": "0301", "dept_name": "内科", "caty": "A03"
+        }}));
+        let (s, a) = conn.call(&reg).await.unwrap();
+        his::expect_success(s, &a, "2201").unwrap()["data"]["mdtrt_id"].as_str().unwrap().to_owned()
+    });
+    assert!(gw.terminate().success());
+    {
+        let store = medsettle_store::SledStore::open(
+            &ws.path().join("data/journal"),
+            medsettle_store::StoreConfig::default(),
+        )
+        .unwrap();
+        let damage = JournalRecord::new("test.damage", b"{}".to_vec()).with_write(StateWrite::put(
+            "core.visit",
+            mdtrt_id.as_bytes().to_vec(),
+            b"{broken".to_vec(),
+        ));
+        let a = store.append(damage).unwrap();
+        store.wait_durable_blocking(a.ticket).unwrap();
+    }
+    // Requests journaled so far (the settlement engine adds its own progress records).
+    let requests = |ws: &Workspace| {
+        run_ok(&[
+            "journal",
+            "export",
+            "--config",
+            ws.config().to_str().unwrap(),
+        ])
+        .lines()
+        .filter(|l| l.contains("\"kind\":\"nhsa."))
+        .count()
+    };
+    let records_before = requests(&ws);
+    let gw = ws.serve(&[]);
+    rt.block_on(async {
+        let mut conn = his::HisConnection::connect(gw.addr, ws.tls_for("H44030000001"))
+            .await
+            .unwrap();
+        let mut b = EnvelopeBuilder::new(
+            sender("H44030000001"),
+            base_time() + time::Duration::hours(1),
+        );
+        let fees = b.envelope("2204", &p.insuplc_admdvs, serde_json::json!({"feedetail": [{
+            "feedetl_sn": "F0001", "mdtrt_id": mdtrt_id, "psn_no": p.psn_no, "chrg_bchno": "CB1",
+            "rx_circ_flag": "0", "fee_ocur_time": "2026-11-20 10:00:00", "med_list_codg": "LAB001",
+            "medins_list_codg": "HLAB001", "det_item_fee_sumamt": 25.00, "cnt": 1, "pric": 25.00,
+            "bilg_dept_codg": "0301", "bilg_dept_name": "内科", "bilg_dr_codg": "D1",
+            "bilg_dr_name": "医生", "hosp_appr_flag": "1"
+        }]}));
+        let (status, answer) = conn.call(&fees).await.unwrap();
+        assert_eq!(status, 500, "{answer}");
+        assert_eq!(answer["infcode"], -1);
+        assert!(
+            answer["err_msg"].as_str().unwrap().contains("GW-INTERNAL"),
+            "{answer}"
+        );
+    });
+    assert!(gw.terminate().success());
+    let records_after = requests(&ws);
+    assert_eq!(
+        records_after, records_before,
+        "a refused request journals nothing"
+    );
+}

@@ -5,6 +5,7 @@
 //! request and its answer, so a crash can never keep a settlement without its accumulators or
 //! the other way round (the store replays a record's writes on open).
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 
 use medsettle_canonical::{Money, Person};
@@ -79,6 +80,19 @@ pub fn state_writes(changes: &[StateChange]) -> Vec<StateWrite> {
 pub struct StoreCoreView<'a> {
     store: &'a dyn Store,
     persons: &'a PersonIndex,
+    /// The first state the view could not read. The core's lookups cannot fail, so a failure
+    /// is recorded here and the caller must check [`StoreCoreView::failure`] before trusting
+    /// (or journaling) anything the core computed.
+    failure: RefCell<Option<ViewFailure>>,
+}
+
+/// Why the view could not read the core's state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ViewFailure {
+    /// The store could not be read (disk): retrying later may succeed.
+    Store(String),
+    /// A stored state does not decode: a bug or damage, never the sender's fault.
+    Corrupt(String),
 }
 
 /// The person registry indexed for lookups.
@@ -107,19 +121,45 @@ impl PersonIndex {
 
 impl<'a> StoreCoreView<'a> {
     pub fn new(store: &'a dyn Store, persons: &'a PersonIndex) -> StoreCoreView<'a> {
-        StoreCoreView { store, persons }
+        StoreCoreView {
+            store,
+            persons,
+            failure: RefCell::new(None),
+        }
+    }
+
+    /// The first read that failed, if any: then nothing the core computed may be used.
+    pub fn failure(&self) -> Option<ViewFailure> {
+        self.failure.borrow().clone()
+    }
+
+    fn fail(&self, f: ViewFailure) {
+        self.failure.borrow_mut().get_or_insert(f);
+    }
+
+    fn raw(&self, space: &str, key: &[u8]) -> Option<Vec<u8>> {
+        match self.store.get(space, key) {
+            Ok(v) => v,
+            Err(e) => {
+                self.fail(ViewFailure::Store(format!("reading {space}: {e}")));
+                None
+            }
+        }
+    }
+
+    fn decode<T: DeserializeOwned>(&self, space: &str, bytes: &[u8]) -> Option<T> {
+        match serde_json::from_slice(bytes) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.fail(ViewFailure::Corrupt(format!("{space}: {e}")));
+                None
+            }
+        }
     }
 
     fn get<T: DeserializeOwned>(&self, space: &str, key: &[u8]) -> Option<T> {
-        // A store read error here means the disk is failing: the request must not be answered
-        // as if the state were empty, so this is a bug-level stop for the request task.
-        let bytes = self
-            .store
-            .get(space, key)
-            .unwrap_or_else(|e| panic!("store read of {space} failed: {e}"))?;
-        Some(
-            serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("corrupt {space} state: {e}")),
-        )
+        let bytes = self.raw(space, key)?;
+        self.decode(space, &bytes)
     }
 }
 
@@ -151,15 +191,26 @@ impl CoreView for StoreCoreView<'_> {
 
     fn fee_lines(&self, mdtrt_id: &str) -> Vec<FeeLineRecord> {
         let prefix = key(&[mdtrt_id, ""]);
-        let mut lines: Vec<FeeLineRecord> = self
-            .store
-            .scan_prefix(space::FEE_LINE, &prefix)
-            .unwrap_or_else(|e| panic!("store scan failed: {e}"))
-            .map(|item| {
-                let (_, v) = item.unwrap_or_else(|e| panic!("store scan failed: {e}"));
-                serde_json::from_slice(&v).expect("fee line state")
-            })
-            .collect();
+        let items = match self.store.scan_prefix(space::FEE_LINE, &prefix) {
+            Ok(items) => items,
+            Err(e) => {
+                self.fail(ViewFailure::Store(format!(
+                    "scanning {}: {e}",
+                    space::FEE_LINE
+                )));
+                return Vec::new();
+            }
+        };
+        let mut lines = Vec::new();
+        for item in items {
+            match item {
+                Ok((_, v)) => lines.extend(self.decode::<FeeLineRecord>(space::FEE_LINE, &v)),
+                Err(e) => self.fail(ViewFailure::Store(format!(
+                    "scanning {}: {e}",
+                    space::FEE_LINE
+                ))),
+            }
+        }
         lines.sort_by(|a, b| a.feedetl_sn.cmp(&b.feedetl_sn));
         lines
     }
@@ -169,11 +220,14 @@ impl CoreView for StoreCoreView<'_> {
     }
 
     fn settlement_by_msgid(&self, fixmedins_code: &str, msgid: &str) -> Option<SettlementRecord> {
-        let setl_id = self
-            .store
-            .get(space::MSGID, &key(&[fixmedins_code, msgid]))
-            .unwrap_or_else(|e| panic!("store read failed: {e}"))?;
-        self.settlement(std::str::from_utf8(&setl_id).expect("setl_id is text"))
+        let setl_id = self.raw(space::MSGID, &key(&[fixmedins_code, msgid]))?;
+        match std::str::from_utf8(&setl_id) {
+            Ok(id) => self.settlement(id),
+            Err(e) => {
+                self.fail(ViewFailure::Corrupt(format!("{}: {e}", space::MSGID)));
+                None
+            }
+        }
     }
 
     fn accumulator(&self, psn_no: &str, year: i32) -> Option<Accumulator> {

@@ -30,7 +30,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
-use crate::core_state::{PersonIndex, StoreCoreView, state_writes};
+use crate::core_state::{PersonIndex, StoreCoreView, ViewFailure, state_writes};
 use crate::wire_core::{core_serves, output_for, person_extras, to_core};
 
 /// Keyspace of the gateway's own bookkeeping.
@@ -433,10 +433,20 @@ impl NationalService {
             let (answer_bytes, claim, writes) = match computed {
                 Ok(c) => c,
                 Err(refusal) => {
-                    return (
-                        self.core_refused(&env, &infno, &refusal, seed, received),
-                        label,
-                    );
+                    let answer = match refusal.code() {
+                        // Not the sender's fault and not an answer of the transaction: the
+                        // request was not acknowledged and may be sent again.
+                        code if code == RuleId::GW_UNAVAILABLE.0 => {
+                            let v = Violation::new(RuleId::GW_UNAVAILABLE, "", refusal.to_string());
+                            self.refuse(503, "unavailable", &[v], seed, received)
+                        }
+                        code if code == RuleId::GW_INTERNAL.0 => {
+                            let v = Violation::new(RuleId::GW_INTERNAL, "", refusal.to_string());
+                            self.refuse(500, "internal", &[v], seed, received)
+                        }
+                        _ => self.core_refused(&env, &infno, &refusal, seed, received),
+                    };
+                    return (answer, label);
                 }
             };
             // The request as received (parsed once, by the envelope decoder; a body the
@@ -609,12 +619,35 @@ impl NationalService {
             id_seed: seed,
         };
         let view = StoreCoreView::new(self.store.as_ref(), &self.persons);
+        let outcome = self.core.handle(request, &core_ctx, &view);
+        // Checked whatever the core answered: a state it could not read looks to the core like
+        // a state that is not there, and its refusal would then be a wrong answer.
+        match view.failure() {
+            Some(ViewFailure::Store(e)) => {
+                return Err(CoreRefusal::rule(
+                    RuleId::GW_UNAVAILABLE,
+                    "",
+                    format!(
+                        "the gateway could not read its state ({e}); nothing was settled — retry with the same msgid"
+                    ),
+                ));
+            }
+            Some(ViewFailure::Corrupt(e)) => {
+                tracing::error!(error = %e, "stored core state does not decode");
+                return Err(CoreRefusal::rule(
+                    RuleId::GW_INTERNAL,
+                    "",
+                    "an internal error: nothing was settled; the operator has the log line",
+                ));
+            }
+            None => {}
+        }
         let CoreOutcome {
             answer,
             changes,
             claim,
             warnings,
-        } = self.core.handle(request, &core_ctx, &view)?;
+        } = outcome?;
         let mut envelope = match &claim {
             Some(c) => {
                 let mut c = c.clone();
