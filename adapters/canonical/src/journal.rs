@@ -33,3 +33,13 @@ pub struct ExchangeRecord {
     /// Receive time, ISO 8601 +08:00.
     pub received_at: String,
 }
+
+/// The one part of an [`ExchangeRecord`] a settlement consumer needs. Deserializing this
+/// instead of the whole record skips the request and answer envelopes without building them
+/// (the instant-settlement engine reads every settlement record of the journal).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ExchangeClaim {
+    /// The settled claim (or reversal) the request produced, if any.
+    #[serde(default)]
+    pub claim: Option<SettledClaim>,
+}

@@ -29,7 +29,7 @@ pub mod state;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, MutexGuard};
 
-use medsettle_canonical::journal::{ExchangeRecord, KIND_SETTLEMENT};
+use medsettle_canonical::journal::{ExchangeClaim, KIND_SETTLEMENT};
 use medsettle_canonical::{BankAccount, Institution, SettledClaim};
 use medsettle_settlement::ledger::Ledger;
 use medsettle_settlement::{
@@ -398,7 +398,7 @@ impl Engine {
                 }
                 batch.records += 1;
                 if rec.kind == KIND_SETTLEMENT {
-                    let ex: ExchangeRecord = serde_json::from_slice(&rec.payload).map_err(|e| {
+                    let ex: ExchangeClaim = serde_json::from_slice(&rec.payload).map_err(|e| {
                         EngineError::BadRecord {
                             offset,
                             kind: rec.kind.clone(),

@@ -82,6 +82,8 @@ pub(crate) struct TestHooks {
     pub fail_flushes: std::sync::atomic::AtomicU32,
     /// Flush attempts (successful or not) since open, including the one at open.
     pub flushes_started: AtomicU64,
+    /// Times the flusher lingered for a larger batch.
+    pub lingers: AtomicU64,
 }
 
 struct AppendState {
@@ -94,6 +96,11 @@ struct Progress {
     /// Highest offset whose record and state writes are both in sled.
     last_offset: Option<u64>,
     shutdown: bool,
+    /// The `write_gen` at which the sleeping flusher wants to be woken (`None`: it is not
+    /// sleeping). Writers notify only when they reach it, so a write does not cost a futex
+    /// wake-up (and the flusher a context switch) when the flusher is busy flushing or is
+    /// lingering for a larger batch.
+    wake_at: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -294,8 +301,14 @@ impl Inner {
             p.last_offset = offset;
         }
         let ticket = Ticket(p.write_gen);
+        let wake = p.wake_at.is_some_and(|at| p.write_gen >= at);
+        if wake {
+            p.wake_at = None;
+        }
         drop(p);
-        self.work_cv.notify_one();
+        if wake {
+            self.work_cv.notify_one();
+        }
         ticket
     }
 
@@ -441,15 +454,43 @@ impl Inner {
     fn flusher_loop(self: Arc<Self>, data_file: File, mut synced_blobs: HashSet<PathBuf>) {
         let retry = Duration::from_millis(self.config.flush_retry_interval_ms);
         let mut marker_written: Option<u64> = lock(&self.durable).durable_offset;
+        let linger = Duration::from_micros(self.config.flush_linger_us);
+        // Writes covered by the previous flush: more than one means writers are concurrent
+        // and lingering can gather a larger batch; a lone writer never waits for company.
+        let mut last_batch: u64 = 0;
         loop {
             let (target_gen, target_offset, shutting_down) = {
                 let mut p = lock(&self.progress);
-                loop {
+                let flushed = loop {
                     let flushed = lock(&self.durable).flushed_gen;
                     if p.write_gen > flushed || p.shutdown {
-                        break;
+                        break flushed;
                     }
+                    p.wake_at = Some(flushed + 1);
                     p = self.work_cv.wait(p).unwrap_or_else(|e| e.into_inner());
+                    p.wake_at = None;
+                };
+                if !linger.is_zero() && last_batch > 1 {
+                    // As many writes as the previous flush covered is the best estimate of
+                    // how many writers are active: once they are all in, waiting longer only
+                    // adds latency.
+                    let target = last_batch.min(self.config.flush_batch_target);
+                    let deadline = std::time::Instant::now() + linger;
+                    #[cfg(test)]
+                    self.hooks.lingers.fetch_add(1, Ordering::SeqCst);
+                    while !p.shutdown && p.write_gen - flushed < target {
+                        let now = std::time::Instant::now();
+                        if now >= deadline {
+                            break;
+                        }
+                        p.wake_at = Some(flushed + target);
+                        p = self
+                            .work_cv
+                            .wait_timeout(p, deadline - now)
+                            .map(|(p, _)| p)
+                            .unwrap_or_else(|e| e.into_inner().0);
+                        p.wake_at = None;
+                    }
                 }
                 (p.write_gen, p.last_offset, p.shutdown)
             };
@@ -474,6 +515,7 @@ impl Inner {
                         if let Some(observe) = observer {
                             observe(target_gen - already, started.elapsed());
                         }
+                        last_batch = target_gen - already;
                         self.publish(|v| {
                             v.flushed_gen = target_gen;
                             if target_offset.is_some() {
@@ -649,6 +691,7 @@ impl Store for SledStore {
                 write_gen: 0,
                 last_offset: None,
                 shutdown: false,
+                wake_at: None,
             }),
             work_cv: Condvar::new(),
             durable: Mutex::new(DurableView::default()),

@@ -368,6 +368,77 @@ fn group_commit_many_writers_few_flushes() {
     assert_eq!(s.scan_prefix("w", b"").unwrap().count() as u64, writes);
 }
 
+fn open_lingering(dir: &Path) -> SledStore {
+    let config = StoreConfig {
+        flush_linger_us: crate::FLUSH_LINGER_US_MAX,
+        ..StoreConfig::default()
+    };
+    SledStore::open(dir, config).expect("open store")
+}
+
+#[test]
+fn a_lone_writer_never_waits_for_a_linger() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open_lingering(dir.path());
+    for i in 0..20u8 {
+        append_durable(&s, JournalRecord::new("k", vec![i]));
+    }
+    // Each flush covered one write, so the flusher never saw concurrent writers.
+    assert_eq!(s.hooks().lingers.load(Ordering::SeqCst), 0);
+    assert_eq!(s.durable_offset(), Some(19));
+}
+
+#[test]
+fn a_lingering_flusher_batches_concurrent_writers_and_strands_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Arc::new(open_lingering(dir.path()));
+    let (threads, per_thread) = (64usize, 10usize);
+    let barrier = Arc::new(Barrier::new(threads));
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let (s, b) = (Arc::clone(&s), Arc::clone(&barrier));
+            std::thread::spawn(move || {
+                b.wait();
+                for i in 0..per_thread {
+                    let rec = JournalRecord::new("k", format!("{t}/{i}").into_bytes());
+                    let a = s.append(rec).unwrap();
+                    s.wait_durable_blocking(a.ticket).unwrap();
+                    assert!(s.durable_offset().unwrap() >= a.offset);
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let writes = (threads * per_thread) as u64;
+    let stats = s.stats().unwrap();
+    assert_eq!(stats.durable_offset, Some(writes - 1));
+    assert!(
+        s.hooks().lingers.load(Ordering::SeqCst) > 0,
+        "never lingered"
+    );
+    assert!(
+        stats.flush_count < writes,
+        "flushes {} for {writes} writes",
+        stats.flush_count
+    );
+}
+
+#[test]
+fn linger_and_batch_target_are_validated() {
+    let too_long = StoreConfig {
+        flush_linger_us: crate::FLUSH_LINGER_US_MAX + 1,
+        ..StoreConfig::default()
+    };
+    assert!(too_long.validate().is_err());
+    let no_target = StoreConfig {
+        flush_batch_target: 0,
+        ..StoreConfig::default()
+    };
+    assert!(no_target.validate().is_err());
+}
+
 #[test]
 fn async_waiters_become_durable() {
     let dir = tempfile::tempdir().unwrap();
