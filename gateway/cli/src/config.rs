@@ -85,6 +85,14 @@ pub struct StoreSection {
     /// At least 1024; lower it only if batches and receipt files stay small.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record_bytes_max: Option<usize>,
+    /// Group-commit linger, µs (`FLUSH_LINGER_US_DEFAULT`, at most 20,000): under concurrent
+    /// load the flusher waits this long for more writes before a flush; a lone writer never
+    /// waits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flush_linger_us: Option<u64>,
+    /// Pending writes that end the linger early (`FLUSH_BATCH_TARGET_DEFAULT`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flush_batch_target: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -224,6 +232,14 @@ pub fn load(file: &Path) -> Result<Config> {
             .store
             .record_bytes_max
             .unwrap_or(medsettle_store::RECORD_BYTES_MAX_DEFAULT),
+        flush_linger_us: raw
+            .store
+            .flush_linger_us
+            .unwrap_or(medsettle_store::FLUSH_LINGER_US_DEFAULT),
+        flush_batch_target: raw
+            .store
+            .flush_batch_target
+            .unwrap_or(medsettle_store::FLUSH_BATCH_TARGET_DEFAULT),
         ..StoreConfig::default()
     };
     store

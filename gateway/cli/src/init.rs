@@ -125,6 +125,11 @@ durability = "fsync"
 # Largest journal record, bytes (default 134217728 = 128 MiB): one bank batch or receipt
 # file is journaled in one record, about 59 MB for 100,000 payments.
 # record_bytes_max = 134217728
+# Group commit under concurrent load: wait up to this many microseconds for more writes
+# before a flush (default 2000; 0 = flush at once; a lone writer never waits), or until
+# flush_batch_target writes (default 64) are pending.
+# flush_linger_us = 2000
+# flush_batch_target = 64
 
 [core]
 # The embedded settlement core: benefit policy, catalogue and person registry.
