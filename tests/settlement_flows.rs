@@ -314,3 +314,112 @@ fn damaged_core_state_is_an_internal_error_and_changes_nothing() {
         "a refused request journals nothing"
     );
 }
+
+/// Fee detail is kept as one list per visit, merged from the core's line changes: uploads in
+/// several batches, a cancelled batch (2205) and a line number reused after its cancellation
+/// must leave exactly the lines the HIS has live — the settlement's stated total is checked
+/// against them to the fen, and the total that still counts a cancelled line is refused.
+#[test]
+fn fee_uploads_cancellations_and_reuploads_leave_exactly_the_live_lines() {
+    let ws = Workspace::init();
+    let gw = ws.serve(&[]);
+    let rt = runtime();
+    let p = persons(&ws)
+        .into_iter()
+        .find(|p| p.insutype == "310")
+        .unwrap();
+    rt.block_on(async {
+        let mut conn = his::HisConnection::connect(gw.addr, ws.tls_for("H44030000001"))
+            .await
+            .unwrap();
+        let mut b = EnvelopeBuilder::new(sender("H44030000001"), base_time());
+        let mut call = async |b: &mut EnvelopeBuilder, infno: &str, input: Value| {
+            let env = b.envelope(infno, &p.insuplc_admdvs, input);
+            let (s, a) = conn.call(&env).await.unwrap();
+            (s, a)
+        };
+        let when = "2026-11-20 09:00:00";
+        let (s, a) = call(
+            &mut b,
+            "2201",
+            serde_json::json!({"data": {
+                "psn_no": p.psn_no, "insutype": p.insutype, "begntime": when,
+                "mdtrt_cert_type": "02", "mdtrt_cert_no": p.certno, "ipt_otp_no": "MZ-FEES-1",
+                "atddr_no": "D0001", "dr_name": "门诊医生", "dept_code": "0301",
+                "dept_name": "内科", "caty": "A03"
+            }}),
+        )
+        .await;
+        let out = his::expect_success(s, &a, "2201").unwrap();
+        let mdtrt_id = out["data"]["mdtrt_id"].as_str().unwrap().to_owned();
+        let line = |sn: &str, batch: &str, code: &str, fen: i64| {
+            serde_json::json!({
+                "feedetl_sn": sn, "mdtrt_id": mdtrt_id, "psn_no": p.psn_no,
+                "chrg_bchno": batch, "rx_circ_flag": "0", "fee_ocur_time": when,
+                "med_list_codg": code, "medins_list_codg": format!("H{code}"),
+                "det_item_fee_sumamt": his::yuan_number(fen), "cnt": 1,
+                "pric": his::yuan_number(fen), "bilg_dept_codg": "0301",
+                "bilg_dept_name": "内科", "bilg_dr_codg": "D0001", "bilg_dr_name": "门诊医生",
+                "hosp_appr_flag": "1"
+            })
+        };
+        // Batch CB1: two lines; batch CB2: one line.
+        for input in [
+            serde_json::json!({"feedetail": [
+                line("F0001", "CB1", "DIAG001", 2_000),
+                line("F0002", "CB1", "LAB001", 2_500)
+            ]}),
+            serde_json::json!({"feedetail": [line("F0003", "CB2", "WM002", 3_350)]}),
+        ] {
+            let (s, a) = call(&mut b, "2204", input).await;
+            his::expect_success(s, &a, "2204").unwrap();
+        }
+        // A line number that is live cannot be uploaded again.
+        let (s, a) = call(
+            &mut b,
+            "2204",
+            serde_json::json!({"feedetail": [line("F0002", "CB3", "LAB001", 1_000)]}),
+        )
+        .await;
+        assert!(his::expect_success(s, &a, "2204").is_err(), "{a}");
+        // Cancel CB1; then F0001 is free again and comes back in batch CB3 at another price.
+        let (s, a) = call(
+            &mut b,
+            "2205",
+            serde_json::json!({"data": {
+                "mdtrt_id": mdtrt_id, "chrg_bchno": "CB1", "psn_no": p.psn_no
+            }}),
+        )
+        .await;
+        his::expect_success(s, &a, "2205").unwrap();
+        let (s, a) = call(
+            &mut b,
+            "2204",
+            serde_json::json!({"feedetail": [line("F0001", "CB3", "DIAG001", 1_500)]}),
+        )
+        .await;
+        his::expect_success(s, &a, "2204").unwrap();
+        let pre = |total: i64| {
+            serde_json::json!({"data": {
+                "psn_no": p.psn_no, "mdtrt_cert_type": "02", "mdtrt_cert_no": p.certno,
+                "med_type": "11", "medfee_sumamt": his::yuan_number(total),
+                "psn_setlway": "01", "mdtrt_id": mdtrt_id, "chrg_bchno": "0000",
+                "acct_used_flag": "1", "insutype": p.insutype
+            }})
+        };
+        // Live lines: F0001 (15.00, CB3) and F0003 (33.50, CB2); batch "0000" settles every
+        // unsettled line of the visit. A total that still counts
+        // the cancelled F0002 (or the old F0001) is refused, the live total settles.
+        for stale in [1_500 + 3_350 + 2_500, 2_000 + 3_350] {
+            let (s, a) = call(&mut b, "2206", pre(stale)).await;
+            assert!(his::expect_success(s, &a, "2206").is_err(), "{stale}: {a}");
+        }
+        let (s, a) = call(&mut b, "2207", pre(1_500 + 3_350)).await;
+        let out = his::expect_success(s, &a, "2207").unwrap();
+        assert_eq!(fen(&out["setlinfo"]["medfee_sumamt"]), 4_850);
+        // Settled lines are kept with the settlement: nothing is left to settle.
+        let (s, a) = call(&mut b, "2207", pre(1_500 + 3_350)).await;
+        assert!(his::expect_success(s, &a, "2207").is_err(), "{a}");
+    });
+    gw.terminate();
+}

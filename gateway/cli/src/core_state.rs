@@ -20,7 +20,10 @@ use serde::de::DeserializeOwned;
 /// Keyspaces of the core's state. Keys join their parts with NUL, which no id contains.
 pub mod space {
     pub const VISIT: &str = "core.visit";
-    pub const FEE_LINE: &str = "core.fee_line";
+    /// A visit's fee lines, one value per visit (`mdtrt_id` → JSON array ordered by
+    /// `feedetl_sn`): a settlement reads them all with one lookup instead of a prefix scan,
+    /// and an upload of n lines is one write instead of n.
+    pub const FEE_LINES: &str = "core.fee_lines";
     pub const SETTLEMENT: &str = "core.settlement";
     pub const MSGID: &str = "core.msgid";
     pub const ACCUMULATOR: &str = "core.accumulator";
@@ -37,43 +40,81 @@ fn json<T: Serialize>(value: &T) -> Vec<u8> {
 }
 
 /// Turn the core's changes into store writes (absolute puts and deletes: replay-safe).
-pub fn state_writes(changes: &[StateChange]) -> Vec<StateWrite> {
-    changes
-        .iter()
-        .map(|c| match c {
-            StateChange::PutVisit(v) => StateWrite::put(space::VISIT, key(&[&v.mdtrt_id]), json(v)),
+///
+/// Fee-line changes are merged into their visit's whole list, read through `view` — the state
+/// the core computed from, under the same lock — so the write stays absolute. A read that
+/// fails is recorded in the view; the caller checks [`StoreCoreView::failure`] after this.
+pub fn state_writes(changes: &[StateChange], view: &StoreCoreView<'_>) -> Vec<StateWrite> {
+    let mut writes = Vec::new();
+    // Visits whose lines changed, in the order first touched, with their merged lists.
+    let mut fee_lists: Vec<(String, Vec<FeeLineRecord>)> = Vec::new();
+    fn list_of<'l>(
+        lists: &'l mut Vec<(String, Vec<FeeLineRecord>)>,
+        view: &StoreCoreView<'_>,
+        mdtrt_id: &str,
+    ) -> &'l mut Vec<FeeLineRecord> {
+        let i = match lists.iter().position(|(id, _)| id == mdtrt_id) {
+            Some(i) => i,
+            None => {
+                lists.push((mdtrt_id.to_owned(), view.fee_lines(mdtrt_id)));
+                lists.len() - 1
+            }
+        };
+        &mut lists[i].1
+    }
+    for c in changes {
+        match c {
+            StateChange::PutVisit(v) => {
+                writes.push(StateWrite::put(space::VISIT, key(&[&v.mdtrt_id]), json(v)))
+            }
             StateChange::PutFeeLine(l) => {
-                StateWrite::put(space::FEE_LINE, key(&[&l.mdtrt_id, &l.feedetl_sn]), json(l))
+                let lines = list_of(&mut fee_lists, view, &l.mdtrt_id);
+                match lines.binary_search_by(|x| x.feedetl_sn.cmp(&l.feedetl_sn)) {
+                    Ok(at) => lines[at] = l.clone(),
+                    Err(at) => lines.insert(at, l.clone()),
+                }
             }
             StateChange::DeleteFeeLine {
                 mdtrt_id,
                 feedetl_sn,
-            } => StateWrite::delete(space::FEE_LINE, key(&[mdtrt_id, feedetl_sn])),
-            StateChange::PutSettlement(s) => {
-                StateWrite::put(space::SETTLEMENT, key(&[&s.claim.setl_id]), json(s))
+            } => {
+                list_of(&mut fee_lists, view, mdtrt_id).retain(|x| &x.feedetl_sn != feedetl_sn);
             }
-            StateChange::PutAccumulator(a) => StateWrite::put(
+            StateChange::PutSettlement(s) => writes.push(StateWrite::put(
+                space::SETTLEMENT,
+                key(&[&s.claim.setl_id]),
+                json(s),
+            )),
+            StateChange::PutAccumulator(a) => writes.push(StateWrite::put(
                 space::ACCUMULATOR,
                 key(&[&a.psn_no, &a.year.to_string()]),
                 json(a),
-            ),
+            )),
             StateChange::PutBalance { psn_no, balc } => {
-                StateWrite::put(space::BALANCE, key(&[psn_no]), json(balc))
+                writes.push(StateWrite::put(space::BALANCE, key(&[psn_no]), json(balc)))
             }
             StateChange::PutMsgidIndex {
                 fixmedins_code,
                 msgid,
                 setl_id,
-            } => StateWrite::put(
+            } => writes.push(StateWrite::put(
                 space::MSGID,
                 key(&[fixmedins_code, msgid]),
                 setl_id.as_bytes().to_vec(),
-            ),
+            )),
             StateChange::PutSignIn(s) => {
-                StateWrite::put(space::SIGN_IN, key(&[&s.sign_no]), json(s))
+                writes.push(StateWrite::put(space::SIGN_IN, key(&[&s.sign_no]), json(s)))
             }
-        })
-        .collect()
+        }
+    }
+    for (mdtrt_id, lines) in fee_lists {
+        writes.push(if lines.is_empty() {
+            StateWrite::delete(space::FEE_LINES, key(&[&mdtrt_id]))
+        } else {
+            StateWrite::put(space::FEE_LINES, key(&[&mdtrt_id]), json(&lines))
+        });
+    }
+    writes
 }
 
 /// A [`CoreView`] over the store, with the person registry (a file) as the starting state.
@@ -190,29 +231,9 @@ impl CoreView for StoreCoreView<'_> {
     }
 
     fn fee_lines(&self, mdtrt_id: &str) -> Vec<FeeLineRecord> {
-        let prefix = key(&[mdtrt_id, ""]);
-        let items = match self.store.scan_prefix(space::FEE_LINE, &prefix) {
-            Ok(items) => items,
-            Err(e) => {
-                self.fail(ViewFailure::Store(format!(
-                    "scanning {}: {e}",
-                    space::FEE_LINE
-                )));
-                return Vec::new();
-            }
-        };
-        let mut lines = Vec::new();
-        for item in items {
-            match item {
-                Ok((_, v)) => lines.extend(self.decode::<FeeLineRecord>(space::FEE_LINE, &v)),
-                Err(e) => self.fail(ViewFailure::Store(format!(
-                    "scanning {}: {e}",
-                    space::FEE_LINE
-                ))),
-            }
-        }
-        lines.sort_by(|a, b| a.feedetl_sn.cmp(&b.feedetl_sn));
-        lines
+        // Stored ordered by feedetl_sn (see `state_writes`).
+        self.get(space::FEE_LINES, &key(&[mdtrt_id]))
+            .unwrap_or_default()
     }
 
     fn settlement(&self, setl_id: &str) -> Option<SettlementRecord> {

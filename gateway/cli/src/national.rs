@@ -620,6 +620,10 @@ impl NationalService {
         };
         let view = StoreCoreView::new(self.store.as_ref(), &self.persons);
         let outcome = self.core.handle(request, &core_ctx, &view);
+        let writes = match &outcome {
+            Ok(o) => state_writes(&o.changes, &view),
+            Err(_) => Vec::new(),
+        };
         // Checked whatever the core answered: a state it could not read looks to the core like
         // a state that is not there, and its refusal would then be a wrong answer.
         match view.failure() {
@@ -644,9 +648,9 @@ impl NationalService {
         }
         let CoreOutcome {
             answer,
-            changes,
             claim,
             warnings,
+            ..
         } = outcome?;
         let mut envelope = match &claim {
             Some(c) => {
@@ -684,7 +688,7 @@ impl NationalService {
             c.insuplc_admdvs = c.insuplc_admdvs.or(env.insuplc_admdvs);
             c
         });
-        Ok((envelope.to_bytes(), claim, state_writes(&changes)))
+        Ok((envelope.to_bytes(), claim, writes))
     }
 
     /// Transactions journaled and acknowledged without the core: 3201/3202 and 9101 (their
