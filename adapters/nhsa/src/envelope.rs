@@ -373,11 +373,44 @@ impl ResponseEnvelope {
     pub fn to_bytes(&self) -> Vec<u8> {
         serde_json::to_vec(&self.to_wire()).expect("a JSON value serializes")
     }
+
+    /// [`Self::to_bytes`] for an envelope that is not needed afterwards: the output object (a
+    /// settlement's is the largest part) is moved into the wire form instead of copied. Same
+    /// bytes, same key order.
+    pub fn into_bytes(mut self) -> Vec<u8> {
+        let output = self.output.take();
+        let Some(output) = output else {
+            return self.to_bytes();
+        };
+        // A stand-in keeps the key where the encoder puts it; the real output then replaces
+        // it in place (the map keeps insertion order).
+        self.output = Some(Value::Null);
+        let mut map = self.encode_map();
+        if let Some(slot) = map.get_mut("output") {
+            *slot = output;
+        }
+        serde_json::to_vec(&map).expect("a JSON value serializes")
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn into_bytes_is_to_bytes() {
+        for body in [
+            r#"{"infcode":0,"inf_refmsgid":"440300202611201030150000000001","refmsg_time":"20261120103015123","respond_time":"20261120103015125","err_msg":"","warn_msg":"w","output":{"setlinfo":{"setl_id":"S1","medfee_sumamt":48.50,"list":[1,2]}},"extra_key":"kept"}"#,
+            r#"{"infcode":-1,"inf_refmsgid":"440300202611201030150000000002","refmsg_time":"20261120103015123","respond_time":"20261120103015125","err_msg":"bad","output":null}"#,
+            r#"{"infcode":0,"inf_refmsgid":"440300202611201030150000000003","refmsg_time":"20261120103015123","respond_time":"20261120103015125"}"#,
+        ] {
+            let r = ResponseEnvelope::decode(body.as_bytes(), &DecodeLimits::default()).unwrap();
+            assert_eq!(
+                String::from_utf8(r.clone().into_bytes()).unwrap(),
+                String::from_utf8(r.to_bytes()).unwrap()
+            );
+        }
+    }
 
     #[test]
     fn msgid_layout() {

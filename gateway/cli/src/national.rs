@@ -217,7 +217,7 @@ impl NationalService {
     ) -> Answer {
         Answer {
             status,
-            body: error_answer(violations, &self.answer_ctx(seed, received)).to_bytes(),
+            body: error_answer(violations, &self.answer_ctx(seed, received)).into_bytes(),
             outcome,
         }
     }
@@ -688,7 +688,7 @@ impl NationalService {
             c.insuplc_admdvs = c.insuplc_admdvs.or(env.insuplc_admdvs);
             c
         });
-        Ok((envelope.to_bytes(), claim, writes))
+        Ok((envelope.into_bytes(), claim, writes))
     }
 
     /// Transactions journaled and acknowledged without the core: 3201/3202 and 9101 (their
@@ -709,7 +709,7 @@ impl NationalService {
         if let Some((output, writes)) = precomputed {
             let mut e = answer_for_claim_shell(ctx);
             e.output = Some(output);
-            return (e.to_bytes(), None, writes);
+            return (e.into_bytes(), None, writes);
         }
         let id = format!(
             "{}{}{:010}",
@@ -724,7 +724,7 @@ impl NationalService {
         };
         let mut e = answer_for_claim_shell(ctx);
         e.output = Some(output);
-        (e.to_bytes(), None, Vec::new())
+        (e.into_bytes(), None, Vec::new())
     }
 }
 
