@@ -254,25 +254,32 @@ fn input_names_person(input: &Value) -> bool {
 impl RequestEnvelope {
     /// Decode a request envelope from its bytes, collecting every envelope violation.
     /// The input is checked to be an object but not typed; see [`crate::decode_input`].
+    ///
+    /// The same result as [`Self::from_map`] on the parsed body, but the input object (a
+    /// whole fee list, say) is moved into the envelope instead of copied: the field decoder
+    /// sees an empty object in its place, the checks see the real one.
     pub fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<RequestEnvelope, NhsaError> {
-        let map = parse_object(bytes, limits)?;
-        Self::from_map(&map, "")
-    }
-
-    /// [`RequestEnvelope::decode`], also handing back the parsed body (the same value
-    /// `serde_json` gives for the body, after an optional UTF-8 BOM), so a caller that needs
-    /// the request as JSON does not parse it twice.
-    pub fn decode_with_body(
-        bytes: &[u8],
-        limits: &DecodeLimits,
-    ) -> Result<(RequestEnvelope, Map<String, Value>), NhsaError> {
-        let map = parse_object(bytes, limits)?;
-        let env = Self::from_map(&map, "")?;
-        Ok((env, map))
+        let mut map = parse_object(bytes, limits)?;
+        let input = match map.get_mut("input") {
+            Some(v @ Value::Object(_)) => std::mem::replace(v, Value::Object(Map::new())),
+            _ => return Self::from_map(&map, ""),
+        };
+        let mut env = Self::checked(&map, "", Some(&input))?;
+        env.input = input;
+        Ok(env)
     }
 
     /// Decode from a parsed object; violation paths are prefixed with `path`.
     pub fn from_map(map: &Map<String, Value>, path: &str) -> Result<RequestEnvelope, NhsaError> {
+        Self::checked(map, path, map.get("input"))
+    }
+
+    /// [`Self::from_map`] with the input the checks look at given apart from `map`.
+    fn checked(
+        map: &Map<String, Value>,
+        path: &str,
+        input: Option<&Value>,
+    ) -> Result<RequestEnvelope, NhsaError> {
         let mut errs = Errors::default();
         let env = Self::decode_map(map, path, &mut errs);
         let at = |name: &str| crate::field::join(path, name);
@@ -285,7 +292,7 @@ impl RequestEnvelope {
         {
             errs.push(RuleId::FMT_MSGID, &at("msgid"), why);
         }
-        match map.get("input") {
+        match input {
             Some(Value::Object(_)) | None | Some(Value::Null) => {}
             Some(Value::String(s)) if s.is_empty() => {}
             Some(_) => errs.push(
@@ -294,7 +301,7 @@ impl RequestEnvelope {
                 "input must be a JSON object (an encrypted or text input is not accepted)",
             ),
         }
-        if let Some(input) = map.get("input") {
+        if let Some(input) = input {
             let insuplc_absent = matches!(map.get("insuplc_admdvs"), None | Some(Value::Null))
                 || map.get("insuplc_admdvs").and_then(Value::as_str) == Some("");
             if insuplc_absent && input_names_person(input) {
@@ -396,6 +403,30 @@ impl ResponseEnvelope {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `decode` moves the input instead of copying it; it must decide exactly as `from_map`.
+    #[test]
+    fn decode_is_from_map() {
+        let head = r#""infno":"2204","msgid":"H44030000001202406011030150001","mdtrtarea_admvs":"440300","recer_sys_code":"YBXT","infver":"V1.0","opter_type":"1","opter":"1","opter_name":"a","inf_time":"2024-06-01 10:30:15","fixmedins_code":"H44030000001","fixmedins_name":"x","sign_no":"""#;
+        let bodies = [
+            format!(
+                r#"{{{head},"insuplc_admdvs":"440300","input":{{"feedetail":[{{"psn_no":"1","x":[1,{{"y":2.50}}]}}]}},"zz":1}}"#
+            ),
+            format!(r#"{{{head},"input":{{"data":{{"psn_no":"1"}}}}}}"#),
+            format!(r#"{{{head},"insuplc_admdvs":"440300","input":"text"}}"#),
+            format!(r#"{{{head},"insuplc_admdvs":"440300","input":null}}"#),
+            format!(r#"{{{head},"insuplc_admdvs":"440300"}}"#),
+            format!(r#"{{{head},"insuplc_admdvs":"440300","input":{{}},"msgid":"bad"}}"#),
+        ];
+        let limits = DecodeLimits::default();
+        for body in &bodies {
+            let map = parse_object(body.as_bytes(), &limits).unwrap();
+            let by_map = RequestEnvelope::from_map(&map, "").map_err(|e| e.violations);
+            let decoded =
+                RequestEnvelope::decode(body.as_bytes(), &limits).map_err(|e| e.violations);
+            assert_eq!(format!("{decoded:?}"), format!("{by_map:?}"), "{body}");
+        }
+    }
 
     #[test]
     fn into_bytes_is_to_bytes() {

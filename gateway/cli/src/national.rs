@@ -278,7 +278,7 @@ impl NationalService {
 
     async fn handle(&self, req: ServiceRequest) -> (Answer, Option<String>) {
         let received = OffsetDateTime::now_utc().to_offset(CHINA_OFFSET);
-        let (env, body_json) = match RequestEnvelope::decode_with_body(&req.body, &self.limits) {
+        let env = match RequestEnvelope::decode(&req.body, &self.limits) {
             Ok(e) => e,
             Err(e) => {
                 tracing::info!(client = %req.identity.name, error = %e, "request refused: bad envelope");
@@ -449,19 +449,20 @@ impl NationalService {
                     return (answer, label);
                 }
             };
-            // The request as received (parsed once, by the envelope decoder; a body the
-            // plain JSON parser refuses — one starting with a BOM — is journaled as null,
-            // as before) and the answer bytes verbatim (they are compact JSON already).
-            let request = if req.body.starts_with(b"\xEF\xBB\xBF") {
-                Value::Null
+            // The request and the answer as JSON text, verbatim: the body parsed as one JSON
+            // object (the decoder accepted it), so it is valid where a value goes. A body
+            // starting with a UTF-8 BOM, which a plain JSON parser refuses, is journaled as
+            // null, as before.
+            let request: &[u8] = if req.body.starts_with(b"\xEF\xBB\xBF") {
+                b"null"
             } else {
-                Value::Object(body_json)
+                &req.body
             };
             let payload = exchange_payload(
                 &infno,
                 &env.fixmedins_code,
                 &env.msgid,
-                &request,
+                request,
                 &answer_bytes,
                 claim.as_ref(),
                 &received
@@ -813,14 +814,14 @@ fn shard_of(psn_no: &str) -> usize {
 }
 
 /// The journal payload: the JSON of an [`medsettle_canonical::ExchangeRecord`] (same fields,
-/// same order), written directly with the answer bytes spliced in instead of being parsed
-/// back into a `Value` and serialized again (which gives the same bytes: the answer is the
-/// compact `serde_json` output of an envelope).
+/// same order), written directly with the request and answer JSON texts spliced in verbatim
+/// instead of being parsed into `Value`s and serialized again. It parses to the same record;
+/// the request keeps the exact text the HIS sent.
 fn exchange_payload(
     infno: &str,
     fixmedins_code: &str,
     msgid: &str,
-    request: &Value,
+    request: &[u8],
     answer: &[u8],
     claim: Option<&SettledClaim>,
     received_at: &str,
@@ -835,7 +836,8 @@ fn exchange_payload(
     put(&mut out, "infno", infno);
     put(&mut out, "fixmedins_code", fixmedins_code);
     put(&mut out, "msgid", msgid);
-    put(&mut out, "request", request);
+    out.extend_from_slice(b",\"request\":");
+    out.extend_from_slice(request);
     out.extend_from_slice(b",\"answer\":");
     out.extend_from_slice(answer);
     if let Some(c) = claim {
@@ -852,13 +854,12 @@ mod tests {
     use super::*;
     use medsettle_canonical::ExchangeRecord;
 
-    /// The spliced payload is byte-for-byte what serializing an `ExchangeRecord` built from
-    /// the parsed request and answer gave.
+    /// The spliced payload parses to the `ExchangeRecord` built from the parsed request and
+    /// answer, and keeps the request text exactly as sent (spacing, escapes, big numbers).
     #[test]
     fn exchange_payload_matches_exchange_record() {
         let body = br#"{"infno":"2207", "msgid":"H44030000001202406011030150001","n":1.50,
             "s":"\u5f20\u4e09 \"q\" \/ tab\t","input":{"data":{"psn_no":"4400","amt":0.10,"big":12345678901234567890123}}}"#;
-        let request: Value = serde_json::from_slice(body).unwrap();
         let ctx = AnswerContext {
             inf_refmsgid: "440300202406011030150000000001".into(),
             refmsg_time: "20240601103015000".into(),
@@ -872,7 +873,7 @@ mod tests {
         e.warn_msg = Some("[W] a: b".into());
         let answer = e.to_bytes();
         for claim in [None] as [Option<SettledClaim>; 1] {
-            let old = serde_json::to_vec(&ExchangeRecord {
+            let expected = ExchangeRecord {
                 infno: "2207".into(),
                 fixmedins_code: "H44030000001".into(),
                 msgid: "H44030000001202406011030150001".into(),
@@ -881,21 +882,27 @@ mod tests {
                 claim: claim.clone(),
                 core: "embedded".into(),
                 received_at: "2024-06-01T10:30:15.123+08:00".into(),
-            })
-            .unwrap();
-            let new = exchange_payload(
+            };
+            let payload = exchange_payload(
                 "2207",
                 "H44030000001",
                 "H44030000001202406011030150001",
-                &request,
+                body,
                 &answer,
                 claim.as_ref(),
                 "2024-06-01T10:30:15.123+08:00",
             );
-            assert_eq!(
-                String::from_utf8(new).unwrap(),
-                String::from_utf8(old).unwrap()
+            let parsed: ExchangeRecord = serde_json::from_slice(&payload).unwrap();
+            assert_eq!(parsed, expected);
+            let text = String::from_utf8(payload).unwrap();
+            let request_text = std::str::from_utf8(body).unwrap();
+            assert!(
+                text.contains(&format!(",\"request\":{request_text},\"answer\":")),
+                "{text}"
             );
+            // Field order as ExchangeRecord's own serialization.
+            let reserialized = serde_json::to_string(&parsed).unwrap();
+            assert_eq!(reserialized, serde_json::to_string(&expected).unwrap());
         }
     }
 
