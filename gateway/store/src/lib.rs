@@ -16,12 +16,23 @@
 //! ## Why atomicity comes from replay
 //! sled transactions and `apply_batch` hang under concurrent flushing
 //! (`shared/reference/rust-stack.md`), so this crate uses neither. An append
-//! instead does plain inserts in this order, under one append lock:
+//! instead does plain inserts in this order:
 //!
 //! 1. the journal record (which *contains* its state writes, its key and, for
-//!    idempotent appends, the body hash and the answer);
+//!    idempotent appends, the body hash and the answer) — under the one append
+//!    lock, with the idempotency decision and the offset, so records enter sled
+//!    in offset order and the journal is gap-free;
 //! 2. the idempotency index entry;
 //! 3. the state writes, in record order.
+//!
+//! Steps 2–3 run outside the append lock, so appends with different state keys
+//! overlap (the lock was the gateway's convoy on 2 cores). Order is kept where
+//! it matters: a repeat of a key still in steps 2–3 waits for them; records
+//! writing the same state key hold that key's stripe lock from before their
+//! offset is assigned, so same-key writes land in offset order (replay's
+//! order); and an append is acknowledged only once every lower offset has
+//! completed too, so consumers and the marker below only see a complete
+//! prefix.
 //!
 //! A marker `applied_through` in the `meta` tree records an offset whose state
 //! writes are known to be durable. It is advanced lazily by the flusher, one
@@ -71,9 +82,16 @@ pub use record::{Idempotency, JournalRecord, StateWrite};
 pub use sled_store::{FlushObserver, SledStore};
 
 /// A write's place in the group-commit order. Wait on it to learn that the
-/// write is durable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Ticket(pub(crate) u64);
+/// write is durable: a flush that began after the write completed has
+/// succeeded and, for a journal record, every offset up to it is in the
+/// durable prefix consumers read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Ticket {
+    /// Write generation the covering flush must have reached.
+    pub(crate) generation: u64,
+    /// Journal offset the durable prefix must have reached.
+    pub(crate) offset: Option<u64>,
+}
 
 /// A record appended with [`Store::append`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

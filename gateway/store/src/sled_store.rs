@@ -1,7 +1,7 @@
 //! The sled backend. See the crate docs for the write order and why it is
 //! crash-safe without transactions.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -47,10 +47,18 @@ struct Inner {
     meta: sled::Tree,
     config: StoreConfig,
     dir: PathBuf,
-    /// Serialises appends: offset assignment, the idempotency decision and
-    /// the inserts, so records become visible in offset order and state writes
-    /// apply in journal order (the order replay uses).
+    /// Serialises what must happen in offset order: the idempotency decision, offset
+    /// assignment and the journal insert (so the journal is a gap-free prefix after any
+    /// crash: sled's log keeps insert order). The idempotency entry and the state writes
+    /// follow outside it; see [`Inner::append_frame`].
     append: Mutex<AppendState>,
+    /// Signalled when an append leaves `AppendState::in_flight`.
+    in_flight_done: Condvar,
+    /// Same-key state writes of two records must land in offset order (the order replay
+    /// uses). A record holds the stripes of its state keys from before its offset is
+    /// assigned until its writes are in, so a later record writing the same key gets a later
+    /// offset and writes after it. Records with disjoint keys write in parallel.
+    key_stripes: Vec<Mutex<()>>,
     /// What has been written (generation and offset); the flusher snapshots it.
     progress: Mutex<Progress>,
     /// Wakes the flusher when `progress` changes or on shutdown.
@@ -84,17 +92,33 @@ pub(crate) struct TestHooks {
     pub flushes_started: AtomicU64,
     /// Times the flusher lingered for a larger batch.
     pub lingers: AtomicU64,
+    /// The next append sleeps this many milliseconds between its journal insert and its
+    /// state writes (a slow writer, to expose ordering races).
+    pub pause_before_state_writes_ms: AtomicU64,
 }
 
 struct AppendState {
     next_offset: u64,
+    /// Idempotency keys whose record is journaled but whose index entry and state writes
+    /// are not in yet, with the record's offset and body hash: a concurrent append of the
+    /// same key waits for them instead of appending twice.
+    in_flight: HashMap<Vec<u8>, (u64, [u8; 32])>,
 }
+
+/// Number of [`Inner::key_stripes`]: enough that two unrelated records rarely share one.
+const KEY_STRIPES: usize = 1024;
 
 struct Progress {
     /// Incremented after every completed write (append or offset commit).
     write_gen: u64,
-    /// Highest offset whose record and state writes are both in sled.
+    /// Highest offset such that it and every offset below it have their record and state
+    /// writes in sled (appends complete out of order; consumers and the replay marker only
+    /// ever see this prefix).
     last_offset: Option<u64>,
+    /// Offsets assigned whose appends have not completed.
+    incomplete: BTreeSet<u64>,
+    /// Highest offset whose append completed.
+    highest_done: Option<u64>,
     shutdown: bool,
     /// The `write_gen` at which the sleeping flusher wants to be woken (`None`: it is not
     /// sleeping). Writers notify only when they reach it, so a write does not cost a futex
@@ -114,14 +138,23 @@ struct DurableView {
     failure: Option<Arc<str>>,
     /// Flusher has exited; waiters not yet satisfied will never be.
     closed: bool,
+    /// An append failed part-way: the durable prefix will not grow past it.
+    broken: bool,
 }
 
 impl DurableView {
     /// `Some` once the ticket's fate is known.
     fn decide(&self, ticket: Ticket) -> Option<Result<(), StoreError>> {
-        if self.flushed_gen >= ticket.0 {
+        let in_prefix = ticket
+            .offset
+            .is_none_or(|o| self.durable_offset.is_some_and(|d| d >= o));
+        if self.flushed_gen >= ticket.generation && in_prefix {
             Some(Ok(()))
-        } else if self.failed_gen >= ticket.0 {
+        } else if self.broken && !in_prefix {
+            Some(Err(StoreError::NotWritable(
+                "an earlier append failed part-way; reopen the store".into(),
+            )))
+        } else if self.failed_gen >= ticket.generation {
             let msg = self.failure.as_deref().unwrap_or("unknown flush failure");
             Some(Err(StoreError::FlushFailed(msg.to_string())))
         } else if self.closed {
@@ -157,6 +190,16 @@ fn parse_u64(what: &'static str, bytes: &[u8]) -> Result<u64, StoreError> {
 
 /// Idempotency index key: `len(code):u16be code msgid`. The length prefix
 /// keeps `("ab","c")` and `("a","bc")` apart.
+/// The key stripe of a state write (FNV-1a over the keyspace and the key).
+fn stripe_of(space: &str, key: &[u8]) -> usize {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in space.as_bytes().iter().chain([0u8].iter()).chain(key) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    (h % KEY_STRIPES as u64) as usize
+}
+
 fn idem_key(code: &str, msgid: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(2 + code.len() + msgid.len());
     // Callers validated code.len() <= id_bytes_max <= u16::MAX.
@@ -291,16 +334,31 @@ impl Inner {
     fn poison(&self, err: &StoreError) {
         error!(error = %err, "append failed part-way; store refuses writes until reopened (replay completes the record)");
         *lock(&self.poisoned) = Some(format!("append failed part-way: {err}; reopen the store"));
+        // Waiters for offsets past this one would wait for the prefix forever.
+        self.publish(|v| v.broken = true);
     }
 
-    /// Publishes a completed write and wakes the flusher.
+    /// Publishes a completed write and wakes the flusher. Appends complete out of order:
+    /// `last_offset` is the end of the completed prefix, and an append's ticket also names
+    /// its offset, so it is durable only once a flush has covered the prefix up to it
+    /// ("durable" implies "readable by consumers"), without blocking this thread on the
+    /// appends before it.
     fn note_write(&self, offset: Option<u64>) -> Ticket {
         let mut p = lock(&self.progress);
         p.write_gen += 1;
-        if offset.is_some() {
-            p.last_offset = offset;
+        if let Some(done) = offset {
+            p.incomplete.remove(&done);
+            p.highest_done = p.highest_done.max(Some(done));
+            p.last_offset = match p.incomplete.first() {
+                // Everything below the oldest incomplete append is complete.
+                Some(&oldest) => oldest.checked_sub(1).max(p.last_offset),
+                None => p.highest_done,
+            };
         }
-        let ticket = Ticket(p.write_gen);
+        let ticket = Ticket {
+            generation: p.write_gen,
+            offset,
+        };
         let wake = p.wake_at.is_some_and(|at| p.write_gen >= at);
         if wake {
             p.wake_at = None;
@@ -313,36 +371,70 @@ impl Inner {
     }
 
     /// The append path shared by plain and idempotent appends.
+    ///
+    /// Under the append lock: the idempotency decision, the offset and the journal insert.
+    /// Then, outside it: the idempotency entry and the state writes. The record is the
+    /// write-ahead log of both (replay after a crash redoes them from it), and it is in sled
+    /// before them, so no flush can persist either without it. Meanwhile a concurrent
+    /// append of the same key waits in `in_flight`, and records writing the same state keys
+    /// are ordered by the key stripes.
     fn append_frame(
         &self,
         record: &JournalRecord,
         frame: &[u8],
         idem: Option<(Vec<u8>, [u8; 32])>,
     ) -> Result<IdempotentOutcome, StoreError> {
+        let mut stripes: Vec<usize> = record
+            .state_writes
+            .iter()
+            .map(|w| match w {
+                StateWrite::Put { space, key, .. } | StateWrite::Delete { space, key } => {
+                    stripe_of(space, key)
+                }
+            })
+            .collect();
+        stripes.sort_unstable();
+        stripes.dedup();
+        let _stripes: Vec<MutexGuard<'_, ()>> = stripes
+            .iter()
+            .map(|&i| lock(&self.key_stripes[i]))
+            .collect();
+
         let mut state = lock(&self.append);
         self.check_writable()?;
 
-        if let Some((key, sha)) = &idem
-            && let Some(existing) = self.idem.get(key)?
-        {
-            let (offset, stored_sha) = parse_idem_value(&existing)?;
-            // Covers the original insert even if it is not durable yet.
-            let ticket = Ticket(lock(&self.progress).write_gen);
-            if stored_sha != *sha {
-                return Ok(IdempotentOutcome::Conflict { offset, ticket });
+        if let Some((key, sha)) = &idem {
+            // An append of this key still finishing: wait until its entry is in the index.
+            while state.in_flight.contains_key(key) {
+                state = self
+                    .in_flight_done
+                    .wait(state)
+                    .unwrap_or_else(|e| e.into_inner());
             }
-            let answer = self.stored_answer(offset)?;
-            return Ok(IdempotentOutcome::Duplicate {
-                offset,
-                answer,
-                ticket,
-            });
+            if let Some(existing) = self.idem.get(key)? {
+                let (offset, stored_sha) = parse_idem_value(&existing)?;
+                // Covers the original's completion even if it is not durable yet.
+                let ticket = Ticket {
+                    generation: lock(&self.progress).write_gen,
+                    offset: Some(offset),
+                };
+                if stored_sha != *sha {
+                    return Ok(IdempotentOutcome::Conflict { offset, ticket });
+                }
+                let answer = self.stored_answer(offset)?;
+                return Ok(IdempotentOutcome::Duplicate {
+                    offset,
+                    answer,
+                    ticket,
+                });
+            }
         }
 
         let offset = state.next_offset;
         // The offset is used even if what follows fails: never reuse it, and
         // never overwrite a record whose insert may have half-happened.
         state.next_offset = offset + 1;
+        lock(&self.progress).incomplete.insert(offset);
         if let Err(e) = self.journal.insert(be_offset(offset), frame) {
             let e = StoreError::from(e);
             self.poison(&e);
@@ -360,6 +452,20 @@ impl Inner {
             return Err(err);
         }
 
+        if let Some((key, sha)) = &idem {
+            state.in_flight.insert(key.clone(), (offset, *sha));
+        }
+        drop(state);
+
+        #[cfg(test)]
+        {
+            let pause = self
+                .hooks
+                .pause_before_state_writes_ms
+                .swap(0, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(pause));
+        }
+
         let rest = (|| {
             if let Some((key, sha)) = &idem {
                 self.idem
@@ -367,12 +473,15 @@ impl Inner {
             }
             self.apply_writes(&record.state_writes)
         })();
+        if let Some((key, _)) = &idem {
+            lock(&self.append).in_flight.remove(key);
+            self.in_flight_done.notify_all();
+        }
         if let Err(e) = rest {
             self.poison(&e);
             return Err(e);
         }
         let ticket = self.note_write(Some(offset));
-        drop(state);
         Ok(IdempotentOutcome::Appended { offset, ticket })
     }
 
@@ -686,10 +795,17 @@ impl Store for SledStore {
             meta,
             config,
             dir: dir.to_path_buf(),
-            append: Mutex::new(AppendState { next_offset: 0 }),
+            append: Mutex::new(AppendState {
+                next_offset: 0,
+                in_flight: HashMap::new(),
+            }),
+            in_flight_done: Condvar::new(),
+            key_stripes: (0..KEY_STRIPES).map(|_| Mutex::new(())).collect(),
             progress: Mutex::new(Progress {
                 write_gen: 0,
                 last_offset: None,
+                incomplete: BTreeSet::new(),
+                highest_done: None,
                 shutdown: false,
                 wake_at: None,
             }),
@@ -721,7 +837,11 @@ impl Store for SledStore {
             }
         }
         lock(&inner.append).next_offset = last_offset.map_or(0, |o| o + 1);
-        lock(&inner.progress).last_offset = last_offset;
+        {
+            let mut p = lock(&inner.progress);
+            p.last_offset = last_offset;
+            p.highest_done = last_offset;
+        }
         lock(&inner.durable).durable_offset = last_offset;
         inner.durable_tx.send_replace(lock(&inner.durable).clone());
 
@@ -869,7 +989,14 @@ impl Store for SledStore {
     }
 
     fn current_ticket(&self) -> Ticket {
-        Ticket(lock(&self.inner().progress).write_gen)
+        // Everything assigned an offset so far, complete or still finishing: an idempotency
+        // entry read outside the append lock may belong to an append whose completion has
+        // not been counted yet.
+        let assigned = lock(&self.inner().append).next_offset.checked_sub(1);
+        Ticket {
+            generation: lock(&self.inner().progress).write_gen,
+            offset: assigned,
+        }
     }
 
     fn wait_durable(&self, ticket: Ticket) -> DurableFuture<'_> {

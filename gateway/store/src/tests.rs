@@ -439,6 +439,179 @@ fn linger_and_batch_target_are_validated() {
     assert!(no_target.validate().is_err());
 }
 
+/// Appends complete out of order (only the journal insert is serialised), yet the state a
+/// key ends with is the write of the highest offset that wrote it — what replay would give.
+#[test]
+fn concurrent_writes_to_one_key_land_in_offset_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Arc::new(open(dir.path()));
+    let (threads, per_thread) = (16usize, 40usize);
+    let barrier = Arc::new(Barrier::new(threads));
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let (s, b) = (Arc::clone(&s), Arc::clone(&barrier));
+            std::thread::spawn(move || {
+                b.wait();
+                for i in 0..per_thread {
+                    let mine = format!("{t}/{i}").into_bytes();
+                    // One shared key, and one key of this thread's own (disjoint stripes).
+                    let rec = JournalRecord::new("k", vec![])
+                        .with_write(StateWrite::put("shared", b"k".to_vec(), mine.clone()))
+                        .with_write(StateWrite::put("own", format!("{t}").into_bytes(), mine));
+                    let a = s.append(rec).unwrap();
+                    s.wait_durable_blocking(a.ticket).unwrap();
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let records: Vec<(u64, JournalRecord)> = s.export(0).map(Result::unwrap).collect();
+    let offsets: Vec<u64> = records.iter().map(|(o, _)| *o).collect();
+    let expected: Vec<u64> = (0..(threads * per_thread) as u64).collect();
+    assert_eq!(offsets, expected, "gap-free offsets");
+    let value_of = |r: &JournalRecord, space: &str| {
+        r.state_writes.iter().find_map(|w| match w {
+            StateWrite::Put {
+                space: sp, value, ..
+            } if sp == space => Some(value.clone()),
+            _ => None,
+        })
+    };
+    let last = value_of(&records.last().unwrap().1, "shared").unwrap();
+    assert_eq!(s.get("shared", b"k").unwrap(), Some(last));
+    for t in 0..threads {
+        let key = format!("{t}").into_bytes();
+        let last_own = records
+            .iter()
+            .rev()
+            .find(|(_, r)| {
+                r.state_writes.iter().any(
+                    |w| matches!(w, StateWrite::Put { space, key: k, .. } if space == "own" && *k == key),
+                )
+            })
+            .and_then(|(_, r)| value_of(r, "own"))
+            .unwrap();
+        assert_eq!(s.get("own", &key).unwrap(), Some(last_own));
+    }
+}
+
+/// A slow writer holding an older offset: a younger record writing the same key waits for
+/// it (and is acknowledged only once the older one is in), while a record with other keys
+/// goes ahead.
+#[test]
+fn a_slow_older_write_to_a_key_is_not_overtaken() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Arc::new(open(dir.path()));
+    s.hooks()
+        .pause_before_state_writes_ms
+        .store(300, Ordering::SeqCst);
+    let slow = {
+        let s = Arc::clone(&s);
+        std::thread::spawn(move || {
+            let rec = JournalRecord::new("k", vec![]).with_write(StateWrite::put(
+                "shared",
+                b"k".to_vec(),
+                b"older".to_vec(),
+            ));
+            let a = s.append(rec).unwrap();
+            s.wait_durable_blocking(a.ticket).unwrap();
+            a.offset
+        })
+    };
+    // Let the slow append take its offset and reach its pause.
+    while s
+        .hooks()
+        .pause_before_state_writes_ms
+        .load(Ordering::SeqCst)
+        != 0
+    {
+        std::thread::yield_now();
+    }
+    let append_in_thread = |space: &'static str, value: &'static [u8]| {
+        let s = Arc::clone(&s);
+        std::thread::spawn(move || {
+            let rec = JournalRecord::new("k", vec![]).with_write(StateWrite::put(
+                space,
+                b"k".to_vec(),
+                value.to_vec(),
+            ));
+            let a = s.append(rec).unwrap();
+            s.wait_durable_blocking(a.ticket).unwrap();
+            assert!(s.durable_offset().unwrap() >= a.offset);
+            a.offset
+        })
+    };
+    let younger = append_in_thread("shared", b"younger");
+    let other = append_in_thread("other", b"x");
+    // A record with other keys writes its state while the older one is still paused...
+    while s.get("other", b"k").unwrap().is_none() {
+        std::thread::yield_now();
+    }
+    assert!(
+        !slow.is_finished(),
+        "the other key waited for the slow writer"
+    );
+    let (older, other, younger) = (
+        slow.join().unwrap(),
+        other.join().unwrap(),
+        younger.join().unwrap(),
+    );
+    assert!(older < younger && older < other);
+    // ...but the younger write to the same key lands after the older one.
+    assert_eq!(s.get("shared", b"k").unwrap(), Some(b"younger".to_vec()));
+}
+
+/// A repeat of a key whose first append is still finishing (journaled, index entry not in
+/// yet) waits for it: the same body gets the first answer, a different body a conflict, and
+/// nothing is journaled twice.
+#[test]
+fn a_repeat_of_an_append_still_finishing_waits_for_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Arc::new(open(dir.path()));
+    s.hooks()
+        .pause_before_state_writes_ms
+        .store(200, Ordering::SeqCst);
+    let first = {
+        let s = Arc::clone(&s);
+        std::thread::spawn(move || {
+            s.append_idempotent(request("H1", "m1"), sha(1), b"first".to_vec())
+                .unwrap()
+        })
+    };
+    while s
+        .hooks()
+        .pause_before_state_writes_ms
+        .load(Ordering::SeqCst)
+        != 0
+    {
+        std::thread::yield_now();
+    }
+    let same = s
+        .append_idempotent(request("H1", "m1"), sha(1), b"second".to_vec())
+        .unwrap();
+    let other_body = s
+        .append_idempotent(request("H1", "m1"), sha(2), b"third".to_vec())
+        .unwrap();
+    assert!(
+        matches!(
+            first.join().unwrap(),
+            IdempotentOutcome::Appended { offset: 0, .. }
+        ),
+        "first"
+    );
+    assert!(
+        matches!(&same, IdempotentOutcome::Duplicate { offset: 0, answer, .. } if answer == b"first"),
+        "{same:?}"
+    );
+    assert!(
+        matches!(other_body, IdempotentOutcome::Conflict { offset: 0, .. }),
+        "{other_body:?}"
+    );
+    assert_eq!(s.stats().unwrap().record_count, 1);
+}
+
 #[test]
 fn async_waiters_become_durable() {
     let dir = tempfile::tempdir().unwrap();
