@@ -92,8 +92,8 @@ pub(crate) struct TestHooks {
     pub flushes_started: AtomicU64,
     /// Times the flusher lingered for a larger batch.
     pub lingers: AtomicU64,
-    /// The next append sleeps this many milliseconds between its journal insert and its
-    /// state writes (a slow writer, to expose ordering races).
+    /// The next append sleeps this many milliseconds after its journal insert and index
+    /// entry, before its state writes (a slow writer, to expose ordering races).
     pub pause_before_state_writes_ms: AtomicU64,
 }
 
@@ -457,19 +457,18 @@ impl Inner {
         }
         drop(state);
 
-        #[cfg(test)]
-        {
-            let pause = self
-                .hooks
-                .pause_before_state_writes_ms
-                .swap(0, Ordering::SeqCst);
-            std::thread::sleep(Duration::from_millis(pause));
-        }
-
         let rest = (|| {
             if let Some((key, sha)) = &idem {
                 self.idem
                     .insert(key.as_slice(), &idem_value(offset, sha)[..])?;
+            }
+            #[cfg(test)]
+            {
+                let pause = self
+                    .hooks
+                    .pause_before_state_writes_ms
+                    .swap(0, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(pause));
             }
             self.apply_writes(&record.state_writes)
         })();

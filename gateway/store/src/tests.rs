@@ -612,6 +612,41 @@ fn a_repeat_of_an_append_still_finishing_waits_for_it() {
     assert_eq!(s.stats().unwrap().record_count, 1);
 }
 
+/// A repeat that finds the index entry of an append still finishing must not be answered
+/// before that append is complete and durable (a flush that began before it finished proves
+/// nothing about it).
+#[test]
+fn waiting_on_the_current_ticket_covers_an_append_still_finishing() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Arc::new(open(dir.path()));
+    append_durable(&s, request("H1", "before"));
+    s.hooks()
+        .pause_before_state_writes_ms
+        .store(300, Ordering::SeqCst);
+    let original = {
+        let s = Arc::clone(&s);
+        std::thread::spawn(move || {
+            let rec = request("H1", "m1").with_write(StateWrite::put("w", b"k".to_vec(), vec![1]));
+            s.append_idempotent(rec, sha(1), b"first".to_vec()).unwrap()
+        })
+    };
+    // The index entry is visible while the original is paused before its state writes.
+    let entry = loop {
+        if let Some(e) = s.lookup_idempotent("H1", "m1").unwrap() {
+            break e;
+        }
+        std::thread::yield_now();
+    };
+    s.wait_durable_blocking(s.current_ticket()).unwrap();
+    assert!(
+        original.is_finished(),
+        "answered before the original completed"
+    );
+    assert!(s.durable_offset().unwrap() >= entry.offset);
+    assert_eq!(s.get("w", b"k").unwrap(), Some(vec![1]));
+    original.join().unwrap();
+}
+
 #[test]
 fn async_waiters_become_durable() {
     let dir = tempfile::tempdir().unwrap();
