@@ -95,6 +95,9 @@ pub(crate) struct TestHooks {
     /// The next append sleeps this many milliseconds after its journal insert and index
     /// entry, before its state writes (a slow writer, to expose ordering races).
     pub pause_before_state_writes_ms: AtomicU64,
+    /// The next idempotent append sleeps this many milliseconds between its journal insert
+    /// and its index entry.
+    pub pause_before_index_entry_ms: AtomicU64,
 }
 
 struct AppendState {
@@ -459,6 +462,14 @@ impl Inner {
 
         let rest = (|| {
             if let Some((key, sha)) = &idem {
+                #[cfg(test)]
+                {
+                    let pause = self
+                        .hooks
+                        .pause_before_index_entry_ms
+                        .swap(0, Ordering::SeqCst);
+                    std::thread::sleep(Duration::from_millis(pause));
+                }
                 self.idem
                     .insert(key.as_slice(), &idem_value(offset, sha)[..])?;
             }

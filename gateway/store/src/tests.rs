@@ -571,7 +571,7 @@ fn a_repeat_of_an_append_still_finishing_waits_for_it() {
     let dir = tempfile::tempdir().unwrap();
     let s = Arc::new(open(dir.path()));
     s.hooks()
-        .pause_before_state_writes_ms
+        .pause_before_index_entry_ms
         .store(200, Ordering::SeqCst);
     let first = {
         let s = Arc::clone(&s);
@@ -580,12 +580,7 @@ fn a_repeat_of_an_append_still_finishing_waits_for_it() {
                 .unwrap()
         })
     };
-    while s
-        .hooks()
-        .pause_before_state_writes_ms
-        .load(Ordering::SeqCst)
-        != 0
-    {
+    while s.hooks().pause_before_index_entry_ms.load(Ordering::SeqCst) != 0 {
         std::thread::yield_now();
     }
     let same = s
