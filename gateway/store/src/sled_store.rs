@@ -193,6 +193,12 @@ fn parse_u64(what: &'static str, bytes: &[u8]) -> Result<u64, StoreError> {
 
 /// Idempotency index key: `len(code):u16be code msgid`. The length prefix
 /// keeps `("ab","c")` and `("a","bc")` apart.
+/// Sleep for the milliseconds a test hook asks for, once (a slow writer, to expose races).
+#[cfg(test)]
+fn test_pause(ms: &AtomicU64) {
+    std::thread::sleep(Duration::from_millis(ms.swap(0, Ordering::SeqCst)));
+}
+
 /// The key stripe of a state write (FNV-1a over the keyspace and the key).
 fn stripe_of(space: &str, key: &[u8]) -> usize {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -463,24 +469,12 @@ impl Inner {
         let rest = (|| {
             if let Some((key, sha)) = &idem {
                 #[cfg(test)]
-                {
-                    let pause = self
-                        .hooks
-                        .pause_before_index_entry_ms
-                        .swap(0, Ordering::SeqCst);
-                    std::thread::sleep(Duration::from_millis(pause));
-                }
+                test_pause(&self.hooks.pause_before_index_entry_ms);
                 self.idem
                     .insert(key.as_slice(), &idem_value(offset, sha)[..])?;
             }
             #[cfg(test)]
-            {
-                let pause = self
-                    .hooks
-                    .pause_before_state_writes_ms
-                    .swap(0, Ordering::SeqCst);
-                std::thread::sleep(Duration::from_millis(pause));
-            }
+            test_pause(&self.hooks.pause_before_state_writes_ms);
             self.apply_writes(&record.state_writes)
         })();
         if let Some((key, _)) = &idem {

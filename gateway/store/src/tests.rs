@@ -328,24 +328,22 @@ fn readers_never_see_records_that_are_not_durable() {
     s.hooks().fail_flushes.store(0, Ordering::SeqCst);
 }
 
-#[test]
-fn group_commit_many_writers_few_flushes() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = Arc::new(open(dir.path()));
-    let (threads, per_thread) = (64usize, 10usize);
+/// `threads` writers start together and each appends `per_thread` records made by `record(t, i)`,
+/// waiting for each to be durable — which must put it in the consumers' prefix.
+fn concurrent_writers(
+    s: &Arc<SledStore>,
+    threads: usize,
+    per_thread: usize,
+    record: fn(usize, usize) -> JournalRecord,
+) {
     let barrier = Arc::new(Barrier::new(threads));
     let handles: Vec<_> = (0..threads)
         .map(|t| {
-            let (s, b) = (Arc::clone(&s), Arc::clone(&barrier));
+            let (s, b) = (Arc::clone(s), Arc::clone(&barrier));
             std::thread::spawn(move || {
                 b.wait();
                 for i in 0..per_thread {
-                    let rec = JournalRecord::new("k", vec![]).with_write(StateWrite::put(
-                        "w",
-                        format!("{t}/{i}").into_bytes(),
-                        vec![1],
-                    ));
-                    let a = s.append(rec).unwrap();
+                    let a = s.append(record(t, i)).unwrap();
                     s.wait_durable_blocking(a.ticket).unwrap();
                     // Durable implies readable by consumers.
                     assert!(s.durable_offset().unwrap() >= a.offset);
@@ -356,6 +354,20 @@ fn group_commit_many_writers_few_flushes() {
     for h in handles {
         h.join().unwrap();
     }
+}
+
+#[test]
+fn group_commit_many_writers_few_flushes() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Arc::new(open(dir.path()));
+    let (threads, per_thread) = (64usize, 10usize);
+    concurrent_writers(&s, threads, per_thread, |t, i| {
+        JournalRecord::new("k", vec![]).with_write(StateWrite::put(
+            "w",
+            format!("{t}/{i}").into_bytes(),
+            vec![1],
+        ))
+    });
     let stats = s.stats().unwrap();
     let writes = (threads * per_thread) as u64;
     assert_eq!(stats.record_count, writes);
@@ -393,24 +405,9 @@ fn a_lingering_flusher_batches_concurrent_writers_and_strands_none() {
     let dir = tempfile::tempdir().unwrap();
     let s = Arc::new(open_lingering(dir.path()));
     let (threads, per_thread) = (64usize, 10usize);
-    let barrier = Arc::new(Barrier::new(threads));
-    let handles: Vec<_> = (0..threads)
-        .map(|t| {
-            let (s, b) = (Arc::clone(&s), Arc::clone(&barrier));
-            std::thread::spawn(move || {
-                b.wait();
-                for i in 0..per_thread {
-                    let rec = JournalRecord::new("k", format!("{t}/{i}").into_bytes());
-                    let a = s.append(rec).unwrap();
-                    s.wait_durable_blocking(a.ticket).unwrap();
-                    assert!(s.durable_offset().unwrap() >= a.offset);
-                }
-            })
-        })
-        .collect();
-    for h in handles {
-        h.join().unwrap();
-    }
+    concurrent_writers(&s, threads, per_thread, |t, i| {
+        JournalRecord::new("k", format!("{t}/{i}").into_bytes())
+    });
     let writes = (threads * per_thread) as u64;
     let stats = s.stats().unwrap();
     assert_eq!(stats.durable_offset, Some(writes - 1));
@@ -446,27 +443,13 @@ fn concurrent_writes_to_one_key_land_in_offset_order() {
     let dir = tempfile::tempdir().unwrap();
     let s = Arc::new(open(dir.path()));
     let (threads, per_thread) = (16usize, 40usize);
-    let barrier = Arc::new(Barrier::new(threads));
-    let handles: Vec<_> = (0..threads)
-        .map(|t| {
-            let (s, b) = (Arc::clone(&s), Arc::clone(&barrier));
-            std::thread::spawn(move || {
-                b.wait();
-                for i in 0..per_thread {
-                    let mine = format!("{t}/{i}").into_bytes();
-                    // One shared key, and one key of this thread's own (disjoint stripes).
-                    let rec = JournalRecord::new("k", vec![])
-                        .with_write(StateWrite::put("shared", b"k".to_vec(), mine.clone()))
-                        .with_write(StateWrite::put("own", format!("{t}").into_bytes(), mine));
-                    let a = s.append(rec).unwrap();
-                    s.wait_durable_blocking(a.ticket).unwrap();
-                }
-            })
-        })
-        .collect();
-    for h in handles {
-        h.join().unwrap();
-    }
+    // One shared key, and one key of each thread's own (disjoint stripes).
+    concurrent_writers(&s, threads, per_thread, |t, i| {
+        let mine = format!("{t}/{i}").into_bytes();
+        JournalRecord::new("k", vec![])
+            .with_write(StateWrite::put("shared", b"k".to_vec(), mine.clone()))
+            .with_write(StateWrite::put("own", format!("{t}").into_bytes(), mine))
+    });
     let records: Vec<(u64, JournalRecord)> = s.export(0).map(Result::unwrap).collect();
     let offsets: Vec<u64> = records.iter().map(|(o, _)| *o).collect();
     let expected: Vec<u64> = (0..(threads * per_thread) as u64).collect();
