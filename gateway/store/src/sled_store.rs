@@ -131,11 +131,11 @@ struct Progress {
 }
 
 #[derive(Debug, Clone, Default)]
-struct DurableView {
+pub(crate) struct DurableView {
     /// Highest generation covered by a successful flush.
     flushed_gen: u64,
     /// Highest offset covered by a successful flush.
-    durable_offset: Option<u64>,
+    pub(crate) durable_offset: Option<u64>,
     /// Target generation of the most recent failed flush (0 = none).
     failed_gen: u64,
     failure: Option<Arc<str>>,
@@ -147,7 +147,7 @@ struct DurableView {
 
 impl DurableView {
     /// `Some` once the ticket's fate is known.
-    fn decide(&self, ticket: Ticket) -> Option<Result<(), StoreError>> {
+    pub(crate) fn decide(&self, ticket: Ticket) -> Option<Result<(), StoreError>> {
         let in_prefix = ticket
             .offset
             .is_none_or(|o| self.durable_offset.is_some_and(|d| d >= o));
@@ -157,7 +157,9 @@ impl DurableView {
             Some(Err(StoreError::NotWritable(
                 "an earlier append failed part-way; reopen the store".into(),
             )))
-        } else if self.failed_gen >= ticket.generation {
+        } else if self.failure.is_some() && self.failed_gen >= ticket.generation {
+            // Only a failure still standing: a later successful flush clears it, and a ticket
+            // still waiting for the prefix then waits for the next flush, not for an error.
             let msg = self.failure.as_deref().unwrap_or("unknown flush failure");
             Some(Err(StoreError::FlushFailed(msg.to_string())))
         } else if self.closed {

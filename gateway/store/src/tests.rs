@@ -625,6 +625,22 @@ fn waiting_on_the_current_ticket_covers_an_append_still_finishing() {
     original.join().unwrap();
 }
 
+/// A ticket whose offset is not yet in the durable prefix waits — also when its generation is
+/// already flushed and no flush ever failed (it once read "no failure generation yet" as a
+/// failure: `FlushFailed("unknown flush failure")` for a concurrent duplicate).
+#[test]
+fn a_ticket_waiting_for_the_prefix_is_undecided_not_failed() {
+    let waiting = crate::Ticket {
+        generation: 0,
+        offset: Some(0),
+    };
+    let fresh = crate::sled_store::DurableView::default();
+    assert!(fresh.decide(waiting).is_none());
+    let mut done = crate::sled_store::DurableView::default();
+    done.durable_offset = Some(0);
+    assert!(matches!(done.decide(waiting), Some(Ok(()))));
+}
+
 #[test]
 fn async_waiters_become_durable() {
     let dir = tempfile::tempdir().unwrap();
