@@ -1,7 +1,7 @@
 //! The sled backend. See the crate docs for the write order and why it is
 //! crash-safe without transactions.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -103,9 +103,9 @@ pub(crate) struct TestHooks {
 struct AppendState {
     next_offset: u64,
     /// Idempotency keys whose record is journaled but whose index entry and state writes
-    /// are not in yet, with the record's offset and body hash: a concurrent append of the
-    /// same key waits for them instead of appending twice.
-    in_flight: HashMap<Vec<u8>, (u64, [u8; 32])>,
+    /// are not in yet: a concurrent append of the same key waits for them instead of
+    /// appending twice.
+    in_flight: HashSet<Vec<u8>>,
 }
 
 /// Number of [`Inner::key_stripes`]: enough that two unrelated records rarely share one.
@@ -193,8 +193,6 @@ fn parse_u64(what: &'static str, bytes: &[u8]) -> Result<u64, StoreError> {
     Ok(u64::from_be_bytes(arr))
 }
 
-/// Idempotency index key: `len(code):u16be code msgid`. The length prefix
-/// keeps `("ab","c")` and `("a","bc")` apart.
 /// Sleep for the milliseconds a test hook asks for, once (a slow writer, to expose races).
 #[cfg(test)]
 fn test_pause(ms: &AtomicU64) {
@@ -211,6 +209,8 @@ fn stripe_of(space: &str, key: &[u8]) -> usize {
     (h % KEY_STRIPES as u64) as usize
 }
 
+/// Idempotency index key: `len(code):u16be code msgid`. The length prefix
+/// keeps `("ab","c")` and `("a","bc")` apart.
 fn idem_key(code: &str, msgid: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(2 + code.len() + msgid.len());
     // Callers validated code.len() <= id_bytes_max <= u16::MAX.
@@ -416,7 +416,7 @@ impl Inner {
 
         if let Some((key, sha)) = &idem {
             // An append of this key still finishing: wait until its entry is in the index.
-            while state.in_flight.contains_key(key) {
+            while state.in_flight.contains(key) {
                 state = self
                     .in_flight_done
                     .wait(state)
@@ -463,8 +463,8 @@ impl Inner {
             return Err(err);
         }
 
-        if let Some((key, sha)) = &idem {
-            state.in_flight.insert(key.clone(), (offset, *sha));
+        if let Some((key, _)) = &idem {
+            state.in_flight.insert(key.clone());
         }
         drop(state);
 
@@ -803,7 +803,7 @@ impl Store for SledStore {
             dir: dir.to_path_buf(),
             append: Mutex::new(AppendState {
                 next_offset: 0,
-                in_flight: HashMap::new(),
+                in_flight: HashSet::new(),
             }),
             in_flight_done: Condvar::new(),
             key_stripes: (0..KEY_STRIPES).map(|_| Mutex::new(())).collect(),
