@@ -774,3 +774,42 @@ fn graceful_shutdown_finishes_requests_in_flight_and_refuses_new_connections() {
         assert_eq!(&records[0]["record"]["answer"], answer);
     }
 }
+
+/// The journal keeps the request as the HIS sent it: pretty-printed text is kept verbatim (it
+/// parses to the same envelope), and a body with a UTF-8 BOM — which the gateway accepts — is
+/// journaled without the BOM, not lost.
+#[test]
+fn the_journal_keeps_the_request_text_as_sent() {
+    let ws = Workspace::init();
+    let gw = ws.serve(&[]);
+    let rt = runtime();
+    let p = ws.insured().remove(2);
+    let mut b = builder(A, 0);
+    let pretty = register_2201(&mut b, &p, 11);
+    let with_bom = register_2201(&mut b, &p, 12);
+    rt.block_on(async {
+        let mut conn = HisConnection::connect(gw.addr, ws.tls_for(A))
+            .await
+            .unwrap();
+        let text = serde_json::to_string_pretty(&pretty).unwrap();
+        let (status, answer) = conn
+            .post(CALL_SERVICE_PATH, Bytes::from(text))
+            .await
+            .unwrap();
+        assert_eq!((status, infcode(&json_of(&answer))), (200, 0));
+        let mut bom = b"\xEF\xBB\xBF".to_vec();
+        bom.extend_from_slice(&serde_json::to_vec(&with_bom).unwrap());
+        let (status, answer) = conn
+            .post(CALL_SERVICE_PATH, Bytes::from(bom))
+            .await
+            .unwrap();
+        assert_eq!((status, infcode(&json_of(&answer))), (200, 0));
+    });
+    assert!(gw.terminate().success());
+    let export = ws.journal_export();
+    for request in [&pretty, &with_bom] {
+        let records = records_of(&export, A, &msgid(request));
+        assert_eq!(records.len(), 1, "{export:?}");
+        assert_eq!(&records[0]["record"]["request"], request);
+    }
+}

@@ -449,15 +449,10 @@ impl NationalService {
                     return (answer, label);
                 }
             };
-            // The request and the answer as JSON text, verbatim: the body parsed as one JSON
-            // object (the decoder accepted it), so it is valid where a value goes. A body
-            // starting with a UTF-8 BOM, which a plain JSON parser refuses, is journaled as
-            // null, as before.
-            let request: &[u8] = if req.body.starts_with(b"\xEF\xBB\xBF") {
-                b"null"
-            } else {
-                &req.body
-            };
+            // The request and the answer as JSON text, verbatim: the decoder accepted the body
+            // as one JSON object after an optional UTF-8 BOM, so without the BOM it is valid
+            // where a value goes.
+            let request = req.body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&req.body);
             let payload = exchange_payload(
                 &infno,
                 &env.fixmedins_code,
