@@ -58,20 +58,33 @@ fn persons(ws: &Workspace) -> Vec<Insured> {
     .unwrap()
 }
 
+/// An employee (insutype 310) of the sample registry.
+fn employee(ws: &Workspace) -> Insured {
+    persons(ws)
+        .into_iter()
+        .find(|p| p.insutype == "310")
+        .unwrap()
+}
+
+/// A connection and an envelope builder of the first sample institution.
+async fn first_institution(ws: &Workspace, gw: &Gateway) -> (his::HisConnection, EnvelopeBuilder) {
+    let conn = his::HisConnection::connect(gw.addr, ws.tls_for("H44030000001"))
+        .await
+        .unwrap();
+    (
+        conn,
+        EnvelopeBuilder::new(sender("H44030000001"), base_time()),
+    )
+}
+
 #[test]
 fn outpatient_and_inpatient_visits_settle_and_reversal_restores_accumulators() {
     let ws = Workspace::init();
     let gw = ws.serve(&[]);
     let rt = runtime();
-    let employee = persons(&ws)
-        .into_iter()
-        .find(|p| p.insutype == "310")
-        .unwrap();
+    let employee = employee(&ws);
     rt.block_on(async {
-        let mut conn = his::HisConnection::connect(gw.addr, ws.tls_for("H44030000001"))
-            .await
-            .unwrap();
-        let mut b = EnvelopeBuilder::new(sender("H44030000001"), base_time());
+        let (mut conn, mut b) = first_institution(&ws, &gw).await;
         let lines = vec![
             FeeLine {
                 med_list_codg: "DIAG001".into(),
@@ -238,15 +251,11 @@ fn outpatient_and_inpatient_visits_settle_and_reversal_restores_accumulators() {
 fn damaged_core_state_is_an_internal_error_and_changes_nothing() {
     use medsettle_store::{JournalRecord, StateWrite, Store};
     let ws = Workspace::init();
-    let p = persons(&ws)
-        .into_iter()
-        .find(|p| p.insutype == "310")
-        .unwrap();
+    let p = employee(&ws);
     let gw = ws.serve(&[]);
     let rt = runtime();
     let mdtrt_id = rt.block_on(async {
-        let mut conn = his::HisConnection::connect(gw.addr, ws.tls_for("H44030000001")).await.unwrap();
-        let mut b = EnvelopeBuilder::new(sender("H44030000001"), base_time());
+        let (mut conn, mut b) = first_institution(&ws, &gw).await;
         let reg = b.envelope("2201", &p.insuplc_admdvs, serde_json::json!({"data": {
             "psn_no": p.psn_no, "insutype": p.insutype, "begntime": "2026-11-20 09:00:00",
             "mdtrt_cert_type": "02", "mdtrt_cert_no": p.certno, "ipt_otp_no": "MZ-DAMAGE-1",
@@ -324,15 +333,9 @@ fn fee_uploads_cancellations_and_reuploads_leave_exactly_the_live_lines() {
     let ws = Workspace::init();
     let gw = ws.serve(&[]);
     let rt = runtime();
-    let p = persons(&ws)
-        .into_iter()
-        .find(|p| p.insutype == "310")
-        .unwrap();
+    let p = employee(&ws);
     rt.block_on(async {
-        let mut conn = his::HisConnection::connect(gw.addr, ws.tls_for("H44030000001"))
-            .await
-            .unwrap();
-        let mut b = EnvelopeBuilder::new(sender("H44030000001"), base_time());
+        let (mut conn, mut b) = first_institution(&ws, &gw).await;
         let mut call = async |b: &mut EnvelopeBuilder, infno: &str, input: Value| {
             let env = b.envelope(infno, &p.insuplc_admdvs, input);
             let (s, a) = conn.call(&env).await.unwrap();

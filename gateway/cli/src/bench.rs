@@ -472,6 +472,7 @@ struct LeanAnswer<T> {
     infcode: i64,
     #[serde(default)]
     err_msg: Option<String>,
+    // Spelled out: a bare `default` would make serde require `T: Default`.
     #[serde(default = "Option::default")]
     output: Option<T>,
 }
