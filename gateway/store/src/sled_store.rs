@@ -1,11 +1,11 @@
 //! The sled backend. See the crate docs for the write order and why it is
 //! crash-safe without transactions.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -45,6 +45,10 @@ struct Inner {
     journal: sled::Tree,
     idem: sled::Tree,
     meta: sled::Tree,
+    /// State keyspace name → its open tree. `Db::open_tree` takes sled's tenant lock and
+    /// formats the tree name; every request reads and writes several keyspaces, so each is
+    /// opened once and its handle (an `Arc` inside) cloned afterwards.
+    state_trees: RwLock<HashMap<String, sled::Tree>>,
     config: StoreConfig,
     dir: PathBuf,
     /// Serialises what must happen in offset order: the idempotency decision, offset
@@ -302,7 +306,20 @@ impl Inner {
     }
 
     fn state_tree(&self, space: &str) -> Result<sled::Tree, StoreError> {
-        Ok(self.db.open_tree(format!("{STATE_TREE_PREFIX}{space}"))?)
+        if let Some(tree) = self
+            .state_trees
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(space)
+        {
+            return Ok(tree.clone());
+        }
+        let tree = self.db.open_tree(format!("{STATE_TREE_PREFIX}{space}"))?;
+        self.state_trees
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(space.to_owned(), tree.clone());
+        Ok(tree)
     }
 
     fn apply_writes(&self, writes: &[StateWrite]) -> Result<(), StoreError> {
@@ -799,6 +816,7 @@ impl Store for SledStore {
             journal,
             idem,
             meta,
+            state_trees: RwLock::new(HashMap::new()),
             config,
             dir: dir.to_path_buf(),
             append: Mutex::new(AppendState {
