@@ -294,15 +294,17 @@ impl Inner {
 
     fn encode_checked(&self, record: &JournalRecord) -> Result<Vec<u8>, StoreError> {
         self.validate_record(record)?;
-        let frame = record.encode()?;
-        if frame.len() > self.config.record_bytes_max {
+        // The limit bounds the record as decoded (what a reader holds in memory), whatever
+        // it compresses to on disk.
+        let body = record.encode_body()?;
+        if body.len() > self.config.record_bytes_max {
             return Err(StoreError::InvalidRecord(format!(
                 "record of {} bytes exceeds record_bytes_max {}",
-                frame.len(),
+                body.len(),
                 self.config.record_bytes_max
             )));
         }
-        Ok(frame)
+        Ok(crate::record::frame_of(body))
     }
 
     fn state_tree(&self, space: &str) -> Result<sled::Tree, StoreError> {
