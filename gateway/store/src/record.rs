@@ -363,13 +363,20 @@ fn decompress_body(checked: &[u8]) -> Result<Vec<u8>, String> {
     }
 }
 
+/// Length of the answer prefix searched for in the payload (see [`answer_in_payload`]).
+const ANSWER_PROBE_BYTES: usize = 32;
+
 /// Where `answer` occurs in `payload`, as frame fields, if it does (and is not empty: an empty
 /// answer costs nothing inline).
 fn answer_in_payload(answer: &[u8], payload: &[u8]) -> Option<(u32, u32)> {
     if answer.is_empty() {
         return None;
     }
-    let at = memchr::memmem::find(payload, answer)?;
+    // Search for a short prefix and compare the rest at each hit: a searcher built for the
+    // whole answer (a KiB or more) cost more to set up than the search itself.
+    let probe = &answer[..answer.len().min(ANSWER_PROBE_BYTES)];
+    let at =
+        memchr::memmem::find_iter(payload, probe).find(|&at| payload[at..].starts_with(answer))?;
     Some((u32::try_from(at).ok()?, u32::try_from(answer.len()).ok()?))
 }
 
@@ -510,6 +517,28 @@ mod tests {
         assert_eq!(JournalRecord::decode(0, &apart_frame).unwrap(), apart);
         // Inline: 4-byte length + the answer; in the payload: 4-byte offset + 4-byte length.
         assert_eq!(apart_frame.len(), frame.len() + (answer_len + 1) + 4 - 8);
+    }
+
+    #[test]
+    fn an_answer_is_found_after_an_earlier_partial_match() {
+        let answer = br#"{"infcode":0,"inf_refmsgid":"4403002026120201010100000001","output":{}}"#;
+        // The request quotes the answer's first 40 bytes; the answer itself comes later.
+        let mut payload = br#"{"request":"#.to_vec();
+        payload.extend_from_slice(&answer[..40]);
+        payload.extend_from_slice(br#"","response":"#);
+        payload.extend_from_slice(answer);
+        payload.push(b'}');
+        let mut r = JournalRecord::new("k", payload.clone());
+        r.idempotency = Some(Idempotency {
+            body_sha256: [3; 32],
+            answer: answer.to_vec(),
+        });
+        let at = payload.len() - 1 - answer.len();
+        assert_eq!(
+            answer_in_payload(answer, &payload),
+            Some((at as u32, answer.len() as u32))
+        );
+        assert_eq!(JournalRecord::decode(0, &r.encode().unwrap()).unwrap(), r);
     }
 
     #[test]
