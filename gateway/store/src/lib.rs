@@ -5,9 +5,13 @@
 //! * the **journal**: append-only [`JournalRecord`]s under gap-free,
 //!   big-endian `u64` offsets, each framed with a CRC-32 that is verified on
 //!   every read (a corrupt record is [`StoreError::Corrupt`] naming its offset,
-//!   never skipped);
+//!   never skipped); frames of 256 bytes or more are LZ4-compressed when that
+//!   makes them smaller (sled rewrites stored bytes several times as it
+//!   consolidates, splits and cleans its nodes; see `record.rs`);
 //! * the **idempotency index** `(fixmedins_code, msgid) → (offset, body_sha256)`,
-//!   whose answer bytes live in the journal record itself;
+//!   whose answer bytes live in the journal record itself — once: when the
+//!   payload contains the answer (as the gateway's exchange records do), the
+//!   frame keeps only its offset and length in the payload;
 //! * **consumer offsets** (the next offset each consumer will read);
 //! * named **state keyspaces** (accumulators, visit state, ledger, batch
 //!   states…), readable with [`Store::get`] / [`Store::scan_prefix`] and
