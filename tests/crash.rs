@@ -485,6 +485,33 @@ fn kill_9_under_load_loses_no_acknowledged_request_and_duplicates_none() {
             .push(r);
     }
     assert_eq!(stats["last_offset"].as_u64(), previous);
+    // Ids minted from the id seed never repeat across kills: no two journaled visits share an
+    // mdtrt_id, no two settlements a setl_id (the seed a journaled record used must be below
+    // the next seed after any restart).
+    let mut minted: HashMap<String, u64> = HashMap::new();
+    let mut minted_by_infno: HashMap<&str, usize> = HashMap::new();
+    for r in &export {
+        let answer = &r["record"]["answer"]["output"];
+        let id = match r["record"]["infno"].as_str() {
+            Some("2201") => answer["data"]["mdtrt_id"].as_str(),
+            Some("2207") => answer["setlinfo"]["setl_id"].as_str(),
+            _ => None,
+        };
+        if let Some(id) = id {
+            *minted_by_infno
+                .entry(r["record"]["infno"].as_str().unwrap_or_default())
+                .or_default() += 1;
+            let offset = r["offset"].as_u64().expect("offset");
+            if let Some(first) = minted.insert(id.to_owned(), offset) {
+                panic!("id {id} minted twice: at offsets {first} and {offset}");
+            }
+        }
+    }
+    assert!(
+        minted_by_infno.get("2201").is_some_and(|&n| n > 0)
+            && minted_by_infno.get("2207").is_some_and(|&n| n > 0),
+        "minted ids not found where expected: {minted_by_infno:?}"
+    );
     for (key, records) in &by_key {
         assert_eq!(
             records.len(),
