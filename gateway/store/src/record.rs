@@ -439,6 +439,15 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// A frame of `version` around `rest` with a checksum that matches: what only a writer bug
+    /// (or a collision) could produce, so the decoder's own checks must catch it.
+    fn forged(version: u8, rest: &[u8]) -> Vec<u8> {
+        let mut frame = vec![version];
+        frame.extend_from_slice(&crc32fast::hash(rest).to_be_bytes());
+        frame.extend_from_slice(rest);
+        frame
+    }
+
     fn sample() -> JournalRecord {
         let mut r = JournalRecord::new("settlement", b"{\"a\":1}".to_vec())
             .with_key("H11010800001", "msg-1")
@@ -484,10 +493,7 @@ mod tests {
         // decoder must consume the body exactly.
         let mut body = frame[FRAME_HEADER_BYTES..].to_vec();
         body.push(0);
-        let mut forged = vec![FRAME_VERSION];
-        forged.extend_from_slice(&crc32fast::hash(&body).to_be_bytes());
-        forged.extend_from_slice(&body);
-        let err = JournalRecord::decode(5, &forged).unwrap_err();
+        let err = JournalRecord::decode(5, &forged(FRAME_VERSION, &body)).unwrap_err();
         assert!(err.to_string().contains("trailing"), "{err}");
     }
 
@@ -550,10 +556,7 @@ mod tests {
         let at = 2 + r.kind.len() + 1 + 2 + 2 + 2 + 2 + 1 + 32;
         assert_eq!(body[at - 33], IDEM_ANSWER_IN_PAYLOAD);
         body[at..at + 4].copy_from_slice(&u32::MAX.to_be_bytes());
-        let mut forged = vec![FRAME_VERSION];
-        forged.extend_from_slice(&crc32fast::hash(&body).to_be_bytes());
-        forged.extend_from_slice(&body);
-        let err = JournalRecord::decode(8, &forged).unwrap_err();
+        let err = JournalRecord::decode(8, &forged(FRAME_VERSION, &body)).unwrap_err();
         assert!(err.to_string().contains("outside the payload"), "{err}");
     }
 
@@ -636,10 +639,7 @@ mod tests {
         let len = u32::from_be_bytes(rest[..4].try_into().unwrap());
         for wrong in [len - 1, len + 1, 0] {
             rest[..4].copy_from_slice(&wrong.to_be_bytes());
-            let mut forged = vec![FRAME_VERSION_LZ4];
-            forged.extend_from_slice(&crc32fast::hash(&rest).to_be_bytes());
-            forged.extend_from_slice(&rest);
-            let err = JournalRecord::decode(3, &forged).unwrap_err();
+            let err = JournalRecord::decode(3, &forged(FRAME_VERSION_LZ4, &rest)).unwrap_err();
             assert!(err.to_string().contains("compressed body"), "{err}");
         }
     }
