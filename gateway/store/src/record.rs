@@ -31,7 +31,7 @@ const FRAME_VERSION: u8 = 1;
 ///
 /// Why: sled keeps values inside its B-tree nodes and rewrites whole nodes as it consolidates,
 /// splits and garbage-collects them, so each journal byte is written to sled's log several
-/// times over (~24 KB of log per ~4 KB record was measured). The JSON in a record compresses
+/// times over (~21 KB of log per ~4 KB record was measured). The JSON in a record compresses
 /// ~3×, at a few µs per record, once, outside the append lock.
 const FRAME_VERSION_LZ4: u8 = 2;
 /// Bytes before the body: version + crc32.
@@ -42,7 +42,7 @@ pub const FRAME_COMPRESS_MIN_BYTES: usize = 256;
 const IDEM_NONE: u8 = 0;
 const IDEM_ANSWER_INLINE: u8 = 1;
 /// The answer is a slice of the payload. Callers journal the answer inside the payload (the
-/// national exchange record is `{"request":…,"response":<answer>}`), so storing it a second
+/// national exchange record is `{…,"request":…,"answer":<answer>,…}`), so storing it a second
 /// time cost ~20 % of every frame's bytes — bytes sled writes several times over as it
 /// consolidates and splits journal nodes.
 const IDEM_ANSWER_IN_PAYLOAD: u8 = 2;
