@@ -369,6 +369,8 @@ fn kill_9_under_load_loses_no_acknowledged_request_and_duplicates_none() {
     let mut pending: Vec<Sent> = Vec::new();
     let mut consumers = BTreeMap::new();
     let mut last_offset = None;
+    // The journal's last offset after each kill: records above it were written by a later run.
+    let mut kill_boundaries: Vec<u64> = Vec::new();
     let mut resent_identical = 0usize;
 
     for cycle in 0..=CYCLES {
@@ -428,12 +430,18 @@ fn kill_9_under_load_loses_no_acknowledged_request_and_duplicates_none() {
             pending.append(&mut w.ledger.unanswered);
         }
         let acked: usize = workers.iter().map(|w| w.ledger.acked.len()).sum();
+        let before = last_offset;
         last_offset = check_stats(
             &ws,
             &mut consumers,
             last_offset,
             &format!("after kill {cycle}"),
         );
+        if let Some(l) = last_offset
+            && Some(l) != before
+        {
+            kill_boundaries.push(l);
+        }
         eprintln!(
             "cycle {cycle}: {acked} acknowledged so far, {} unanswered at the kill, last offset {last_offset:?}",
             pending.len()
@@ -490,6 +498,8 @@ fn kill_9_under_load_loses_no_acknowledged_request_and_duplicates_none() {
     // the next seed after any restart).
     let mut minted: HashMap<String, u64> = HashMap::new();
     let mut minted_by_infno: HashMap<&str, usize> = HashMap::new();
+    // (offset, id seed) of every minted id: the seed is the id's last ten digits.
+    let mut seeds: Vec<(u64, u64)> = Vec::new();
     for r in &export {
         let answer = &r["record"]["answer"]["output"];
         let id = match r["record"]["infno"].as_str() {
@@ -502,6 +512,10 @@ fn kill_9_under_load_loses_no_acknowledged_request_and_duplicates_none() {
                 .entry(r["record"]["infno"].as_str().unwrap_or_default())
                 .or_default() += 1;
             let offset = r["offset"].as_u64().expect("offset");
+            let seed = id[id.len().saturating_sub(10)..]
+                .parse::<u64>()
+                .unwrap_or_else(|e| panic!("id {id} does not end in its ten-digit seed: {e}"));
+            seeds.push((offset, seed));
             if let Some(first) = minted.insert(id.to_owned(), offset) {
                 panic!("id {id} minted twice: at offsets {first} and {offset}");
             }
@@ -512,6 +526,27 @@ fn kill_9_under_load_loses_no_acknowledged_request_and_duplicates_none() {
             && minted_by_infno.get("2207").is_some_and(|&n| n > 0),
         "minted ids not found where expected: {minted_by_infno:?}"
     );
+    // Stronger than uniqueness (ids also carry the time to the second): every seed a run used
+    // is above every seed journaled before its start, i.e. the next seed survives kill -9.
+    for &boundary in &kill_boundaries {
+        let below = seeds
+            .iter()
+            .filter(|(o, _)| *o <= boundary)
+            .map(|(_, s)| *s)
+            .max();
+        let above = seeds
+            .iter()
+            .filter(|(o, _)| *o > boundary)
+            .map(|(_, s)| *s)
+            .min();
+        if let (Some(below), Some(above)) = (below, above) {
+            assert!(
+                above > below,
+                "after the kill at offset {boundary} a seed was reused: {above} <= {below}"
+            );
+        }
+    }
+    assert!(kill_boundaries.len() > 1, "too few kills moved the journal");
     for (key, records) in &by_key {
         assert_eq!(
             records.len(),
