@@ -37,7 +37,7 @@ const FRAME_VERSION_LZ4: u8 = 2;
 /// Bytes before the body: version + crc32.
 const FRAME_HEADER_BYTES: usize = 5;
 /// Bodies shorter than this are stored as is: too little to gain.
-pub const FRAME_COMPRESS_MIN_BYTES: usize = 256;
+const FRAME_COMPRESS_MIN_BYTES: usize = 256;
 
 const IDEM_NONE: u8 = 0;
 const IDEM_ANSWER_INLINE: u8 = 1;
@@ -349,10 +349,12 @@ pub(crate) fn frame_of(body: Vec<u8>) -> Vec<u8> {
 
 /// The body of a compressed frame (`len:u32be lz4[..]`, checksum already verified).
 fn decompress_body(checked: &[u8]) -> Result<Vec<u8>, String> {
-    let (len, lz4) = checked
-        .split_first_chunk::<4>()
-        .ok_or("compressed frame without its length")?;
-    let len = u32::from_be_bytes(*len) as usize;
+    let mut r = Reader {
+        buf: checked,
+        pos: 0,
+    };
+    let len = r.u32("uncompressed length")? as usize;
+    let lz4 = &checked[r.pos..];
     let mut body = vec![0u8; len];
     match decompress_into(lz4, &mut body) {
         Ok(n) if n == len => Ok(body),
