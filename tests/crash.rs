@@ -502,15 +502,13 @@ fn kill_9_under_load_loses_no_acknowledged_request_and_duplicates_none() {
     let mut seeds: Vec<(u64, u64)> = Vec::new();
     for r in &export {
         let answer = &r["record"]["answer"]["output"];
-        let id = match r["record"]["infno"].as_str() {
-            Some("2201") => answer["data"]["mdtrt_id"].as_str(),
-            Some("2207") => answer["setlinfo"]["setl_id"].as_str(),
-            _ => None,
+        let (infno, id) = match r["record"]["infno"].as_str() {
+            Some(n @ "2201") => (n, answer["data"]["mdtrt_id"].as_str()),
+            Some(n @ "2207") => (n, answer["setlinfo"]["setl_id"].as_str()),
+            _ => continue,
         };
         if let Some(id) = id {
-            *minted_by_infno
-                .entry(r["record"]["infno"].as_str().unwrap_or_default())
-                .or_default() += 1;
+            *minted_by_infno.entry(infno).or_default() += 1;
             let offset = r["offset"].as_u64().expect("offset");
             let seed = id[id.len().saturating_sub(10)..]
                 .parse::<u64>()
