@@ -51,12 +51,16 @@ struct Inner {
     state_trees: RwLock<HashMap<String, sled::Tree>>,
     config: StoreConfig,
     dir: PathBuf,
-    /// Serialises what must happen in offset order: the idempotency decision, offset
-    /// assignment and the journal insert (so the journal is a gap-free prefix after any
-    /// crash: sled's log keeps insert order). The idempotency entry and the state writes
-    /// follow outside it; see [`Inner::append_frame`].
+    /// Serialises what must happen in offset order: offset assignment and the journal insert
+    /// (so the journal is a gap-free prefix after any crash: sled's log keeps insert order).
+    /// The idempotency decision, the idempotency entry and the state writes happen outside
+    /// it; see [`Inner::append_frame`].
     append: Mutex<AppendState>,
-    /// Signalled when an append leaves `AppendState::in_flight`.
+    /// Idempotency keys claimed by an append that has not decided yet, or whose record is
+    /// journaled but whose index entry and state writes are not in yet: a concurrent append
+    /// of the same key waits for it instead of deciding on what it cannot see yet.
+    in_flight: Mutex<HashSet<Vec<u8>>>,
+    /// Signalled when a key leaves `in_flight`.
     in_flight_done: Condvar,
     /// Same-key state writes of two records must land in offset order (the order replay
     /// uses). A record holds the stripes of its state keys from before its offset is
@@ -106,10 +110,20 @@ pub(crate) struct TestHooks {
 
 struct AppendState {
     next_offset: u64,
-    /// Idempotency keys whose record is journaled but whose index entry and state writes
-    /// are not in yet: a concurrent append of the same key waits for them instead of
-    /// appending twice.
-    in_flight: HashSet<Vec<u8>>,
+}
+
+/// An idempotency key held in [`Inner::in_flight`] by one append; released (and the
+/// appends waiting for it woken) when dropped, on every path out of the append.
+struct Claim<'a> {
+    inner: &'a Inner,
+    key: Vec<u8>,
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        lock(&self.inner.in_flight).remove(&self.key);
+        self.inner.in_flight_done.notify_all();
+    }
 }
 
 /// Number of [`Inner::key_stripes`]: enough that two unrelated records rarely share one.
@@ -402,12 +416,15 @@ impl Inner {
 
     /// The append path shared by plain and idempotent appends.
     ///
-    /// Under the append lock: the idempotency decision, the offset and the journal insert.
-    /// Then, outside it: the idempotency entry and the state writes. The record is the
-    /// write-ahead log of both (replay after a crash redoes them from it), and it is in sled
-    /// before them, so no flush can persist either without it. Meanwhile a concurrent
-    /// append of the same key waits in `in_flight`, and records writing the same state keys
-    /// are ordered by the key stripes.
+    /// Under the append lock: the offset and the journal insert, nothing else, because every
+    /// append in the process queues on it. An idempotent append first claims its key in
+    /// `in_flight` (a repeat of a key already claimed waits there), then looks the key up in
+    /// the index without the lock: while the claim is held no other append of the key can
+    /// journal it, so what the lookup finds stays true until this append decides. After the
+    /// journal insert, still claimed: the idempotency entry and the state writes. The record is
+    /// the write-ahead log of both (replay after a crash redoes them from it), and it is in
+    /// sled before them, so no flush can persist either without it. Records writing the same
+    /// state keys are ordered by the key stripes.
     fn append_frame(
         &self,
         record: &JournalRecord,
@@ -430,36 +447,33 @@ impl Inner {
             .map(|&i| lock(&self.key_stripes[i]))
             .collect();
 
+        let claim = match &idem {
+            Some((key, sha)) => {
+                let claim = self.claim(key)?;
+                if let Some(existing) = self.idem.get(key)? {
+                    let (offset, stored_sha) = parse_idem_value(&existing)?;
+                    // Covers the original's completion even if it is not durable yet.
+                    let ticket = Ticket {
+                        generation: lock(&self.progress).write_gen,
+                        offset: Some(offset),
+                    };
+                    if stored_sha != *sha {
+                        return Ok(IdempotentOutcome::Conflict { offset, ticket });
+                    }
+                    let answer = self.stored_answer(offset)?;
+                    return Ok(IdempotentOutcome::Duplicate {
+                        offset,
+                        answer,
+                        ticket,
+                    });
+                }
+                Some(claim)
+            }
+            None => None,
+        };
+
         let mut state = lock(&self.append);
         self.check_writable()?;
-
-        if let Some((key, sha)) = &idem {
-            // An append of this key still finishing: wait until its entry is in the index.
-            while state.in_flight.contains(key) {
-                state = self
-                    .in_flight_done
-                    .wait(state)
-                    .unwrap_or_else(|e| e.into_inner());
-            }
-            if let Some(existing) = self.idem.get(key)? {
-                let (offset, stored_sha) = parse_idem_value(&existing)?;
-                // Covers the original's completion even if it is not durable yet.
-                let ticket = Ticket {
-                    generation: lock(&self.progress).write_gen,
-                    offset: Some(offset),
-                };
-                if stored_sha != *sha {
-                    return Ok(IdempotentOutcome::Conflict { offset, ticket });
-                }
-                let answer = self.stored_answer(offset)?;
-                return Ok(IdempotentOutcome::Duplicate {
-                    offset,
-                    answer,
-                    ticket,
-                });
-            }
-        }
-
         let offset = state.next_offset;
         // The offset is used even if what follows fails: never reuse it, and
         // never overwrite a record whose insert may have half-happened.
@@ -481,10 +495,6 @@ impl Inner {
             self.poison(&err);
             return Err(err);
         }
-
-        if let Some((key, _)) = &idem {
-            state.in_flight.insert(key.clone());
-        }
         drop(state);
 
         let rest = (|| {
@@ -498,16 +508,31 @@ impl Inner {
             test_pause(&self.hooks.pause_before_state_writes_ms);
             self.apply_writes(&record.state_writes)
         })();
-        if let Some((key, _)) = &idem {
-            lock(&self.append).in_flight.remove(key);
-            self.in_flight_done.notify_all();
-        }
+        // A repeat waiting for the key now finds its index entry.
+        drop(claim);
         if let Err(e) = rest {
             self.poison(&e);
             return Err(e);
         }
         let ticket = self.note_write(Some(offset));
         Ok(IdempotentOutcome::Appended { offset, ticket })
+    }
+
+    /// Claim an idempotency key for one append, waiting while another append holds it.
+    fn claim(&self, key: &[u8]) -> Result<Claim<'_>, StoreError> {
+        self.check_writable()?;
+        let mut claimed = lock(&self.in_flight);
+        while claimed.contains(key) {
+            claimed = self
+                .in_flight_done
+                .wait(claimed)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+        claimed.insert(key.to_vec());
+        Ok(Claim {
+            inner: self,
+            key: key.to_vec(),
+        })
     }
 
     fn stored_answer(&self, offset: u64) -> Result<Vec<u8>, StoreError> {
@@ -821,10 +846,8 @@ impl Store for SledStore {
             state_trees: RwLock::new(HashMap::new()),
             config,
             dir: dir.to_path_buf(),
-            append: Mutex::new(AppendState {
-                next_offset: 0,
-                in_flight: HashSet::new(),
-            }),
+            append: Mutex::new(AppendState { next_offset: 0 }),
+            in_flight: Mutex::new(HashSet::new()),
             in_flight_done: Condvar::new(),
             key_stripes: (0..KEY_STRIPES).map(|_| Mutex::new(())).collect(),
             progress: Mutex::new(Progress {
