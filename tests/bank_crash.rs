@@ -1004,12 +1004,7 @@ fn kill9_bank_export_simulate_ingest_with_the_real_binary() {
     // --- setup: claims, gateway stopped, day closed ---
     let workspace = Workspace::init();
     let today = settle_claims(&workspace);
-    let pay_date = run_ok(&["calendar", "pay-date", &today.to_string()])
-        .lines()
-        .next()
-        .expect("a pay date")
-        .trim()
-        .to_owned();
+    let pay_date = workspace.pay_date(&today.to_string());
     let mut ws = Ws {
         root: workspace.path().to_owned(),
         pay_date,

@@ -10,6 +10,9 @@ use common::*;
 fn the_demo_runs_the_whole_flow_and_leaves_a_working_directory() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().join("demo");
+    // The demo pays today's claims on the next working day: a calendar that reaches it.
+    run_ok(&["init", "--dir", d.to_str().unwrap()]);
+    use_test_calendar(&d);
     let out = run_ok(&["demo", "--dir", d.to_str().unwrap(), "--visits", "8"]);
     for step in [
         "step 1/6", "step 2/6", "step 3/6", "step 4/6", "step 5/6", "step 6/6",

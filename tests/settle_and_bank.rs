@@ -99,8 +99,7 @@ fn settle_reconcile_close_pay_and_ingest() {
         })
         .sum();
     assert!(expected > 0);
-    let pay_date = run_ok(&["calendar", "pay-date", &today.date().to_string()]);
-    let pay_date = pay_date.lines().next().unwrap().trim().to_owned();
+    let pay_date = ws.pay_date(&today.date().to_string());
     let daily = run_ok(&["settle", "daily", "--date", &pay_date, "--config", cfg]);
     assert!(
         daily.contains(&format!(
@@ -219,8 +218,7 @@ fn receipts_reach_the_engine_after_a_crash_between_the_two_steps() {
     assert!(gw.terminate().success());
     let cfg = ws.config();
     let cfg = cfg.to_str().unwrap();
-    let pay_date = run_ok(&["calendar", "pay-date", &today.date().to_string()]);
-    let pay_date = pay_date.lines().next().unwrap().trim().to_owned();
+    let pay_date = ws.pay_date(&today.date().to_string());
     run_ok(&["bank", "export", "--date", &pay_date, "--config", cfg]);
     run_ok(&["bank", "simulate", "--once", "--config", cfg]);
 
@@ -319,8 +317,7 @@ fn serve_drops_the_file_of_a_day_closed_but_not_dropped() {
     });
     assert!(gw.terminate().success());
     let cfg = ws.config();
-    let pay_date = run_ok(&["calendar", "pay-date", &today.date().to_string()]);
-    let pay_date = pay_date.lines().next().unwrap().trim().to_owned();
+    let pay_date = ws.pay_date(&today.date().to_string());
     run_ok(&[
         "settle",
         "daily",
@@ -348,10 +345,11 @@ fn serve_drops_the_file_of_a_day_closed_but_not_dropped() {
 
     let text = std::fs::read_to_string(&cfg).unwrap();
     let text = text.replacen(
-        "calendar = []",
-        "calendar = []\ndaily_close_at = \"00:00\"",
+        "\n[settlement]\n",
+        "\n[settlement]\ndaily_close_at = \"00:00\"\n",
         1,
     );
+    assert!(text.contains("daily_close_at = \"00:00\""), "{text}");
     std::fs::write(&cfg, text).unwrap();
     let gw = ws.serve(&[]);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);

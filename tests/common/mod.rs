@@ -47,10 +47,38 @@ pub struct Workspace {
 }
 
 impl Workspace {
+    /// `medsettle init`, with the calendar reaching past today's T+1 (see [`test_calendar`]).
     pub fn init() -> Workspace {
         let dir = tempfile::tempdir().expect("temp dir");
         run_ok(&["init", "--dir", dir.path().to_str().unwrap()]);
-        Workspace { dir }
+        let ws = Workspace { dir };
+        use_test_calendar(ws.path());
+        ws
+    }
+
+    /// `--calendar-file` arguments for `medsettle calendar …`: the workspace's calendar.
+    pub fn calendar_args(&self) -> Vec<String> {
+        test_calendar(self.path())
+            .into_iter()
+            .flat_map(|f| ["--calendar-file".to_owned(), f.to_str().unwrap().to_owned()])
+            .collect()
+    }
+
+    /// `medsettle calendar pay-date DATE` on the workspace's calendar: the T+1 payment date.
+    pub fn pay_date(&self, settled: &str) -> String {
+        let mut args = vec![
+            "calendar".to_owned(),
+            "pay-date".to_owned(),
+            settled.to_owned(),
+        ];
+        args.extend(self.calendar_args());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run_ok(&args)
+            .lines()
+            .next()
+            .expect("a pay date")
+            .trim()
+            .to_owned()
     }
 
     pub fn path(&self) -> &Path {
@@ -82,6 +110,64 @@ impl Workspace {
     pub fn serve(&self, extra: &[&str]) -> Gateway {
         Gateway::start(&self.config(), extra)
     }
+}
+
+/// Years the shipped calendar covers (`specs/calendar/cn-YYYY.toml`).
+pub const SHIPPED_CALENDAR_YEARS: [i32; 2] = [2025, 2026];
+
+/// Today in China, the gateway's settlement date.
+pub fn today_in_china() -> time::Date {
+    time::OffsetDateTime::now_utc()
+        .to_offset(time::UtcOffset::from_hms(8, 0, 0).unwrap())
+        .date()
+}
+
+/// Calendar files for the end-to-end tests, which settle claims on the real today and pay them
+/// on its T+1 working day: the shipped years, plus — for this year and the next when they are
+/// not shipped — a file written into `dir` with weekends only. Those are test data, not the State
+/// Council's schedule; they keep the tests independent of the date they run on. Returns the
+/// files in year order; idempotent.
+pub fn test_calendar(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = SHIPPED_CALENDAR_YEARS
+        .iter()
+        .map(|y| Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("specs/calendar/cn-{y}.toml")))
+        .collect();
+    let year = today_in_china().year();
+    for y in [year, year + 1] {
+        if !SHIPPED_CALENDAR_YEARS.contains(&y) {
+            let f = dir.join(format!("test-calendar-{y}.toml"));
+            std::fs::write(
+                &f,
+                format!("year = {y}\nsource = \"end-to-end tests: weekends only, not the official schedule\"\n"),
+            )
+            .unwrap();
+            files.push(f);
+        }
+    }
+    files
+}
+
+/// Point the configuration `medsettle init` wrote into `dir` at [`test_calendar`].
+pub fn use_test_calendar(dir: &Path) {
+    let list = test_calendar(dir)
+        .iter()
+        .map(|f| format!("{:?}", f.to_str().unwrap()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let config = dir.join("medsettle.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(
+        text.contains("\ncalendar = []\n"),
+        "init writes `calendar = []`"
+    );
+    let text = text.replacen("\ncalendar = []\n", &format!("\ncalendar = [{list}]\n"), 1);
+    std::fs::write(config, text).unwrap();
+}
+
+/// The last day [`test_calendar`] covers.
+pub fn test_calendar_last_day() -> time::Date {
+    let last = (today_in_china().year() + 1).max(SHIPPED_CALENDAR_YEARS[1]);
+    time::Date::from_calendar_date(last, time::Month::December, 31).unwrap()
 }
 
 /// A running `medsettle serve`; killed on drop.
