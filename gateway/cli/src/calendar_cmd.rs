@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Subcommand;
-use medsettle_settlement::Calendar;
+use medsettle_settlement::{Calendar, CalendarCoverage};
 use time::Date;
 
 use crate::exit::{BadInput, parse_date, say};
@@ -20,6 +20,26 @@ pub enum CalendarCommand {
     WorkingDays { from: String, to: String },
     /// Say whether DATE is a working day, and which holiday it is if not.
     Show { date: String },
+    /// How far the calendar reaches from DATE (default: today, China time): the last day
+    /// that can be dated (first line), and whether the next year's file is due.
+    Coverage {
+        date: Option<String>,
+        /// Say the next year's file is due when at most this many days are left.
+        #[arg(long, default_value_t = CALENDAR_WARN_DAYS_DEFAULT)]
+        warn_days: u32,
+    },
+}
+
+/// Default warning window for the calendar's end (`[settlement] calendar_warn_days`, `medsettle
+/// calendar coverage --warn-days`): 60 days. The State Council publishes the next year's
+/// holidays in November; 60 days before 31 December leaves the operator a month after that.
+pub const CALENDAR_WARN_DAYS_DEFAULT: u32 = 60;
+
+/// Today's date in China, the date the gateway's settlement days are counted in.
+pub fn today_in_china() -> Date {
+    time::OffsetDateTime::now_utc()
+        .to_offset(medsettle_canonical::CHINA_OFFSET)
+        .date()
 }
 
 /// Load the calendar: operator files when given (one per year, as in specs/calendar/),
@@ -66,6 +86,22 @@ pub fn run(cmd: CalendarCommand, files: &[PathBuf]) -> Result<()> {
             let n = cal.working_days_between(f, t).map_err(bad)?;
             say(format!("{n}"))?;
             say(format!("working days after {f} up to and including {t}"))?;
+        }
+        CalendarCommand::Coverage { date, warn_days } => {
+            let d = match date {
+                Some(text) => date_arg("DATE", &text)?,
+                None => today_in_china(),
+            };
+            match cal.coverage_on(d, warn_days) {
+                c @ CalendarCoverage::Uncovered { .. } => {
+                    return Err(BadInput::new(c.to_string()).into());
+                }
+                c @ (CalendarCoverage::Covered { last, .. }
+                | CalendarCoverage::EndingSoon { last, .. }) => {
+                    say(format!("{last}"))?;
+                    say(format!("{c} (from {d})"))?;
+                }
+            }
         }
         CalendarCommand::Show { date } => {
             let d = date_arg("DATE", &date)?;

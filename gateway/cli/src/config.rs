@@ -120,6 +120,10 @@ pub struct SettlementSection {
     /// (closings run by `medsettle settle daily`).
     #[serde(default)]
     pub daily_close_at: Option<String>,
+    /// `serve` warns (log and `medsettle_calendar_days_left`) once the calendar ends within
+    /// this many days (`CALENDAR_WARN_DAYS_DEFAULT`, 60): the next year's file is due.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calendar_warn_days: Option<u32>,
     /// The agency's fund-expenditure account (基金支出户), the debtor of every payment.
     pub debtor: BankAccount,
 }

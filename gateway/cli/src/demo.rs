@@ -23,6 +23,7 @@ use medsettle_store::Store;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use crate::exit::BadInput;
 use crate::his::{self, EnvelopeBuilder, FeeLine, HisConnection, Insured, Sender};
 
 #[derive(Args)]
@@ -192,6 +193,18 @@ pub fn run(args: DemoArgs) -> Result<()> {
     let persons = Arc::new(his::insured_from_registry(&crate::config::read(
         &config.core.persons,
     )?)?);
+    // The demo settles claims today and pays them on the next working day: refuse at once,
+    // before any traffic, if the calendar cannot date that payment.
+    let calendar = crate::calendar_cmd::load(&config.settlement.calendar)?;
+    let today = crate::calendar_cmd::today_in_china();
+    if calendar.next_working_day_after(today).is_err() {
+        let coverage = calendar.coverage_on(today, crate::calendar_cmd::CALENDAR_WARN_DAYS_DEFAULT);
+        return Err(BadInput::new(format!(
+            "the demo pays today's ({today}) claims on the next working day, which the calendar \
+             cannot date: {coverage}"
+        ))
+        .into());
+    }
 
     println!("step 1/6  starting the gateway (medsettle serve, mutual TLS, fsync journal)");
     let gateway = ChildGateway::start(&config_path)?;

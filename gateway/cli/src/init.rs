@@ -143,6 +143,9 @@ policy = "settlement/policy.toml"
 institutions = "institutions.toml"
 # Working-day calendars, one file per year; empty = the embedded 2025–2026 calendar.
 calendar = []
+# serve warns (log, medsettle_calendar_days_left) when the calendar ends within this many
+# days: add the next year's file once the State Council publishes it (each November).
+# calendar_warn_days = 60
 
 [settlement.debtor]
 # The agency's fund-expenditure account (基金支出户).

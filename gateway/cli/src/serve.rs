@@ -125,6 +125,17 @@ pub fn run(config: Config, listen: Option<String>) -> Result<()> {
             store.clone(),
             stop_rx.clone(),
         ));
+        // Checked once before serving, so the first scrape already has the gauge.
+        let mut watch = CalendarWatch::new(
+            engine.config().calendar.clone(),
+            config
+                .settlement
+                .calendar_warn_days
+                .unwrap_or(crate::calendar_cmd::CALENDAR_WARN_DAYS_DEFAULT),
+            &bound.metrics(),
+        );
+        watch.check();
+        let calendar_watch = tokio::spawn(watch.run(stop_rx.clone()));
         let readiness_store = store.clone();
         let readiness = Arc::new(move || readiness_store.is_writable());
         let report = bound
@@ -137,6 +148,7 @@ pub fn run(config: Config, listen: Option<String>) -> Result<()> {
         );
         let _ = stop_tx.send(true);
         let _ = background.await;
+        let _ = calendar_watch.await;
         for r in resolvers {
             let _ = r.await;
         }
@@ -146,6 +158,64 @@ pub fn run(config: Config, listen: Option<String>) -> Result<()> {
     store.sync().context("final flush")?;
     tracing::info!("journal flushed; bye");
     result
+}
+
+/// How often `serve` re-checks how far the working-day calendar reaches, ms.
+pub const CALENDAR_CHECK_MS: u64 = 3_600_000;
+
+/// Keeps `medsettle_calendar_days_left` current and tells the operator, once per day, when the
+/// calendar is about to end (warning) or has ended (error): a claim settled on a day the
+/// calendar cannot date gets no T+1 payment date, and the daily close refuses to guess one.
+struct CalendarWatch {
+    calendar: medsettle_settlement::Calendar,
+    warn_days: u32,
+    gauge: Arc<medsettle_server::Gauge>,
+    told_on: Option<time::Date>,
+}
+
+impl CalendarWatch {
+    fn new(
+        calendar: medsettle_settlement::Calendar,
+        warn_days: u32,
+        metrics: &medsettle_server::Metrics,
+    ) -> CalendarWatch {
+        let gauge = metrics.gauge(
+            "medsettle_calendar_days_left",
+            "Days the working-day calendar covers after today, China time (-1: not even today)",
+        );
+        CalendarWatch {
+            calendar,
+            warn_days,
+            gauge,
+            told_on: None,
+        }
+    }
+
+    fn check(&mut self) {
+        use medsettle_settlement::CalendarCoverage;
+        let today = crate::calendar_cmd::today_in_china();
+        let coverage = self.calendar.coverage_on(today, self.warn_days);
+        self.gauge.set(coverage.days_left());
+        if self.told_on != Some(today) {
+            self.told_on = Some(today);
+            match coverage {
+                CalendarCoverage::Covered { .. } => tracing::info!("{coverage}"),
+                CalendarCoverage::EndingSoon { .. } => tracing::warn!("{coverage}"),
+                CalendarCoverage::Uncovered { .. } => tracing::error!("{coverage}"),
+            }
+        }
+    }
+
+    /// Check again every [`CALENDAR_CHECK_MS`] until `stop`.
+    async fn run(mut self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(std::time::Duration::from_millis(CALENDAR_CHECK_MS)) => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+            self.check();
+        }
+    }
 }
 
 /// Resolves on SIGTERM or SIGINT.

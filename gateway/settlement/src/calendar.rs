@@ -20,6 +20,57 @@ pub const EMBEDDED_CALENDARS: [&str; 2] = [
     include_str!("../../../specs/calendar/cn-2026.toml"),
 ];
 
+/// How far the calendar reaches from a given day ([`Calendar::coverage_on`]). A claim settled
+/// on the last covered day already needs the next year for its T+1 payment date, so the next
+/// year's file must be in place before then; the State Council publishes it each November.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CalendarCoverage {
+    /// Covered through `last`, more than the warning window away.
+    Covered { last: Date, days_left: i64 },
+    /// Covered through `last`, only `days_left` days away: add the next year's file.
+    EndingSoon { last: Date, days_left: i64 },
+    /// The day's own year has no data: no payment can be dated.
+    Uncovered { year: i32 },
+}
+
+impl CalendarCoverage {
+    /// Days covered after the day asked about (-1 when its own year is not covered), for a
+    /// gauge operators can alert on.
+    pub fn days_left(self) -> i64 {
+        match self {
+            CalendarCoverage::Covered { days_left, .. }
+            | CalendarCoverage::EndingSoon { days_left, .. } => days_left,
+            CalendarCoverage::Uncovered { .. } => -1,
+        }
+    }
+}
+
+impl fmt::Display for CalendarCoverage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CalendarCoverage::Covered { last, days_left } => {
+                write!(
+                    f,
+                    "the working-day calendar covers through {last} ({days_left} days)"
+                )
+            }
+            CalendarCoverage::EndingSoon { last, days_left } => write!(
+                f,
+                "the working-day calendar ends on {last}, in {days_left} days: claims settled from \
+                 then on cannot be given a T+1 payment date; add the file for {} \
+                 (specs/calendar/cn-{}.toml format) to [settlement] calendar",
+                last.year() + 1,
+                last.year() + 1
+            ),
+            CalendarCoverage::Uncovered { year } => write!(
+                f,
+                "the working-day calendar has no data for {year}: no payment can be dated; add \
+                 the file for {year} (specs/calendar/cn-{year}.toml format) to [settlement] calendar"
+            ),
+        }
+    }
+}
+
 /// A calendar month, written `YYYY-MM` (the settlement period of IS-M).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct YearMonth {
@@ -192,6 +243,36 @@ impl Calendar {
     /// The years with data, ascending.
     pub fn years(&self) -> Vec<i32> {
         self.years.keys().copied().collect()
+    }
+
+    /// The last day of the run of covered years that starts with `from`'s year: every day
+    /// from `from` through it can be dated, the day after cannot. `None` when `from`'s own
+    /// year has no data.
+    pub fn covered_through(&self, from: Date) -> Option<Date> {
+        let mut year = from.year();
+        if !self.years.contains_key(&year) {
+            return None;
+        }
+        while self.years.contains_key(&(year + 1)) {
+            year += 1;
+        }
+        Date::from_calendar_date(year, Month::December, 31).ok()
+    }
+
+    /// What an operator must be told about the calendar on `today`: nothing while more than
+    /// `warn_days` days are covered after it (see [`CalendarCoverage`]).
+    pub fn coverage_on(&self, today: Date, warn_days: u32) -> CalendarCoverage {
+        match self.covered_through(today) {
+            None => CalendarCoverage::Uncovered { year: today.year() },
+            Some(last) => {
+                let days_left = (last - today).whole_days();
+                if days_left <= i64::from(warn_days) {
+                    CalendarCoverage::EndingSoon { last, days_left }
+                } else {
+                    CalendarCoverage::Covered { last, days_left }
+                }
+            }
+        }
     }
 
     fn year(&self, d: Date) -> Result<&YearData> {
@@ -417,6 +498,55 @@ mod tests {
             cal().next_working_day_after(date!(2025 - 09 - 26)).unwrap(),
             date!(2025 - 09 - 28)
         );
+    }
+
+    #[test]
+    fn coverage_runs_through_consecutive_years_only() {
+        assert_eq!(
+            cal().covered_through(date!(2025 - 03 - 01)),
+            Some(date!(2026 - 12 - 31))
+        );
+        assert_eq!(cal().covered_through(date!(2027 - 01 - 01)), None);
+        // A gap ends the run: 2025 and 2027 without 2026 covers 2025 only.
+        let gap = Calendar::from_toml_strs(&[
+            EMBEDDED_CALENDARS[0],
+            "year = 2027\nsource = \"test: weekends only\"\n",
+        ])
+        .unwrap();
+        assert_eq!(
+            gap.covered_through(date!(2025 - 06 - 01)),
+            Some(date!(2025 - 12 - 31))
+        );
+    }
+
+    #[test]
+    fn coverage_warns_inside_the_window_and_fails_outside_the_years() {
+        let c = cal();
+        assert_eq!(
+            c.coverage_on(date!(2026 - 10 - 01), 60),
+            CalendarCoverage::Covered {
+                last: date!(2026 - 12 - 31),
+                days_left: 91
+            }
+        );
+        let soon = c.coverage_on(date!(2026 - 12 - 02), 60);
+        assert_eq!(
+            soon,
+            CalendarCoverage::EndingSoon {
+                last: date!(2026 - 12 - 31),
+                days_left: 29
+            }
+        );
+        assert!(soon.to_string().contains("add the file for 2027"), "{soon}");
+        // The window's edge is inclusive: 60 days left warns.
+        assert!(matches!(
+            c.coverage_on(date!(2026 - 11 - 01), 60),
+            CalendarCoverage::EndingSoon { days_left: 60, .. }
+        ));
+        let none = c.coverage_on(date!(2027 - 01 - 04), 60);
+        assert_eq!(none, CalendarCoverage::Uncovered { year: 2027 });
+        assert_eq!(none.days_left(), -1);
+        assert!(none.to_string().contains("no data for 2027"), "{none}");
     }
 
     #[test]

@@ -24,7 +24,7 @@ pub mod monthly;
 pub mod policy;
 pub mod recon;
 
-pub use calendar::{Calendar, YearMonth};
+pub use calendar::{Calendar, CalendarCoverage, YearMonth};
 pub use daily::{DailyAggregator, DailyRun, FeedOutcome, Institutions, institutions_by_code};
 pub use error::{Result, SettlementError};
 pub use policy::SettlementPolicy;
