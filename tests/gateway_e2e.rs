@@ -832,3 +832,75 @@ fn the_journal_keeps_the_request_text_as_sent() {
         assert_eq!(&records[0]["record"]["request"], request);
     }
 }
+
+/// While `serve` holds the store, an operator certificate reads the journal over HTTPS as
+/// `medsettle journal stats|export` print it once the gateway is stopped; an institution's
+/// certificate may not, writes are refused, and a bad query is refused naming the parameter.
+#[test]
+fn operators_read_the_journal_of_a_running_gateway() {
+    let ws = Workspace::init();
+    let gw = ws.serve(&[]);
+    let rt = runtime();
+    let p = ws.insured().remove(0);
+    let (stats, page, first) = rt.block_on(async {
+        let mut b = builder(A, 0);
+        let mut conn = HisConnection::connect(gw.addr, ws.tls_for(A))
+            .await
+            .unwrap();
+        for _ in 0..3 {
+            let (status, answer) = conn.call(&query_1101(&mut b, &p)).await.unwrap();
+            assert_eq!((status, infcode(&answer)), (200, 0), "{answer}");
+        }
+        let operator = ws.tls_for("operator");
+        let get = |path: &'static str, tls: Arc<rustls::ClientConfig>| async move {
+            let (status, body) = http1_request(gw.addr, tls, "GET", path).await.unwrap();
+            (status, String::from_utf8(body.to_vec()).unwrap())
+        };
+        let (status, stats) = get("/ops/journal/stats", operator.clone()).await;
+        assert_eq!(status, 200, "{stats}");
+        let (status, page) = get("/ops/journal/export?from=0", operator.clone()).await;
+        assert_eq!(status, 200, "{page}");
+        let (status, first) = get("/ops/journal/export?from=0&limit=1", operator.clone()).await;
+        assert_eq!(status, 200, "{first}");
+
+        let (status, why) = get("/ops/journal/export?from=x", operator.clone()).await;
+        assert_eq!(status, 400, "{why}");
+        assert!(why.contains("from: `x` is not a journal offset"), "{why}");
+        let (status, why) = get("/ops/journal/stats", ws.tls_for(A)).await;
+        assert_eq!(
+            status, 403,
+            "an institution may not read the journal: {why}"
+        );
+        let (status, _) = http1_request(gw.addr, operator, "POST", "/ops/journal/export")
+            .await
+            .unwrap();
+        assert_eq!(status, 405);
+        (stats, page, first)
+    });
+    assert!(
+        stats.contains("records        ") && stats.contains("  nhsa.request             3\n"),
+        "{stats}"
+    );
+    let status = gw.terminate();
+    assert!(status.success(), "{status:?}");
+
+    // The same records, line for line, as the command line exports them after shutdown.
+    let served: Vec<serde_json::Value> = page
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let exported = ws.journal_export();
+    let requests = |v: &[serde_json::Value]| -> Vec<serde_json::Value> {
+        v.iter()
+            .filter(|r| r["kind"] == "nhsa.request")
+            .cloned()
+            .collect()
+    };
+    assert_eq!(requests(&served).len(), 3, "{page}");
+    assert_eq!(requests(&served), requests(&exported));
+    assert_eq!(first.lines().count(), 1, "{first}");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(first.trim()).unwrap(),
+        exported[0]
+    );
+}

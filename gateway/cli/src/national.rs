@@ -24,7 +24,9 @@ use medsettle_nhsa::{
     AnswerContext, DecodeLimits, RequestEnvelope, answer_for_claim, error_answer,
 };
 use medsettle_server::forward::{ForwardRequest, Forwarder};
-use medsettle_server::{BoxFuture, Metrics, Service, ServiceRequest, ServiceResponse};
+use medsettle_server::{
+    BoxFuture, Metrics, OperatorRequest, OperatorRoute, Service, ServiceRequest, ServiceResponse,
+};
 use medsettle_store::{IdempotentOutcome, JournalRecord, SledStore, StateWrite, Store};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -66,6 +68,8 @@ pub struct NationalService {
     forwarders: Vec<(Vec<String>, Arc<Forwarder>)>,
     /// The instant-settlement engine, for 3201 reconciliation (IS-D-9).
     engine: Option<Arc<medsettle_engine::Engine>>,
+    /// Where the journal lives, as `GET /ops/journal/stats` names it.
+    journal_dir: std::path::PathBuf,
 }
 
 /// An answer ready to send: status, bytes, metrics labels.
@@ -74,6 +78,9 @@ struct Answer {
     body: Vec<u8>,
     outcome: &'static str,
 }
+
+/// `Content-Type` of the operator endpoints' answers.
+const CONTENT_TYPE_TEXT: &str = "text/plain; charset=utf-8";
 
 /// `Content-Type` of 9102 downloads (a zip), the one answer that is not JSON.
 const CONTENT_TYPE_ZIP: &str = "application/octet-stream";
@@ -115,7 +122,60 @@ impl NationalService {
             metrics,
             forwarders: Vec::new(),
             engine: None,
+            journal_dir: std::path::PathBuf::new(),
         })
+    }
+
+    /// Name the journal's directory in `GET /ops/journal/stats`.
+    pub fn with_journal_dir(mut self, dir: std::path::PathBuf) -> Self {
+        self.journal_dir = dir;
+        self
+    }
+
+    /// The operator endpoints: the journal as `medsettle journal stats|export` show it, read
+    /// off the async threads (a stats call decodes every record).
+    async fn operator_answer(&self, req: OperatorRequest) -> ServiceResponse {
+        let text = |status: u16, body: String, outcome: &'static str| ServiceResponse {
+            status,
+            content_type: CONTENT_TYPE_TEXT.to_owned(),
+            body: Bytes::from(body),
+            outcome,
+            infno: None,
+        };
+        let store = self.store.clone();
+        let work = match req.route {
+            OperatorRoute::JournalStats => {
+                let json = req.query.as_deref() == Some("json");
+                let dir = self.journal_dir.clone();
+                tokio::task::spawn_blocking(move || {
+                    store.stats().map(|s| {
+                        if json {
+                            serde_json::to_string_pretty(&s).unwrap_or_default() + "\n"
+                        } else {
+                            crate::journal_cmd::stats_text(&dir, &s)
+                        }
+                    })
+                })
+            }
+            OperatorRoute::JournalExport => {
+                let (from, limit) = match crate::journal_cmd::export_query(req.query.as_deref()) {
+                    Ok(q) => q,
+                    Err(why) => return text(400, why + "\n", "rejected"),
+                };
+                tokio::task::spawn_blocking(move || {
+                    Ok(crate::journal_cmd::export_page(store.as_ref(), from, limit))
+                })
+            }
+        };
+        match work.await {
+            Ok(Ok(body)) => text(200, body, "ok"),
+            Ok(Err(e)) => text(
+                503,
+                format!("the journal cannot be read: {e}\n"),
+                "unavailable",
+            ),
+            Err(e) => text(500, format!("internal error: {e}\n"), "internal"),
+        }
     }
 
     /// Answer 3201 (totals reconciliation) from this engine's claim index.
@@ -767,6 +827,10 @@ impl Service for NationalService {
                 infno.filter(|i| i.len() <= 6 && i.bytes().all(|b| b.is_ascii_alphanumeric()));
             resp
         })
+    }
+
+    fn operator(&self, req: OperatorRequest) -> BoxFuture<'_, ServiceResponse> {
+        Box::pin(self.operator_answer(req))
     }
 }
 

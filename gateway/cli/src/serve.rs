@@ -24,7 +24,9 @@ pub fn open_store(config: &Config) -> Result<Arc<SledStore>> {
     let dir = config.journal_dir();
     SledStore::open(&dir, config.store.clone()).map(Arc::new).map_err(|e| {
         anyhow::anyhow!(
-            "cannot open the journal at {}: {e} (is another medsettle process, e.g. `serve`, using it?)",
+            "cannot open the journal at {}: {e} (is another medsettle process, e.g. `serve`, using it? \
+             A running gateway shows its journal at GET /ops/journal/stats and \
+             /ops/journal/export?from=OFFSET to an operator certificate)",
             dir.display()
         )
     })
@@ -71,7 +73,8 @@ pub fn run(config: Config, listen: Option<String>) -> Result<()> {
             },
             config.receiver_admdvs,
             bound.metrics(),
-        )?;
+        )?
+        .with_journal_dir(config.journal_dir());
         let metrics = bound.metrics();
         let batch = metrics.histogram(
             "medsettle_flush_batch_size",

@@ -35,9 +35,11 @@ pub use forward::{
 };
 pub use identity::{ClientIdentity, Role};
 pub use metrics::{Counter, Gauge, Histogram, Metrics};
+pub use routes::OperatorRoute;
 pub use server::{BoundServer, Server, ShutdownReport};
 pub use service::{
-    BoxFuture, CONTENT_TYPE_JSON, Readiness, ReadyFlag, Service, ServiceRequest, ServiceResponse,
+    BoxFuture, CONTENT_TYPE_JSON, OperatorRequest, Readiness, ReadyFlag, Service, ServiceRequest,
+    ServiceResponse,
 };
 pub use tif::tif_signature;
 pub use upstream::{

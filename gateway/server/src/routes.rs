@@ -16,6 +16,12 @@ pub const PATH_HEALTHZ: &str = "/healthz";
 pub const PATH_READYZ: &str = "/readyz";
 /// Prometheus text exposition.
 pub const PATH_METRICS: &str = "/metrics";
+/// Operator only: the journal's record counts, offsets and consumers (`medsettle journal
+/// stats` while `serve` holds the store).
+pub const PATH_OPS_JOURNAL_STATS: &str = "/ops/journal/stats";
+/// Operator only: journal records as canonical JSON lines, `?from=OFFSET` (`medsettle journal
+/// export` while `serve` holds the store).
+pub const PATH_OPS_JOURNAL_EXPORT: &str = "/ops/journal/export";
 
 /// Per-service paths under `/fsi/api/` and the transaction each names
 /// (nhsa-interface.md §1.3, OH `ClassHelper.cs` `GetPubWay`).
@@ -58,11 +64,20 @@ pub enum Route {
     Healthz,
     Readyz,
     Metrics,
+    /// An operator endpoint (operator certificates only).
+    Operator(OperatorRoute),
     /// A national-interface endpoint; `infno` is `Some` for per-service paths.
     National {
         infno: Option<&'static str>,
     },
     NotFound,
+}
+
+/// The operator endpoints, answered by [`crate::Service::operator`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OperatorRoute {
+    JournalStats,
+    JournalExport,
 }
 
 /// Route a path (without query). National paths are served bare and under each prefix;
@@ -72,6 +87,8 @@ pub fn route(path: &str, prefixes: &[String]) -> Route {
         PATH_HEALTHZ => return Route::Healthz,
         PATH_READYZ => return Route::Readyz,
         PATH_METRICS => return Route::Metrics,
+        PATH_OPS_JOURNAL_STATS => return Route::Operator(OperatorRoute::JournalStats),
+        PATH_OPS_JOURNAL_EXPORT => return Route::Operator(OperatorRoute::JournalExport),
         _ => {}
     }
     let national = national_infno(path).or_else(|| {
@@ -122,6 +139,24 @@ pub fn national_error(rule: RuleId, message: &str, received: OffsetDateTime) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn operator_paths_are_served_bare_only() {
+        let p = vec!["/ebus/rio_fsi".to_owned()];
+        assert_eq!(
+            route("/ops/journal/stats", &p),
+            Route::Operator(OperatorRoute::JournalStats)
+        );
+        assert_eq!(
+            route("/ops/journal/export", &p),
+            Route::Operator(OperatorRoute::JournalExport)
+        );
+        assert_eq!(
+            route("/ebus/rio_fsi/ops/journal/stats", &p),
+            Route::NotFound
+        );
+        assert_eq!(route("/ops/journal", &p), Route::NotFound);
+    }
 
     #[test]
     fn per_service_paths_name_their_transaction() {

@@ -28,11 +28,11 @@ use tracing::{debug, info, warn};
 
 use crate::config::{Limits, ServerConfig};
 use crate::error::ServerError;
-use crate::identity::{CertificateFacts, ClientDirectory, ConnectionClient, Unrecognised};
+use crate::identity::{CertificateFacts, ClientDirectory, ConnectionClient, Role, Unrecognised};
 use crate::metrics::Metrics;
 use crate::rate::{RateLimiter, retry_after_seconds};
 use crate::routes::{self, Route, national_error};
-use crate::service::{CONTENT_TYPE_JSON, Readiness, Service, ServiceRequest};
+use crate::service::{CONTENT_TYPE_JSON, OperatorRequest, Readiness, Service, ServiceRequest};
 use crate::tif::{TifRejection, TifVerifier};
 use crate::tls;
 
@@ -569,6 +569,31 @@ async fn dispatch(
             a.content_type = CONTENT_TYPE_METRICS.to_owned();
             a.body = Bytes::from(shared.metrics.render());
             get_only(a)
+        }
+        Route::Operator(route) => {
+            if client.identity.role != Role::Operator {
+                return Answer::text(
+                    StatusCode::FORBIDDEN,
+                    "operator endpoints need an operator certificate\n",
+                );
+            }
+            if req.method() != Method::GET && req.method() != Method::HEAD {
+                // Read-only endpoints: refuse before the service does any work.
+                return get_only(Answer::text(StatusCode::OK, ""));
+            }
+            let request = OperatorRequest {
+                identity: client.identity.clone(),
+                route,
+                query: req.uri().query().map(str::to_owned),
+            };
+            let r = shared.service.operator(request).await;
+            let mut a = Answer::text(
+                StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                "",
+            );
+            a.content_type = r.content_type;
+            a.body = r.body;
+            a
         }
         Route::NotFound => Answer::national(
             StatusCode::NOT_FOUND,

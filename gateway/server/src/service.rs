@@ -11,6 +11,7 @@ use bytes::Bytes;
 use http::{HeaderMap, Method};
 
 use crate::identity::ClientIdentity;
+use crate::routes::OperatorRoute;
 
 /// A boxed, sendable future: keeps [`Service`] object-safe without `async_trait`.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -65,10 +66,33 @@ impl ServiceResponse {
     }
 }
 
+/// One operator request (`GET /ops/…`), from a client whose certificate has the operator role.
+#[derive(Debug, Clone)]
+pub struct OperatorRequest {
+    pub identity: Arc<ClientIdentity>,
+    pub route: OperatorRoute,
+    /// The query string as received (without `?`), if any.
+    pub query: Option<String>,
+}
+
 /// Answers national-interface requests. Must be cancel-safe: a future may be dropped when
 /// the client goes away, the request deadline passes, or shutdown's grace period ends.
 pub trait Service: Send + Sync + 'static {
     fn call(&self, req: ServiceRequest) -> BoxFuture<'_, ServiceResponse>;
+
+    /// Answer an operator endpoint; by default there is none (404).
+    fn operator(&self, req: OperatorRequest) -> BoxFuture<'_, ServiceResponse> {
+        let _ = req;
+        Box::pin(async {
+            ServiceResponse {
+                status: 404,
+                content_type: "text/plain; charset=utf-8".to_owned(),
+                body: Bytes::from_static(b"this service has no operator endpoints\n"),
+                outcome: "route",
+                infno: None,
+            }
+        })
+    }
 }
 
 /// Whether the service can take requests now; asked on every national request and every
