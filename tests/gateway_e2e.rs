@@ -833,8 +833,9 @@ fn the_journal_keeps_the_request_text_as_sent() {
     }
 }
 
-/// While `serve` holds the store, an operator certificate reads the journal over HTTPS as
-/// `medsettle journal stats|export` print it once the gateway is stopped; an institution's
+/// While `serve` holds the store, an operator certificate reads the journal, the engine's status
+/// and the bank file drop's status over HTTPS as `medsettle journal stats|export`, `settle
+/// status` and `bank status` print them once the gateway is stopped; an institution's
 /// certificate may not, writes are refused, and a bad query is refused naming the parameter.
 #[test]
 fn operators_read_the_journal_of_a_running_gateway() {
@@ -842,6 +843,7 @@ fn operators_read_the_journal_of_a_running_gateway() {
     let gw = ws.serve(&[]);
     let rt = runtime();
     let p = ws.insured().remove(0);
+    let mut bank_served = String::new();
     let (stats, page, first) = rt.block_on(async {
         let mut b = builder(A, 0);
         let mut conn = HisConnection::connect(gw.addr, ws.tls_for(A))
@@ -862,6 +864,16 @@ fn operators_read_the_journal_of_a_running_gateway() {
         assert_eq!(status, 200, "{page}");
         let (status, first) = get("/ops/journal/export?from=0&limit=1", operator.clone()).await;
         assert_eq!(status, 200, "{first}");
+        let (status, settle) = get("/ops/settle/status", operator.clone()).await;
+        assert_eq!(status, 200, "{settle}");
+        assert!(
+            settle.contains("consumer settlement-engine: next offset ")
+                && settle.contains("last daily close: -"),
+            "{settle}"
+        );
+        let (status, bank) = get("/ops/bank/status", operator.clone()).await;
+        assert_eq!(status, 200, "{bank}");
+        bank_served = bank;
 
         let (status, why) = get("/ops/journal/export?from=x", operator.clone()).await;
         assert_eq!(status, 400, "{why}");
@@ -881,6 +893,11 @@ fn operators_read_the_journal_of_a_running_gateway() {
         stats.contains("records        ") && stats.contains("  nhsa.request             3\n"),
         "{stats}"
     );
+    // The command line cannot open the store the gateway holds, and says where to look.
+    let locked = run(&["journal", "stats", "--config", ws.config().to_str().unwrap()]);
+    assert!(!locked.status.success());
+    let why = String::from_utf8_lossy(&locked.stderr);
+    assert!(why.contains("GET /ops/journal/stats"), "{why}");
     let status = gw.terminate();
     assert!(status.success(), "{status:?}");
 
@@ -903,4 +920,8 @@ fn operators_read_the_journal_of_a_running_gateway() {
         serde_json::from_str::<serde_json::Value>(first.trim()).unwrap(),
         exported[0]
     );
+    let config = ws.config();
+    let bank_cli = run_ok(&["bank", "status", "--config", config.to_str().unwrap()]);
+    assert!(bank_cli.contains("all payments: none"), "{bank_cli}");
+    assert_eq!(bank_served, bank_cli);
 }

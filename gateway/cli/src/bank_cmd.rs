@@ -213,8 +213,17 @@ pub fn sync_engine(engine: &Engine, store: &dyn Store) -> Result<usize> {
 }
 
 pub fn print_status(store: &dyn Store) -> Result<()> {
+    print!("{}", status_text(store)?);
+    Ok(())
+}
+
+/// The `bank status` text: every batch with its payments by status, totals, receipt files.
+pub fn status_text(store: &dyn Store) -> Result<String> {
+    use std::fmt::Write as _;
     let s = medsettle_filedrop::status(store)?;
-    println!(
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
         "{:<22} {:<13} {:>6} {:>14}  by status",
         "batch", "state", "count", "control sum"
     );
@@ -224,7 +233,8 @@ pub fn print_status(store: &dyn Store) -> Result<()> {
             .iter()
             .map(|(st, t)| format!("{st:?} {} ({})", t.count, t.amount))
             .collect();
-        println!(
+        let _ = writeln!(
+            t,
             "{:<22} {:<13} {:>6} {:>14}  {}",
             b.batch_id,
             b.state.map_or("-".into(), |s| format!("{s:?}")),
@@ -238,7 +248,8 @@ pub fn print_status(store: &dyn Store) -> Result<()> {
         .iter()
         .map(|(st, t)| format!("{st:?} {} ({})", t.count, t.amount))
         .collect();
-    println!(
+    let _ = writeln!(
+        t,
         "all payments: {}",
         if totals.is_empty() {
             "none".into()
@@ -246,11 +257,12 @@ pub fn print_status(store: &dyn Store) -> Result<()> {
             totals.join(", ")
         }
     );
-    println!(
+    let _ = writeln!(
+        t,
         "receipt files applied {}, rejected {}; alerts {}",
         s.receipt_files_applied, s.receipt_files_rejected, s.alerts
     );
-    Ok(())
+    Ok(t)
 }
 
 pub fn run(cmd: BankCommand, config: &Config) -> Result<()> {

@@ -132,8 +132,9 @@ impl NationalService {
         self
     }
 
-    /// The operator endpoints: the journal as `medsettle journal stats|export` show it, read
-    /// off the async threads (a stats call decodes every record).
+    /// The operator endpoints: the journal, the engine and the bank file drop as `medsettle
+    /// journal stats|export`, `settle status` and `bank status` show them, read off the async
+    /// threads (a stats call decodes every record).
     async fn operator_answer(&self, req: OperatorRequest) -> ServiceResponse {
         let text = |status: u16, body: String, outcome: &'static str| ServiceResponse {
             status,
@@ -147,14 +148,14 @@ impl NationalService {
             OperatorRoute::JournalStats => {
                 let json = req.query.as_deref() == Some("json");
                 let dir = self.journal_dir.clone();
-                tokio::task::spawn_blocking(move || {
-                    store.stats().map(|s| {
+                tokio::task::spawn_blocking(move || -> anyhow::Result<String> {
+                    Ok(store.stats().map(|s| {
                         if json {
                             serde_json::to_string_pretty(&s).unwrap_or_default() + "\n"
                         } else {
                             crate::journal_cmd::stats_text(&dir, &s)
                         }
-                    })
+                    })?)
                 })
             }
             OperatorRoute::JournalExport => {
@@ -162,18 +163,29 @@ impl NationalService {
                     Ok(q) => q,
                     Err(why) => return text(400, why + "\n", "rejected"),
                 };
-                tokio::task::spawn_blocking(move || {
+                tokio::task::spawn_blocking(move || -> anyhow::Result<String> {
                     Ok(crate::journal_cmd::export_page(store.as_ref(), from, limit))
                 })
+            }
+            OperatorRoute::SettleStatus => {
+                let Some(engine) = self.engine.clone() else {
+                    return text(
+                        404,
+                        "no settlement engine in this gateway\n".into(),
+                        "route",
+                    );
+                };
+                tokio::task::spawn_blocking(move || {
+                    crate::settle_cmd::status_text(&engine, store.as_ref())
+                })
+            }
+            OperatorRoute::BankStatus => {
+                tokio::task::spawn_blocking(move || crate::bank_cmd::status_text(store.as_ref()))
             }
         };
         match work.await {
             Ok(Ok(body)) => text(200, body, "ok"),
-            Ok(Err(e)) => text(
-                503,
-                format!("the journal cannot be read: {e}\n"),
-                "unavailable",
-            ),
+            Ok(Err(e)) => text(503, format!("cannot be read now: {e:#}\n"), "unavailable"),
             Err(e) => text(500, format!("internal error: {e}\n"), "internal"),
         }
     }

@@ -25,8 +25,8 @@ pub fn open_store(config: &Config) -> Result<Arc<SledStore>> {
     SledStore::open(&dir, config.store.clone()).map(Arc::new).map_err(|e| {
         anyhow::anyhow!(
             "cannot open the journal at {}: {e} (is another medsettle process, e.g. `serve`, using it? \
-             A running gateway shows its journal at GET /ops/journal/stats and \
-             /ops/journal/export?from=OFFSET to an operator certificate)",
+             A running gateway answers an operator certificate at GET /ops/journal/stats, \
+             /ops/journal/export?from=OFFSET, /ops/settle/status and /ops/bank/status)",
             dir.display()
         )
     })

@@ -422,26 +422,35 @@ pub fn run(cmd: SettleCommand, config: &Config) -> Result<()> {
             );
             eprintln!("{} settlements compared, {differ} differ", results.len());
         }
-        SettleCommand::Status => {
-            let s = engine.status(store.as_ref()).map_err(engine_err)?;
-            println!(
-                "consumer {}: next offset {}, lag {} records",
-                s.consumer, s.next_offset, s.lag
-            );
-            println!("claims indexed for reconciliation: {}", s.claims_indexed);
-            println!(
-                "last daily close: {}",
-                s.last_daily.map_or("-".into(), |d| d.to_string())
-            );
-            for d in &s.open_days {
-                println!(
-                    "open settlement date {}: {} claims, pay date {}",
-                    d.settlement_date,
-                    d.pending_claims,
-                    d.pay_date.map_or("-".into(), |p| p.to_string())
-                );
-            }
-        }
+        SettleCommand::Status => print!("{}", status_text(&engine, store.as_ref())?),
     }
     Ok(())
+}
+
+/// The `settle status` text: the engine's consumer, its lag, and the open settlement days.
+pub fn status_text(engine: &Engine, store: &dyn Store) -> Result<String> {
+    use std::fmt::Write as _;
+    let s = engine.status(store).map_err(engine_err)?;
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "consumer {}: next offset {}, lag {} records",
+        s.consumer, s.next_offset, s.lag
+    );
+    let _ = writeln!(t, "claims indexed for reconciliation: {}", s.claims_indexed);
+    let _ = writeln!(
+        t,
+        "last daily close: {}",
+        s.last_daily.map_or("-".into(), |d| d.to_string())
+    );
+    for d in &s.open_days {
+        let _ = writeln!(
+            t,
+            "open settlement date {}: {} claims, pay date {}",
+            d.settlement_date,
+            d.pending_claims,
+            d.pay_date.map_or("-".into(), |p| p.to_string())
+        );
+    }
+    Ok(t)
 }

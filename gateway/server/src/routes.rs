@@ -22,6 +22,12 @@ pub const PATH_OPS_JOURNAL_STATS: &str = "/ops/journal/stats";
 /// Operator only: journal records as canonical JSON lines, `?from=OFFSET` (`medsettle journal
 /// export` while `serve` holds the store).
 pub const PATH_OPS_JOURNAL_EXPORT: &str = "/ops/journal/export";
+/// Operator only: the settlement engine's consumer, lag and open days (`medsettle settle
+/// status` while `serve` holds the store).
+pub const PATH_OPS_SETTLE_STATUS: &str = "/ops/settle/status";
+/// Operator only: payment batches, payments by status and receipt files (`medsettle bank
+/// status` while `serve` holds the store).
+pub const PATH_OPS_BANK_STATUS: &str = "/ops/bank/status";
 
 /// Per-service paths under `/fsi/api/` and the transaction each names
 /// (nhsa-interface.md §1.3, OH `ClassHelper.cs` `GetPubWay`).
@@ -78,6 +84,8 @@ pub enum Route {
 pub enum OperatorRoute {
     JournalStats,
     JournalExport,
+    SettleStatus,
+    BankStatus,
 }
 
 /// Route a path (without query). National paths are served bare and under each prefix;
@@ -89,6 +97,8 @@ pub fn route(path: &str, prefixes: &[String]) -> Route {
         PATH_METRICS => return Route::Metrics,
         PATH_OPS_JOURNAL_STATS => return Route::Operator(OperatorRoute::JournalStats),
         PATH_OPS_JOURNAL_EXPORT => return Route::Operator(OperatorRoute::JournalExport),
+        PATH_OPS_SETTLE_STATUS => return Route::Operator(OperatorRoute::SettleStatus),
+        PATH_OPS_BANK_STATUS => return Route::Operator(OperatorRoute::BankStatus),
         _ => {}
     }
     let national = national_infno(path).or_else(|| {
