@@ -894,7 +894,12 @@ fn operators_read_the_journal_of_a_running_gateway() {
         "{stats}"
     );
     // The command line cannot open the store the gateway holds, and says where to look.
-    let locked = run(&["journal", "stats", "--config", ws.config().to_str().unwrap()]);
+    let locked = run(&[
+        "journal",
+        "stats",
+        "--config",
+        ws.config().to_str().unwrap(),
+    ]);
     assert!(!locked.status.success());
     let why = String::from_utf8_lossy(&locked.stderr);
     assert!(why.contains("GET /ops/journal/stats"), "{why}");
