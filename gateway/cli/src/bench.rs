@@ -161,6 +161,12 @@ fn ingest_in(args: &IngestArgs, dir: &Path) -> Result<()> {
         bail!("the sample data has no institutions or no persons");
     }
 
+    // The operator certificate reads the gateway's /metrics around each measured window.
+    let operator = his::client_tls(
+        &dir.join("certs/ca.pem"),
+        &dir.join("certs/clients/operator.pem"),
+        &dir.join("certs/clients/operator.key"),
+    )?;
     let gateway = Gateway::start(&config_path, &dir.join("gateway.log"))?;
     eprintln!(
         "bench: gateway pid {} on https://{} (fsync durability, log {})",
@@ -179,6 +185,7 @@ fn ingest_in(args: &IngestArgs, dir: &Path) -> Result<()> {
         visit_no: Arc::new(AtomicU64::new(1)),
         gateway_pid: gateway.pid(),
         workload: args.workload,
+        operator,
     };
     let mut ours = Vec::new();
     let mut sample: Option<Value> = None;
@@ -392,6 +399,8 @@ struct Shared {
     visit_no: Arc<AtomicU64>,
     gateway_pid: u32,
     workload: Workload,
+    /// TLS as the operator, for `/metrics`.
+    operator: Arc<rustls::ClientConfig>,
 }
 
 /// The measured window of one level.
@@ -992,11 +1001,19 @@ async fn medsettle_level(shared: &Shared, n: usize, warmup: u64, seconds: u64) -
     let server_pids = vec![shared.gateway_pid.to_string()];
     let sampler = {
         let pids = server_pids.clone();
+        let (addr, operator) = (shared.addr, shared.operator.clone());
         tokio::spawn(async move {
             tokio::time::sleep_until(window.from.into()).await;
             let a = CpuSample::take(&pids, "self");
+            let commits_a = GroupCommits::scrape(addr, operator.clone()).await;
             tokio::time::sleep_until(window.to.into()).await;
-            CpuSample::take(&pids, "self").since(a)
+            let cpu = CpuSample::take(&pids, "self").since(a);
+            let commits_b = GroupCommits::scrape(addr, operator).await;
+            let commits = match (commits_a, commits_b) {
+                (Ok(a), Ok(b)) => b.since(&a).describe(),
+                (Err(e), _) | (_, Err(e)) => format!("group commits not read: {e:#}"),
+            };
+            (cpu, commits)
         })
     };
     let mut tasks = Vec::with_capacity(n);
@@ -1017,7 +1034,7 @@ async fn medsettle_level(shared: &Shared, n: usize, warmup: u64, seconds: u64) -
     for t in tasks {
         all.merge(t.await?);
     }
-    let cpu = sampler.await?;
+    let (cpu, commits) = sampler.await?;
     let window_us = micros(window.to - window.from);
     let server_cpu_us_per_ack = (all.requests > 0)
         .then(|| cpu.server * 1_000_000 / clock_ticks_per_second() / all.requests);
@@ -1035,9 +1052,116 @@ async fn medsettle_level(shared: &Shared, n: usize, warmup: u64, seconds: u64) -
         cpu,
         server_cpu_us_per_ack,
         load_before,
-        note: None,
+        note: Some(commits),
         sample: all.sample,
     })
+}
+
+/// The gateway's group commits as `/metrics` counts them (`medsettle_flush_*`): how many, how
+/// many writes they covered, and how long they took, by histogram bucket. The difference of
+/// two scrapes describes the commits of a measured window — where the tail latency comes from
+/// when the disk stalls.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct GroupCommits {
+    commits: u64,
+    writes: u64,
+    /// Total commit time, µs (the sum `/metrics` prints in seconds, read as a decimal).
+    sum_us: u64,
+    /// (upper bound in seconds as printed, cumulative count), in bucket order.
+    buckets: Vec<(String, u64)>,
+}
+
+/// Commit durations called out in the report, seconds as `/metrics` prints the bucket bounds.
+const COMMIT_REPORT_BOUNDS: [(&str, &str); 3] =
+    [("0.01", "10 ms"), ("0.1", "100 ms"), ("0.5", "500 ms")];
+
+impl GroupCommits {
+    async fn scrape(addr: SocketAddr, operator: Arc<rustls::ClientConfig>) -> Result<Self> {
+        let mut conn = HisConnection::connect(addr, operator).await?;
+        let (status, body) = conn.get(medsettle_server::routes::PATH_METRICS).await?;
+        if status != 200 {
+            bail!("/metrics answered {status}");
+        }
+        Ok(Self::parse(&String::from_utf8_lossy(&body)))
+    }
+
+    fn parse(text: &str) -> Self {
+        let mut g = GroupCommits::default();
+        for line in text.lines() {
+            let Some((name, value)) = line.rsplit_once(' ') else {
+                continue;
+            };
+            let count = || value.parse::<u64>().unwrap_or(0);
+            if let Some(le) = name
+                .strip_prefix("medsettle_flush_duration_seconds_bucket{le=\"")
+                .and_then(|r| r.strip_suffix("\"}"))
+            {
+                g.buckets.push((le.to_owned(), count()));
+            } else if name == "medsettle_flush_duration_seconds_count" {
+                g.commits = count();
+            } else if name == "medsettle_flush_duration_seconds_sum" {
+                g.sum_us = seconds_to_us(value);
+            } else if name == "medsettle_flush_batch_size_sum" {
+                g.writes = count();
+            }
+        }
+        g
+    }
+
+    fn since(&self, before: &GroupCommits) -> GroupCommits {
+        GroupCommits {
+            commits: self.commits.saturating_sub(before.commits),
+            writes: self.writes.saturating_sub(before.writes),
+            sum_us: self.sum_us.saturating_sub(before.sum_us),
+            buckets: self
+                .buckets
+                .iter()
+                .map(|(le, n)| {
+                    let was = before
+                        .buckets
+                        .iter()
+                        .find(|(l, _)| l == le)
+                        .map_or(0, |(_, n)| *n);
+                    (le.clone(), n.saturating_sub(was))
+                })
+                .collect(),
+        }
+    }
+
+    /// One report line: commits, writes per commit, mean duration, and the slow ones.
+    fn describe(&self) -> String {
+        if self.commits == 0 {
+            return "no group commits in the window".into();
+        }
+        let at_most = |bound: &str| {
+            self.buckets
+                .iter()
+                .find(|(le, _)| le == bound)
+                .map_or(self.commits, |(_, n)| *n)
+        };
+        let slow: Vec<String> = COMMIT_REPORT_BOUNDS
+            .iter()
+            .map(|(bound, label)| format!("{} over {label}", self.commits - at_most(bound)))
+            .collect();
+        let tenths = self.writes * 10 / self.commits;
+        let mean_us = self.sum_us / self.commits;
+        format!(
+            "{} group commits in the window, {}.{} writes each, mean {}.{:02} ms; {}",
+            self.commits,
+            tenths / 10,
+            tenths % 10,
+            mean_us / 1000,
+            mean_us % 1000 / 10,
+            slow.join(", ")
+        )
+    }
+}
+
+/// A decimal number of seconds as `/metrics` prints it (`5.446403`) in whole µs, truncated.
+fn seconds_to_us(text: &str) -> u64 {
+    let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
+    let frac: String = frac.chars().chain(std::iter::repeat('0')).take(6).collect();
+    whole.parse::<u64>().unwrap_or(0) * 1_000_000 + frac.parse::<u64>().unwrap_or(0)
 }
 
 fn clock_ticks_per_second() -> u64 {
@@ -1628,4 +1752,60 @@ fn render(
         ));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scrape(commits: u64, writes: u64, sum: &str, buckets: &[(&str, u64)]) -> String {
+        let mut t = String::from("# TYPE medsettle_flush_duration_seconds histogram\n");
+        for (le, n) in buckets {
+            t.push_str(&format!(
+                "medsettle_flush_duration_seconds_bucket{{le=\"{le}\"}} {n}\n"
+            ));
+        }
+        t.push_str(&format!(
+            "medsettle_flush_duration_seconds_sum {sum}\nmedsettle_flush_duration_seconds_count {commits}\n"
+        ));
+        t.push_str(&format!(
+            "medsettle_flush_batch_size_sum {writes}\nmedsettle_flush_batch_size_count {commits}\n"
+        ));
+        t
+    }
+
+    #[test]
+    fn a_window_of_group_commits_is_the_difference_of_two_scrapes() {
+        let a = GroupCommits::parse(&scrape(
+            10,
+            100,
+            "0.02",
+            &[("0.01", 10), ("0.1", 10), ("0.5", 10), ("+Inf", 10)],
+        ));
+        let b = GroupCommits::parse(&scrape(
+            3069,
+            62_548,
+            "5.466403",
+            &[("0.01", 3050), ("0.1", 3064), ("0.5", 3068), ("+Inf", 3069)],
+        ));
+        let w = b.since(&a);
+        assert_eq!((w.commits, w.writes, w.sum_us), (3059, 62_448, 5_446_403));
+        assert_eq!(
+            w.describe(),
+            "3059 group commits in the window, 20.4 writes each, mean 1.78 ms; \
+             19 over 10 ms, 5 over 100 ms, 1 over 500 ms"
+        );
+        assert_eq!(
+            GroupCommits::default().describe(),
+            "no group commits in the window"
+        );
+    }
+
+    #[test]
+    fn seconds_are_read_as_whole_microseconds() {
+        assert_eq!(seconds_to_us("5.446403"), 5_446_403);
+        assert_eq!(seconds_to_us("2"), 2_000_000);
+        assert_eq!(seconds_to_us("0.0000019"), 1);
+        assert_eq!(seconds_to_us("0.5"), 500_000);
+    }
 }
