@@ -81,29 +81,27 @@ impl HisConnection {
 
     /// GET a path; returns the status and the body bytes.
     pub async fn get(&mut self, path: &str) -> Result<(u16, Bytes)> {
-        self.sender
-            .ready()
-            .await
-            .map_err(|e| anyhow!("connection closed: {e}"))?;
         let req = hyper::Request::get(path)
             .header("host", &self.authority)
             .body(Full::new(Bytes::new()))?;
-        let resp = self.sender.send_request(req).await?;
-        let status = resp.status().as_u16();
-        let body = resp.into_body().collect().await?.to_bytes();
-        Ok((status, body))
+        self.send(req).await
     }
 
     /// POST a JSON body; returns the status and the body bytes.
     pub async fn post(&mut self, path: &str, body: Bytes) -> Result<(u16, Bytes)> {
-        self.sender
-            .ready()
-            .await
-            .map_err(|e| anyhow!("connection closed: {e}"))?;
         let req = hyper::Request::post(path)
             .header("host", &self.authority)
             .header("content-type", "application/json; charset=utf-8")
             .body(Full::new(body))?;
+        self.send(req).await
+    }
+
+    /// Send one request once the connection is ready; the status and the whole body.
+    async fn send(&mut self, req: hyper::Request<Full<Bytes>>) -> Result<(u16, Bytes)> {
+        self.sender
+            .ready()
+            .await
+            .map_err(|e| anyhow!("connection closed: {e}"))?;
         let resp = self.sender.send_request(req).await?;
         let status = resp.status().as_u16();
         let body = resp.into_body().collect().await?.to_bytes();
