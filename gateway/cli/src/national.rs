@@ -25,7 +25,8 @@ use medsettle_nhsa::{
 };
 use medsettle_server::forward::{ForwardRequest, Forwarder};
 use medsettle_server::{
-    BoxFuture, Metrics, OperatorRequest, OperatorRoute, Service, ServiceRequest, ServiceResponse,
+    BoxFuture, CONTENT_TYPE_TEXT, Metrics, OperatorRequest, OperatorRoute, Service, ServiceRequest,
+    ServiceResponse,
 };
 use medsettle_store::{IdempotentOutcome, JournalRecord, SledStore, StateWrite, Store};
 use serde_json::Value;
@@ -78,9 +79,6 @@ struct Answer {
     body: Vec<u8>,
     outcome: &'static str,
 }
-
-/// `Content-Type` of the operator endpoints' answers.
-const CONTENT_TYPE_TEXT: &str = "text/plain; charset=utf-8";
 
 /// `Content-Type` of 9102 downloads (a zip), the one answer that is not JSON.
 const CONTENT_TYPE_ZIP: &str = "application/octet-stream";

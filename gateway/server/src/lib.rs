@@ -38,8 +38,8 @@ pub use metrics::{Counter, Gauge, Histogram, Metrics};
 pub use routes::OperatorRoute;
 pub use server::{BoundServer, Server, ShutdownReport};
 pub use service::{
-    BoxFuture, CONTENT_TYPE_JSON, OperatorRequest, Readiness, ReadyFlag, Service, ServiceRequest,
-    ServiceResponse,
+    BoxFuture, CONTENT_TYPE_JSON, CONTENT_TYPE_TEXT, OperatorRequest, Readiness, ReadyFlag,
+    Service, ServiceRequest, ServiceResponse,
 };
 pub use tif::tif_signature;
 pub use upstream::{

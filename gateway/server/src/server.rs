@@ -32,14 +32,15 @@ use crate::identity::{CertificateFacts, ClientDirectory, ConnectionClient, Role,
 use crate::metrics::Metrics;
 use crate::rate::{RateLimiter, retry_after_seconds};
 use crate::routes::{self, Route, national_error};
-use crate::service::{CONTENT_TYPE_JSON, OperatorRequest, Readiness, Service, ServiceRequest};
+use crate::service::{
+    CONTENT_TYPE_JSON, CONTENT_TYPE_TEXT, OperatorRequest, Readiness, Service, ServiceRequest,
+};
 use crate::tif::{TifRejection, TifVerifier};
 use crate::tls;
 
 /// Pause after a failed `accept` (e.g. out of file descriptors) so the loop does not spin.
 const ACCEPT_ERROR_BACKOFF_MS: u64 = 50;
 /// `Content-Type` of the operational plain-text answers.
-const CONTENT_TYPE_TEXT: &str = "text/plain; charset=utf-8";
 /// `Content-Type` of the Prometheus text format.
 const CONTENT_TYPE_METRICS: &str = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -549,14 +550,12 @@ async fn dispatch(
             received,
         );
     };
-    let get_only = |answer: Answer| {
-        if req.method() == Method::GET || req.method() == Method::HEAD {
-            answer
-        } else {
-            Answer::text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n")
-                .header(header::ALLOW, HeaderValue::from_static("GET, HEAD"))
-        }
+    let read_only = req.method() == Method::GET || req.method() == Method::HEAD;
+    let not_allowed = || {
+        Answer::text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n")
+            .header(header::ALLOW, HeaderValue::from_static("GET, HEAD"))
     };
+    let get_only = |answer: Answer| if read_only { answer } else { not_allowed() };
     match route {
         Route::Healthz => get_only(Answer::text(StatusCode::OK, "ok\n")),
         Route::Readyz => get_only(if is_ready(shared) {
@@ -577,9 +576,9 @@ async fn dispatch(
                     "operator endpoints need an operator certificate\n",
                 );
             }
-            if req.method() != Method::GET && req.method() != Method::HEAD {
+            if !read_only {
                 // Read-only endpoints: refuse before the service does any work.
-                return get_only(Answer::text(StatusCode::OK, ""));
+                return not_allowed();
             }
             let request = OperatorRequest {
                 identity: client.identity.clone(),
@@ -587,13 +586,17 @@ async fn dispatch(
                 query: req.uri().query().map(str::to_owned),
             };
             let r = shared.service.operator(request).await;
-            let mut a = Answer::text(
-                StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-                "",
-            );
-            a.content_type = r.content_type;
-            a.body = r.body;
-            a
+            Answer {
+                status: StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                content_type: r.content_type,
+                body: r.body,
+                outcome: "operational",
+                infno: None,
+                headers: Vec::new(),
+                // Like /metrics: operator reads are not national requests.
+                counted: false,
+                close: false,
+            }
         }
         Route::NotFound => Answer::national(
             StatusCode::NOT_FOUND,

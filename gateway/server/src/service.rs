@@ -18,6 +18,8 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// `Content-Type` of national JSON answers.
 pub const CONTENT_TYPE_JSON: &str = "application/json; charset=utf-8";
+/// `Content-Type` of plain-text answers (operational and operator endpoints).
+pub const CONTENT_TYPE_TEXT: &str = "text/plain; charset=utf-8";
 
 /// One national-interface request, authenticated and within limits, body fully read.
 #[derive(Debug, Clone)]
@@ -86,7 +88,7 @@ pub trait Service: Send + Sync + 'static {
         Box::pin(async {
             ServiceResponse {
                 status: 404,
-                content_type: "text/plain; charset=utf-8".to_owned(),
+                content_type: CONTENT_TYPE_TEXT.to_owned(),
                 body: Bytes::from_static(b"this service has no operator endpoints\n"),
                 outcome: "route",
                 infno: None,

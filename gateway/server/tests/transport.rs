@@ -95,6 +95,7 @@ async fn start(configure: impl FnOnce(&mut ServerConfig)) -> Harness {
                 &["H13110200027", "H13110200028"],
             ),
             ("stranger", Role::Institution, &["H99999999999"]),
+            ("ops", Role::Operator, &[]),
         ],
     )
     .unwrap();
@@ -864,5 +865,30 @@ async fn the_request_deadline_covers_slow_bodies_and_slow_services() {
     assert!(text.starts_with("HTTP/1.1 408"), "{text}");
     assert!(text.contains("[GW-LIMIT]"), "{text}");
     assert_eq!(h.echo.calls.load(Ordering::SeqCst), 1);
+    h.stop().await;
+}
+
+/// Operator endpoints: only an operator certificate reaches them, only to read; a service
+/// without operator endpoints answers 404; none of it is a national request (the service's
+/// `call` never runs, nothing is counted).
+#[tokio::test]
+async fn operator_endpoints_are_for_operators_and_read_only() {
+    let h = start(|_| {}).await;
+    let a = h.get("his-a", "/ops/journal/stats").await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    let a = h.post("ops", "/ops/journal/export", b"").await;
+    assert_eq!(a.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(a.headers["allow"], "GET, HEAD");
+    let a = h.get("ops", "/ops/bank/status").await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND);
+    assert!(
+        a.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    assert_eq!(h.echo.calls.load(Ordering::SeqCst), 0);
+    let text = String::from_utf8(h.get("ops", "/metrics").await.body.to_vec()).unwrap();
+    assert!(!text.contains("medsettle_requests_total{"), "{text}");
     h.stop().await;
 }
