@@ -878,6 +878,16 @@ fn operators_read_the_journal_of_a_running_gateway() {
         let (status, why) = get("/ops/journal/export?from=x", operator.clone()).await;
         assert_eq!(status, 400, "{why}");
         assert!(why.contains("from: `x` is not a journal offset"), "{why}");
+        let (status, json) = get("/ops/journal/stats?json", operator.clone()).await;
+        assert_eq!(status, 200, "{json}");
+        let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(json["per_kind"]["nhsa.request"], 3, "{json}");
+        let (status, why) = get("/ops/journal/stats?xml", operator.clone()).await;
+        assert_eq!(status, 400, "{why}");
+        assert!(why.contains("`xml` is not a parameter"), "{why}");
+        let (status, why) = get("/ops/bank/status?all=1", operator.clone()).await;
+        assert_eq!(status, 400, "{why}");
+        assert!(why.contains("`all=1` is not a parameter"), "{why}");
         let (status, why) = get("/ops/journal/stats", ws.tls_for(A)).await;
         assert_eq!(
             status, 403,

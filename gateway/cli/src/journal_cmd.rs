@@ -117,6 +117,8 @@ pub const OPS_EXPORT_LINES_MAX: usize = 10_000;
 
 /// The export endpoint's answer: lines from `from`, at most `limit`, durable records only
 /// (an operator sees what was acknowledged, never a record a crash could still take back).
+/// Built on `export`, not `read_from` (which also stops at the durable offset), because a
+/// corrupt record must be a line saying so, as in `journal export`, not the end of the answer.
 pub fn export_page(store: &dyn Store, from: u64, limit: usize) -> String {
     let mut body = String::new();
     let Some(durable) = store.durable_offset() else {

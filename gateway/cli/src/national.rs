@@ -69,8 +69,6 @@ pub struct NationalService {
     forwarders: Vec<(Vec<String>, Arc<Forwarder>)>,
     /// The instant-settlement engine, for 3201 reconciliation (IS-D-9).
     engine: Option<Arc<medsettle_engine::Engine>>,
-    /// Where the journal lives, as `GET /ops/journal/stats` names it.
-    journal_dir: std::path::PathBuf,
 }
 
 /// An answer ready to send: status, bytes, metrics labels.
@@ -120,14 +118,7 @@ impl NationalService {
             metrics,
             forwarders: Vec::new(),
             engine: None,
-            journal_dir: std::path::PathBuf::new(),
         })
-    }
-
-    /// Name the journal's directory in `GET /ops/journal/stats`.
-    pub fn with_journal_dir(mut self, dir: std::path::PathBuf) -> Self {
-        self.journal_dir = dir;
-        self
     }
 
     /// The operator endpoints: the journal, the engine and the bank file drop as `medsettle
@@ -141,11 +132,26 @@ impl NationalService {
             outcome,
             infno: None,
         };
+        // Parameters each endpoint takes; anything else is refused, naming it.
+        let query = req.query.as_deref().filter(|q| !q.is_empty());
+        if let (OperatorRoute::SettleStatus | OperatorRoute::BankStatus, Some(q)) =
+            (req.route, query)
+        {
+            let why = format!("`{q}` is not a parameter: this endpoint takes none\n");
+            return text(400, why, "rejected");
+        }
         let store = self.store.clone();
         let work = match req.route {
             OperatorRoute::JournalStats => {
-                let json = req.query.as_deref() == Some("json");
-                let dir = self.journal_dir.clone();
+                let json = match query {
+                    None => false,
+                    Some("json") => true,
+                    Some(other) => {
+                        let why = format!("`{other}` is not a parameter of this endpoint (json)\n");
+                        return text(400, why, "rejected");
+                    }
+                };
+                let dir = store.dir().to_path_buf();
                 tokio::task::spawn_blocking(move || -> anyhow::Result<String> {
                     Ok(store.stats().map(|s| {
                         if json {
@@ -157,7 +163,7 @@ impl NationalService {
                 })
             }
             OperatorRoute::JournalExport => {
-                let (from, limit) = match crate::journal_cmd::export_query(req.query.as_deref()) {
+                let (from, limit) = match crate::journal_cmd::export_query(query) {
                     Ok(q) => q,
                     Err(why) => return text(400, why + "\n", "rejected"),
                 };

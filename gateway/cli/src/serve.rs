@@ -73,8 +73,7 @@ pub fn run(config: Config, listen: Option<String>) -> Result<()> {
             },
             config.receiver_admdvs,
             bound.metrics(),
-        )?
-        .with_journal_dir(config.journal_dir());
+        )?;
         let metrics = bound.metrics();
         let batch = metrics.histogram(
             "medsettle_flush_batch_size",

@@ -713,6 +713,11 @@ impl SledStore {
         &self.inner
     }
 
+    /// The directory the store was opened on.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
     #[cfg(test)]
     pub(crate) fn hooks(&self) -> &TestHooks {
         &self.inner.hooks
