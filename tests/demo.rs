@@ -43,3 +43,33 @@ fn the_demo_runs_the_whole_flow_and_leaves_a_working_directory() {
     // A second run reuses the directory and adds traffic to the same journal.
     run_ok(&["demo", "--dir", d.to_str().unwrap(), "--visits", "2"]);
 }
+
+/// A calendar that cannot date today's payment stops the demo before any traffic, with the
+/// calendar's own message, and nothing is journaled.
+#[test]
+fn the_demo_refuses_up_front_when_todays_payment_cannot_be_dated() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("demo");
+    run_ok(&["init", "--dir", d.to_str().unwrap()]);
+    // A calendar for one far year only (test data: weekends only): today is not covered.
+    let far = d.join("test-calendar-2099.toml");
+    std::fs::write(&far, "year = 2099\nsource = \"test: weekends only\"\n").unwrap();
+    let config = d.join("medsettle.toml");
+    let text = std::fs::read_to_string(&config).unwrap().replacen(
+        "\ncalendar = []\n",
+        &format!("\ncalendar = [{:?}]\n", far.to_str().unwrap()),
+        1,
+    );
+    std::fs::write(&config, text).unwrap();
+    let out = run(&["demo", "--dir", d.to_str().unwrap(), "--visits", "2"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("which the calendar cannot date")
+            && err.contains(&format!("has no data for {}", today_in_china().year())),
+        "{err}"
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains("step 1/6"), "{stdout}");
+    assert!(!d.join("data/journal").exists(), "nothing journaled");
+}

@@ -193,18 +193,22 @@ pub fn run(args: DemoArgs) -> Result<()> {
     let persons = Arc::new(his::insured_from_registry(&crate::config::read(
         &config.core.persons,
     )?)?);
-    // The demo settles claims today and pays them on the next working day: refuse at once,
-    // before any traffic, if the calendar cannot date that payment.
-    let calendar = crate::calendar_cmd::load(&config.settlement.calendar)?;
+    // The demo settles claims today and closes the day at step 4: refuse at once, before any
+    // traffic, if the engine cannot date that payment (the same computation step 4 makes).
     let today = crate::calendar_cmd::today_in_china();
-    if calendar.next_working_day_after(today).is_err() {
-        let coverage = calendar.coverage_on(today, crate::calendar_cmd::CALENDAR_WARN_DAYS_DEFAULT);
+    let engine = crate::settle_cmd::build_engine(&config)?;
+    if engine.pay_date_for(today).is_err() {
+        let coverage = engine
+            .config()
+            .calendar
+            .coverage_on(today, crate::calendar_cmd::CALENDAR_WARN_DAYS_DEFAULT);
         return Err(BadInput::new(format!(
-            "the demo pays today's ({today}) claims on the next working day, which the calendar \
+            "the demo pays today's ({today}) claims on their payment date, which the calendar \
              cannot date: {coverage}"
         ))
         .into());
     }
+    drop(engine);
 
     println!("step 1/6  starting the gateway (medsettle serve, mutual TLS, fsync journal)");
     let gateway = ChildGateway::start(&config_path)?;
@@ -271,9 +275,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
 fn settle_and_pay(config: &crate::config::Config) -> Result<()> {
     let store = crate::serve::open_store(config)?;
     let engine = crate::settle_cmd::build_engine(config)?;
-    let today = time::OffsetDateTime::now_utc()
-        .to_offset(medsettle_canonical::CHINA_OFFSET)
-        .date();
+    let today = crate::calendar_cmd::today_in_china();
     let pay_date = engine
         .pay_date_for(today)
         .map_err(|e| anyhow!("[{}] {e}", e.rule()))?;
