@@ -136,7 +136,7 @@ pub fn run(config: Config, listen: Option<String>) -> Result<()> {
                 .unwrap_or(crate::calendar_cmd::CALENDAR_WARN_DAYS_DEFAULT),
             &bound.metrics(),
         );
-        watch.check();
+        watch.check(crate::calendar_cmd::today_in_china());
         let calendar_watch = tokio::spawn(watch.run(stop_rx.clone()));
         let readiness_store = store.clone();
         let readiness = Arc::new(move || readiness_store.is_writable());
@@ -193,19 +193,22 @@ impl CalendarWatch {
         }
     }
 
-    fn check(&mut self) {
+    /// Set the gauge for `today`; the first check of a day also logs the coverage, and returns
+    /// what it logged.
+    fn check(&mut self, today: time::Date) -> Option<medsettle_settlement::CalendarCoverage> {
         use medsettle_settlement::CalendarCoverage;
-        let today = crate::calendar_cmd::today_in_china();
         let coverage = self.calendar.coverage_on(today, self.warn_days);
         self.gauge.set(coverage.days_left());
-        if self.told_on != Some(today) {
-            self.told_on = Some(today);
-            match coverage {
-                CalendarCoverage::Covered { .. } => tracing::info!("{coverage}"),
-                CalendarCoverage::EndingSoon { .. } => tracing::warn!("{coverage}"),
-                CalendarCoverage::Uncovered { .. } => tracing::error!("{coverage}"),
-            }
+        if self.told_on == Some(today) {
+            return None;
         }
+        self.told_on = Some(today);
+        match coverage {
+            CalendarCoverage::Covered { .. } => tracing::info!("{coverage}"),
+            CalendarCoverage::EndingSoon { .. } => tracing::warn!("{coverage}"),
+            CalendarCoverage::Uncovered { .. } => tracing::error!("{coverage}"),
+        }
+        Some(coverage)
     }
 
     /// Check again every [`CALENDAR_CHECK_MS`] until `stop`.
@@ -215,7 +218,7 @@ impl CalendarWatch {
                 _ = tokio::time::sleep(std::time::Duration::from_millis(CALENDAR_CHECK_MS)) => {}
                 _ = stop.wait_for(|s| *s) => return,
             }
-            self.check();
+            self.check(crate::calendar_cmd::today_in_china());
         }
     }
 }
@@ -338,4 +341,41 @@ fn log_export(e: &crate::bank_cmd::Exported) {
         summary_csv = %e.day.summary_csv.display(),
         "daily close approved and payment file dropped"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use medsettle_settlement::CalendarCoverage;
+    use time::macros::date;
+
+    #[test]
+    fn the_calendar_watch_keeps_the_gauge_current_and_tells_once_a_day() {
+        let metrics = medsettle_server::Metrics::new(64);
+        let mut watch =
+            CalendarWatch::new(medsettle_settlement::Calendar::embedded(), 60, &metrics);
+        let gauge = |m: &medsettle_server::Metrics| {
+            m.render()
+                .lines()
+                .find_map(|l| l.strip_prefix("medsettle_calendar_days_left "))
+                .map(str::to_owned)
+        };
+        assert!(matches!(
+            watch.check(date!(2026 - 10 - 01)),
+            Some(CalendarCoverage::Covered { days_left: 91, .. })
+        ));
+        assert_eq!(gauge(&metrics).as_deref(), Some("91"));
+        // Checked again the same day: the gauge is set, nothing is told twice.
+        assert_eq!(watch.check(date!(2026 - 10 - 01)), None);
+        assert!(matches!(
+            watch.check(date!(2026 - 12 - 02)),
+            Some(CalendarCoverage::EndingSoon { days_left: 29, .. })
+        ));
+        assert_eq!(gauge(&metrics).as_deref(), Some("29"));
+        assert_eq!(
+            watch.check(date!(2027 - 01 - 04)),
+            Some(CalendarCoverage::Uncovered { year: 2027 })
+        );
+        assert_eq!(gauge(&metrics).as_deref(), Some("-1"));
+    }
 }
