@@ -1067,13 +1067,13 @@ struct GroupCommits {
     writes: u64,
     /// Total commit time, µs (the sum `/metrics` prints in seconds, read as a decimal).
     sum_us: u64,
-    /// (upper bound in seconds as printed, cumulative count), in bucket order.
-    buckets: Vec<(String, u64)>,
+    /// (upper bound in µs, `None` for `+Inf`; cumulative count), in bucket order.
+    buckets: Vec<(Option<u64>, u64)>,
 }
 
-/// Commit durations called out in the report, seconds as `/metrics` prints the bucket bounds.
-const COMMIT_REPORT_BOUNDS: [(&str, &str); 3] =
-    [("0.01", "10 ms"), ("0.1", "100 ms"), ("0.5", "500 ms")];
+/// Commit durations the report calls out, µs: bounds of the gateway's commit histogram
+/// (`serve::FLUSH_LATENCY_BOUNDS_US`; a test keeps them so).
+const COMMIT_REPORT_BOUNDS_US: [u64; 3] = [10_000, 100_000, 500_000];
 
 impl GroupCommits {
     async fn scrape(addr: SocketAddr, operator: Arc<rustls::ClientConfig>) -> Result<Self> {
@@ -1086,23 +1086,29 @@ impl GroupCommits {
     }
 
     fn parse(text: &str) -> Self {
+        use medsettle_server::metrics::{METRIC_FLUSH_BATCH_SIZE, METRIC_FLUSH_DURATION};
         let mut g = GroupCommits::default();
         for line in text.lines() {
             let Some((name, value)) = line.rsplit_once(' ') else {
                 continue;
             };
             let count = || value.parse::<u64>().unwrap_or(0);
-            if let Some(le) = name
-                .strip_prefix("medsettle_flush_duration_seconds_bucket{le=\"")
+            let Some(part) = name.strip_prefix(METRIC_FLUSH_DURATION) else {
+                if name.strip_prefix(METRIC_FLUSH_BATCH_SIZE) == Some("_sum") {
+                    g.writes = count();
+                }
+                continue;
+            };
+            if let Some(le) = part
+                .strip_prefix("_bucket{le=\"")
                 .and_then(|r| r.strip_suffix("\"}"))
             {
-                g.buckets.push((le.to_owned(), count()));
-            } else if name == "medsettle_flush_duration_seconds_count" {
+                let bound = (le != "+Inf").then(|| seconds_to_us(le));
+                g.buckets.push((bound, count()));
+            } else if part == "_count" {
                 g.commits = count();
-            } else if name == "medsettle_flush_duration_seconds_sum" {
+            } else if part == "_sum" {
                 g.sum_us = seconds_to_us(value);
-            } else if name == "medsettle_flush_batch_size_sum" {
-                g.writes = count();
             }
         }
         g
@@ -1116,13 +1122,13 @@ impl GroupCommits {
             buckets: self
                 .buckets
                 .iter()
-                .map(|(le, n)| {
+                .map(|&(le, n)| {
                     let was = before
                         .buckets
                         .iter()
-                        .find(|(l, _)| l == le)
+                        .find(|(l, _)| *l == le)
                         .map_or(0, |(_, n)| *n);
-                    (le.clone(), n.saturating_sub(was))
+                    (le, n.saturating_sub(was))
                 })
                 .collect(),
         }
@@ -1133,15 +1139,16 @@ impl GroupCommits {
         if self.commits == 0 {
             return "no group commits in the window".into();
         }
-        let at_most = |bound: &str| {
-            self.buckets
-                .iter()
-                .find(|(le, _)| le == bound)
-                .map_or(self.commits, |(_, n)| *n)
-        };
-        let slow: Vec<String> = COMMIT_REPORT_BOUNDS
+        let slow: Vec<String> = COMMIT_REPORT_BOUNDS_US
             .iter()
-            .map(|(bound, label)| format!("{} over {label}", self.commits - at_most(bound)))
+            .filter_map(|&bound| {
+                let (_, at_most) = self.buckets.iter().find(|(le, _)| *le == Some(bound))?;
+                Some(format!(
+                    "{} over {} ms",
+                    self.commits.saturating_sub(*at_most),
+                    bound / 1000
+                ))
+            })
             .collect();
         let tenths = self.writes * 10 / self.commits;
         let mean_us = self.sum_us / self.commits;
@@ -1799,6 +1806,16 @@ mod tests {
             GroupCommits::default().describe(),
             "no group commits in the window"
         );
+    }
+
+    #[test]
+    fn the_reported_commit_durations_are_bounds_of_the_gateways_histogram() {
+        for bound in COMMIT_REPORT_BOUNDS_US {
+            assert!(
+                crate::serve::FLUSH_LATENCY_BOUNDS_US.contains(&bound),
+                "{bound} µs is not a bucket bound"
+            );
+        }
     }
 
     #[test]

@@ -76,13 +76,13 @@ pub fn run(config: Config, listen: Option<String>) -> Result<()> {
         )?;
         let metrics = bound.metrics();
         let batch = metrics.histogram(
-            "medsettle_flush_batch_size",
+            medsettle_server::metrics::METRIC_FLUSH_BATCH_SIZE,
             "Writes made durable by one group commit",
             FLUSH_BATCH_BOUNDS,
             1,
         );
         let latency = metrics.histogram(
-            "medsettle_flush_duration_seconds",
+            medsettle_server::metrics::METRIC_FLUSH_DURATION,
             "Duration of one group commit (sled flush + fdatasync)",
             FLUSH_LATENCY_BOUNDS_US,
             1_000_000,

@@ -18,8 +18,8 @@ use std::time::Duration;
 pub const METRIC_JOURNAL_OFFSET: &str = "medsettle_journal_offset";
 /// Suggested name for the service's group-commit batch-size histogram.
 pub const METRIC_FLUSH_BATCH_SIZE: &str = "medsettle_flush_batch_size";
-/// Suggested name for the service's flush-latency histogram (seconds).
-pub const METRIC_FLUSH_LATENCY: &str = "medsettle_flush_latency_seconds";
+/// Suggested name for the service's group-commit duration histogram (seconds: flush + fdatasync).
+pub const METRIC_FLUSH_DURATION: &str = "medsettle_flush_duration_seconds";
 /// Histogram bounds for latencies, in microseconds (render with [`MICROS_PER_SECOND`]).
 pub const LATENCY_BUCKETS_MICROS: &[u64] = &[
     500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000,
