@@ -220,13 +220,12 @@ fn mutual_tls_accepted_over_http1_and_http2_and_counted_in_metrics() {
             text.contains("medsettle_requests_total{infno=\"1101\",outcome=\"ok\"} 3\n"),
             "three 1101 answered ok (one HTTP/1.1, two HTTP/2):\n{text}"
         );
-        // The workspace's calendar (common::test_calendar) and today in China: the operator's
-        // warning gauge.
+        // The workspace's calendar and today in China: the operator's warning gauge.
         let days_left = |now: time::OffsetDateTime| {
             let today = now
                 .to_offset(time::UtcOffset::from_hms(8, 0, 0).unwrap())
                 .date();
-            (test_calendar_last_day() - today).whole_days()
+            (ws.calendar.last_day - today).whole_days()
         };
         let expected = [
             days_left(time::OffsetDateTime::now_utc()),

@@ -44,6 +44,8 @@ pub fn run_ok(args: &[&str]) -> String {
 /// A directory set up by `medsettle init --dir`.
 pub struct Workspace {
     pub dir: tempfile::TempDir,
+    /// The working-day calendar its configuration names (see [`test_calendar`]).
+    pub calendar: TestCalendar,
 }
 
 impl Workspace {
@@ -51,15 +53,15 @@ impl Workspace {
     pub fn init() -> Workspace {
         let dir = tempfile::tempdir().expect("temp dir");
         run_ok(&["init", "--dir", dir.path().to_str().unwrap()]);
-        let ws = Workspace { dir };
-        use_test_calendar(ws.path());
-        ws
+        let calendar = use_test_calendar(dir.path());
+        Workspace { dir, calendar }
     }
 
     /// `--calendar-file` arguments for `medsettle calendar …`: the workspace's calendar.
     pub fn calendar_args(&self) -> Vec<String> {
-        test_calendar(self.path())
-            .into_iter()
+        self.calendar
+            .files
+            .iter()
             .flat_map(|f| ["--calendar-file".to_owned(), f.to_str().unwrap().to_owned()])
             .collect()
     }
@@ -112,9 +114,6 @@ impl Workspace {
     }
 }
 
-/// Years the shipped calendar covers (`specs/calendar/cn-YYYY.toml`).
-pub const SHIPPED_CALENDAR_YEARS: [i32; 2] = [2025, 2026];
-
 /// Today in China, the gateway's settlement date.
 pub fn today_in_china() -> time::Date {
     time::OffsetDateTime::now_utc()
@@ -122,34 +121,58 @@ pub fn today_in_china() -> time::Date {
         .date()
 }
 
+/// The calendar files an end-to-end workspace uses, and the last day they date.
+pub struct TestCalendar {
+    pub files: Vec<PathBuf>,
+    pub last_day: time::Date,
+}
+
 /// Calendar files for the end-to-end tests, which settle claims on the real today and pay them
-/// on its T+1 working day: the shipped years, plus — for this year and the next when they are
-/// not shipped — a file written into `dir` with weekends only. Those are test data, not the State
-/// Council's schedule; they keep the tests independent of the date they run on. Returns the
-/// files in year order; idempotent.
-pub fn test_calendar(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = SHIPPED_CALENDAR_YEARS
-        .iter()
-        .map(|y| Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("specs/calendar/cn-{y}.toml")))
-        .collect();
-    let year = today_in_china().year();
-    for y in [year, year + 1] {
-        if !SHIPPED_CALENDAR_YEARS.contains(&y) {
-            let f = dir.join(format!("test-calendar-{y}.toml"));
-            std::fs::write(
-                &f,
-                format!("year = {y}\nsource = \"end-to-end tests: weekends only, not the official schedule\"\n"),
-            )
-            .unwrap();
-            files.push(f);
+/// on its T+1 working day: the shipped ones (`specs/calendar/cn-YYYY.toml`), plus — for this
+/// year and the next when none is shipped — a file written into `dir` with weekends only. Those
+/// are test data, not the State Council's schedule; they keep the tests independent of the date
+/// they run on.
+pub fn test_calendar(dir: &Path) -> TestCalendar {
+    let specs = Path::new(env!("CARGO_MANIFEST_DIR")).join("specs/calendar");
+    let mut years = std::collections::BTreeMap::new();
+    for entry in std::fs::read_dir(&specs).unwrap() {
+        let path = entry.unwrap().path();
+        let year = path.file_name().and_then(|n| n.to_str()).and_then(|n| {
+            n.strip_prefix("cn-")?
+                .strip_suffix(".toml")?
+                .parse::<i32>()
+                .ok()
+        });
+        if let Some(year) = year {
+            years.insert(year, path);
         }
     }
-    files
+    let today = today_in_china().year();
+    for y in [today, today + 1] {
+        years.entry(y).or_insert_with(|| {
+            let f = dir.join(format!("test-calendar-{y}.toml"));
+            let text = format!(
+                "year = {y}\nsource = \"end-to-end tests: weekends only, not the official schedule\"\n"
+            );
+            std::fs::write(&f, text).unwrap();
+            f
+        });
+    }
+    let mut last = today;
+    while years.contains_key(&(last + 1)) {
+        last += 1;
+    }
+    TestCalendar {
+        files: years.into_values().collect(),
+        last_day: time::Date::from_calendar_date(last, time::Month::December, 31).unwrap(),
+    }
 }
 
 /// Point the configuration `medsettle init` wrote into `dir` at [`test_calendar`].
-pub fn use_test_calendar(dir: &Path) {
-    let list = test_calendar(dir)
+pub fn use_test_calendar(dir: &Path) -> TestCalendar {
+    let calendar = test_calendar(dir);
+    let list = calendar
+        .files
         .iter()
         .map(|f| format!("{:?}", f.to_str().unwrap()))
         .collect::<Vec<_>>()
@@ -162,12 +185,7 @@ pub fn use_test_calendar(dir: &Path) {
     );
     let text = text.replacen("\ncalendar = []\n", &format!("\ncalendar = [{list}]\n"), 1);
     std::fs::write(config, text).unwrap();
-}
-
-/// The last day [`test_calendar`] covers.
-pub fn test_calendar_last_day() -> time::Date {
-    let last = (today_in_china().year() + 1).max(SHIPPED_CALENDAR_YEARS[1]);
-    time::Date::from_calendar_date(last, time::Month::December, 31).unwrap()
+    calendar
 }
 
 /// A running `medsettle serve`; killed on drop.
