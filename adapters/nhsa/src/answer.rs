@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 use crate::envelope::{Infcode, ResponseEnvelope};
 use crate::field::Record;
 use crate::settlement::{PersonExtras, settle_output_for_claim};
+use crate::tx::settle::SettleOutput;
 
 /// What an answer needs besides the claim: the receiver's ids and times.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -23,7 +24,24 @@ pub struct AnswerContext {
 
 /// The success answer (2207/2304/2208/2305 output) for a settled claim.
 pub fn answer_for_claim(claim: &SettledClaim, ctx: &AnswerContext) -> ResponseEnvelope {
+    let (mut envelope, output) = answer_parts_for_claim(claim, ctx);
+    envelope.output = Some(output.to_wire());
+    envelope
+}
+
+/// [`answer_for_claim`] as its envelope without the output and the typed output, for a caller
+/// that writes the bytes at once ([`ResponseEnvelope::to_bytes_with_output`] with
+/// [`crate::field::Wire`]) instead of building the output as a `Value`.
+pub fn answer_parts_for_claim(
+    claim: &SettledClaim,
+    ctx: &AnswerContext,
+) -> (ResponseEnvelope, SettleOutput) {
     let output = settle_output_for_claim(claim, ctx.person.as_ref());
+    (success_envelope(ctx), output)
+}
+
+/// A success envelope with no output yet.
+pub fn success_envelope(ctx: &AnswerContext) -> ResponseEnvelope {
     ResponseEnvelope {
         infcode: Infcode::SUCCESS,
         inf_refmsgid: Some(ctx.inf_refmsgid.clone()),
@@ -34,7 +52,7 @@ pub fn answer_for_claim(claim: &SettledClaim, ctx: &AnswerContext) -> ResponseEn
         cainfo: None,
         signtype: None,
         enctype: None,
-        output: Some(output.to_wire()),
+        output: None,
         extra: Map::new(),
     }
 }

@@ -10,8 +10,9 @@ use time::PrimitiveDateTime;
 
 use crate::error::NhsaError;
 use crate::field::kinds::*;
-use crate::field::{Errors, FieldSpec, FieldValue, Record, number};
+use crate::field::{Errors, FieldPath, FieldSpec, FieldValue, Record, Wire, number};
 use crate::record;
+use serde::ser::{Serialize, SerializeMap, Serializer};
 
 /// Default of [`DecodeLimits::json_depth_max`]: an envelope nests about 5 levels
 /// (envelope → input → feedetail → line → exp_content), so 32 leaves room for provincial
@@ -123,6 +124,9 @@ record! {
     }
 }
 
+/// Initial capacity of an answer's bytes (a settlement answer is ~1.5 KiB).
+const ANSWER_BYTES_HINT: usize = 2048;
+
 record! {
     /// The response envelope (§1.2). `output` stays raw JSON until
     /// [`decode_output`](crate::decode_output) types it.
@@ -154,7 +158,7 @@ impl Infcode {
 }
 
 impl FieldValue for Infcode {
-    fn decode(v: &Value, path: &str, spec: &FieldSpec, errs: &mut Errors) -> Option<Self> {
+    fn decode(v: &Value, path: FieldPath<'_>, spec: &FieldSpec, errs: &mut Errors) -> Option<Self> {
         let text = match v {
             Value::Number(n) => n.as_str().to_owned(),
             Value::String(s) => s.trim().to_owned(),
@@ -290,14 +294,14 @@ impl RequestEnvelope {
             && !code.is_empty()
             && let Err(why) = check_msgid(msgid, code)
         {
-            errs.push(RuleId::FMT_MSGID, &at("msgid"), why);
+            errs.push(RuleId::FMT_MSGID, at("msgid"), why);
         }
         match input {
             Some(Value::Object(_)) | None | Some(Value::Null) => {}
             Some(Value::String(s)) if s.is_empty() => {}
             Some(_) => errs.push(
                 RuleId::NHSA_ENV_INPUT,
-                &at("input"),
+                at("input"),
                 "input must be a JSON object (an encrypted or text input is not accepted)",
             ),
         }
@@ -307,7 +311,7 @@ impl RequestEnvelope {
             if insuplc_absent && input_names_person(input) {
                 errs.push(
                     RuleId::FMT_REQUIRED,
-                    &at("insuplc_admdvs"),
+                    at("insuplc_admdvs"),
                     "insuplc_admdvs (参保地医保区划) is required when the input names a psn_no",
                 );
             }
@@ -343,7 +347,7 @@ impl ResponseEnvelope {
             {
                 errs.push(
                     RuleId::FMT_DATETIME,
-                    &at(name),
+                    at(name),
                     format!("{name} `{s}` is not a time yyyyMMddHHmmssSSS"),
                 );
             }
@@ -353,7 +357,7 @@ impl ResponseEnvelope {
             Some(Value::String(s)) if s.is_empty() => {}
             Some(_) => errs.push(
                 RuleId::FMT_TYPE,
-                &at("output"),
+                at("output"),
                 "output must be a JSON object or null (an encrypted output is not accepted)",
             ),
         }
@@ -377,26 +381,61 @@ impl ResponseEnvelope {
     }
 
     /// The wire bytes: UTF-8 JSON, `infcode` a number, amounts numbers with 2 decimals.
+    /// Written straight from the fields ([`Wire`]): the same bytes as serializing
+    /// [`Record::to_wire`].
     pub fn to_bytes(&self) -> Vec<u8> {
-        serde_json::to_vec(&self.to_wire()).expect("a JSON value serializes")
+        let mut bytes = Vec::with_capacity(ANSWER_BYTES_HINT);
+        serde_json::to_writer(&mut bytes, &Wire(self)).expect("an envelope serializes");
+        bytes
     }
 
-    /// [`Self::to_bytes`] for an envelope that is not needed afterwards: the output object (a
-    /// settlement's is the largest part) is moved into the wire form instead of copied. Same
-    /// bytes, same key order.
-    pub fn into_bytes(mut self) -> Vec<u8> {
-        let output = self.output.take();
-        let Some(output) = output else {
-            return self.to_bytes();
-        };
-        // A stand-in keeps the key where the encoder puts it; the real output then replaces
-        // it in place (the map keeps insertion order).
-        self.output = Some(Value::Null);
-        let mut map = self.encode_map();
-        if let Some(slot) = map.get_mut("output") {
-            *slot = output;
+    /// [`Self::to_bytes`] of an envelope that is not needed afterwards.
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.to_bytes()
+    }
+
+    /// The bytes [`Self::to_bytes`] would give with `output` as the envelope's output (whatever
+    /// `self.output` holds): a typed output such as [`Wire`] of a settlement is written once,
+    /// never built as a `Value` first.
+    pub fn to_bytes_with_output<O: Serialize>(&self, output: &O) -> Vec<u8> {
+        struct With<'a, O>(&'a ResponseEnvelope, &'a O);
+        impl<O: Serialize> Serialize for With<'_, O> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let e = self.0;
+                // The envelope's fields in table order (a test holds this to `to_bytes`).
+                let texts = [
+                    ("inf_refmsgid", &e.inf_refmsgid),
+                    ("refmsg_time", &e.refmsg_time),
+                    ("respond_time", &e.respond_time),
+                    ("err_msg", &e.err_msg),
+                    ("warn_msg", &e.warn_msg),
+                    ("cainfo", &e.cainfo),
+                    ("signtype", &e.signtype),
+                    ("enctype", &e.enctype),
+                ];
+                let mut map = s.serialize_map(None)?;
+                map.serialize_entry("infcode", &e.infcode.0)?;
+                for (name, value) in texts {
+                    if let Some(v) = value {
+                        map.serialize_entry(name, v)?;
+                    }
+                }
+                map.serialize_entry("output", self.1)?;
+                for (k, v) in &e.extra {
+                    // As in `encode_map`: a field written above keeps its value.
+                    let written = k == "infcode"
+                        || k == "output"
+                        || texts.iter().any(|(name, v)| k == name && v.is_some());
+                    if !written {
+                        map.serialize_entry(k, v)?;
+                    }
+                }
+                map.end()
+            }
         }
-        serde_json::to_vec(&map).expect("a JSON value serializes")
+        let mut bytes = Vec::with_capacity(ANSWER_BYTES_HINT);
+        serde_json::to_writer(&mut bytes, &With(self, output)).expect("an envelope serializes");
+        bytes
     }
 }
 
@@ -425,6 +464,70 @@ mod tests {
             let decoded =
                 RequestEnvelope::decode(body.as_bytes(), &limits).map_err(|e| e.violations);
             assert_eq!(format!("{decoded:?}"), format!("{by_map:?}"), "{body}");
+        }
+    }
+
+    /// A 2207 output as the gateway answers it (a journaled answer), with an unknown field
+    /// kept for relay.
+    const SETTLE_OUTPUT: &str = r#"{"setlinfo":{"mdtrt_id":"440300202612021447470000099813","setl_id":"440300202612021447470000099978","psn_no":"44030000000105","psn_name":"丁超","psn_cert_type":"01","certno":"440304198307161057","gend":"2","naty":"01","brdy":"1983-07-16","age":43.0,"insutype":"310","psn_type":"1201","cvlserv_flag":"0","setl_time":"2026-12-02 14:47:47","mdtrt_cert_type":"02","med_type":"11","medfee_sumamt":145.50,"fulamt_ownpay_amt":0.00,"overlmt_selfpay":0.00,"preselfpay_amt":10.05,"inscp_scp_amt":135.45,"act_pay_dedc":0.00,"hifp_pay":81.27,"pool_prop_selfpay":0.6000,"cvlserv_pay":0.00,"hifes_pay":0.00,"hifmi_pay":0.00,"hifob_pay":0.00,"maf_pay":0.00,"hosp_part_amt":0.00,"oth_pay":0.00,"fund_pay_sumamt":81.27,"psn_part_amt":64.23,"acct_pay":0.00,"psn_cash_pay":64.23,"balc":0.00,"acct_mulaid_pay":0.00,"medins_setl_id":"H44030000001202611201120001567","clr_optins":"440300","clr_way":"01","clr_type":"11","hifdm_pay":0.00,"province_extra":{"k":[1,"二"]}},"setldetail":[{"fund_pay_type":"310100","inscp_scp_amt":135.45,"crt_payb_lmt_amt":339554.90,"fund_payamt":81.27,"fund_pay_type_name":"职工基本医疗保险统筹基金"},{"fund_pay_type":"310200","fund_payamt":0.00}]}"#;
+
+    fn settle_output() -> crate::tx::settle::SettleOutput {
+        let v: Value = serde_json::from_str(SETTLE_OUTPUT).unwrap();
+        let mut errs = Errors::default();
+        let out = crate::tx::settle::SettleOutput::decode_value(&v, "output", &mut errs);
+        assert!(errs.is_empty(), "{:?}", errs.violations);
+        out.unwrap()
+    }
+
+    /// Writing a record straight from its fields gives the bytes of serializing its wire map:
+    /// field order, nested records and arrays, numbers as their exact text, and extras (one
+    /// named like an absent field is written at the end, one named like a present field is not,
+    /// as `encode_map` does).
+    #[test]
+    fn wire_bytes_are_the_wire_maps_bytes() {
+        let out = settle_output();
+        assert_eq!(
+            String::from_utf8(serde_json::to_vec(&Wire(&out)).unwrap()).unwrap(),
+            String::from_utf8(serde_json::to_vec(&out.to_wire()).unwrap()).unwrap()
+        );
+        let body = r#"{"infcode":0,"inf_refmsgid":"440300202611201030150000000001","refmsg_time":"20261120103015123","err_msg":"","output":{"a":1},"extra_key":"kept"}"#;
+        let mut e = ResponseEnvelope::decode(body.as_bytes(), &DecodeLimits::default()).unwrap();
+        e.extra.insert("cainfo".into(), Value::from("absent field"));
+        e.extra
+            .insert("err_msg".into(), Value::from("present field"));
+        let via_map = serde_json::to_vec(&e.to_wire()).unwrap();
+        assert_eq!(
+            String::from_utf8(e.to_bytes()).unwrap(),
+            String::from_utf8(via_map).unwrap()
+        );
+        assert!(
+            String::from_utf8(e.to_bytes())
+                .unwrap()
+                .ends_with(r#""extra_key":"kept","cainfo":"absent field"}"#)
+        );
+    }
+
+    /// An envelope written with a typed output is the envelope holding that output's wire map.
+    #[test]
+    fn bytes_with_a_typed_output_are_the_envelopes_bytes() {
+        let out = settle_output();
+        for body in [
+            r#"{"infcode":0,"inf_refmsgid":"440300202611201030150000000001","refmsg_time":"20261120103015123","respond_time":"20261120103015125","err_msg":"","warn_msg":"w"}"#,
+            r#"{"infcode":-1,"err_msg":"bad","cainfo":"c","signtype":"SM2","enctype":"x","extra_key":"kept"}"#,
+        ] {
+            let mut e =
+                ResponseEnvelope::decode(body.as_bytes(), &DecodeLimits::default()).unwrap();
+            e.extra
+                .insert("warn_msg".into(), Value::from("named like a field"));
+            e.extra
+                .insert("output".into(), Value::from("never written"));
+            let typed = e.to_bytes_with_output(&Wire(&out));
+            e.output = Some(out.to_wire());
+            assert_eq!(
+                String::from_utf8(typed).unwrap(),
+                String::from_utf8(e.to_bytes()).unwrap(),
+                "{body}"
+            );
         }
     }
 

@@ -19,7 +19,9 @@ pub mod field;
 pub mod settlement;
 pub mod tx;
 
-pub use answer::{AnswerContext, answer_for_claim, error_answer};
+pub use answer::{
+    AnswerContext, answer_for_claim, answer_parts_for_claim, error_answer, success_envelope,
+};
 pub use canonical::{
     Canonical, CanonicalRequest, CanonicalResponse, ExchangeOutcome, Options, check_fee_lines,
     to_canonical,
@@ -28,6 +30,6 @@ pub use envelope::{
     DecodeLimits, Infcode, JSON_DEPTH_MAX_DEFAULT, RequestEnvelope, ResponseEnvelope,
 };
 pub use error::NhsaError;
-pub use field::{FieldKind, FieldSpec, Record, Scaled};
+pub use field::{FieldKind, FieldSpec, Record, Scaled, Wire};
 pub use settlement::{PersonExtras, claim_from_exchange, settle_output_for_claim};
 pub use tx::{TxInput, TxOutput, decode_input, decode_output, input_fields, output_fields};

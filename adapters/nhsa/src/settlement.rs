@@ -98,7 +98,7 @@ pub fn claim_from_exchange(
         {
             errs.push(
                 RuleId::NHSA_ENV_EXCHANGE,
-                &join(&base, field),
+                join(&base, field),
                 format!("{field} `{got}` does not match the request's `{want}`"),
             );
         }
@@ -115,7 +115,7 @@ pub fn claim_from_exchange(
     {
         errs.push(
             RuleId::NHSA_ENV_EXCHANGE,
-            &join(&base, "medfee_sumamt"),
+            join(&base, "medfee_sumamt"),
             format!(
                 "medfee_sumamt {} does not match the request's {sent}",
                 s.medfee_sumamt
@@ -126,7 +126,7 @@ pub fn claim_from_exchange(
         // decode_output reports these as FMT-REQUIRED for settling transactions
         errs.push(
             RuleId::FMT_REQUIRED,
-            &join(&base, "setl_id"),
+            join(&base, "setl_id"),
             "a settlement result needs setl_id and setl_time",
         );
         return Err(NhsaError::new(errs.violations));

@@ -463,7 +463,7 @@ fn require_settled(output: &Value, path: &str, errs: &mut Errors) {
         if absent {
             errs.push(
                 RuleId::FMT_REQUIRED,
-                &join(&base, name),
+                join(&base, name),
                 format!("{name} is required in the result of a settlement or reversal"),
             );
         }
