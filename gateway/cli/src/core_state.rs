@@ -125,6 +125,10 @@ pub struct StoreCoreView<'a> {
     /// is recorded here and the caller must check [`StoreCoreView::failure`] before trusting
     /// (or journaling) anything the core computed.
     failure: RefCell<Option<ViewFailure>>,
+    /// The last visit's fee lines read: a fee upload and a settlement read them once to compute
+    /// and once more to merge their changes ([`state_writes`]). Exact for the view's life: it
+    /// serves one request, under that person's apply lock, before any of its writes.
+    fee_lines_read: RefCell<Option<(String, Vec<FeeLineRecord>)>>,
 }
 
 /// Why the view could not read the core's state.
@@ -166,6 +170,7 @@ impl<'a> StoreCoreView<'a> {
             store,
             persons,
             failure: RefCell::new(None),
+            fee_lines_read: RefCell::new(None),
         }
     }
 
@@ -231,9 +236,17 @@ impl CoreView for StoreCoreView<'_> {
     }
 
     fn fee_lines(&self, mdtrt_id: &str) -> Vec<FeeLineRecord> {
+        if let Some((id, lines)) = self.fee_lines_read.borrow().as_ref()
+            && id == mdtrt_id
+        {
+            return lines.clone();
+        }
         // Stored ordered by feedetl_sn (see `state_writes`).
-        self.get(space::FEE_LINES, &key(&[mdtrt_id]))
-            .unwrap_or_default()
+        let lines: Vec<FeeLineRecord> = self
+            .get(space::FEE_LINES, &key(&[mdtrt_id]))
+            .unwrap_or_default();
+        *self.fee_lines_read.borrow_mut() = Some((mdtrt_id.to_owned(), lines.clone()));
+        lines
     }
 
     fn settlement(&self, setl_id: &str) -> Option<SettlementRecord> {
@@ -262,5 +275,56 @@ impl CoreView for StoreCoreView<'_> {
 
     fn sign_in(&self, sign_no: &str) -> Option<SignInRecord> {
         self.get(space::SIGN_IN, &key(&[sign_no]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use medsettle_store::{Durability, JournalRecord, SledStore, StoreConfig};
+
+    fn put(store: &SledStore, space: &str, key: Vec<u8>, value: &[u8]) {
+        let record = JournalRecord::new("test.state", b"{}".to_vec()).with_write(StateWrite::put(
+            space,
+            key,
+            value.to_vec(),
+        ));
+        store.append(record).expect("append");
+    }
+
+    /// A view reads a visit's fee lines from the store once: the second read (the merge in
+    /// `state_writes`) is served from the first, and another view reads afresh.
+    #[test]
+    fn a_view_reads_a_visits_fee_lines_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(
+            dir.path(),
+            StoreConfig {
+                durability: Durability::None,
+                ..StoreConfig::default()
+            },
+        )
+        .unwrap();
+        let persons = PersonIndex::new(&medsettle_core::PersonRegistry { persons: vec![] });
+        put(&store, space::FEE_LINES, key(&["M1"]), b"[]");
+        put(&store, space::FEE_LINES, key(&["M2"]), b"[]");
+
+        let view = StoreCoreView::new(&store, &persons);
+        assert!(view.fee_lines("M1").is_empty());
+        // Damage the stored value: a second read from the store would now fail to decode.
+        put(&store, space::FEE_LINES, key(&["M1"]), b"not json");
+        assert!(view.fee_lines("M1").is_empty());
+        assert_eq!(view.failure(), None, "the second read went to the store");
+        // Another visit is read from the store.
+        assert!(view.fee_lines("M2").is_empty());
+        assert_eq!(view.failure(), None);
+
+        let fresh = StoreCoreView::new(&store, &persons);
+        assert!(fresh.fee_lines("M1").is_empty());
+        assert!(
+            matches!(fresh.failure(), Some(ViewFailure::Corrupt(_))),
+            "a new view reads the store: {:?}",
+            fresh.failure()
+        );
     }
 }

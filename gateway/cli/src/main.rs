@@ -13,6 +13,7 @@ mod his;
 mod init;
 mod journal_cmd;
 mod national;
+mod seeds;
 mod serve;
 mod settle_cmd;
 mod translate;

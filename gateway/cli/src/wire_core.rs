@@ -5,6 +5,7 @@
 
 use medsettle_canonical::{Admdvs, ClaimKind, FundLine, Money, RuleId, SettledClaim, Violation};
 use medsettle_core::{CoreAnswer, CoreRequest, Quantity, SetlInfo, UnitPrice, txn};
+use medsettle_nhsa::tx::settle::SettleOutput;
 use medsettle_nhsa::{PersonExtras, Scaled, TxInput, settle_output_for_claim};
 use serde_json::{Map, Value, json};
 use time::PrimitiveDateTime;
@@ -357,29 +358,45 @@ pub fn output_for(answer: &CoreAnswer, infno: &str, ctx_code: &str, admdvs: Admd
             }).collect::<Vec<_>>()
         }),
         CoreAnswer::FeesCancelled { feedetl_sn } => json!({"result": {"feedetl_sn": feedetl_sn}}),
-        CoreAnswer::Settlement {
-            setlinfo,
-            setldetail,
-        } => {
-            let claim = claim_shape(setlinfo, setldetail, infno, ctx_code, admdvs);
-            let mut out = settle_output_for_claim(&claim, Some(&extras_of(setlinfo)));
-            out.setlinfo.setl_id = setlinfo.setl_id.clone();
-            if setlinfo.setl_time.is_none() {
-                out.setlinfo.setl_time = None;
-            }
-            out.setlinfo.medins_setl_id = setlinfo.medins_setl_id.clone();
-            out.setlinfo.clr_optins = setlinfo
-                .clr_optins
-                .as_deref()
-                .and_then(|c| Admdvs::parse(c).ok());
-            out.setlinfo.clr_way = setlinfo.clr_way.clone();
-            medsettle_nhsa::Record::to_wire(&out)
-        }
+        CoreAnswer::Settlement { .. } => medsettle_nhsa::Record::to_wire(
+            &settle_output_for(answer, infno, ctx_code, admdvs)
+                .expect("a settlement answer has a settle output"),
+        ),
         CoreAnswer::NothingToReverse { omsgid, oinfno } => json!({
             "data": {"omsgid": omsgid, "oinfno": oinfno, "rslt": "0",
                      "rslt_dscr": "原交易未产生结算，无需冲正 (the original message settled nothing; nothing to reverse)"}
         }),
     }
+}
+
+/// The typed output of a (pre-)settlement answer ([`output_for`] before it becomes a `Value`),
+/// `None` for any other answer: written straight to bytes with `medsettle_nhsa::Wire`.
+pub fn settle_output_for(
+    answer: &CoreAnswer,
+    infno: &str,
+    ctx_code: &str,
+    admdvs: Admdvs,
+) -> Option<SettleOutput> {
+    let CoreAnswer::Settlement {
+        setlinfo,
+        setldetail,
+    } = answer
+    else {
+        return None;
+    };
+    let claim = claim_shape(setlinfo, setldetail, infno, ctx_code, admdvs);
+    let mut out = settle_output_for_claim(&claim, Some(&extras_of(setlinfo)));
+    out.setlinfo.setl_id = setlinfo.setl_id.clone();
+    if setlinfo.setl_time.is_none() {
+        out.setlinfo.setl_time = None;
+    }
+    out.setlinfo.medins_setl_id = setlinfo.medins_setl_id.clone();
+    out.setlinfo.clr_optins = setlinfo
+        .clr_optins
+        .as_deref()
+        .and_then(|c| Admdvs::parse(c).ok());
+    out.setlinfo.clr_way = setlinfo.clr_way.clone();
+    Some(out)
 }
 
 /// A settled-claim shaped view of a (pre-)settlement answer, to reuse the adapter's encoder.
