@@ -3,13 +3,15 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs::File;
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
+use std::task::{Context, Poll, Waker};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 use crate::config::{Durability, StoreConfig};
@@ -72,10 +74,14 @@ struct Inner {
     /// Wakes the flusher when `progress` changes or on shutdown.
     work_cv: Condvar,
     /// What has been made durable; blocking waiters sleep on `durable_cv`,
-    /// async waiters on `durable_tx`.
+    /// async waiters are listed in `durable_waiters`.
     durable: Mutex<DurableView>,
     durable_cv: Condvar,
-    durable_tx: watch::Sender<DurableView>,
+    /// Pending async waits, each with its ticket: a change of `durable` wakes exactly the ones
+    /// it decides. (A broadcast woke every waiter on every group commit, and the writes made
+    /// while that commit ran — about half — only went back to sleep.) Locked after `durable`.
+    durable_waiters: Mutex<Vec<DurableWaiter>>,
+    next_waiter_id: AtomicU64,
     /// Set when a state apply failed half-way: only a reopen (replay) repairs it.
     poisoned: Mutex<Option<String>>,
     flush_count: AtomicU64,
@@ -161,6 +167,63 @@ pub(crate) struct DurableView {
     closed: bool,
     /// An append failed part-way: the durable prefix will not grow past it.
     broken: bool,
+}
+
+/// One pending async wait for durability (see `Inner::durable_waiters`).
+struct DurableWaiter {
+    id: u64,
+    ticket: Ticket,
+    waker: Waker,
+}
+
+/// The future of [`Store::wait_durable`]: ready once the durable view decides its ticket,
+/// woken only by the change that decides it.
+struct DurableWait<'a> {
+    inner: &'a Inner,
+    ticket: Ticket,
+    /// Its entry in `durable_waiters` while it waits.
+    registered: Option<u64>,
+}
+
+impl Future for DurableWait<'_> {
+    type Output = Result<(), StoreError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let inner = self.inner;
+        let view = lock(&inner.durable);
+        if let Some(result) = view.decide(self.ticket) {
+            // Only `publish` changes the view, and it removes every waiter it decides.
+            self.registered = None;
+            return Poll::Ready(result);
+        }
+        // Registered while `durable` is held (see `publish`).
+        let mut waiters = lock(&inner.durable_waiters);
+        match self
+            .registered
+            .and_then(|id| waiters.iter_mut().find(|w| w.id == id))
+        {
+            Some(w) => w.waker.clone_from(cx.waker()),
+            None => {
+                let id = inner.next_waiter_id.fetch_add(1, Ordering::Relaxed);
+                waiters.push(DurableWaiter {
+                    id,
+                    ticket: self.ticket,
+                    waker: cx.waker().clone(),
+                });
+                self.registered = Some(id);
+            }
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for DurableWait<'_> {
+    fn drop(&mut self) {
+        // A wait given up (the request cancelled) leaves no entry behind.
+        if let Some(id) = self.registered {
+            lock(&self.inner.durable_waiters).retain(|w| w.id != id);
+        }
+    }
 }
 
 impl DurableView {
@@ -603,10 +666,17 @@ impl Inner {
     fn publish(&self, f: impl FnOnce(&mut DurableView)) {
         let mut view = lock(&self.durable);
         f(&mut view);
-        let snapshot = view.clone();
+        // Under `durable`, which a waiter holds from its check to its registration: no waiter
+        // can miss this change.
+        let decided: Vec<Waker> = lock(&self.durable_waiters)
+            .extract_if(.., |w| view.decide(w.ticket).is_some())
+            .map(|w| w.waker)
+            .collect();
         drop(view);
         self.durable_cv.notify_all();
-        self.durable_tx.send_replace(snapshot);
+        for waker in decided {
+            waker.wake();
+        }
     }
 
     /// The flusher thread: the only caller of `db.flush()` after open.
@@ -725,6 +795,26 @@ impl SledStore {
 
     /// Test access: overwrite a stored journal frame with arbitrary bytes.
     #[cfg(test)]
+    /// Generation of the last group commit.
+    #[cfg(test)]
+    pub(crate) fn flushed_gen_for_test(&self) -> u64 {
+        lock(&self.inner.durable).flushed_gen
+    }
+
+    /// Records a group commit of generation `flushed_gen` in the durable view as the flusher
+    /// does (waking the waits it decides).
+    #[cfg(test)]
+    pub(crate) fn publish_flushed_gen_for_test(&self, flushed_gen: u64) {
+        self.inner.publish(|v| v.flushed_gen = flushed_gen)
+    }
+
+    /// Async waits registered for a wake.
+    #[cfg(test)]
+    pub(crate) fn durable_waiters_for_test(&self) -> usize {
+        lock(&self.inner.durable_waiters).len()
+    }
+
+    #[cfg(test)]
     pub(crate) fn overwrite_frame_for_test(&self, offset: u64, frame: &[u8]) {
         self.inner.journal.insert(be_offset(offset), frame).unwrap();
     }
@@ -842,7 +932,6 @@ impl Store for SledStore {
         let meta = db.open_tree(TREE_META)?;
         let db_path = dir.join(SLED_DATA_FILE);
         let data_file = File::open(&db_path).map_err(|e| io_err(&db_path, e))?;
-        let (durable_tx, _) = watch::channel(DurableView::default());
         let inner = Inner {
             db,
             journal,
@@ -866,7 +955,8 @@ impl Store for SledStore {
             work_cv: Condvar::new(),
             durable: Mutex::new(DurableView::default()),
             durable_cv: Condvar::new(),
-            durable_tx,
+            durable_waiters: Mutex::new(Vec::new()),
+            next_waiter_id: AtomicU64::new(0),
             poisoned: Mutex::new(None),
             flush_count: AtomicU64::new(0),
             flush_observer: Mutex::new(None),
@@ -897,7 +987,6 @@ impl Store for SledStore {
             p.highest_done = last_offset;
         }
         lock(&inner.durable).durable_offset = last_offset;
-        inner.durable_tx.send_replace(lock(&inner.durable).clone());
 
         info!(
             dir = %dir.display(),
@@ -1054,20 +1143,13 @@ impl Store for SledStore {
     }
 
     fn wait_durable(&self, ticket: Ticket) -> DurableFuture<'_> {
-        let mut rx = self.inner().durable_tx.subscribe();
-        let no_wait = self.inner().config.durability == Durability::None;
-        Box::pin(async move {
-            if no_wait {
-                return Ok(());
-            }
-            loop {
-                if let Some(result) = rx.borrow_and_update().decide(ticket) {
-                    return result;
-                }
-                if rx.changed().await.is_err() {
-                    return Err(StoreError::Closed);
-                }
-            }
+        if self.inner().config.durability == Durability::None {
+            return Box::pin(std::future::ready(Ok(())));
+        }
+        Box::pin(DurableWait {
+            inner: self.inner(),
+            ticket,
+            registered: None,
         })
     }
 

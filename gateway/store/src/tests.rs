@@ -802,3 +802,55 @@ fn large_exchanges_are_journaled_compressed_and_read_back_whole() {
     assert_eq!(entry.answer, answer.as_bytes());
     assert_eq!(entry.offset, offset);
 }
+
+/// An async wait is woken by the change of the durable view that decides its ticket, not by
+/// every group commit before it, and a wait given up leaves no registration behind.
+#[test]
+fn an_async_wait_is_woken_only_by_the_commit_that_covers_it() {
+    use std::sync::atomic::AtomicUsize;
+    use std::task::{Context, Poll, Wake, Waker};
+
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    let flushed = s.flushed_gen_for_test();
+    let count = Arc::new(Count(AtomicUsize::new(0)));
+    let waker = Waker::from(count.clone());
+    let mut cx = Context::from_waker(&waker);
+
+    let ticket = crate::Ticket {
+        generation: flushed + 2,
+        offset: None,
+    };
+    let mut wait = s.wait_durable(ticket);
+    assert!(wait.as_mut().poll(&mut cx).is_pending());
+    s.publish_flushed_gen_for_test(flushed + 1);
+    assert_eq!(
+        count.0.load(Ordering::SeqCst),
+        0,
+        "woken by a commit that does not cover it"
+    );
+    s.publish_flushed_gen_for_test(flushed + 2);
+    assert_eq!(count.0.load(Ordering::SeqCst), 1);
+    assert!(matches!(wait.as_mut().poll(&mut cx), Poll::Ready(Ok(()))));
+    assert!(s.durable_waiters_for_test() == 0);
+
+    let mut given_up = s.wait_durable(crate::Ticket {
+        generation: flushed + 10,
+        offset: None,
+    });
+    assert!(given_up.as_mut().poll(&mut cx).is_pending());
+    assert!(given_up.as_mut().poll(&mut cx).is_pending());
+    assert_eq!(
+        s.durable_waiters_for_test(),
+        1,
+        "a second poll registers once"
+    );
+    drop(given_up);
+    assert!(s.durable_waiters_for_test() == 0);
+}
