@@ -40,7 +40,6 @@ use crate::tls;
 
 /// Pause after a failed `accept` (e.g. out of file descriptors) so the loop does not spin.
 const ACCEPT_ERROR_BACKOFF_MS: u64 = 50;
-/// `Content-Type` of the operational plain-text answers.
 /// `Content-Type` of the Prometheus text format.
 const CONTENT_TYPE_METRICS: &str = "text/plain; version=0.0.4; charset=utf-8";
 

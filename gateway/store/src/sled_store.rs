@@ -154,7 +154,7 @@ struct Progress {
     wake_at: Option<u64>,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub(crate) struct DurableView {
     /// Highest generation covered by a successful flush.
     flushed_gen: u64,
@@ -793,8 +793,6 @@ impl SledStore {
         &self.inner.hooks
     }
 
-    /// Test access: overwrite a stored journal frame with arbitrary bytes.
-    #[cfg(test)]
     /// Generation of the last group commit.
     #[cfg(test)]
     pub(crate) fn flushed_gen_for_test(&self) -> u64 {
@@ -814,6 +812,7 @@ impl SledStore {
         lock(&self.inner.durable_waiters).len()
     }
 
+    /// Test access: overwrite a stored journal frame with arbitrary bytes.
     #[cfg(test)]
     pub(crate) fn overwrite_frame_for_test(&self, offset: u64, frame: &[u8]) {
         self.inner.journal.insert(be_offset(offset), frame).unwrap();
