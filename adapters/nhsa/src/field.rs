@@ -168,13 +168,9 @@ impl fmt::Display for FieldPath<'_> {
     }
 }
 
-/// `parent.child`, or `child` at the top.
+/// `parent.child`, or `child` at the top, written out (see [`FieldPath`]).
 pub fn join(path: &str, name: &str) -> String {
-    if path.is_empty() {
-        name.to_owned()
-    } else {
-        format!("{path}.{name}")
-    }
+    FieldPath::new(path, name).to_string()
 }
 
 fn json_type(v: &Value) -> &'static str {
@@ -936,6 +932,12 @@ pub fn decode_array_field<T: Record>(
 mod tests {
     use super::*;
 
+    /// The path of the one field these tests decode.
+    const F: FieldPath<'static> = FieldPath {
+        parent: "",
+        name: "f",
+    };
+
     fn spec(kind: FieldKind) -> FieldSpec {
         FieldSpec {
             name: "f",
@@ -949,14 +951,9 @@ mod tests {
     fn money(json: &str) -> Result<i64, Vec<Violation>> {
         let v: Value = serde_json::from_str(json).unwrap();
         let mut errs = Errors::default();
-        Money::decode(
-            &v,
-            FieldPath::new("", "f"),
-            &spec(FieldKind::Money),
-            &mut errs,
-        )
-        .map(Money::fen)
-        .ok_or(errs.violations)
+        Money::decode(&v, F, &spec(FieldKind::Money), &mut errs)
+            .map(Money::fen)
+            .ok_or(errs.violations)
     }
 
     #[test]
@@ -990,18 +987,10 @@ mod tests {
         let mut errs = Errors::default();
         let s = spec(FieldKind::Char(2));
         assert_eq!(
-            String::decode(&Value::from("张三"), FieldPath::new("", "f"), &s, &mut errs),
+            String::decode(&Value::from("张三"), F, &s, &mut errs),
             Some("张三".to_owned())
         );
-        assert!(
-            String::decode(
-                &Value::from("张三丰"),
-                FieldPath::new("", "f"),
-                &s,
-                &mut errs
-            )
-            .is_none()
-        );
+        assert!(String::decode(&Value::from("张三丰"), F, &s, &mut errs).is_none());
         assert_eq!(errs.violations[0].rule, RuleId::FMT_LENGTH);
     }
 
@@ -1010,13 +999,8 @@ mod tests {
         let mut errs = Errors::default();
         let s = spec(FieldKind::DateTime);
         assert!(
-            PrimitiveDateTime::decode(
-                &Value::from("2024-06-01 10:30:15"),
-                FieldPath::new("", "f"),
-                &s,
-                &mut errs
-            )
-            .is_some()
+            PrimitiveDateTime::decode(&Value::from("2024-06-01 10:30:15"), F, &s, &mut errs)
+                .is_some()
         );
         for bad in [
             "2024-06-01T10:30:15",
@@ -1024,15 +1008,7 @@ mod tests {
             "2024-06-01 24:00:00",
             "2024-6-1 10:30:15",
         ] {
-            assert!(
-                PrimitiveDateTime::decode(
-                    &Value::from(bad),
-                    FieldPath::new("", "f"),
-                    &s,
-                    &mut errs
-                )
-                .is_none()
-            );
+            assert!(PrimitiveDateTime::decode(&Value::from(bad), F, &s, &mut errs).is_none());
         }
         assert!(
             errs.violations

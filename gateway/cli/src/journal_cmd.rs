@@ -33,12 +33,10 @@ pub fn run(cmd: JournalCommand, config: &Config) -> Result<()> {
     let store = open_store(config)?;
     match cmd {
         JournalCommand::Stats { json } => {
-            let s = store.stats()?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&s)?);
-                return Ok(());
-            }
-            print!("{}", stats_text(&config.journal_dir(), &s));
+            print!(
+                "{}",
+                stats_output(&config.journal_dir(), &store.stats()?, json)?
+            );
         }
         JournalCommand::Export { from } => {
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
@@ -50,6 +48,15 @@ pub fn run(cmd: JournalCommand, config: &Config) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// What `journal stats [--json]` prints: pretty JSON or the table.
+pub fn stats_output(journal_dir: &Path, s: &StoreStats, json: bool) -> Result<String> {
+    if json {
+        Ok(serde_json::to_string_pretty(s)? + "\n")
+    } else {
+        Ok(stats_text(journal_dir, s))
+    }
 }
 
 /// The `journal stats` table.

@@ -144,14 +144,8 @@ impl NationalService {
                     }
                 };
                 let dir = store.dir().to_path_buf();
-                tokio::task::spawn_blocking(move || -> anyhow::Result<String> {
-                    Ok(store.stats().map(|s| {
-                        if json {
-                            serde_json::to_string_pretty(&s).unwrap_or_default() + "\n"
-                        } else {
-                            crate::journal_cmd::stats_text(&dir, &s)
-                        }
-                    })?)
+                tokio::task::spawn_blocking(move || {
+                    crate::journal_cmd::stats_output(&dir, &store.stats()?, json)
                 })
             }
             OperatorRoute::JournalExport => {
@@ -286,7 +280,7 @@ impl NationalService {
     ) -> Answer {
         Answer {
             status,
-            body: error_answer(violations, &self.answer_ctx(seed, received)).into_bytes(),
+            body: error_answer(violations, &self.answer_ctx(seed, received)).to_bytes(),
             outcome,
         }
     }
@@ -789,7 +783,7 @@ impl NationalService {
         if let Some((output, writes)) = precomputed {
             let mut e = success_envelope(ctx);
             e.output = Some(output);
-            return (e.into_bytes(), None, writes);
+            return (e.to_bytes(), None, writes);
         }
         let id = format!(
             "{}{}{:010}",
@@ -804,7 +798,7 @@ impl NationalService {
         };
         let mut e = success_envelope(ctx);
         e.output = Some(output);
-        (e.into_bytes(), None, Vec::new())
+        (e.to_bytes(), None, Vec::new())
     }
 }
 
