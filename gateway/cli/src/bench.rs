@@ -1765,42 +1765,35 @@ fn render(
 mod tests {
     use super::*;
 
-    fn scrape(commits: u64, writes: u64, sum: &str, buckets: &[(&str, u64)]) -> String {
-        let mut t = String::from("# TYPE medsettle_flush_duration_seconds histogram\n");
-        for (le, n) in buckets {
-            t.push_str(&format!(
-                "medsettle_flush_duration_seconds_bucket{{le=\"{le}\"}} {n}\n"
-            ));
+    /// What the gateway's `/metrics` prints after commits of `(writes, µs)`: its own
+    /// histograms (`serve::flush_histograms`) and renderer, so a renamed metric or a changed
+    /// format fails here.
+    fn scrape(commits: &[(u64, u64)]) -> String {
+        let metrics = medsettle_server::Metrics::new(64);
+        let (batch, duration) = crate::serve::flush_histograms(&metrics);
+        for &(writes, us) in commits {
+            batch.observe(writes);
+            duration.observe(us);
         }
-        t.push_str(&format!(
-            "medsettle_flush_duration_seconds_sum {sum}\nmedsettle_flush_duration_seconds_count {commits}\n"
-        ));
-        t.push_str(&format!(
-            "medsettle_flush_batch_size_sum {writes}\nmedsettle_flush_batch_size_count {commits}\n"
-        ));
-        t
+        metrics.render()
     }
 
     #[test]
     fn a_window_of_group_commits_is_the_difference_of_two_scrapes() {
-        let a = GroupCommits::parse(&scrape(
-            10,
-            100,
-            "0.02",
-            &[("0.01", 10), ("0.1", 10), ("0.5", 10), ("+Inf", 10)],
-        ));
-        let b = GroupCommits::parse(&scrape(
-            3069,
-            62_548,
-            "5.466403",
-            &[("0.01", 3050), ("0.1", 3064), ("0.5", 3068), ("+Inf", 3069)],
-        ));
+        let before: Vec<(u64, u64)> = vec![(10, 2_000); 10];
+        let mut after = before.clone();
+        // In the window: 20 commits of 1.5 ms, one of 20 ms, one of 200 ms, one of 600 ms.
+        after.extend([(20, 1_500); 20]);
+        after.extend([(30, 20_000), (40, 200_000), (50, 600_000)]);
+        let a = GroupCommits::parse(&scrape(&before));
+        let b = GroupCommits::parse(&scrape(&after));
+        assert_eq!((a.commits, a.writes, a.sum_us), (10, 100, 20_000));
         let w = b.since(&a);
-        assert_eq!((w.commits, w.writes, w.sum_us), (3059, 62_448, 5_446_403));
+        assert_eq!((w.commits, w.writes, w.sum_us), (23, 520, 850_000));
         assert_eq!(
             w.describe(),
-            "3059 group commits in the window, 20.4 writes each, mean 1.78 ms; \
-             19 over 10 ms, 5 over 100 ms, 1 over 500 ms"
+            "23 group commits in the window, 22.6 writes each, mean 36.95 ms; \
+             3 over 10 ms, 2 over 100 ms, 1 over 500 ms"
         );
         assert_eq!(
             GroupCommits::default().describe(),

@@ -74,19 +74,7 @@ pub fn run(config: Config, listen: Option<String>) -> Result<()> {
             config.receiver_admdvs,
             bound.metrics(),
         )?;
-        let metrics = bound.metrics();
-        let batch = metrics.histogram(
-            medsettle_server::metrics::METRIC_FLUSH_BATCH_SIZE,
-            "Writes made durable by one group commit",
-            FLUSH_BATCH_BOUNDS,
-            1,
-        );
-        let latency = metrics.histogram(
-            medsettle_server::metrics::METRIC_FLUSH_DURATION,
-            "Duration of one group commit (sled flush + fdatasync)",
-            FLUSH_LATENCY_BOUNDS_US,
-            1_000_000,
-        );
+        let (batch, latency) = flush_histograms(&bound.metrics());
         store.set_flush_observer(Arc::new(move |writes, took| {
             batch.observe(writes);
             latency.observe(u64::try_from(took.as_micros()).unwrap_or(u64::MAX));
@@ -160,6 +148,29 @@ pub fn run(config: Config, listen: Option<String>) -> Result<()> {
     store.sync().context("final flush")?;
     tracing::info!("journal flushed; bye");
     result
+}
+
+/// The group-commit histograms of `/metrics`: writes per commit, and commit duration in µs
+/// (rendered in seconds). `bench ingest` reads them back around each measured window.
+pub fn flush_histograms(
+    metrics: &medsettle_server::Metrics,
+) -> (
+    Arc<medsettle_server::Histogram>,
+    Arc<medsettle_server::Histogram>,
+) {
+    let batch = metrics.histogram(
+        medsettle_server::metrics::METRIC_FLUSH_BATCH_SIZE,
+        "Writes made durable by one group commit",
+        FLUSH_BATCH_BOUNDS,
+        1,
+    );
+    let duration = metrics.histogram(
+        medsettle_server::metrics::METRIC_FLUSH_DURATION,
+        "Duration of one group commit (sled flush + fdatasync)",
+        FLUSH_LATENCY_BOUNDS_US,
+        1_000_000,
+    );
+    (batch, duration)
 }
 
 /// How often `serve` re-checks how far the working-day calendar reaches, ms.
@@ -352,8 +363,12 @@ mod tests {
     #[test]
     fn the_calendar_watch_keeps_the_gauge_current_and_tells_once_a_day() {
         let metrics = medsettle_server::Metrics::new(64);
-        let mut watch =
-            CalendarWatch::new(medsettle_settlement::Calendar::embedded(), 60, &metrics);
+        // A weekends-only 2026: the test must not change when 2027's file is shipped.
+        let calendar = medsettle_settlement::Calendar::from_toml_strs(&[
+            "year = 2026\nsource = \"test: weekends only\"\n",
+        ])
+        .unwrap();
+        let mut watch = CalendarWatch::new(calendar, 60, &metrics);
         let gauge = |m: &medsettle_server::Metrics| {
             m.render()
                 .lines()
