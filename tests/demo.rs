@@ -65,7 +65,7 @@ fn the_demo_refuses_up_front_when_todays_payment_cannot_be_dated() {
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("which the calendar cannot date")
+        err.contains("which cannot be computed: [")
             && err.contains(&format!("has no data for {}", today_in_china().year())),
         "{err}"
     );

@@ -197,14 +197,15 @@ pub fn run(args: DemoArgs) -> Result<()> {
     // traffic, if the engine cannot date that payment (the same computation step 4 makes).
     let today = crate::calendar_cmd::today_in_china();
     let engine = crate::settle_cmd::build_engine(&config)?;
-    if engine.pay_date_for(today).is_err() {
+    if let Err(e) = engine.pay_date_for(today) {
         let coverage = engine
             .config()
             .calendar
             .coverage_on(today, crate::calendar_cmd::CALENDAR_WARN_DAYS_DEFAULT);
         return Err(BadInput::new(format!(
-            "the demo pays today's ({today}) claims on their payment date, which the calendar \
-             cannot date: {coverage}"
+            "the demo pays today's ({today}) claims on their payment date, which cannot be \
+             computed: [{}] {e}; {coverage}",
+            e.rule()
         ))
         .into());
     }
