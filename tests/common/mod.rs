@@ -147,8 +147,8 @@ pub fn test_calendar(dir: &Path) -> TestCalendar {
             years.insert(year, path);
         }
     }
-    let today = today_in_china().year();
-    for y in [today, today + 1] {
+    let this_year = today_in_china().year();
+    for y in [this_year, this_year + 1] {
         years.entry(y).or_insert_with(|| {
             let f = dir.join(format!("test-calendar-{y}.toml"));
             let text = format!(
@@ -158,13 +158,13 @@ pub fn test_calendar(dir: &Path) -> TestCalendar {
             f
         });
     }
-    let mut last = today;
-    while years.contains_key(&(last + 1)) {
-        last += 1;
+    let mut last_year = this_year;
+    while years.contains_key(&(last_year + 1)) {
+        last_year += 1;
     }
     TestCalendar {
         files: years.into_values().collect(),
-        last_day: time::Date::from_calendar_date(last, time::Month::December, 31).unwrap(),
+        last_day: time::Date::from_calendar_date(last_year, time::Month::December, 31).unwrap(),
     }
 }
 

@@ -500,19 +500,26 @@ mod tests {
         );
     }
 
+    /// Weekends-only test calendars for `years`: coverage tests must not change when the
+    /// next year's official file is shipped.
+    fn weekends(years: &[i32]) -> Calendar {
+        let texts: Vec<String> = years
+            .iter()
+            .map(|y| format!("year = {y}\nsource = \"test: weekends only\"\n"))
+            .collect();
+        Calendar::from_toml_strs(&texts.iter().map(String::as_str).collect::<Vec<_>>()).unwrap()
+    }
+
     #[test]
     fn coverage_runs_through_consecutive_years_only() {
+        let c = weekends(&[2025, 2026]);
         assert_eq!(
-            cal().covered_through(date!(2025 - 03 - 01)),
+            c.covered_through(date!(2025 - 03 - 01)),
             Some(date!(2026 - 12 - 31))
         );
-        assert_eq!(cal().covered_through(date!(2027 - 01 - 01)), None);
+        assert_eq!(c.covered_through(date!(2027 - 01 - 01)), None);
         // A gap ends the run: 2025 and 2027 without 2026 covers 2025 only.
-        let gap = Calendar::from_toml_strs(&[
-            EMBEDDED_CALENDARS[0],
-            "year = 2027\nsource = \"test: weekends only\"\n",
-        ])
-        .unwrap();
+        let gap = weekends(&[2025, 2027]);
         assert_eq!(
             gap.covered_through(date!(2025 - 06 - 01)),
             Some(date!(2025 - 12 - 31))
@@ -521,7 +528,7 @@ mod tests {
 
     #[test]
     fn coverage_warns_inside_the_window_and_fails_outside_the_years() {
-        let c = cal();
+        let c = weekends(&[2026]);
         assert_eq!(
             c.coverage_on(date!(2026 - 10 - 01), 60),
             CalendarCoverage::Covered {
