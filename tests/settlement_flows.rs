@@ -426,3 +426,76 @@ fn fee_uploads_cancellations_and_reuploads_leave_exactly_the_live_lines() {
     });
     gw.terminate();
 }
+
+/// A settlement sent again is answered from the journal, although computing it afresh would be
+/// refused (its visit is settled and its msgid used): the core's transactions skip the up-front
+/// idempotency read, and a refusal looks the key up before it is answered.
+#[test]
+fn a_repeated_settlement_gets_the_stored_answer_not_the_cores_refusal() {
+    let ws = Workspace::init();
+    let gw = ws.serve(&[]);
+    let rt = runtime();
+    let employee = employee(&ws);
+    let first = rt.block_on(async {
+        let (mut conn, mut b) = first_institution(&ws, &gw).await;
+        let lines = vec![FeeLine {
+            med_list_codg: "DIAG001".into(),
+            units: 1,
+            pric_fen: 2_000,
+        }];
+        let first = his::outpatient_visit(&mut conn, &mut b, &employee, &lines, 7)
+            .await
+            .unwrap();
+        let resend = || bytes::Bytes::from(first.request.to_string());
+
+        // The same bytes twice: the stored answer both times (a fresh settlement would carry
+        // a new setl_id and respond_time).
+        let (status, again) = conn.post(his::CALL_SERVICE_PATH, resend()).await.unwrap();
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&again));
+        let (status, third) = conn.post(his::CALL_SERVICE_PATH, resend()).await.unwrap();
+        assert_eq!((status, &third), (200, &again), "replays are byte for byte");
+        let replayed: Value = serde_json::from_slice(&again).unwrap();
+        assert_eq!(replayed["infcode"], 0, "{replayed}");
+        assert_eq!(replayed["output"]["setlinfo"], first.setlinfo);
+
+        // The same msgid with another body: a conflict, not the core's refusal.
+        let mut changed = first.request.clone();
+        changed["input"]["data"]["psn_setlway"] = Value::from("02");
+        let (status, answer) = conn.call(&changed).await.unwrap();
+        assert_eq!(status, 409, "{answer}");
+        assert!(
+            answer["err_msg"]
+                .as_str()
+                .is_some_and(|m| m.contains("GW-IDEMPOTENCY")),
+            "{answer}"
+        );
+
+        // The same settlement under a new msgid is not a repeat: the core refuses it.
+        let fresh = b.envelope(
+            "2207",
+            &employee.insuplc_admdvs,
+            first.request["input"].clone(),
+        );
+        let (status, answer) = conn.call(&fresh).await.unwrap();
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["infcode"], -1, "{answer}");
+        assert!(
+            answer["err_msg"]
+                .as_str()
+                .is_some_and(|m| m.contains("CORE-")),
+            "{answer}"
+        );
+        first
+    });
+    assert!(gw.terminate().success());
+    let export = ws.journal_export();
+    let settled: Vec<&Value> = export
+        .iter()
+        .filter(|r| r["msgid"] == first.msgid.as_str())
+        .collect();
+    assert_eq!(settled.len(), 1, "one record for three sends: {settled:?}");
+    assert_eq!(
+        settled[0]["record"]["answer"]["output"]["setlinfo"],
+        first.setlinfo
+    );
+}

@@ -280,6 +280,8 @@ pub struct Settled {
     pub setl_id: String,
     pub msgid: String,
     pub setlinfo: Value,
+    /// The settling envelope (2207 / 2304) as sent, for a caller that sends it again.
+    pub request: Value,
 }
 
 /// A business answer (infcode 0) or the error text.
@@ -388,6 +390,7 @@ pub async fn outpatient_visit(
             .to_owned(),
         msgid,
         setlinfo: out["setlinfo"].clone(),
+        request: settle,
     })
 }
 
@@ -467,6 +470,7 @@ pub async fn inpatient_stay(
             .to_owned(),
         msgid,
         setlinfo: out["setlinfo"].clone(),
+        request: settle,
     })
 }
 

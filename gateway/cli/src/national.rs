@@ -404,10 +404,18 @@ impl NationalService {
             };
             return (answer, label);
         }
-        match self.replay(&env, body_sha256).await {
-            Ok(Some(answer)) => return (answer, label),
-            Ok(None) => {}
-            Err(answer) => return (answer, label),
+        // The core's transactions skip the up-front index read (one sled read per request):
+        // computing one changes nothing until its record is appended, the append finds a
+        // repeat itself (and answers with the stored bytes), and a repeat the core refuses —
+        // its msgid or visit taken by the original — looks the key up before it is answered.
+        // The others (file channel, reconciliation) can do real work first, so they look now.
+        let core_tx = medsettle_nhsa::tx::base_infno(&env.infno).is_some_and(core_serves);
+        if !core_tx {
+            match self.replay(&env, body_sha256).await {
+                Ok(Some(answer)) => return (answer, label),
+                Ok(None) => {}
+                Err(answer) => return (answer, label),
+            }
         }
         let Some(institution) = self.institutions.get(&env.fixmedins_code) else {
             let v = Violation::new(
@@ -458,10 +466,10 @@ impl NationalService {
                 Err(v) => {
                     let seed = self.seeds.unjournaled();
                     let refusal = CoreRefusal::rule(v.rule, v.path, v.message);
-                    return (
-                        self.core_refused(&env, &infno, &refusal, seed, received),
-                        label,
-                    );
+                    let answer = self
+                        .refused_unless_repeat(&env, body_sha256, &refusal, seed, received)
+                        .await;
+                    return (answer, label);
                 }
             }
         } else {
@@ -469,7 +477,7 @@ impl NationalService {
         };
         let shard = core_request.as_ref().and_then(person_of).map(shard_of);
         // Compute and append under the lock; wait for durability outside it.
-        let appended = {
+        let appended = 'locked: {
             let _guards = self.lock_shards(shard);
             let seed_slot = self.seeds.for_record();
             let seed = seed_slot.value;
@@ -496,22 +504,8 @@ impl NationalService {
             };
             let (answer_bytes, claim, writes) = match computed {
                 Ok(c) => c,
-                Err(refusal) => {
-                    let answer = match refusal.code() {
-                        // Not the sender's fault and not an answer of the transaction: the
-                        // request was not acknowledged and may be sent again.
-                        code if code == RuleId::GW_UNAVAILABLE.0 => {
-                            let v = Violation::new(RuleId::GW_UNAVAILABLE, "", refusal.to_string());
-                            self.refuse(503, "unavailable", &[v], seed, received)
-                        }
-                        code if code == RuleId::GW_INTERNAL.0 => {
-                            let v = Violation::new(RuleId::GW_INTERNAL, "", refusal.to_string());
-                            self.refuse(500, "internal", &[v], seed, received)
-                        }
-                        _ => self.core_refused(&env, &infno, &refusal, seed, received),
-                    };
-                    return (answer, label);
-                }
+                // Answered outside the lock: a repeat is looked up first, which may wait.
+                Err(refusal) => break 'locked Err((refusal, seed)),
             };
             // The request and the answer as JSON text, verbatim: the decoder accepted the body
             // as one JSON object after an optional UTF-8 BOM, so without the BOM it is valid
@@ -551,7 +545,16 @@ impl NationalService {
             if let Ok(IdempotentOutcome::Appended { .. }) = &appended {
                 self.seeds.journaled(seed_slot);
             }
-            appended.map(|o| (o, answer_bytes))
+            Ok(appended.map(|o| (o, answer_bytes)))
+        };
+        let appended = match appended {
+            Ok(appended) => appended,
+            Err((refusal, seed)) => {
+                let answer = self
+                    .refused_unless_repeat(&env, body_sha256, &refusal, seed, received)
+                    .await;
+                return (answer, label);
+            }
         };
         let (outcome, answer_bytes) = match appended {
             Ok(x) => x,
@@ -605,6 +608,37 @@ impl NationalService {
         tracing::info!(msgid = %env.msgid, infno, code = refusal.code(), "refused by the core");
         let v = Violation::new(RuleId(refusal.code()), refusal.path(), refusal.to_string());
         self.refuse(200, "refused", &[v], seed, received)
+    }
+
+    /// The answer to a request of the core that the core refused — unless the request repeats
+    /// a journaled one: the core's transactions skip the up-front idempotency read, so a repeat
+    /// (whose visit the original settled, whose msgid it used) reaches the core, and gets the
+    /// stored answer or a conflict here.
+    async fn refused_unless_repeat(
+        &self,
+        env: &RequestEnvelope,
+        body_sha256: [u8; 32],
+        refusal: &CoreRefusal,
+        seed: u64,
+        received: OffsetDateTime,
+    ) -> Answer {
+        match self.replay(env, body_sha256).await {
+            Ok(Some(answer)) | Err(answer) => return answer,
+            Ok(None) => {}
+        }
+        match refusal.code() {
+            // Not the sender's fault and not an answer of the transaction: the request was not
+            // acknowledged and may be sent again.
+            code if code == RuleId::GW_UNAVAILABLE.0 => {
+                let v = Violation::new(RuleId::GW_UNAVAILABLE, "", refusal.to_string());
+                self.refuse(503, "unavailable", &[v], seed, received)
+            }
+            code if code == RuleId::GW_INTERNAL.0 => {
+                let v = Violation::new(RuleId::GW_INTERNAL, "", refusal.to_string());
+                self.refuse(500, "internal", &[v], seed, received)
+            }
+            _ => self.core_refused(env, &env.infno, refusal, seed, received),
+        }
     }
 
     /// The stored answer for a repeated `(fixmedins_code, msgid)`, or a conflict.
