@@ -470,6 +470,19 @@ fn a_repeated_settlement_gets_the_stored_answer_not_the_cores_refusal() {
             "{answer}"
         );
 
+        // The same msgid with a body that is not valid input: refused as bad input, naming
+        // the field (the core's transactions are checked for repeats after decoding).
+        let mut invalid = first.request.clone();
+        invalid["input"]["data"]["medfee_sumamt"] = Value::from("12.345");
+        let (status, answer) = conn.call(&invalid).await.unwrap();
+        assert_eq!(status, 400, "{answer}");
+        assert!(
+            answer["err_msg"]
+                .as_str()
+                .is_some_and(|m| m.contains("FMT-MONEY") && m.contains("medfee_sumamt")),
+            "{answer}"
+        );
+
         // The same settlement under a new msgid is not a repeat: the core refuses it.
         let fresh = b.envelope(
             "2207",

@@ -24,6 +24,7 @@ use medsettle_nhsa::{
     success_envelope,
 };
 use medsettle_server::forward::{ForwardRequest, Forwarder};
+use medsettle_server::routes::envelope_time;
 use medsettle_server::{
     BoxFuture, CONTENT_TYPE_TEXT, Metrics, OperatorRequest, OperatorRoute, Service, ServiceRequest,
     ServiceResponse,
@@ -255,17 +256,16 @@ impl NationalService {
     }
 
     fn answer_ctx(&self, seed: u64, received: OffsetDateTime) -> AnswerContext {
-        let now = OffsetDateTime::now_utc().to_offset(CHINA_OFFSET);
-        let refmsg_time = compact(received, true);
+        let refmsg_time = envelope_time(received);
         AnswerContext {
             inf_refmsgid: format!(
                 "{}{}{:010}",
                 self.receiver_admdvs,
-                &refmsg_time[..COMPACT_SECONDS_LEN],
+                &refmsg_time[..SECONDS_LEN],
                 seed % 10_000_000_000
             ),
             refmsg_time,
-            respond_time: compact(now, true),
+            respond_time: envelope_time(OffsetDateTime::now_utc()),
             person: None,
         }
     }
@@ -302,7 +302,11 @@ impl NationalService {
         let store = self.store.clone();
         let (code, input) = (env.fixmedins_code.clone(), env.input.clone());
         let seed = self.seeds.unjournaled();
-        let id = format!("R{}{:010}", compact(received, false), seed % 10_000_000_000);
+        let id = format!(
+            "R{}{:010}",
+            &envelope_time(received)[..SECONDS_LEN],
+            seed % 10_000_000_000
+        );
         tokio::task::spawn_blocking(move || {
             crate::file_channel::reconcile_3202(
                 store.as_ref(),
@@ -476,7 +480,9 @@ impl NationalService {
             None
         };
         let shard = core_request.as_ref().and_then(person_of).map(shard_of);
-        // Compute and append under the lock; wait for durability outside it.
+        // Compute and append under the lock: `Ok` the append's outcome, `Err` a refusal of the
+        // core, answered once the lock is released (a repeat is looked up first, which may
+        // wait). Durability is awaited outside it too.
         let appended = 'locked: {
             let _guards = self.lock_shards(shard);
             let seed_slot = self.seeds.for_record();
@@ -504,7 +510,6 @@ impl NationalService {
             };
             let (answer_bytes, claim, writes) = match computed {
                 Ok(c) => c,
-                // Answered outside the lock: a repeat is looked up first, which may wait.
                 Err(refusal) => break 'locked Err((refusal, seed)),
             };
             // The request and the answer as JSON text, verbatim: the decoder accepted the body
@@ -547,18 +552,15 @@ impl NationalService {
             }
             Ok(appended.map(|o| (o, answer_bytes)))
         };
-        let appended = match appended {
-            Ok(appended) => appended,
+        let (outcome, answer_bytes) = match appended {
+            Ok(Ok(x)) => x,
+            Ok(Err(e)) => return (self.unavailable(&e, received), label),
             Err((refusal, seed)) => {
                 let answer = self
                     .refused_unless_repeat(&env, body_sha256, &refusal, seed, received)
                     .await;
                 return (answer, label);
             }
-        };
-        let (outcome, answer_bytes) = match appended {
-            Ok(x) => x,
-            Err(e) => return (self.unavailable(&e, received), label),
         };
         let (ticket, body, outcome_label) = match outcome {
             IdempotentOutcome::Appended { offset, ticket } => {
@@ -836,35 +838,8 @@ impl NationalService {
     }
 }
 
-/// Length of [`compact`] without milliseconds: `yyyyMMddHHmmss`.
-const COMPACT_SECONDS_LEN: usize = 14;
-
-/// `yyyyMMddHHmmss` (+`SSS` when `millis`) in China time. Digits are pushed by hand: three of
-/// these per answer through `format!` padding were ~0.5 % of the gateway's CPU.
-fn compact(t: OffsetDateTime, millis: bool) -> String {
-    fn digits(out: &mut String, value: u32, width: u32) {
-        for place in (0..width).rev() {
-            let d = value / 10u32.pow(place) % 10;
-            out.push(char::from(b'0' + d as u8));
-        }
-    }
-    let t = t.to_offset(CHINA_OFFSET);
-    let mut out = String::with_capacity(COMPACT_SECONDS_LEN + 3);
-    match u32::try_from(t.year()) {
-        Ok(year) if year <= 9999 => digits(&mut out, year, 4),
-        // Outside what `time` parses by default; written as is rather than truncated.
-        _ => out.push_str(&t.year().to_string()),
-    }
-    digits(&mut out, u32::from(u8::from(t.month())), 2);
-    digits(&mut out, u32::from(t.day()), 2);
-    digits(&mut out, u32::from(t.hour()), 2);
-    digits(&mut out, u32::from(t.minute()), 2);
-    digits(&mut out, u32::from(t.second()), 2);
-    if millis {
-        digits(&mut out, u32::from(t.millisecond()), 3);
-    }
-    out
-}
+/// Length of an envelope time's seconds prefix, `yyyyMMddHHmmss` (ids quote it).
+const SECONDS_LEN: usize = 14;
 
 impl Service for NationalService {
     fn call(&self, req: ServiceRequest) -> BoxFuture<'_, ServiceResponse> {
@@ -966,21 +941,6 @@ fn exchange_payload(
 mod tests {
     use super::*;
     use medsettle_canonical::ExchangeRecord;
-
-    /// China time, zero-padded, milliseconds only when asked; the seconds form is the prefix
-    /// the answer's `inf_refmsgid` quotes.
-    #[test]
-    fn compact_times_are_china_time_and_padded() {
-        let utc = time::macros::datetime!(2026-01-05 17:04:09.007 UTC);
-        assert_eq!(compact(utc, false), "20260106010409");
-        assert_eq!(compact(utc, true), "20260106010409007");
-        assert_eq!(
-            compact(utc, true)[..COMPACT_SECONDS_LEN],
-            compact(utc, false)
-        );
-        let late = time::macros::datetime!(2026-12-31 15:59:59.999 UTC);
-        assert_eq!(compact(late, true), "20261231235959999");
-    }
 
     /// The spliced payload parses to the `ExchangeRecord` built from the parsed request and
     /// answer, and keeps the request text exactly as sent (spacing, escapes, big numbers).

@@ -150,6 +150,15 @@ pub fn national_error(rule: RuleId, message: &str, received: OffsetDateTime) -> 
 mod tests {
     use super::*;
 
+    /// China time, zero-padded to 17 digits; the first 14 are the seconds ids quote.
+    #[test]
+    fn envelope_times_are_china_time_and_padded() {
+        let utc = time::macros::datetime!(2026-01-05 17:04:09.007 UTC);
+        assert_eq!(envelope_time(utc), "20260106010409007");
+        let late = time::macros::datetime!(2026-12-31 15:59:59.999 UTC);
+        assert_eq!(envelope_time(late), "20261231235959999");
+    }
+
     #[test]
     fn operator_paths_are_served_bare_only() {
         let p = vec!["/ebus/rio_fsi".to_owned()];

@@ -838,7 +838,7 @@ fn an_async_wait_is_woken_only_by_the_commit_that_covers_it() {
     s.publish_flushed_gen_for_test(flushed + 2);
     assert_eq!(count.0.load(Ordering::SeqCst), 1);
     assert!(matches!(wait.as_mut().poll(&mut cx), Poll::Ready(Ok(()))));
-    assert!(s.durable_waiters_for_test() == 0);
+    assert_eq!(s.durable_waiters_for_test(), 0);
 
     let mut given_up = s.wait_durable(crate::Ticket {
         generation: flushed + 10,
@@ -852,5 +852,5 @@ fn an_async_wait_is_woken_only_by_the_commit_that_covers_it() {
         "a second poll registers once"
     );
     drop(given_up);
-    assert!(s.durable_waiters_for_test() == 0);
+    assert_eq!(s.durable_waiters_for_test(), 0);
 }
