@@ -1,16 +1,34 @@
-//! `medsettle bench ingest`, briefly, with the real binary: the report has its table row, the
-//! gateway's group commits of the measured window, and the verdict on the target.
+//! `medsettle-bench ingest`, briefly, with the real binaries: the report has its table row,
+//! the gateway's group commits of the measured window, and the verdict on the target.
 
 mod common;
 
-use common::run_ok;
+use std::process::Command;
+
+/// `medsettle-bench ARGS…` against the `medsettle` binary under test; its stdout.
+fn run_bench(args: &[&str]) -> String {
+    // The workspace's test run builds every package's binaries into the same directory.
+    let bench = common::bin().with_file_name("medsettle-bench");
+    assert!(bench.is_file(), "{} is not built", bench.display());
+    let out = Command::new(&bench)
+        .arg("--gateway")
+        .arg(common::bin())
+        .args(args)
+        .output()
+        .expect("run medsettle-bench");
+    assert!(
+        out.status.success(),
+        "medsettle-bench {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
 
 #[test]
 fn a_short_ingest_run_reports_acks_latency_and_group_commits() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("report.md");
-    run_ok(&[
-        "bench",
+    run_bench(&[
         "ingest",
         "--seconds",
         "1",

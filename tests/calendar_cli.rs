@@ -39,7 +39,7 @@ fn coverage_names_the_last_day_and_when_the_next_year_is_due() {
 }
 
 #[test]
-fn a_next_year_file_extends_coverage_and_an_uncovered_year_is_an_error() {
+fn a_next_year_file_extends_coverage_and_an_uncovered_year_is_provisional_then_an_error() {
     let dir = tempfile::tempdir().unwrap();
     // Test data, not the State Council's schedule: weekends only.
     let next = dir.path().join("test-2027.toml");
@@ -62,9 +62,16 @@ fn a_next_year_file_extends_coverage_and_an_uncovered_year_is_an_error() {
         "{out}"
     );
 
-    let out = run(&["calendar", "coverage", "2027-01-04"]);
+    // Without 2027's file, 2027 is dated on the provisional calendar, and coverage says so:
+    // first line the last officially covered day, then which years are provisional.
+    let out = run_ok(&["calendar", "coverage", "2027-01-04"]);
+    assert!(out.starts_with("2026-12-31\n"), "{out}");
+    assert!(out.contains("provisional"), "{out}");
+    assert!(out.contains("official: 2025"), "{out}");
+    // Past the provisional reach nothing can be dated: an error, nothing on stdout.
+    let out = run(&["calendar", "coverage", "2040-01-04"]);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("has no data for 2027"), "{err}");
+    assert!(err.contains("has no data for 2040"), "{err}");
     assert!(out.stdout.is_empty(), "nothing on stdout: {out:?}");
 }

@@ -4,17 +4,13 @@
 
 mod common;
 
-#[path = "../gateway/server/tests/support/upstream_double.rs"]
-#[allow(dead_code)]
-mod upstream_double;
-
 use bytes::Bytes;
 use common::his::HisConnection;
 use common::*;
 use medsettle_server::Role;
 use medsettle_server::pki::generate_dev_pki;
+use medsettle_testkit::upstream_double::{Double, SettleMode};
 use serde_json::Value;
-use upstream_double::{Double, SettleMode};
 
 const CODE: &str = "H44030000001";
 const PAASID: &str = "paas-gw";

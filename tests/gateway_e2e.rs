@@ -892,26 +892,36 @@ fn operators_read_the_journal_of_a_running_gateway() {
             status, 403,
             "an institution may not read the journal: {why}"
         );
-        let (status, _) = http1_request(gw.addr, operator, "POST", "/ops/journal/export")
+        let (status, _) = http1_request(gw.addr, operator.clone(), "POST", "/ops/journal/export")
             .await
             .unwrap();
-        assert_eq!(status, 405);
+        assert_eq!(status, 405, "a read is not an action");
+        let (status, why) = http1_request(gw.addr, operator, "POST", "/ops/settle/daily")
+            .await
+            .unwrap();
+        assert_eq!(
+            status, 400,
+            "an action needs its fields and an operation id: {why:?}"
+        );
         (stats, page, first)
     });
     assert!(
         stats.contains("records        ") && stats.contains("  nhsa.request             3\n"),
         "{stats}"
     );
-    // The command line cannot open the store the gateway holds, and says where to look.
-    let locked = run(&[
+    // The command line asks the running gateway (it owns the journal): the same table.
+    let cli = run_ok(&[
         "journal",
         "stats",
         "--config",
         ws.config().to_str().unwrap(),
     ]);
-    assert!(!locked.status.success());
-    let why = String::from_utf8_lossy(&locked.stderr);
-    assert!(why.contains("GET /ops/journal/stats"), "{why}");
+    assert!(cli.contains("  nhsa.request             3\n"), "{cli}");
+    assert_eq!(
+        cli.lines().next(),
+        stats.lines().next(),
+        "the same journal: {cli}"
+    );
     let status = gw.terminate();
     assert!(status.success(), "{status:?}");
 

@@ -3,8 +3,7 @@
 
 #![allow(dead_code)]
 
-#[path = "../../gateway/cli/src/his.rs"]
-pub mod his;
+pub use medsettle_client::his;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;

@@ -2,9 +2,10 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Subcommand;
-use medsettle_settlement::{Calendar, CalendarCoverage};
+use medsettle_ops::open::{CALENDAR_WARN_DAYS_DEFAULT, load_calendar as load, today_in_china};
+use medsettle_settlement::CalendarCoverage;
 use time::Date;
 
 use crate::exit::{BadInput, parse_date, say};
@@ -28,35 +29,6 @@ pub enum CalendarCommand {
         #[arg(long, default_value_t = CALENDAR_WARN_DAYS_DEFAULT)]
         warn_days: u32,
     },
-}
-
-/// Default warning window for the calendar's end (`[settlement] calendar_warn_days`, `medsettle
-/// calendar coverage --warn-days`): 60 days. The State Council publishes the next year's
-/// holidays in November; 60 days before 31 December leaves the operator a month after that.
-pub const CALENDAR_WARN_DAYS_DEFAULT: u32 = 60;
-
-/// Today's date in China, the date the gateway's settlement days are counted in.
-pub fn today_in_china() -> Date {
-    time::OffsetDateTime::now_utc()
-        .to_offset(medsettle_canonical::CHINA_OFFSET)
-        .date()
-}
-
-/// Load the calendar: operator files when given (one per year, as in specs/calendar/),
-/// otherwise the embedded 2025–2026 calendar.
-pub fn load(files: &[PathBuf]) -> Result<Calendar> {
-    if files.is_empty() {
-        return Ok(Calendar::embedded());
-    }
-    let texts = files
-        .iter()
-        .map(|f| {
-            std::fs::read_to_string(f).with_context(|| format!("reading calendar {}", f.display()))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-    Calendar::from_toml_strs(&refs)
-        .map_err(|e| BadInput::new(format!("calendar files: {e}")).into())
 }
 
 fn date_arg(name: &str, text: &str) -> Result<Date> {
@@ -97,9 +69,15 @@ pub fn run(cmd: CalendarCommand, files: &[PathBuf]) -> Result<()> {
                     return Err(BadInput::new(c.to_string()).into());
                 }
                 c @ (CalendarCoverage::Covered { last, .. }
-                | CalendarCoverage::EndingSoon { last, .. }) => {
+                | CalendarCoverage::EndingSoon { last, .. }
+                | CalendarCoverage::Provisional {
+                    last_official: last,
+                    ..
+                }) => {
+                    // First line: the last officially covered day (scripts read it).
                     say(format!("{last}"))?;
                     say(format!("{c} (from {d})"))?;
+                    say(cal.describe_years())?;
                 }
             }
         }

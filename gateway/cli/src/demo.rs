@@ -19,12 +19,12 @@ use anyhow::{Context, Result, anyhow};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use medsettle_canonical::{ClaimKind, ExchangeRecord, Money};
+use medsettle_client::his::{self, EnvelopeBuilder, FeeLine, HisConnection, Insured, Sender};
+use medsettle_client::traffic::Draw;
+use medsettle_ops::open::{CALENDAR_WARN_DAYS_DEFAULT, build_engine, today_in_china};
 use medsettle_store::Store;
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 
 use crate::exit::BadInput;
-use crate::his::{self, EnvelopeBuilder, FeeLine, HisConnection, Insured, Sender};
 
 #[derive(Args)]
 pub struct DemoArgs {
@@ -107,10 +107,10 @@ const INPATIENT: &[(&str, u32, i64)] = &[
     ("WM002", 10, 3_350),
 ];
 
-fn pick(rng: &mut StdRng, table: &[(&str, u32, i64)], n: usize) -> Vec<FeeLine> {
+fn pick(rng: &mut Draw, table: &[(&str, u32, i64)], n: usize) -> Vec<FeeLine> {
     let mut idx: Vec<usize> = (0..table.len()).collect();
     for i in (1..idx.len()).rev() {
-        idx.swap(i, rng.random_range(0..=i));
+        idx.swap(i, rng.within(0..=i));
     }
     idx.into_iter()
         .take(n)
@@ -137,28 +137,28 @@ async fn hospital(
     seed: u64,
     bar: ProgressBar,
 ) -> Result<Tally> {
-    let mut rng = StdRng::seed_from_u64(seed);
+    let mut rng = Draw::new(seed);
     let mut conn = HisConnection::connect(addr, tls).await?;
     let now = time::OffsetDateTime::now_utc().to_offset(medsettle_canonical::CHINA_OFFSET);
     let base = time::PrimitiveDateTime::new(now.date(), now.time().replace_nanosecond(0)?);
     let mut b = EnvelopeBuilder::new(sender, base);
     let mut tally = Tally::default();
     for v in 0..u64::from(visits) {
-        let p = &persons[rng.random_range(0..persons.len())];
-        let inpatient = rng.random_range(0..10) == 0;
+        let p = &persons[rng.within(0..persons.len())];
+        let inpatient = rng.within(0..10) == 0;
         let result = if inpatient {
-            let n = rng.random_range(4..=INPATIENT.len());
+            let n = rng.within(4..=INPATIENT.len());
             let lines = pick(&mut rng, INPATIENT, n);
             tally.requests += 6;
             his::inpatient_stay(&mut conn, &mut b, p, &lines, seed * 100_000 + v).await
         } else {
-            let n = rng.random_range(1..=4);
+            let n = rng.within(1..=4);
             let lines = pick(&mut rng, OUTPATIENT, n);
             tally.requests += 5;
             his::outpatient_visit(&mut conn, &mut b, p, &lines, seed * 100_000 + v).await
         };
         match result {
-            Ok(settled) if rng.random_range(0..20) == 0 => {
+            Ok(settled) if rng.within(0..20) == 0 => {
                 tally.requests += 1;
                 his::reverse(&mut conn, &mut b, p, &settled, inpatient).await?;
             }
@@ -183,25 +183,25 @@ pub fn run(args: DemoArgs) -> Result<()> {
             d
         }
     };
-    let config_path = dir.join(crate::init::CONFIG_FILE);
+    let config_path = dir.join(medsettle_ops::init::CONFIG_FILE);
     if !config_path.exists() {
-        crate::init::run(&dir, "127.0.0.1:8443", false)?;
+        medsettle_ops::init::run(&dir, "127.0.0.1:8443", false)?;
         println!("initialised {} (sample pool region 440300)", dir.display());
     }
-    let config = crate::config::load(&config_path)?;
+    let config = medsettle_ops::config::load(&config_path)?;
     let institutions = config.institutions()?;
-    let persons = Arc::new(his::insured_from_registry(&crate::config::read(
+    let persons = Arc::new(his::insured_from_registry(&medsettle_ops::config::read(
         &config.core.persons,
     )?)?);
     // The demo settles claims today and closes the day at step 4: refuse at once, before any
     // traffic, if the engine cannot date that payment (the same computation step 4 makes).
-    let today = crate::calendar_cmd::today_in_china();
-    let engine = crate::settle_cmd::build_engine(&config)?;
+    let today = today_in_china();
+    let engine = build_engine(&config)?;
     if let Err(e) = engine.pay_date_for(today) {
         let coverage = engine
             .config()
             .calendar
-            .coverage_on(today, crate::calendar_cmd::CALENDAR_WARN_DAYS_DEFAULT);
+            .coverage_on(today, CALENDAR_WARN_DAYS_DEFAULT);
         return Err(BadInput::new(format!(
             "the demo pays today's ({today}) claims on their payment date, which cannot be \
              computed: [{}] {e}; {coverage}",
@@ -273,18 +273,18 @@ pub fn run(args: DemoArgs) -> Result<()> {
 }
 
 /// Steps 4–6: close the day, drop the payment file, let the simulated bank answer, ingest.
-fn settle_and_pay(config: &crate::config::Config) -> Result<()> {
-    let store = crate::serve::open_store(config)?;
-    let engine = crate::settle_cmd::build_engine(config)?;
-    let today = crate::calendar_cmd::today_in_china();
+fn settle_and_pay(config: &medsettle_ops::Config) -> Result<()> {
+    let store = medsettle_ops::open::open_store(config)?;
+    let engine = build_engine(config)?;
+    let today = today_in_china();
     let pay_date = engine
         .pay_date_for(today)
         .map_err(|e| anyhow!("[{}] {e}", e.rule()))?;
     println!(
         "\nstep 4/6  close the day: claims settled {today} are paid on {pay_date} (T+1 working day)"
     );
-    let exported = crate::bank_cmd::export(config, &engine, store.as_ref(), pay_date)?;
-    crate::bank_cmd::print_export(&exported);
+    let exported = medsettle_ops::bank::export(config, &engine, store.as_ref(), pay_date)?;
+    crate::exit::print(&medsettle_ops::bank::export_text(&exported))?;
     println!(
         "\nstep 5/6  the bank answers (simulated): one payment paid, one failed (closed account), one pending"
     );
@@ -304,7 +304,7 @@ fn settle_and_pay(config: &crate::config::Config) -> Result<()> {
     if let Some(id) = ids.get(2) {
         plan.overrides.insert((*id).to_owned(), Outcome::Pending);
     }
-    let fd = crate::bank_cmd::filedrop_config(config)?;
+    let fd = medsettle_ops::open::filedrop_config(config)?;
     let sim = medsettle_filedrop::simulate_pass(&fd, &plan)?;
     for f in &sim.receipts_written {
         println!("          receipt {}", fd.inbox_dir.join(f).display());
@@ -312,7 +312,8 @@ fn settle_and_pay(config: &crate::config::Config) -> Result<()> {
     println!(
         "\nstep 6/6  receipts ingested (each file once; only a receipt proves payment, IS-D-7)"
     );
-    let report = crate::bank_cmd::ingest(config, &engine, store.as_ref(), None)?;
+    let report = medsettle_ops::bank::ingest(config, &engine, store.as_ref(), None)?;
+    crate::exit::print(&medsettle_ops::bank::ingest_text(&report))?;
     let mut last: std::collections::BTreeMap<&str, &medsettle_canonical::Receipt> =
         Default::default();
     for r in &report.receipts_applied {
@@ -349,8 +350,8 @@ fn settle_and_pay(config: &crate::config::Config) -> Result<()> {
 }
 
 /// Per institution: settled claims, reversals, and the amounts, read back from the journal.
-fn print_journal_summary(config: &crate::config::Config) -> Result<()> {
-    let store = crate::serve::open_store(config)?;
+fn print_journal_summary(config: &medsettle_ops::Config) -> Result<()> {
+    let store = medsettle_ops::open::open_store(config)?;
     #[derive(Default)]
     struct Row {
         claims: u64,

@@ -2,38 +2,20 @@
 
 use std::fmt;
 
-use time::Date;
-use time::macros::format_description;
-
-/// An error that is the caller's fault; `main` maps it to exit code 2.
-#[derive(Debug)]
-pub struct BadInput(pub String);
-
-impl BadInput {
-    pub fn new(msg: impl Into<String>) -> BadInput {
-        BadInput(msg.into())
-    }
-}
-
-impl fmt::Display for BadInput {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for BadInput {}
-
-/// Parse `YYYY-MM-DD`.
-pub fn parse_date(text: &str) -> Result<Date, String> {
-    Date::parse(text, format_description!("[year]-[month]-[day]"))
-        .map_err(|_| format!("`{text}` is not a date YYYY-MM-DD"))
-}
+pub use medsettle_ops::BadInput;
+pub use medsettle_ops::settle::parse_date;
 
 /// Print one line to standard output. A closed pipe (`medsettle calendar pay-date D | head -1`)
 /// is not a failure of the command: it surfaces as an `io::Error` that `main` treats as success.
 pub fn say(line: impl fmt::Display) -> std::io::Result<()> {
     use std::io::Write;
     writeln!(std::io::stdout().lock(), "{line}")
+}
+
+/// Print text as it is (it ends with its own newline).
+pub fn print(text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    std::io::stdout().lock().write_all(text.as_bytes())
 }
 
 /// Whether an error is only the reader having closed our standard output.
@@ -45,4 +27,11 @@ pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
             || c.downcast_ref::<serde_json::Error>()
                 .is_some_and(|j| j.io_error_kind() == Some(BrokenPipe))
     })
+}
+
+/// Print what an operator action printed, standard output and standard error.
+pub fn print_outcome(o: &medsettle_ops::Outcome) -> std::io::Result<()> {
+    print(&o.stdout)?;
+    eprint!("{}", o.stderr);
+    Ok(())
 }

@@ -17,7 +17,8 @@ pub mod rule {
     pub const BATCH_ID_UNIQUE: &str = "filedrop.batch_id_unique";
     /// A payment id belongs to exactly one batch.
     pub const PAYMENT_ID_UNIQUE: &str = "filedrop.payment_id_unique";
-    /// A file in the outbox is never overwritten with different bytes.
+    /// A file we place (outbox, inbox, archive, rejected) is never written over another with
+    /// different bytes: no input file is ever destroyed.
     pub const NEVER_OVERWRITE: &str = "filedrop.never_overwrite";
     /// A batch renders to the bytes journaled when it was first rendered.
     pub const DETERMINISTIC_RENDER: &str = "filedrop.deterministic_render";
@@ -33,6 +34,24 @@ pub mod rule {
     pub const TRIGGER_MATCHES: &str = "filedrop.trigger_matches";
     /// A receipt file answers a batch we sent.
     pub const KNOWN_BATCH: &str = "filedrop.known_batch";
+    /// A receipt row names a payment the gateway sent (row alert
+    /// [`crate::IgnoreReason::UnknownPayment`]).
+    pub const RECEIPT_KNOWN_PAYMENT: &str = "filedrop.receipt_known_payment";
+    /// A receipt row names the batch its payment was sent in (row alert
+    /// [`crate::IgnoreReason::WrongBatch`]).
+    pub const RECEIPT_SAME_BATCH: &str = "filedrop.receipt_same_batch";
+    /// A receipt row's amount equals its payment's (row alert
+    /// [`crate::IgnoreReason::AmountMismatch`]).
+    pub const RECEIPT_AMOUNT_MATCHES: &str = "filedrop.receipt_amount_matches";
+    /// A payment's status only moves forward (row alert [`crate::IgnoreReason::Backward`]).
+    pub const RECEIPT_FORWARD_ONLY: &str = "filedrop.receipt_forward_only";
+    /// An acknowledged alert is one the file drop raised.
+    pub const ALERT_KNOWN: &str = "filedrop.alert_known";
+    /// An acknowledgement names who acknowledged and when.
+    pub const ALERT_ACK: &str = "filedrop.alert_ack";
+    /// A file admitted to the inbox is a plain receipt data file (not a trigger, not an
+    /// in-flight name) that exists.
+    pub const ADMIT_FILE: &str = "filedrop.admit_file";
     /// Configuration values.
     pub const CONFIG: &str = "filedrop.config";
     /// Stored state decodes.
@@ -123,6 +142,24 @@ pub enum FileDropError {
         key: String,
         detail: String,
     },
+    /// A file of this name is already in the directory with other bytes: the new one is not
+    /// written over it (and nothing else is written for it).
+    #[error("file {path}: rule {rule}: exists with sha256 {found_sha256}, {offered} has sha256 {offered_sha256}; not overwritten", rule = rule::NEVER_OVERWRITE)]
+    NameTaken {
+        path: PathBuf,
+        found_sha256: String,
+        offered: PathBuf,
+        offered_sha256: String,
+    },
+    /// [`crate::admit_to_inbox`] cannot take this path.
+    #[error("admit {path}: rule {rule}: {detail}", rule = rule::ADMIT_FILE)]
+    AdmitRefused { path: PathBuf, detail: String },
+    /// No alert has this id.
+    #[error("alert {id}: rule {rule}: no such alert", rule = rule::ALERT_KNOWN)]
+    UnknownAlert { id: String },
+    /// An acknowledgement without who or when.
+    #[error("alert {id}: rule {rule}: {detail}", rule = rule::ALERT_ACK)]
+    InvalidAcknowledgement { id: String, detail: String },
     /// A test hook stopped the operation at `step` (crash simulation).
     #[error("stopped by hook at step {step:?}")]
     Stopped { step: crate::Step },

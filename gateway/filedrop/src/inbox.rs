@@ -15,9 +15,15 @@
 //!   the error journaled, moved to `rejected_dir`, nothing applied (a rejected name may be
 //!   re-delivered with corrected content);
 //! * otherwise every row is checked against the payment's state (forward moves only) and the
-//!   moves, the batch states and the file record are journaled in **one** record, made
+//!   moves, the batch states, a row alert for every row not applied except exact repeats
+//!   (see [`mod@crate::alerts`]) and the file record are journaled in **one** record, made
 //!   durable, and only then is the file archived. A crash before the archive leaves the file
 //!   in the inbox; the next scan finds its (name, SHA-256) and just archives it.
+//!
+//! No input file is ever destroyed: files are moved intact, never written over (see
+//! `fsio::move_file`), and every file moved to `rejected_dir` gets a `<dest>.reason` text
+//! beside it (written before the move, never over an existing file) naming the rule and the
+//! error, so an operator sees why without the journal.
 //!
 //! A receipt for a batch still journaled `rendered` (a crash mid-drop) makes the whole file
 //! wait until [`crate::Outbox::recover`] has finished the drop, so no receipt is lost to a
@@ -32,16 +38,19 @@ use medsettle_canonical::{Receipt, ReceiptReason, ReceiptStatus};
 use medsettle_store::{JournalRecord, StateWrite, Store};
 use serde::Serialize;
 
+use crate::alerts::{AlertRecord, file_conflict_key};
 use crate::config::{FileDropConfig, FormatConfig};
 use crate::error::{FileDropError, rule};
 use crate::fsio::{
     TRIGGER_SUFFIX, is_hidden_or_tmp, list_names, move_file, read_opt, sha256_file, sha256_hex,
+    write_new_atomic,
 };
 use crate::outbox::append_durable;
 use crate::state::{
-    BatchRecord, BatchState, InboxFileRecord, InboxOutcome, KIND_RECEIPT_ALERT, KIND_RECEIPT_FILE,
-    KIND_RECEIPT_REJECTED, PaymentState, PaymentStatus, SPACE_BATCH, SPACE_BATCH_STATE,
-    SPACE_INBOX_ALERT, SPACE_INBOX_FILE, SPACE_PAYMENT, get_json, to_json,
+    BatchRecord, BatchState, IgnoreReason, InboxFileRecord, InboxOutcome, KIND_RECEIPT_ALERT,
+    KIND_RECEIPT_FILE, KIND_RECEIPT_REJECTED, PaymentState, PaymentStatus, ReceiptRowAlert,
+    SPACE_BATCH, SPACE_BATCH_STATE, SPACE_INBOX_ALERT, SPACE_INBOX_FILE, SPACE_INBOX_ROW_ALERT,
+    SPACE_PAYMENT, get_json, to_json,
 };
 use crate::{Hook, Step, no_hook};
 
@@ -50,26 +59,20 @@ use crate::{Hook, Step, no_hook};
 /// re-payment (invariant 5), so it is recorded and otherwise ignored.
 pub const DUPLICATE_FILE_REASONS: [&str; 2] = ["AM05", "DUPL"];
 
-/// Why a receipt row was not applied.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum IgnoreReason {
-    /// No such payment was sent.
-    UnknownPayment,
-    /// The row names another batch than the one the payment was sent in.
-    WrongBatch,
-    /// The row's amount differs from the payment's.
-    AmountMismatch,
-    /// The payment already has this status.
-    Repeated,
-    /// The status would move backwards (e.g. paid → pending).
-    Backward,
-}
+/// Most row alerts logged one line each per file: a file of a million wrong rows is one
+/// problem, and every alert is in the store anyway.
+const ROW_ALERT_LOG_LINES_MAX: usize = 100;
+
+/// Suffix of the text file beside each file in `rejected_dir` that says why it is there
+/// (`<name>.<sha16>.reason`: rule and error, one `key: value` per line).
+pub const REASON_SUFFIX: &str = ".reason";
 
 /// A receipt row reported but not applied.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct IgnoredReceipt {
     pub file_name: String,
+    /// The row's index among the file's decoded rows, from 0.
+    pub row_index: u64,
     pub receipt: Receipt,
     pub reason: IgnoreReason,
     /// The payment's status at the time, if it exists.
@@ -113,6 +116,11 @@ pub struct IngestReport {
     /// engine (daily aggregator, IS-D-6 policy; monthly settlement, IS-M-3).
     pub receipts_applied: Vec<Receipt>,
     pub receipts_ignored: Vec<IgnoredReceipt>,
+    /// `receipts_ignored` counted by reason.
+    pub ignored_by_reason: BTreeMap<IgnoreReason, u64>,
+    /// Row alerts this scan journaled: every ignored row but exact repeats (a row whose alert
+    /// an identical earlier file already raised is not raised again).
+    pub row_alerts: Vec<AlertRecord>,
     /// Payments that became `pending`: query their status with the bank, never re-pay them.
     pub pending_queries: Vec<String>,
 }
@@ -200,7 +208,7 @@ fn tidy_orphan_trigger(
         return Ok(());
     };
     // The trigger says which file it belonged to: the recorded one, or a conflicting one
-    // whose move to `rejected_dir` was interrupted.
+    // whose move to `rejected_dir` was interrupted (its `.reason` was written before).
     let announced = trigger::parse(&bytes).ok().map(|t| t.sha256);
     let (dir, dest) = match announced {
         Some(sha) if sha == rec.sha256 => destination(cfg, &rec.outcome, data_name, &sha),
@@ -208,7 +216,20 @@ fn tidy_orphan_trigger(
             cfg.rejected_dir.clone(),
             format!("{data_name}.{}", &sha[..16]),
         ),
-        None => (cfg.rejected_dir.clone(), format!("{data_name}.orphan")),
+        None => {
+            let dest = format!("{data_name}.orphan");
+            let why = format!(
+                "file_name: {trigger_name}\nrule: {}\nerror: trigger without its data file, \
+                 and unreadable, so it cannot say which file it announced\n",
+                rule::TRIGGER_MATCHES
+            );
+            write_new_atomic(
+                &cfg.rejected_dir,
+                &format!("{dest}{REASON_SUFFIX}"),
+                why.as_bytes(),
+            )?;
+            (cfg.rejected_dir.clone(), dest)
+        }
     };
     move_file(
         &cfg.inbox_dir,
@@ -234,17 +255,49 @@ fn destination(
     }
 }
 
+/// Moves the file `rec` describes (and its trigger) where its outcome sends it; for
+/// `rejected_dir`, first writes `<dest>.reason` beside where it will be. The reason comes
+/// first so that a crash between the two leaves a reason waiting for its file (the next
+/// scan moves the file and keeps the reason) rather than a file without its reason.
+fn file_away(cfg: &FileDropConfig, rec: &InboxFileRecord) -> Result<PathBuf, FileDropError> {
+    let (dir, dest) = destination(cfg, &rec.outcome, &rec.file_name, &rec.sha256);
+    if let Some(text) = reason_text(rec) {
+        write_new_atomic(&dir, &format!("{dest}{REASON_SUFFIX}"), text.as_bytes())?;
+    }
+    move_pair(&cfg.inbox_dir, &rec.file_name, &dir, &dest)
+}
+
+/// The `.reason` text of a file that is not applied; `None` for an applied one.
+fn reason_text(rec: &InboxFileRecord) -> Option<String> {
+    let (rule, error) = match &rec.outcome {
+        InboxOutcome::Applied { .. } => return None,
+        InboxOutcome::Rejected { rule, error } => (rule.as_str(), error.clone()),
+        InboxOutcome::Conflict { earlier_sha256 } => (
+            rule::RECEIPT_NAME_UNIQUE,
+            format!(
+                "a file with sha256 {earlier_sha256} was already applied under this name; \
+                 nothing of this one was applied (alert raised)"
+            ),
+        ),
+    };
+    Some(format!(
+        "file_name: {}\nsha256: {}\nrule: {rule}\nerror: {error}\n",
+        rec.file_name, rec.sha256
+    ))
+}
+
 /// Moves the data file, then its trigger. Data first: a leftover trigger is tidied by the
 /// next scan, whereas a leftover data file without trigger would look incomplete forever.
+/// Returns where the data file is now.
 fn move_pair(from: &Path, name: &str, to: &Path, dest: &str) -> Result<PathBuf, FileDropError> {
-    move_file(from, name, to, dest)?;
+    let moved = move_file(from, name, to, dest)?;
     move_file(
         from,
         &format!("{name}{TRIGGER_SUFFIX}"),
         to,
         &format!("{dest}{TRIGGER_SUFFIX}"),
     )?;
-    Ok(to.join(dest))
+    Ok(moved.unwrap_or_else(|| to.join(dest)))
 }
 
 enum Verdict {
@@ -260,6 +313,8 @@ struct Plan {
     writes: Vec<StateWrite>,
     applied: Vec<Receipt>,
     ignored: Vec<IgnoredReceipt>,
+    /// One per ignored row that raises an alert (all but exact repeats), in row order.
+    row_alerts: Vec<ReceiptRowAlert>,
     pending: Vec<String>,
 }
 
@@ -296,8 +351,7 @@ fn handle_file(
     if let Some(prior) = &prior {
         if prior.sha256 == sha {
             // Seen before (maybe the crash came before the archive): archive, nothing else.
-            let (dir, dest) = destination(cfg, &prior.outcome, name, &sha);
-            move_pair(inbox, name, &dir, &dest)?;
+            file_away(cfg, prior)?;
             report.files_duplicate.push(name.to_owned());
             return Ok(());
         }
@@ -314,70 +368,135 @@ fn handle_file(
                 cfg.receipt_bytes_max
             ),
         },
-        Some(d) => examine(store, cfg, profile, name, &d, &trig_bytes)?,
+        Some(d) => examine(store, cfg, profile, name, &sha, &d, &trig_bytes)?,
     };
     match verdict {
         Verdict::Wait => report.files_waiting.push(name.to_owned()),
         Verdict::Defer => report.files_deferred.push(name.to_owned()),
-        Verdict::Reject { rule, error } => {
-            let rec = InboxFileRecord {
-                file_name: name.to_owned(),
-                sha256: sha.clone(),
-                outcome: InboxOutcome::Rejected {
-                    rule: rule.to_owned(),
-                    error: error.clone(),
-                },
-            };
-            let json = to_json(&rec);
-            append_durable(
-                store,
-                JournalRecord::new(KIND_RECEIPT_REJECTED, json.clone())
-                    .with_write(StateWrite::put(SPACE_INBOX_FILE, name, json)),
-                name,
-            )?;
-            tracing::warn!(file = name, rule, error = %error, "receipt file rejected");
-            let (dir, dest) = destination(cfg, &rec.outcome, name, &sha);
-            let moved_to = move_pair(inbox, name, &dir, &dest)?;
-            report.files_rejected.push(RejectedFile {
-                file_name: name.to_owned(),
-                sha256: sha,
-                rule: rule.to_owned(),
-                error,
-                moved_to,
-            });
-        }
-        Verdict::Apply(plan) => {
-            let plan = *plan;
-            let rec = InboxFileRecord {
-                file_name: name.to_owned(),
-                sha256: sha.clone(),
-                outcome: InboxOutcome::Applied {
-                    applied: plan.applied.len() as u64,
-                    ignored: plan.ignored.len() as u64,
-                },
-            };
-            let json = to_json(&rec);
-            let mut jr = JournalRecord::new(KIND_RECEIPT_FILE, json.clone());
-            jr.state_writes = plan.writes;
-            jr.state_writes
-                .push(StateWrite::put(SPACE_INBOX_FILE, name, json));
-            append_durable(store, jr, name)?;
-            hook(Step::ReceiptsApplied)?;
-            tracing::info!(
-                file = name,
-                file_id = %plan.file.file_id,
-                applied = plan.applied.len(),
-                ignored = plan.ignored.len(),
-                "receipt file applied"
-            );
-            move_pair(inbox, name, &cfg.archive_dir, name)?;
-            hook(Step::Archived)?;
-            report.files_applied.push(name.to_owned());
-            report.receipts_applied.extend(plan.applied);
-            report.receipts_ignored.extend(plan.ignored);
-            report.pending_queries.extend(plan.pending);
-        }
+        Verdict::Reject { rule, error } => reject(store, cfg, name, sha, rule, error, report)?,
+        Verdict::Apply(plan) => apply(store, cfg, name, sha, *plan, hook, report)?,
     }
+    Ok(())
+}
+
+/// Journals the rejection, then moves the file (and trigger) to `rejected_dir` with its
+/// `.reason`. Nothing of the file is applied.
+fn reject(
+    store: &dyn Store,
+    cfg: &FileDropConfig,
+    name: &str,
+    sha: String,
+    rule: &'static str,
+    error: String,
+    report: &mut IngestReport,
+) -> Result<(), FileDropError> {
+    let rec = InboxFileRecord {
+        file_name: name.to_owned(),
+        sha256: sha.clone(),
+        outcome: InboxOutcome::Rejected {
+            rule: rule.to_owned(),
+            error: error.clone(),
+        },
+    };
+    let json = to_json(&rec);
+    append_durable(
+        store,
+        JournalRecord::new(KIND_RECEIPT_REJECTED, json.clone()).with_write(StateWrite::put(
+            SPACE_INBOX_FILE,
+            name,
+            json,
+        )),
+        name,
+    )?;
+    tracing::warn!(file = name, rule, error = %error, "receipt file rejected");
+    let moved_to = file_away(cfg, &rec)?;
+    report.files_rejected.push(RejectedFile {
+        file_name: name.to_owned(),
+        sha256: sha,
+        rule: rule.to_owned(),
+        error,
+        moved_to,
+    });
+    Ok(())
+}
+
+/// Journals the plan (payment moves, batch states, row alerts, the file record) in one
+/// durable record, then archives the file.
+fn apply(
+    store: &dyn Store,
+    cfg: &FileDropConfig,
+    name: &str,
+    sha: String,
+    plan: Plan,
+    hook: Hook<'_>,
+    report: &mut IngestReport,
+) -> Result<(), FileDropError> {
+    let mut by_reason: BTreeMap<IgnoreReason, u64> = BTreeMap::new();
+    for i in &plan.ignored {
+        *by_reason.entry(i.reason).or_default() += 1;
+    }
+    let rec = InboxFileRecord {
+        file_name: name.to_owned(),
+        sha256: sha,
+        outcome: InboxOutcome::Applied {
+            applied: plan.applied.len() as u64,
+            ignored: plan.ignored.len() as u64,
+            ignored_by_reason: by_reason.clone(),
+        },
+    };
+    let json = to_json(&rec);
+    let mut jr = JournalRecord::new(KIND_RECEIPT_FILE, json.clone());
+    jr.state_writes = plan.writes;
+    for a in &plan.row_alerts {
+        let key = ReceiptRowAlert::key(&a.file_sha256, a.row_index);
+        jr.state_writes.push(StateWrite::put(
+            SPACE_INBOX_ROW_ALERT,
+            key.as_str(),
+            to_json(a),
+        ));
+    }
+    jr.state_writes
+        .push(StateWrite::put(SPACE_INBOX_FILE, name, json));
+    append_durable(store, jr, name)?;
+    hook(Step::ReceiptsApplied)?;
+    tracing::info!(
+        file = name,
+        file_id = %plan.file.file_id,
+        applied = plan.applied.len(),
+        ignored = plan.ignored.len(),
+        row_alerts = plan.row_alerts.len(),
+        "receipt file applied"
+    );
+    for a in plan.row_alerts.iter().take(ROW_ALERT_LOG_LINES_MAX) {
+        tracing::error!(
+            file = name,
+            row = a.row_index,
+            payment = %a.payment_id,
+            reason = a.reason.as_str(),
+            rule = %a.rule,
+            "receipt row not applied; alert raised"
+        );
+    }
+    if plan.row_alerts.len() > ROW_ALERT_LOG_LINES_MAX {
+        tracing::error!(
+            file = name,
+            row_alerts = plan.row_alerts.len(),
+            logged = ROW_ALERT_LOG_LINES_MAX,
+            "more receipt rows not applied; every one is an alert (see `bank status`)"
+        );
+    }
+    move_pair(&cfg.inbox_dir, name, &cfg.archive_dir, name)?;
+    hook(Step::Archived)?;
+    report.files_applied.push(name.to_owned());
+    report.receipts_applied.extend(plan.applied);
+    report.receipts_ignored.extend(plan.ignored);
+    for (reason, n) in by_reason {
+        *report.ignored_by_reason.entry(reason).or_default() += n;
+    }
+    report
+        .row_alerts
+        .extend(plan.row_alerts.iter().map(AlertRecord::from_row));
+    report.pending_queries.extend(plan.pending);
     Ok(())
 }
 
@@ -389,7 +508,7 @@ fn alert(
     earlier: &str,
     report: &mut IngestReport,
 ) -> Result<(), FileDropError> {
-    let key = format!("{name}\n{sha}");
+    let key = file_conflict_key(name, sha);
     let rec = InboxFileRecord {
         file_name: name.to_owned(),
         sha256: sha.to_owned(),
@@ -417,8 +536,7 @@ fn alert(
         rule = rule::RECEIPT_NAME_UNIQUE,
         "different receipt file under a name already applied; not applied"
     );
-    let (dir, dest) = destination(cfg, &rec.outcome, name, sha);
-    let moved_to = move_pair(&cfg.inbox_dir, name, &dir, &dest)?;
+    let moved_to = file_away(cfg, &rec)?;
     report.alerts.push(Alert {
         file_name: name.to_owned(),
         sha256: sha.to_owned(),
@@ -435,6 +553,7 @@ fn examine(
     cfg: &FileDropConfig,
     profile: &BankProfile,
     name: &str,
+    sha: &str,
     data: &[u8],
     trig_bytes: &[u8],
 ) -> Result<Verdict, FileDropError> {
@@ -502,7 +621,7 @@ fn examine(
     let mut ignored = Vec::new();
     let mut pending = Vec::new();
     let mut touched_batches = BTreeSet::new();
-    for row in &file.rows {
+    for (row_index, row) in (0u64..).zip(&file.rows) {
         let row_batch = row
             .batch_id
             .clone()
@@ -513,6 +632,7 @@ fn examine(
         };
         let ignore = |reason, cur| IgnoredReceipt {
             file_name: name.to_owned(),
+            row_index,
             receipt: row.clone(),
             reason,
             current: cur,
@@ -523,15 +643,18 @@ fn examine(
             {
                 return Ok(Verdict::Defer);
             }
-            ignored.push(ignore(IgnoreReason::UnknownPayment, None));
+            ignored.push((ignore(IgnoreReason::UnknownPayment, None), None));
             continue;
         };
         if row_batch.as_ref().is_some_and(|b| *b != st.batch_id) {
-            ignored.push(ignore(IgnoreReason::WrongBatch, Some(st.status)));
+            ignored.push((ignore(IgnoreReason::WrongBatch, Some(st.status)), Some(st)));
             continue;
         }
         if row.amount.is_some_and(|a| a != st.amount) {
-            ignored.push(ignore(IgnoreReason::AmountMismatch, Some(st.status)));
+            ignored.push((
+                ignore(IgnoreReason::AmountMismatch, Some(st.status)),
+                Some(st),
+            ));
             continue;
         }
         if !st.status.advances_to(row.status) {
@@ -540,7 +663,7 @@ fn examine(
             } else {
                 IgnoreReason::Backward
             };
-            ignored.push(ignore(reason, Some(st.status)));
+            ignored.push((ignore(reason, Some(st.status)), Some(st)));
             continue;
         }
         st.status = PaymentStatus::from_receipt(row.status);
@@ -553,6 +676,8 @@ fn examine(
         current.insert(row.payment_id.clone(), st);
         applied.push(row.clone());
     }
+    let row_alerts = row_alerts(store, sha, file.original_file_id.as_deref(), &ignored)?;
+    let ignored = ignored.into_iter().map(|(i, _)| i).collect();
     let mut writes: Vec<StateWrite> = current
         .iter()
         .map(|(id, st)| StateWrite::put(SPACE_PAYMENT, id.as_str(), to_json(st)))
@@ -571,8 +696,47 @@ fn examine(
         writes,
         applied,
         ignored,
+        row_alerts,
         pending,
     })))
+}
+
+/// The alerts the ignored rows raise (each with the payment's state when it was read): all
+/// but exact repeats, and none whose key an earlier file with these very bytes (under
+/// another name) already holds, so that an alert is raised once per row of a bank message.
+fn row_alerts(
+    store: &dyn Store,
+    sha: &str,
+    original_file_id: Option<&str>,
+    ignored: &[(IgnoredReceipt, Option<PaymentState>)],
+) -> Result<Vec<ReceiptRowAlert>, FileDropError> {
+    let mut out = Vec::new();
+    for (i, st) in ignored {
+        let Some(rule) = i.reason.alert_rule() else {
+            continue;
+        };
+        let key = ReceiptRowAlert::key(sha, i.row_index);
+        if get_json::<ReceiptRowAlert>(store, SPACE_INBOX_ROW_ALERT, &key)?.is_some() {
+            continue;
+        }
+        out.push(ReceiptRowAlert {
+            file_name: i.file_name.clone(),
+            file_sha256: sha.to_owned(),
+            row_index: i.row_index,
+            payment_id: i.receipt.payment_id.clone(),
+            reason: i.reason,
+            rule: rule.to_owned(),
+            row_status: i.receipt.status,
+            row_batch_id: (i.receipt.batch_id.as_deref())
+                .or(original_file_id)
+                .map(str::to_owned),
+            row_amount: i.receipt.amount,
+            payment_status: st.as_ref().map(|s| s.status),
+            payment_batch_id: st.as_ref().map(|s| s.batch_id.clone()),
+            payment_amount: st.as_ref().map(|s| s.amount),
+        });
+    }
+    Ok(out)
 }
 
 /// A group-only report (pain.002 `GrpSts` without rows): `RJCT` fails every payment of the

@@ -10,13 +10,22 @@
 //! | [`SPACE_PAYMENT`] | payment id | [`PaymentState`] (written `sent` when the batch drops) |
 //! | [`SPACE_INBOX_FILE`] | receipt file name | [`InboxFileRecord`] (its SHA-256 and outcome) |
 //! | [`SPACE_INBOX_ALERT`] | `name` `\n` `sha256` | [`InboxFileRecord`] of a conflicting file |
+//! | [`SPACE_INBOX_ROW_ALERT`] | `sha256` `/` row index (10 digits) | [`ReceiptRowAlert`] |
+//! | [`SPACE_ALERT_ACK`] | alert id ([`crate::AlertRecord::id`]) | [`AlertAck`] |
+//!
+//! Row alerts are written by the same record that applies their file, so a file is applied
+//! with its alerts or not at all; their key depends only on the file's bytes, so a re-scan
+//! can never raise one twice. Acknowledgements live apart from the alerts they acknowledge:
+//! nothing that re-writes an alert can undo an operator's acknowledgement.
+
+use std::collections::BTreeMap;
 
 use medsettle_canonical::{Money, PaymentBatch, Receipt, ReceiptStatus};
 use medsettle_store::Store;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::error::FileDropError;
+use crate::error::{FileDropError, rule};
 
 pub const SPACE_BATCH: &str = "bank.batch";
 pub const SPACE_BATCH_STATE: &str = "bank.batch_state";
@@ -24,6 +33,8 @@ pub const SPACE_OUTBOX_NAME: &str = "bank.outbox_name";
 pub const SPACE_PAYMENT: &str = "bank.payment";
 pub const SPACE_INBOX_FILE: &str = "bank.inbox_file";
 pub const SPACE_INBOX_ALERT: &str = "bank.inbox_alert";
+pub const SPACE_INBOX_ROW_ALERT: &str = "bank.inbox_row_alert";
+pub const SPACE_ALERT_ACK: &str = "bank.alert_ack";
 
 /// Journal record kinds.
 pub const KIND_BATCH_RENDERED: &str = "bank.batch.rendered";
@@ -32,6 +43,59 @@ pub const KIND_BATCH_DROPPED: &str = "bank.batch.dropped";
 pub const KIND_RECEIPT_FILE: &str = "bank.receipt_file.applied";
 pub const KIND_RECEIPT_REJECTED: &str = "bank.receipt_file.rejected";
 pub const KIND_RECEIPT_ALERT: &str = "bank.receipt_file.alert";
+/// An operator acknowledged an alert (of either kind).
+pub const KIND_ALERT_ACKNOWLEDGED: &str = "bank.alert.acknowledged";
+
+/// Why a receipt row was not applied. Every reason but [`IgnoreReason::Repeated`] raises a
+/// row alert: a repeated status is the harmless echo of a re-sent answer, the others mean the
+/// bank and the gateway disagree about a payment and an operator must look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IgnoreReason {
+    /// No such payment was sent.
+    UnknownPayment,
+    /// The row names another batch than the one the payment was sent in.
+    WrongBatch,
+    /// The row's amount differs from the payment's.
+    AmountMismatch,
+    /// The payment already has this status.
+    Repeated,
+    /// The status would move backwards (e.g. paid → pending).
+    Backward,
+}
+
+impl IgnoreReason {
+    /// Every reason, in the order reports list them.
+    pub const ALL: [IgnoreReason; 5] = [
+        IgnoreReason::UnknownPayment,
+        IgnoreReason::WrongBatch,
+        IgnoreReason::AmountMismatch,
+        IgnoreReason::Repeated,
+        IgnoreReason::Backward,
+    ];
+
+    /// The rule a row ignored for this reason broke; `None` for an exact repeat, which
+    /// breaks none (and raises no alert).
+    pub fn alert_rule(self) -> Option<&'static str> {
+        match self {
+            IgnoreReason::UnknownPayment => Some(rule::RECEIPT_KNOWN_PAYMENT),
+            IgnoreReason::WrongBatch => Some(rule::RECEIPT_SAME_BATCH),
+            IgnoreReason::AmountMismatch => Some(rule::RECEIPT_AMOUNT_MATCHES),
+            IgnoreReason::Backward => Some(rule::RECEIPT_FORWARD_ONLY),
+            IgnoreReason::Repeated => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IgnoreReason::UnknownPayment => "unknown_payment",
+            IgnoreReason::WrongBatch => "wrong_batch",
+            IgnoreReason::AmountMismatch => "amount_mismatch",
+            IgnoreReason::Repeated => "repeated",
+            IgnoreReason::Backward => "backward",
+        }
+    }
+}
 
 /// Where a batch is in the outbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -135,8 +199,14 @@ pub struct PaymentState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum InboxOutcome {
-    /// Rows applied in one record; `applied` moved a payment forward, `ignored` did not.
-    Applied { applied: u64, ignored: u64 },
+    /// Rows applied in one record; `applied` moved a payment forward, `ignored` did not
+    /// (`ignored_by_reason` splits them; absent in records older than the split).
+    Applied {
+        applied: u64,
+        ignored: u64,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        ignored_by_reason: BTreeMap<IgnoreReason, u64>,
+    },
     /// Not applied at all (undecodable, truncated, totals off, unknown batch…).
     Rejected { rule: String, error: String },
     /// Same name as an earlier file, different content: nothing applied.
@@ -150,6 +220,50 @@ pub struct InboxFileRecord {
     pub sha256: String,
     #[serde(flatten)]
     pub outcome: InboxOutcome,
+}
+
+/// A receipt row that was not applied for a reason other than an exact repeat: the bank and
+/// the gateway disagree about a payment. Journaled with its file's `applied` record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceiptRowAlert {
+    pub file_name: String,
+    pub file_sha256: String,
+    /// The row's position among the file's decoded rows, from 0.
+    pub row_index: u64,
+    pub payment_id: String,
+    pub reason: IgnoreReason,
+    /// The rule broken ([`IgnoreReason::alert_rule`]).
+    pub rule: String,
+    /// What the row says.
+    pub row_status: ReceiptStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub row_batch_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub row_amount: Option<Money>,
+    /// What the gateway knew when the row was read; `None` for an unknown payment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_status: Option<PaymentStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_batch_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_amount: Option<Money>,
+}
+
+impl ReceiptRowAlert {
+    /// The store key: the file's SHA-256 and the row's index, zero-padded so keys sort in
+    /// row order. It depends on the bytes alone, so re-reading a file yields the same keys.
+    pub fn key(file_sha256: &str, row_index: u64) -> String {
+        format!("{file_sha256}/{row_index:010}")
+    }
+}
+
+/// An operator's acknowledgement of an alert; the first one is kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertAck {
+    pub alert_id: String,
+    pub by: String,
+    /// As the operator's tool gave it (RFC 3339 recommended); not interpreted.
+    pub at: String,
 }
 
 pub(crate) fn get_json<T: DeserializeOwned>(
@@ -217,4 +331,41 @@ pub fn batches(store: &dyn Store) -> Result<Vec<(BatchRecord, Option<BatchState>
         out.push((rec, st));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_records_round_trip_and_older_ones_still_read() {
+        let rec = InboxFileRecord {
+            file_name: "F.xml".into(),
+            sha256: "ab".repeat(32),
+            outcome: InboxOutcome::Applied {
+                applied: 1,
+                ignored: 2,
+                ignored_by_reason: [(IgnoreReason::Backward, 1), (IgnoreReason::Repeated, 1)]
+                    .into(),
+            },
+        };
+        let json = to_json(&rec);
+        let text = String::from_utf8(json.clone()).unwrap();
+        assert!(
+            text.contains(r#""ignored_by_reason":{"repeated":1,"backward":1}"#),
+            "{text}"
+        );
+        assert_eq!(
+            serde_json::from_slice::<InboxFileRecord>(&json).unwrap(),
+            rec
+        );
+
+        let older =
+            r#"{"file_name":"F.xml","sha256":"00","outcome":"applied","applied":1,"ignored":0}"#;
+        let got: InboxFileRecord = serde_json::from_str(older).unwrap();
+        assert!(matches!(
+            got.outcome,
+            InboxOutcome::Applied { ignored_by_reason, .. } if ignored_by_reason.is_empty()
+        ));
+    }
 }

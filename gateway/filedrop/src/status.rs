@@ -6,10 +6,10 @@ use medsettle_canonical::Money;
 use medsettle_store::Store;
 use serde::Serialize;
 
+use crate::alerts::{AlertRecord, alerts};
 use crate::error::FileDropError;
 use crate::state::{
-    BatchState, InboxOutcome, PaymentStatus, SPACE_INBOX_ALERT, batches, inbox_files,
-    payment_states,
+    BatchState, IgnoreReason, InboxOutcome, PaymentStatus, batches, inbox_files, payment_states,
 };
 
 /// How many payments, and how much money, are in one status.
@@ -48,8 +48,16 @@ pub struct BankStatus {
     pub totals: BTreeMap<PaymentStatus, StatusTotals>,
     pub receipt_files_applied: u64,
     pub receipt_files_rejected: u64,
-    /// Conflicting files (same name, other content) ever seen.
+    /// Receipt rows not applied, by reason, over every applied file (files applied before
+    /// the split was recorded count only in their file record's total).
+    pub receipt_rows_ignored: BTreeMap<IgnoreReason, u64>,
+    /// Every alert ever raised: conflicting files (same name, other content) and receipt
+    /// rows not applied for a reason other than an exact repeat; acknowledged ones included.
     pub alerts: u64,
+    /// Alerts no operator has acknowledged yet.
+    pub alerts_open: u64,
+    /// The alerts themselves ([`crate::alerts()`]), `alerts` of them.
+    pub alert_records: Vec<AlertRecord>,
 }
 
 /// Reads the file drop's state. Scans every payment: meant for an operator command, not a
@@ -84,17 +92,25 @@ pub fn status(store: &dyn Store) -> Result<BankStatus, FileDropError> {
     }
     for (_, f) in inbox_files(store)? {
         match f.outcome {
-            InboxOutcome::Applied { .. } => out.receipt_files_applied += 1,
+            InboxOutcome::Applied {
+                ignored_by_reason, ..
+            } => {
+                out.receipt_files_applied += 1;
+                for (reason, n) in ignored_by_reason {
+                    *out.receipt_rows_ignored.entry(reason).or_default() += n;
+                }
+            }
             InboxOutcome::Rejected { .. } => out.receipt_files_rejected += 1,
-            InboxOutcome::Conflict { .. } => out.alerts += 1,
+            // Conflicts are recorded as alerts (listed below), never as a name's record.
+            InboxOutcome::Conflict { .. } => {}
         }
     }
-    for item in store
-        .scan_prefix(SPACE_INBOX_ALERT, b"")
-        .map_err(|e| FileDropError::store("scan alerts", e))?
-    {
-        item.map_err(|e| FileDropError::store("scan alerts", e))?;
-        out.alerts += 1;
-    }
+    out.alert_records = alerts(store)?;
+    out.alerts = out.alert_records.len() as u64;
+    out.alerts_open = out
+        .alert_records
+        .iter()
+        .filter(|a| !a.is_acknowledged())
+        .count() as u64;
     Ok(out)
 }

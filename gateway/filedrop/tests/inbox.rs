@@ -132,7 +132,20 @@ fn different_content_under_a_used_name_is_an_alert_and_applies_nothing() {
     assert!(rep.alerts[0].moved_to.exists());
     assert_eq!(status_of(&env, "B-3-P1"), PaymentStatus::Paid);
     assert!(names(&env.cfg.inbox_dir).is_empty());
-    assert_eq!(names(&env.cfg.rejected_dir).len(), 2); // file + trigger
+    let dest = rep.alerts[0]
+        .moved_to
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert_eq!(
+        names(&env.cfg.rejected_dir),
+        [
+            dest.to_owned(),
+            format!("{dest}.ok"),
+            format!("{dest}.reason")
+        ]
+    );
     assert_eq!(status(env.store()).unwrap().alerts, 1);
 }
 
@@ -355,5 +368,57 @@ fn the_simulated_bank_covers_returns_duplicates_and_truncation_end_to_end() {
     assert_eq!(status_of(&env, "B-11-P3"), PaymentStatus::Failed);
     assert_eq!(status_of(&env, "B-11-P4"), PaymentStatus::Paid);
     assert_eq!(status_of(&env, "B-10-P2"), PaymentStatus::Paid);
+    assert!(names(&env.cfg.inbox_dir).is_empty());
+}
+
+#[test]
+fn a_rejected_file_is_moved_intact_with_its_reason_beside_it() {
+    let env = Env::new();
+    let r = Outbox::drop_batch(env.store(), &env.cfg, &batch("B-12", 3)).unwrap();
+    let files = answer(&r, &plan(&[]));
+    let (name, bytes) = &files[0];
+    let truncated = &bytes[..bytes.len() / 2];
+    put_inbox(&env.cfg, name, truncated);
+    let trig = std::fs::read(env.cfg.inbox_dir.join(format!("{name}.ok"))).unwrap();
+    let rep = Inbox::scan_once(env.store(), &env.cfg).unwrap();
+    let rej = &rep.files_rejected[0];
+    assert_eq!(std::fs::read(&rej.moved_to).unwrap(), truncated);
+    let dest = rej
+        .moved_to
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        std::fs::read(env.cfg.rejected_dir.join(format!("{dest}.ok"))).unwrap(),
+        trig
+    );
+    let reason =
+        std::fs::read_to_string(env.cfg.rejected_dir.join(format!("{dest}.reason"))).unwrap();
+    assert!(reason.contains(&format!("file_name: {name}\n")), "{reason}");
+    assert!(
+        reason.contains(&format!("sha256: {}\n", rej.sha256)),
+        "{reason}"
+    );
+    assert!(
+        reason.contains("rule: filedrop.receipt_decodes\n"),
+        "{reason}"
+    );
+    assert!(
+        reason.contains(&format!("error: {}", rej.error)),
+        "{reason}"
+    );
+
+    // The same broken file delivered again: recognised, filed beside the first, whose
+    // reason is kept; nothing written over anything.
+    put_inbox(&env.cfg, name, truncated);
+    let rep = Inbox::scan_once(env.store(), &env.cfg).unwrap();
+    assert_eq!(rep.files_duplicate, std::slice::from_ref(name));
+    assert_eq!(
+        names(&env.cfg.rejected_dir),
+        [dest.clone(), format!("{dest}.ok"), format!("{dest}.reason")]
+    );
+    assert_eq!(std::fs::read(&rej.moved_to).unwrap(), truncated);
     assert!(names(&env.cfg.inbox_dir).is_empty());
 }

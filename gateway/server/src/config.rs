@@ -9,19 +9,21 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ServerError;
 use crate::identity::{ClientIdentity, ClientMatch, ConfiguredClient, Role};
 use crate::tif::TifClient;
 use crate::tls;
+pub use crate::tls::TlsMaterial;
 
 /// Default listen address: loopback only, so a fresh install is not exposed by accident.
 pub const LISTEN_DEFAULT: &str = "127.0.0.1:8443";
 /// Default largest request body accepted (1 MiB); a settlement envelope is a few KiB, a big
 /// 2204/2301 fee upload a few hundred KiB.
 pub const BODY_BYTES_MAX_DEFAULT: usize = 1024 * 1024;
+/// Default largest operator request body: monthly settlement uploads its CSV inputs.
+pub const OPERATOR_BODY_BYTES_MAX_DEFAULT: usize = 32 * 1024 * 1024;
 /// Default largest request head (request line + headers) over HTTP/1.1, and the largest header
 /// list over HTTP/2.
 pub const HEADER_BYTES_MAX_DEFAULT: usize = 16 * 1024;
@@ -154,6 +156,9 @@ impl std::fmt::Debug for TifConfig {
 pub struct LimitsConfig {
     /// Largest request body, bytes. Default 1 MiB (1048576). Larger → 413 `GW-LIMIT`.
     pub body_bytes_max: usize,
+    /// Largest operator request body (`/ops/…`, operator certificates only), bytes: a monthly
+    /// settlement uploads its declaration CSVs in it. Default 32 MiB (33554432).
+    pub operator_body_bytes_max: usize,
     /// Largest request head, bytes (HTTP/1.1 head; HTTP/2 header list). Default 16384; at
     /// least 8192. Larger → 431 (HTTP/1.1) or stream reset (HTTP/2).
     pub header_bytes_max: usize,
@@ -193,6 +198,7 @@ impl Default for LimitsConfig {
     fn default() -> Self {
         LimitsConfig {
             body_bytes_max: BODY_BYTES_MAX_DEFAULT,
+            operator_body_bytes_max: OPERATOR_BODY_BYTES_MAX_DEFAULT,
             header_bytes_max: HEADER_BYTES_MAX_DEFAULT,
             handshake_timeout_ms: HANDSHAKE_TIMEOUT_MS_DEFAULT,
             header_read_timeout_ms: HEADER_READ_TIMEOUT_MS_DEFAULT,
@@ -214,6 +220,7 @@ impl Default for LimitsConfig {
 #[derive(Debug, Clone)]
 pub struct Limits {
     pub body_bytes_max: usize,
+    pub operator_body_bytes_max: usize,
     pub header_bytes_max: usize,
     pub handshake_timeout: Duration,
     pub header_read_timeout: Duration,
@@ -234,14 +241,6 @@ pub struct Limits {
 pub struct RateSettings {
     pub per_second: u32,
     pub burst: u32,
-}
-
-/// TLS material loaded from the configured files.
-#[derive(Debug)]
-pub struct TlsMaterial {
-    pub server_chain: Vec<CertificateDer<'static>>,
-    pub server_key: PrivateKeyDer<'static>,
-    pub client_roots: Vec<CertificateDer<'static>>,
 }
 
 /// The configuration the server runs on: checked, files loaded.
@@ -464,6 +463,12 @@ impl LimitsConfig {
                 "must be greater than 0",
             ));
         }
+        if self.operator_body_bytes_max == 0 {
+            return Err(ServerError::config(
+                field("operator_body_bytes_max"),
+                "must be greater than 0",
+            ));
+        }
         if self.header_bytes_max < HEADER_BYTES_MAX_FLOOR
             || u32::try_from(self.header_bytes_max).is_err()
         {
@@ -522,6 +527,7 @@ impl LimitsConfig {
         }
         Ok(Limits {
             body_bytes_max: self.body_bytes_max,
+            operator_body_bytes_max: self.operator_body_bytes_max,
             header_bytes_max: self.header_bytes_max,
             handshake_timeout: positive(self.handshake_timeout_ms, "handshake_timeout_ms")?,
             header_read_timeout: positive(self.header_read_timeout_ms, "header_read_timeout_ms")?,

@@ -54,7 +54,7 @@ pub enum ServerError {
 }
 
 impl ServerError {
-    pub(crate) fn config(field: impl Into<String>, reason: impl Into<String>) -> Self {
+    pub fn config(field: impl Into<String>, reason: impl Into<String>) -> Self {
         ServerError::Config {
             field: field.into(),
             reason: reason.into(),

@@ -10,12 +10,12 @@
 //! [`identity`] (certificate → client), [`tif`] (x-tif signatures), [`rate`] (token buckets),
 //! [`metrics`] (registry, text exposition), [`routes`] (paths, national error envelope),
 //! [`service`] (the seam), [`server`] (accept loop, limits, shutdown), [`pki`];
-//! [`upstream`] (HTTPS client to the national platform) and [`forward`] (forwarding with
-//! journaling and in-doubt resolution by 2601).
+//! [`upstream`] (HTTPS client to the national platform). What is done with a request —
+//! decoding, journaling, forwarding with in-doubt resolution — is the service's business
+//! (`medsettle-service`), not the transport's.
 
 pub mod config;
 pub mod error;
-pub mod forward;
 pub mod identity;
 pub mod metrics;
 pub mod pki;
@@ -29,13 +29,9 @@ pub mod upstream;
 
 pub use config::{ClientConfig, LimitsConfig, ServerConfig, TifConfig, ValidConfig};
 pub use error::ServerError;
-pub use forward::{
-    Disposition, ForwardError, ForwardOutcome, ForwardRequest, ForwardSettings, Forwarder,
-    InDoubtEntry, ResolveReport,
-};
 pub use identity::{ClientIdentity, Role};
 pub use metrics::{Counter, Gauge, Histogram, Metrics};
-pub use routes::OperatorRoute;
+pub use routes::PATH_OPS_PREFIX;
 pub use server::{BoundServer, Server, ShutdownReport};
 pub use service::{
     BoxFuture, CONTENT_TYPE_JSON, CONTENT_TYPE_TEXT, OperatorRequest, Readiness, ReadyFlag,

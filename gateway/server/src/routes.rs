@@ -16,18 +16,9 @@ pub const PATH_HEALTHZ: &str = "/healthz";
 pub const PATH_READYZ: &str = "/readyz";
 /// Prometheus text exposition.
 pub const PATH_METRICS: &str = "/metrics";
-/// Operator only: the journal's record counts, offsets and consumers (`medsettle journal
-/// stats` while `serve` holds the store).
-pub const PATH_OPS_JOURNAL_STATS: &str = "/ops/journal/stats";
-/// Operator only: journal records as canonical JSON lines, `?from=OFFSET` (`medsettle journal
-/// export` while `serve` holds the store).
-pub const PATH_OPS_JOURNAL_EXPORT: &str = "/ops/journal/export";
-/// Operator only: the settlement engine's consumer, lag and open days (`medsettle settle
-/// status` while `serve` holds the store).
-pub const PATH_OPS_SETTLE_STATUS: &str = "/ops/settle/status";
-/// Operator only: payment batches, payments by status and receipt files (`medsettle bank
-/// status` while `serve` holds the store).
-pub const PATH_OPS_BANK_STATUS: &str = "/ops/bank/status";
+/// Operator only: every path under it is an operator action or status, answered by
+/// [`crate::Service::operator`] (`specs/operations.md`).
+pub const PATH_OPS_PREFIX: &str = "/ops/";
 
 /// Per-service paths under `/fsi/api/` and the transaction each names
 /// (nhsa-interface.md §1.3, OH `ClassHelper.cs` `GetPubWay`).
@@ -70,22 +61,13 @@ pub enum Route {
     Healthz,
     Readyz,
     Metrics,
-    /// An operator endpoint (operator certificates only).
-    Operator(OperatorRoute),
+    /// An operator endpoint (operator certificates only): a path under [`PATH_OPS_PREFIX`].
+    Operator,
     /// A national-interface endpoint; `infno` is `Some` for per-service paths.
     National {
         infno: Option<&'static str>,
     },
     NotFound,
-}
-
-/// The operator endpoints, answered by [`crate::Service::operator`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OperatorRoute {
-    JournalStats,
-    JournalExport,
-    SettleStatus,
-    BankStatus,
 }
 
 /// Route a path (without query). National paths are served bare and under each prefix;
@@ -95,11 +77,10 @@ pub fn route(path: &str, prefixes: &[String]) -> Route {
         PATH_HEALTHZ => return Route::Healthz,
         PATH_READYZ => return Route::Readyz,
         PATH_METRICS => return Route::Metrics,
-        PATH_OPS_JOURNAL_STATS => return Route::Operator(OperatorRoute::JournalStats),
-        PATH_OPS_JOURNAL_EXPORT => return Route::Operator(OperatorRoute::JournalExport),
-        PATH_OPS_SETTLE_STATUS => return Route::Operator(OperatorRoute::SettleStatus),
-        PATH_OPS_BANK_STATUS => return Route::Operator(OperatorRoute::BankStatus),
         _ => {}
+    }
+    if path.starts_with(PATH_OPS_PREFIX) {
+        return Route::Operator;
     }
     let national = national_infno(path).or_else(|| {
         prefixes
@@ -133,11 +114,42 @@ pub fn envelope_time(t: OffsetDateTime) -> String {
         .expect("a fixed numeric format cannot fail for years 0..9999")
 }
 
-/// A national failure envelope: `infcode` -1, `err_msg` = `[RULE] message`, no output.
+/// The receiver's region the transport quotes in the `inf_refmsgid` of its own refusals
+/// (set once at start by whoever knows it; `000000` until then).
+static RECEIVER_ADMDVS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Sequence of the transport's own refusals. It counts from [`TRANSPORT_SEQUENCE_START`], a
+/// range the service's id seeds (one per request, from 1) do not reach in decades, so a
+/// transport refusal never shares an `inf_refmsgid` with a service answer of the same second.
+static TRANSPORT_SEQUENCE: std::sync::atomic::AtomicU64 =
+    std::sync::atomic::AtomicU64::new(TRANSPORT_SEQUENCE_START);
+
+/// First sequence number of the transport's refusals.
+pub const TRANSPORT_SEQUENCE_START: u64 = 9_000_000_000;
+
+/// Set the region quoted by the transport's refusals (the first call wins).
+pub fn set_receiver_admdvs(admdvs: &str) {
+    let _ = RECEIVER_ADMDVS.set(admdvs.to_owned());
+}
+
+/// A fresh `inf_refmsgid` for a refusal made by the transport itself: region, the second the
+/// request arrived, and a sequence number unique in this process.
+pub fn transport_refmsgid(received: OffsetDateTime) -> String {
+    let n = TRANSPORT_SEQUENCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!(
+        "{}{}{:010}",
+        RECEIVER_ADMDVS.get().map_or("000000", String::as_str),
+        &envelope_time(received)[..14],
+        TRANSPORT_SEQUENCE_START + (n - TRANSPORT_SEQUENCE_START) % 1_000_000_000
+    )
+}
+
+/// A national failure envelope: `infcode` -1, `err_msg` = `[RULE] message`, no output, and
+/// an `inf_refmsgid` of its own ([`transport_refmsgid`]).
 pub fn national_error(rule: RuleId, message: &str, received: OffsetDateTime) -> Bytes {
     let body = serde_json::json!({
         "infcode": -1,
-        "inf_refmsgid": null,
+        "inf_refmsgid": transport_refmsgid(received),
         "refmsg_time": envelope_time(received),
         "respond_time": envelope_time(OffsetDateTime::now_utc()),
         "err_msg": Violation::new(rule, "", message).to_string(),
@@ -162,19 +174,13 @@ mod tests {
     #[test]
     fn operator_paths_are_served_bare_only() {
         let p = vec!["/ebus/rio_fsi".to_owned()];
-        assert_eq!(
-            route("/ops/journal/stats", &p),
-            Route::Operator(OperatorRoute::JournalStats)
-        );
-        assert_eq!(
-            route("/ops/journal/export", &p),
-            Route::Operator(OperatorRoute::JournalExport)
-        );
+        assert_eq!(route("/ops/journal/stats", &p), Route::Operator);
+        assert_eq!(route("/ops/settle/month", &p), Route::Operator);
         assert_eq!(
             route("/ebus/rio_fsi/ops/journal/stats", &p),
             Route::NotFound
         );
-        assert_eq!(route("/ops/journal", &p), Route::NotFound);
+        assert_eq!(route("/ops", &p), Route::NotFound);
     }
 
     #[test]
@@ -237,6 +243,15 @@ mod tests {
     fn error_envelope_is_national_shaped() {
         let t = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
         let body = national_error(RuleId::GW_RATE, "slow down", t);
+        let again = national_error(RuleId::GW_RATE, "slow down", t);
+        let id = |b: &Bytes| {
+            serde_json::from_slice::<serde_json::Value>(b).unwrap()["inf_refmsgid"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        };
+        assert_ne!(id(&body), id(&again), "every refusal has its own id");
+        assert_eq!(id(&body).len(), 30);
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(v["infcode"], -1);
         assert_eq!(v["err_msg"], "[GW-RATE] slow down");

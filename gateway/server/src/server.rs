@@ -427,6 +427,12 @@ struct Answer {
 }
 
 impl Answer {
+    fn text_owned(status: StatusCode, body: String) -> Self {
+        let mut a = Answer::text(status, "");
+        a.body = Bytes::from(body);
+        a
+    }
+
     fn text(status: StatusCode, body: &'static str) -> Self {
         Answer {
             status,
@@ -568,34 +574,14 @@ async fn dispatch(
             a.body = Bytes::from(shared.metrics.render());
             get_only(a)
         }
-        Route::Operator(route) => {
+        Route::Operator => {
             if client.identity.role != Role::Operator {
                 return Answer::text(
                     StatusCode::FORBIDDEN,
                     "operator endpoints need an operator certificate\n",
                 );
             }
-            if !read_only {
-                // Read-only endpoints: refuse before the service does any work.
-                return not_allowed();
-            }
-            let request = OperatorRequest {
-                identity: client.identity.clone(),
-                route,
-                query: req.uri().query().map(str::to_owned),
-            };
-            let r = shared.service.operator(request).await;
-            Answer {
-                status: StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-                content_type: r.content_type,
-                body: r.body,
-                outcome: "operational",
-                infno: None,
-                headers: Vec::new(),
-                // Like /metrics: operator reads are not national requests.
-                counted: false,
-                close: false,
-            }
+            operator(shared, client, req, started).await
         }
         Route::NotFound => Answer::national(
             StatusCode::NOT_FOUND,
@@ -606,6 +592,77 @@ async fn dispatch(
             received,
         ),
         Route::National { infno } => national(shared, client, req, infno, started, received).await,
+    }
+}
+
+/// An operator request: the body is read within `operator_body_bytes_max` and the request
+/// deadline, then the service answers with no deadline of its own (a monthly settlement may
+/// take longer than a national request; shutdown's grace still bounds it).
+async fn operator(
+    shared: &Shared,
+    client: &ConnectionClient,
+    req: Request<Incoming>,
+    started: Instant,
+) -> Answer {
+    let body_bytes_max = shared.limits.operator_body_bytes_max;
+    let too_large = || {
+        Answer::text_owned(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "operator request body exceeds operator_body_bytes_max = {body_bytes_max} bytes\n"
+            ),
+        )
+        .close()
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > body_bytes_max as u64) {
+        return too_large();
+    }
+    let deadline = tokio::time::Instant::from_std(started + shared.limits.request_timeout);
+    let (parts, body) = req.into_parts();
+    let body = match tokio::time::timeout_at(deadline, Limited::new(body, body_bytes_max).collect())
+        .await
+    {
+        Err(_) => {
+            return Answer::text(
+                StatusCode::REQUEST_TIMEOUT,
+                "request body not received in time\n",
+            )
+            .close();
+        }
+        Ok(Err(e)) if e.is::<LengthLimitError>() => return too_large(),
+        Ok(Err(_)) => {
+            return Answer::text(StatusCode::BAD_REQUEST, "request body unreadable\n").close();
+        }
+        Ok(Ok(collected)) => collected.to_bytes(),
+    };
+    let path = parts.uri.path();
+    let request = OperatorRequest {
+        identity: client.identity.clone(),
+        method: parts.method.clone(),
+        path: path
+            .strip_prefix(routes::PATH_OPS_PREFIX)
+            .unwrap_or(path)
+            .to_owned(),
+        query: parts.uri.query().map(str::to_owned),
+        headers: parts.headers,
+        body,
+    };
+    let r = shared.service.operator(request).await;
+    Answer {
+        status: StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        content_type: r.content_type,
+        body: r.body,
+        outcome: "operational",
+        infno: None,
+        headers: Vec::new(),
+        // Like /metrics: operator requests are not national requests.
+        counted: false,
+        close: false,
     }
 }
 

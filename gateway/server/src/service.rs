@@ -11,7 +11,6 @@ use bytes::Bytes;
 use http::{HeaderMap, Method};
 
 use crate::identity::ClientIdentity;
-use crate::routes::OperatorRoute;
 
 /// A boxed, sendable future: keeps [`Service`] object-safe without `async_trait`.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -68,13 +67,18 @@ impl ServiceResponse {
     }
 }
 
-/// One operator request (`GET /ops/…`), from a client whose certificate has the operator role.
+/// One operator request (a path under `/ops/`), from a client whose certificate has the
+/// operator role, body fully read (at most `operator_body_bytes_max`).
 #[derive(Debug, Clone)]
 pub struct OperatorRequest {
     pub identity: Arc<ClientIdentity>,
-    pub route: OperatorRoute,
+    pub method: Method,
+    /// The path after `/ops/`, e.g. `settle/month`.
+    pub path: String,
     /// The query string as received (without `?`), if any.
     pub query: Option<String>,
+    pub headers: HeaderMap,
+    pub body: Bytes,
 }
 
 /// Answers national-interface requests. Must be cancel-safe: a future may be dropped when

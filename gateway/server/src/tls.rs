@@ -9,8 +9,15 @@ use rustls::{RootCertStore, ServerConfig};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::config::TlsMaterial;
 use crate::error::ServerError;
+
+/// TLS material loaded from the configured files.
+#[derive(Debug)]
+pub struct TlsMaterial {
+    pub server_chain: Vec<CertificateDer<'static>>,
+    pub server_key: PrivateKeyDer<'static>,
+    pub client_roots: Vec<CertificateDer<'static>>,
+}
 
 /// ALPN id of HTTP/2.
 pub const ALPN_H2: &[u8] = b"h2";

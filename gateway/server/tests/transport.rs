@@ -868,17 +868,21 @@ async fn the_request_deadline_covers_slow_bodies_and_slow_services() {
     h.stop().await;
 }
 
-/// Operator endpoints: only an operator certificate reaches them, only to read; a service
-/// without operator endpoints answers 404; none of it is a national request (the service's
-/// `call` never runs, nothing is counted).
+/// Operator endpoints: only an operator certificate reaches them; the service answers every
+/// path under `/ops/` (one without operator endpoints answers 404); a body over
+/// `operator_body_bytes_max` is refused before the service sees it; none of it is a national
+/// request (the service's `call` never runs, nothing is counted).
 #[tokio::test]
-async fn operator_endpoints_are_for_operators_and_read_only() {
-    let h = start(|_| {}).await;
+async fn operator_endpoints_are_for_operators() {
+    let h = start(|c| c.limits.operator_body_bytes_max = 64).await;
     let a = h.get("his-a", "/ops/journal/stats").await;
     assert_eq!(a.status, StatusCode::FORBIDDEN);
-    let a = h.post("ops", "/ops/journal/export", b"").await;
-    assert_eq!(a.status, StatusCode::METHOD_NOT_ALLOWED);
-    assert_eq!(a.headers["allow"], "GET, HEAD");
+    let a = h.post("his-a", "/ops/settle/month", b"{}").await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    let a = h.post("ops", "/ops/settle/month", &[b'x'; 65]).await;
+    assert_eq!(a.status, StatusCode::PAYLOAD_TOO_LARGE);
+    let a = h.post("ops", "/ops/settle/month", b"{}").await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND);
     let a = h.get("ops", "/ops/bank/status").await;
     assert_eq!(a.status, StatusCode::NOT_FOUND);
     assert!(

@@ -8,7 +8,8 @@ pub const CALENDAR_RULE: &str = "IS-D-4";
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SettlementError {
-    /// A date outside the years the calendar covers: never guess a payment date.
+    /// A date outside the years the calendar covers, officially or provisionally (before the
+    /// first official year, or past the provisional reach): never guess a payment date.
     #[error("calendar has no data for {year}")]
     CalendarNoData { year: i32 },
 

@@ -4,7 +4,8 @@
 //! every parser takes `&str` (callers load files). Rule ids (`IS-…`) refer to
 //! `shared/reference/instant-settlement.md` and are listed in `specs/instant-settlement-rules.toml`.
 //!
-//! - [`calendar`]: working days as data (`specs/calendar/cn-YYYY.toml`), T+1, working-day spans.
+//! - [`calendar`]: working days as data (`specs/calendar/cn-YYYY.toml`), T+1, working-day spans;
+//!   provisional years (statutory holidays and weekends) where no file exists yet.
 //! - [`policy`]: the per-pool-region parameters, validated with explanations.
 //! - [`daily`]: daily disbursement — incremental, serializable, idempotent aggregator; runs,
 //!   summary/detail, canonical batches, receipts.
@@ -24,7 +25,7 @@ pub mod monthly;
 pub mod policy;
 pub mod recon;
 
-pub use calendar::{Calendar, CalendarCoverage, YearMonth};
+pub use calendar::{Calendar, CalendarCoverage, Dated, Provenance, YearMonth};
 pub use daily::{DailyAggregator, DailyRun, FeedOutcome, Institutions, institutions_by_code};
 pub use error::{Result, SettlementError};
 pub use policy::SettlementPolicy;

@@ -13,7 +13,7 @@ use medsettle_canonical::{
 use serde::{Deserialize, Serialize};
 use time::{Date, Month, Time, Weekday};
 
-use crate::calendar::Calendar;
+use crate::calendar::{Calendar, Dated};
 use crate::error::{Result, SettlementError};
 
 /// IS-SC-1 default funds: 职工统筹 310100, 大额 330100, 居民统筹 390100.
@@ -631,6 +631,16 @@ impl SettlementPolicy {
         calendar.next_working_day_after(self.daily.cadence.period_end(settlement_date))
     }
 
+    /// [`SettlementPolicy::pay_date_for`], marked provisional when the payment date was found
+    /// on a provisional calendar (a year with no official file yet).
+    pub fn pay_date_for_dated(
+        &self,
+        calendar: &Calendar,
+        settlement_date: Date,
+    ) -> Result<Dated<Date>> {
+        calendar.next_working_day_after_dated(self.daily.cadence.period_end(settlement_date))
+    }
+
     /// IS-A-2: the share of the held margin released for an assessment score.
     pub fn margin_release_ratio(&self, score: u32) -> Ratio {
         self.annual
@@ -783,6 +793,15 @@ mod tests {
             p.pay_date_for(&cal, date!(2025 - 09 - 24)).unwrap(),
             date!(2025 - 09 - 29)
         );
+        assert!(
+            !p.pay_date_for_dated(&cal, date!(2025 - 09 - 24))
+                .unwrap()
+                .is_provisional()
+        );
+        // The week of 2026-12-28 ends on Sunday 2027-01-03, in the provisional 2027.
+        let pay = p.pay_date_for_dated(&cal, date!(2026 - 12 - 29)).unwrap();
+        assert_eq!(pay.value, date!(2027 - 01 - 04));
+        assert!(pay.is_provisional());
     }
 
     #[test]

@@ -23,19 +23,16 @@ use medsettle_nhsa::{
     AnswerContext, DecodeLimits, RequestEnvelope, answer_parts_for_claim, error_answer,
     success_envelope,
 };
-use medsettle_server::forward::{ForwardRequest, Forwarder};
 use medsettle_server::routes::envelope_time;
-use medsettle_server::{
-    BoxFuture, CONTENT_TYPE_TEXT, Metrics, OperatorRequest, OperatorRoute, Service, ServiceRequest,
-    ServiceResponse,
-};
+use medsettle_server::{BoxFuture, Metrics, Service, ServiceRequest, ServiceResponse};
 use medsettle_store::{IdempotentOutcome, JournalRecord, SledStore, StateWrite, Store};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use crate::core_state::{PersonIndex, StoreCoreView, ViewFailure, state_writes};
-use crate::seeds::SeedAllocator;
+use crate::forward::{ForwardRequest, Forwarder};
+use crate::seeds::{Seed, SeedAllocator};
 use crate::wire_core::{core_serves, output_for, person_extras, settle_output_for, to_core};
 
 /// Keyspace of the gateway's own bookkeeping.
@@ -77,6 +74,35 @@ struct Answer {
     outcome: &'static str,
 }
 
+/// What a decoded, authorized request asks of the gateway ([`NationalService::route`]).
+enum Work {
+    /// The embedded core computes the answer from its typed request.
+    Core {
+        infno: &'static str,
+        // Boxed: a core request is large and the other kinds of work are small.
+        request: Box<CoreRequest>,
+    },
+    /// 9101: the uploaded file is validated and stored with the record.
+    Upload,
+    /// Journaled and acknowledged without the core, with an output computed beforehand
+    /// (3201/3202) or an id to quote later (3203, 4101).
+    AcceptOnly {
+        infno: &'static str,
+        precomputed: Option<(Value, Vec<StateWrite>)>,
+    },
+}
+
+/// The answer bytes, the canonical claim (settlements only) and the state writes of one
+/// request, ready to journal.
+type Computed = (Vec<u8>, Option<SettledClaim>, Vec<StateWrite>);
+
+/// Why a computation produced no record: a refusal of the core (answered after the lock, a
+/// repeat looked up first), or an answer already made.
+enum Refused {
+    Core(CoreRefusal),
+    Answer(Answer),
+}
+
 /// `Content-Type` of 9102 downloads (a zip), the one answer that is not JSON.
 const CONTENT_TYPE_ZIP: &str = "application/octet-stream";
 
@@ -89,11 +115,16 @@ impl NationalService {
         limits: DecodeLimits,
         receiver_admdvs: Admdvs,
         metrics: Arc<Metrics>,
-    ) -> anyhow::Result<NationalService> {
+    ) -> Result<NationalService, medsettle_store::StoreError> {
         let mut reserved: Option<u64> = None;
         for item in store.scan_prefix(META_SPACE, ID_SEED_KEY)? {
             let (_, b) = item?;
-            let highest = u64::from_be_bytes(b.as_slice().try_into()?);
+            let highest = u64::from_be_bytes(b.as_slice().try_into().map_err(|_| {
+                medsettle_store::StoreError::CorruptIndex {
+                    what: "id seed",
+                    reason: format!("{} bytes, not 8", b.len()),
+                }
+            })?);
             reserved = reserved.max(Some(highest));
         }
         Ok(NationalService {
@@ -112,73 +143,6 @@ impl NationalService {
             forwarders: Vec::new(),
             engine: None,
         })
-    }
-
-    /// The operator endpoints: the journal, the engine and the bank file drop as `medsettle
-    /// journal stats|export`, `settle status` and `bank status` show them, read off the async
-    /// threads (a stats call decodes every record).
-    async fn operator_answer(&self, req: OperatorRequest) -> ServiceResponse {
-        let text = |status: u16, body: String, outcome: &'static str| ServiceResponse {
-            status,
-            content_type: CONTENT_TYPE_TEXT.to_owned(),
-            body: Bytes::from(body),
-            outcome,
-            infno: None,
-        };
-        // Parameters each endpoint takes; anything else is refused, naming it.
-        let query = req.query.as_deref().filter(|q| !q.is_empty());
-        if let (OperatorRoute::SettleStatus | OperatorRoute::BankStatus, Some(q)) =
-            (req.route, query)
-        {
-            let why = format!("`{q}` is not a parameter: this endpoint takes none\n");
-            return text(400, why, "rejected");
-        }
-        let store = self.store.clone();
-        let work = match req.route {
-            OperatorRoute::JournalStats => {
-                let json = match query {
-                    None => false,
-                    Some("json") => true,
-                    Some(other) => {
-                        let why = format!("`{other}` is not a parameter of this endpoint (json)\n");
-                        return text(400, why, "rejected");
-                    }
-                };
-                let dir = store.dir().to_path_buf();
-                tokio::task::spawn_blocking(move || {
-                    crate::journal_cmd::stats_output(&dir, &store.stats()?, json)
-                })
-            }
-            OperatorRoute::JournalExport => {
-                let (from, limit) = match crate::journal_cmd::export_query(query) {
-                    Ok(q) => q,
-                    Err(why) => return text(400, why + "\n", "rejected"),
-                };
-                tokio::task::spawn_blocking(move || -> anyhow::Result<String> {
-                    Ok(crate::journal_cmd::export_page(store.as_ref(), from, limit))
-                })
-            }
-            OperatorRoute::SettleStatus => {
-                let Some(engine) = self.engine.clone() else {
-                    return text(
-                        404,
-                        "no settlement engine in this gateway\n".into(),
-                        "route",
-                    );
-                };
-                tokio::task::spawn_blocking(move || {
-                    crate::settle_cmd::status_text(&engine, store.as_ref())
-                })
-            }
-            OperatorRoute::BankStatus => {
-                tokio::task::spawn_blocking(move || crate::bank_cmd::status_text(store.as_ref()))
-            }
-        };
-        match work.await {
-            Ok(Ok(body)) => text(200, body, "ok"),
-            Ok(Err(e)) => text(503, format!("cannot be read now: {e:#}\n"), "unavailable"),
-            Err(e) => text(500, format!("internal error: {e}\n"), "internal"),
-        }
     }
 
     /// Answer 3201 (totals reconciliation) from this engine's claim index.
@@ -275,9 +239,12 @@ impl NationalService {
         status: u16,
         outcome: &'static str,
         violations: &[Violation],
-        seed: u64,
+        seed: Option<u64>,
         received: OffsetDateTime,
     ) -> Answer {
+        // Every answer gets its own receiver message id, refusals included: a refusal that
+        // is not journaled takes a seed of its own.
+        let seed = seed.unwrap_or_else(|| self.seeds.unjournaled());
         Answer {
             status,
             body: error_answer(violations, &self.answer_ctx(seed, received)).to_bytes(),
@@ -339,74 +306,34 @@ impl NationalService {
                 body: bytes,
                 outcome: "ok",
             },
-            Err(v) => self.refuse(200, "refused", &[v], 0, received),
+            Err(v) => self.refuse(200, "refused", &[v], None, received),
         }
     }
 
+    /// One request through the pipeline; the answer and the transaction (metrics label).
     async fn handle(&self, req: ServiceRequest) -> (Answer, Option<String>) {
         let received = OffsetDateTime::now_utc().to_offset(CHINA_OFFSET);
-        let env = match RequestEnvelope::decode(&req.body, &self.limits) {
-            Ok(e) => e,
-            Err(e) => {
-                tracing::info!(client = %req.identity.name, error = %e, "request refused: bad envelope");
-                return (
-                    self.refuse(400, "rejected", &e.violations, 0, received),
-                    None,
-                );
-            }
+        let env = match self.decode(&req, received) {
+            Ok(env) => env,
+            Err(answer) => return (answer, None),
         };
-        let infno = env.infno.clone();
-        let label = Some(infno.clone());
-        if let Some(path_infno) = req.infno_from_path
-            && !infno.starts_with(path_infno)
-        {
-            let v = Violation::new(
-                RuleId::NHSA_ENV_INFNO,
-                "infno",
-                format!("this path serves {path_infno}, the envelope says {infno}"),
-            );
-            return (self.refuse(400, "rejected", &[v], 0, received), label);
+        let label = Some(env.infno.clone());
+        match self.pipeline(&req, &env, received).await {
+            Ok(answer) | Err(answer) => (answer, label),
         }
-        if !req.identity.may_speak_for(&env.fixmedins_code) {
-            tracing::warn!(
-                client = %req.identity.name,
-                fixmedins_code = %env.fixmedins_code,
-                msgid = %env.msgid,
-                "request refused: certificate does not cover the institution"
-            );
-            let v = Violation::new(
-                RuleId::GW_AUTH,
-                "fixmedins_code",
-                format!(
-                    "the client certificate `{}` may not speak for institution {}",
-                    req.identity.name, env.fixmedins_code
-                ),
-            );
-            return (self.refuse(403, "forbidden", &[v], 0, received), label);
-        }
+    }
+
+    /// The stages after decoding; `Err` is an answer that ends the request early.
+    async fn pipeline(
+        &self,
+        req: &ServiceRequest,
+        env: &RequestEnvelope,
+        received: OffsetDateTime,
+    ) -> Result<Answer, Answer> {
+        self.authorize(req, env, received)?;
         let body_sha256: [u8; 32] = Sha256::digest(&req.body).into();
-        if let Some(forwarder) = self.forwarder_for(&env) {
-            // Forwarded regions: the forwarder journals, replays and resolves in-doubt
-            // exchanges itself, and relays upstream's bytes verbatim.
-            let outcome = forwarder
-                .forward(
-                    self.store.as_ref(),
-                    ForwardRequest {
-                        raw_body: req.body.clone(),
-                        fixmedins_code: env.fixmedins_code.clone(),
-                        msgid: env.msgid.clone(),
-                        infno: env.infno.clone(),
-                        psn_no: String::new(),
-                        body_sha256,
-                    },
-                )
-                .await;
-            let answer = Answer {
-                status: outcome.http_status,
-                body: outcome.answer_bytes.to_vec(),
-                outcome: outcome.disposition.as_str(),
-            };
-            return (answer, label);
+        if let Some(forwarder) = self.forwarder_for(env) {
+            return Ok(self.forward(forwarder, req, env, body_sha256).await);
         }
         // The core's transactions skip the up-front index read (one sled read per request):
         // computing one changes nothing until its record is appended, the append finds a
@@ -414,13 +341,103 @@ impl NationalService {
         // its msgid or visit taken by the original — looks the key up before it is answered.
         // The others (file channel, reconciliation) can do real work first, so they look now.
         let core_tx = medsettle_nhsa::tx::base_infno(&env.infno).is_some_and(core_serves);
-        if !core_tx {
-            match self.replay(&env, body_sha256).await {
-                Ok(Some(answer)) => return (answer, label),
-                Ok(None) => {}
-                Err(answer) => return (answer, label),
-            }
+        if !core_tx && let Some(answer) = self.replay(env, body_sha256).await? {
+            return Ok(answer);
         }
+        let (work, institution) = self.route(env, body_sha256, received).await?;
+        let (outcome, answer_bytes) = self
+            .compute_and_journal(req, env, work, institution, body_sha256, received)
+            .await?;
+        self.await_durable(outcome, answer_bytes, env, received)
+            .await
+    }
+
+    /// Stage 1: the envelope, within the decode limits. Bad input changes nothing.
+    fn decode(
+        &self,
+        req: &ServiceRequest,
+        received: OffsetDateTime,
+    ) -> Result<RequestEnvelope, Answer> {
+        RequestEnvelope::decode(&req.body, &self.limits).map_err(|e| {
+            tracing::info!(client = %req.identity.name, error = %e, "request refused: bad envelope");
+            self.refuse(400, "rejected", &e.violations, None, received)
+        })
+    }
+
+    /// Stage 2: a per-service path must name the envelope's transaction, and the client
+    /// certificate must cover the envelope's institution (`GW-AUTH`).
+    fn authorize(
+        &self,
+        req: &ServiceRequest,
+        env: &RequestEnvelope,
+        received: OffsetDateTime,
+    ) -> Result<(), Answer> {
+        if let Some(path_infno) = req.infno_from_path
+            && !env.infno.starts_with(path_infno)
+        {
+            let v = Violation::new(
+                RuleId::NHSA_ENV_INFNO,
+                "infno",
+                format!(
+                    "this path serves {path_infno}, the envelope says {}",
+                    env.infno
+                ),
+            );
+            return Err(self.refuse(400, "rejected", &[v], None, received));
+        }
+        if req.identity.may_speak_for(&env.fixmedins_code) {
+            return Ok(());
+        }
+        tracing::warn!(
+            client = %req.identity.name,
+            fixmedins_code = %env.fixmedins_code,
+            msgid = %env.msgid,
+            "request refused: certificate does not cover the institution"
+        );
+        let v = Violation::new(
+            RuleId::GW_AUTH,
+            "fixmedins_code",
+            format!(
+                "the client certificate `{}` may not speak for institution {}",
+                req.identity.name, env.fixmedins_code
+            ),
+        );
+        Err(self.refuse(403, "forbidden", &[v], None, received))
+    }
+
+    /// Forwarded regions: the forwarder journals, replays and resolves in-doubt exchanges
+    /// itself, and relays upstream's bytes verbatim.
+    async fn forward(
+        &self,
+        forwarder: &Forwarder,
+        req: &ServiceRequest,
+        env: &RequestEnvelope,
+        body_sha256: [u8; 32],
+    ) -> Answer {
+        let request = ForwardRequest {
+            raw_body: req.body.clone(),
+            fixmedins_code: env.fixmedins_code.clone(),
+            msgid: env.msgid.clone(),
+            infno: env.infno.clone(),
+            psn_no: String::new(),
+            body_sha256,
+        };
+        let outcome = forwarder.forward(self.store.as_ref(), request).await;
+        Answer {
+            status: outcome.http_status,
+            body: outcome.answer_bytes.to_vec(),
+            outcome: outcome.disposition.as_str(),
+        }
+    }
+
+    /// Stage 3: what the request asks of the gateway, for which designated institution: its
+    /// typed input decoded, reconciliations computed, the core's request built (pure).
+    async fn route(
+        &self,
+        env: &RequestEnvelope,
+        body_sha256: [u8; 32],
+        received: OffsetDateTime,
+    ) -> Result<(Work, &Institution), Answer> {
         let Some(institution) = self.institutions.get(&env.fixmedins_code) else {
             let v = Violation::new(
                 RuleId::GW_AUTH,
@@ -430,138 +447,187 @@ impl NationalService {
                     env.fixmedins_code
                 ),
             );
-            return (self.refuse(403, "forbidden", &[v], 0, received), label);
+            return Err(self.refuse(403, "forbidden", &[v], None, received));
         };
         // The file channel (9101 upload, 9102 download) has no typed input in the adapter:
         // its node is the file itself (crate::file_channel validates it).
-        if env.infno == "9102" {
-            return (self.download(&env, received), label);
+        match env.infno.as_str() {
+            "9102" => return Err(self.download(env, received)),
+            "9101" => return Ok((Work::Upload, institution)),
+            _ => {}
         }
-        let upload = env.infno == "9101";
-        let tx = if upload {
-            None
-        } else {
-            match medsettle_nhsa::decode_input(&env.infno, &env.input) {
-                Ok(tx) => Some(tx),
-                Err(e) => {
-                    return (
-                        self.refuse(400, "rejected", &e.violations, 0, received),
-                        label,
-                    );
+        let tx = medsettle_nhsa::decode_input(&env.infno, &env.input)
+            .map_err(|e| self.refuse(400, "rejected", &e.violations, None, received))?;
+        let infno = tx.infno();
+        let refused = |v: Violation| self.refuse(200, "refused", &[v], None, received);
+        let work = match infno {
+            "3201" => Work::AcceptOnly {
+                infno,
+                precomputed: Some((
+                    self.reconcile_3201(&env.fixmedins_code, &tx)
+                        .await
+                        .map_err(refused)?,
+                    Vec::new(),
+                )),
+            },
+            "3202" => Work::AcceptOnly {
+                infno,
+                precomputed: Some(self.reconcile_3202(env, received).await.map_err(refused)?),
+            },
+            _ if core_serves(infno) => match to_core(tx) {
+                Ok(request) => Work::Core {
+                    infno,
+                    request: Box::new(request),
+                },
+                Err(v) => {
+                    let refusal = CoreRefusal::rule(v.rule, v.path, v.message);
+                    let seed = self.seeds.unjournaled();
+                    return Err(self
+                        .refused_unless_repeat(env, body_sha256, &refusal, seed, received)
+                        .await);
                 }
-            }
+            },
+            _ => Work::AcceptOnly {
+                infno,
+                precomputed: None,
+            },
         };
-        let base_infno = tx.as_ref().map_or("9101", |t| t.infno());
-        let precomputed = match (base_infno, &tx) {
-            ("3201", Some(tx)) => match self.reconcile_3201(&env.fixmedins_code, tx).await {
-                Ok(v) => Some((v, Vec::new())),
-                Err(v) => return (self.refuse(200, "refused", &[v], 0, received), label),
-            },
-            ("3202", _) => match self.reconcile_3202(&env, received).await {
-                Ok(r) => Some(r),
-                Err(v) => return (self.refuse(200, "refused", &[v], 0, received), label),
-            },
+        Ok((work, institution))
+    }
+
+    /// Stages 4 and 5: compute the answer and its state changes, and append them with the
+    /// request in one journal record — under the lock of the person's apply shard (every
+    /// shard for a request naming no single person), so two requests for the same person
+    /// never interleave. A refusal of the core is answered once the lock is released (a
+    /// repeat is looked up first, which may wait).
+    async fn compute_and_journal(
+        &self,
+        req: &ServiceRequest,
+        env: &RequestEnvelope,
+        work: Work,
+        institution: &Institution,
+        body_sha256: [u8; 32],
+        received: OffsetDateTime,
+    ) -> Result<(IdempotentOutcome, Vec<u8>), Answer> {
+        let shard = match &work {
+            Work::Core { request, .. } => person_of(request).map(shard_of),
             _ => None,
         };
-        // The core's typed request: converted before the lock (pure), it names the shard.
-        let core_request = if core_serves(base_infno) {
-            match to_core(tx.expect("decoded: core transactions have a typed input")) {
-                Ok(r) => Some(r),
-                Err(v) => {
-                    let seed = self.seeds.unjournaled();
-                    let refusal = CoreRefusal::rule(v.rule, v.path, v.message);
-                    let answer = self
-                        .refused_unless_repeat(&env, body_sha256, &refusal, seed, received)
-                        .await;
-                    return (answer, label);
-                }
-            }
-        } else {
-            None
-        };
-        let shard = core_request.as_ref().and_then(person_of).map(shard_of);
-        // Compute and append under the lock: `Ok` the append's outcome, `Err` a refusal of the
-        // core, answered once the lock is released (a repeat is looked up first, which may
-        // wait). Durability is awaited outside it too.
-        let appended = 'locked: {
+        let refused = {
             let _guards = self.lock_shards(shard);
-            let seed_slot = self.seeds.for_record();
-            let seed = seed_slot.value;
-            let ctx = self.answer_ctx(seed, received);
-            let computed = match core_request {
-                Some(request) => {
-                    self.compute_core(&env, base_infno, request, institution, seed, received, &ctx)
+            let seed = self.seeds.for_record();
+            let ctx = self.answer_ctx(seed.value, received);
+            match self.compute(env, work, institution, seed.value, &ctx, received) {
+                Ok(computed) => {
+                    return self.journal(req, env, computed, seed, body_sha256, received);
                 }
-                None if upload => {
-                    let id = format!("F{}{:010}", &ctx.refmsg_time[..14], seed % 10_000_000_000);
-                    match crate::file_channel::upload_9101(
-                        &env.fixmedins_code,
-                        &env.input,
-                        &id,
-                        received,
-                    ) {
-                        Ok(r) => Ok(self.accept_only(&env, base_infno, seed, &ctx, Some(r))),
-                        Err(v) => {
-                            return (self.refuse(200, "refused", &[v], seed, received), label);
-                        }
-                    }
-                }
-                None => Ok(self.accept_only(&env, base_infno, seed, &ctx, precomputed)),
-            };
-            let (answer_bytes, claim, writes) = match computed {
-                Ok(c) => c,
-                Err(refusal) => break 'locked Err((refusal, seed)),
-            };
-            // The request and the answer as JSON text, verbatim: the decoder accepted the body
-            // as one JSON object after an optional UTF-8 BOM, so without the BOM it is valid
-            // where a value goes.
-            let request = req.body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&req.body);
-            let payload = exchange_payload(
-                &infno,
-                &env.fixmedins_code,
-                &env.msgid,
-                request,
-                &answer_bytes,
-                claim.as_ref(),
-                &received
-                    .format(&time::format_description::well_known::Rfc3339)
-                    .unwrap_or_default(),
-            );
-            let kind = if claim.is_some() {
-                KIND_SETTLEMENT
-            } else {
-                KIND_REQUEST
-            };
-            let mut jr = JournalRecord::new(kind, payload)
-                .with_key(env.fixmedins_code.clone(), env.msgid.clone());
-            if let Some(highest) = seed_slot.reservation() {
-                jr = jr.with_write(StateWrite::put(
-                    META_SPACE,
-                    ID_SEED_KEY,
-                    highest.to_be_bytes().to_vec(),
-                ));
-            }
-            for w in writes {
-                jr = jr.with_write(w);
-            }
-            let appended = self
-                .store
-                .append_idempotent(jr, body_sha256, answer_bytes.clone());
-            if let Ok(IdempotentOutcome::Appended { .. }) = &appended {
-                self.seeds.journaled(seed_slot);
-            }
-            Ok(appended.map(|o| (o, answer_bytes)))
-        };
-        let (outcome, answer_bytes) = match appended {
-            Ok(Ok(x)) => x,
-            Ok(Err(e)) => return (self.unavailable(&e, received), label),
-            Err((refusal, seed)) => {
-                let answer = self
-                    .refused_unless_repeat(&env, body_sha256, &refusal, seed, received)
-                    .await;
-                return (answer, label);
+                Err(Refused::Answer(answer)) => return Err(answer),
+                Err(Refused::Core(refusal)) => (refusal, seed.value),
             }
         };
+        let (refusal, seed) = refused;
+        Err(self
+            .refused_unless_repeat(env, body_sha256, &refusal, seed, received)
+            .await)
+    }
+
+    /// Stage 4: the answer, the canonical claim (settlements) and the state writes.
+    fn compute(
+        &self,
+        env: &RequestEnvelope,
+        work: Work,
+        institution: &Institution,
+        seed: u64,
+        ctx: &AnswerContext,
+        received: OffsetDateTime,
+    ) -> Result<Computed, Refused> {
+        match work {
+            Work::Core { infno, request } => self
+                .compute_core(env, infno, *request, institution, seed, received, ctx)
+                .map_err(Refused::Core),
+            Work::Upload => {
+                let id = format!(
+                    "F{}{:010}",
+                    &ctx.refmsg_time[..SECONDS_LEN],
+                    seed % 10_000_000_000
+                );
+                let stored = crate::file_channel::upload_9101(
+                    &env.fixmedins_code,
+                    &env.input,
+                    &id,
+                    received,
+                )
+                .map_err(|v| {
+                    Refused::Answer(self.refuse(200, "refused", &[v], Some(seed), received))
+                })?;
+                Ok(self.accept_only(env, "9101", seed, ctx, Some(stored)))
+            }
+            Work::AcceptOnly { infno, precomputed } => {
+                Ok(self.accept_only(env, infno, seed, ctx, precomputed))
+            }
+        }
+    }
+
+    /// Stage 5: one journal record holds the request (the exact text the HIS sent), the
+    /// answer, the canonical claim, the state writes and any id-seed reservation; appended
+    /// under the idempotency key, which detects a repeat.
+    fn journal(
+        &self,
+        req: &ServiceRequest,
+        env: &RequestEnvelope,
+        (answer_bytes, claim, writes): Computed,
+        seed: Seed<'_>,
+        body_sha256: [u8; 32],
+        received: OffsetDateTime,
+    ) -> Result<(IdempotentOutcome, Vec<u8>), Answer> {
+        // The decoder accepted the body as one JSON object after an optional UTF-8 BOM, so
+        // without the BOM it is valid where a value goes.
+        let request = req.body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&req.body);
+        let received_at = received
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        let payload = exchange_payload(
+            &env.infno,
+            &env.fixmedins_code,
+            &env.msgid,
+            request,
+            &answer_bytes,
+            claim.as_ref(),
+            &received_at,
+        );
+        let kind = if claim.is_some() {
+            KIND_SETTLEMENT
+        } else {
+            KIND_REQUEST
+        };
+        let mut record = JournalRecord::new(kind, payload)
+            .with_key(env.fixmedins_code.clone(), env.msgid.clone());
+        if let Some(highest) = seed.reservation() {
+            let ceiling = highest.to_be_bytes().to_vec();
+            record = record.with_write(StateWrite::put(META_SPACE, ID_SEED_KEY, ceiling));
+        }
+        for w in writes {
+            record = record.with_write(w);
+        }
+        let outcome = self
+            .store
+            .append_idempotent(record, body_sha256, answer_bytes.clone())
+            .map_err(|e| self.unavailable(&e, received))?;
+        if let IdempotentOutcome::Appended { .. } = &outcome {
+            self.seeds.journaled(seed);
+        }
+        Ok((outcome, answer_bytes))
+    }
+
+    /// Stage 6: the answer is sent only once a flush that began after the append has
+    /// completed (acknowledged means durable).
+    async fn await_durable(
+        &self,
+        outcome: IdempotentOutcome,
+        answer_bytes: Vec<u8>,
+        env: &RequestEnvelope,
+        received: OffsetDateTime,
+    ) -> Result<Answer, Answer> {
         let (ticket, body, outcome_label) = match outcome {
             IdempotentOutcome::Appended { offset, ticket } => {
                 self.metrics
@@ -571,19 +637,17 @@ impl NationalService {
             }
             // A concurrent identical request won the race: send its answer once it is durable.
             IdempotentOutcome::Duplicate { answer, ticket, .. } => (ticket, answer, "replayed"),
-            IdempotentOutcome::Conflict { .. } => return (self.conflict(&env, received), label),
+            IdempotentOutcome::Conflict { .. } => return Err(self.conflict(env, received)),
         };
-        if let Err(e) = self.store.wait_durable(ticket).await {
-            return (self.unavailable(&e, received), label);
-        }
-        (
-            Answer {
-                status: 200,
-                body,
-                outcome: outcome_label,
-            },
-            label,
-        )
+        self.store
+            .wait_durable(ticket)
+            .await
+            .map_err(|e| self.unavailable(&e, received))?;
+        Ok(Answer {
+            status: 200,
+            body,
+            outcome: outcome_label,
+        })
     }
 
     /// Lock the apply shard of one person, or every shard (in index order) for `None`.
@@ -609,7 +673,7 @@ impl NationalService {
     ) -> Answer {
         tracing::info!(msgid = %env.msgid, infno, code = refusal.code(), "refused by the core");
         let v = Violation::new(RuleId(refusal.code()), refusal.path(), refusal.to_string());
-        self.refuse(200, "refused", &[v], seed, received)
+        self.refuse(200, "refused", &[v], Some(seed), received)
     }
 
     /// The answer to a request of the core that the core refused — unless the request repeats
@@ -633,11 +697,11 @@ impl NationalService {
             // acknowledged and may be sent again.
             code if code == RuleId::GW_UNAVAILABLE.0 => {
                 let v = Violation::new(RuleId::GW_UNAVAILABLE, "", refusal.to_string());
-                self.refuse(503, "unavailable", &[v], seed, received)
+                self.refuse(503, "unavailable", &[v], Some(seed), received)
             }
             code if code == RuleId::GW_INTERNAL.0 => {
                 let v = Violation::new(RuleId::GW_INTERNAL, "", refusal.to_string());
-                self.refuse(500, "internal", &[v], seed, received)
+                self.refuse(500, "internal", &[v], Some(seed), received)
             }
             _ => self.core_refused(env, &env.infno, refusal, seed, received),
         }
@@ -681,7 +745,7 @@ impl NationalService {
                 env.msgid, env.fixmedins_code
             ),
         );
-        self.refuse(409, "conflict", &[v], 0, received)
+        self.refuse(409, "conflict", &[v], None, received)
     }
 
     fn unavailable(&self, e: &medsettle_store::StoreError, received: OffsetDateTime) -> Answer {
@@ -691,7 +755,7 @@ impl NationalService {
             "",
             "the gateway cannot store the request durably right now; nothing was settled — retry with the same msgid",
         );
-        self.refuse(503, "unavailable", &[v], 0, received)
+        self.refuse(503, "unavailable", &[v], None, received)
     }
 
     #[allow(clippy::type_complexity, clippy::too_many_arguments)]
@@ -856,10 +920,6 @@ impl Service for NationalService {
                 infno.filter(|i| i.len() <= 6 && i.bytes().all(|b| b.is_ascii_alphanumeric()));
             resp
         })
-    }
-
-    fn operator(&self, req: OperatorRequest) -> BoxFuture<'_, ServiceResponse> {
-        Box::pin(self.operator_answer(req))
     }
 }
 

@@ -10,7 +10,7 @@ use medsettle_server::ServerConfig;
 use medsettle_store::{Durability, StoreConfig};
 use serde::{Deserialize, Serialize};
 
-use crate::exit::BadInput;
+use crate::error::BadInput;
 
 /// Default JSON nesting limit of national envelopes (`json_depth_max`).
 pub const JSON_DEPTH_MAX_DEFAULT: usize = medsettle_nhsa::JSON_DEPTH_MAX_DEFAULT;
@@ -33,6 +33,35 @@ pub struct RawConfig {
     #[serde(default)]
     pub forward: Vec<ForwardSection>,
     pub server: ServerConfig,
+    /// The operator's client certificate: operator commands present it to the gateway running
+    /// on this configuration. Default none (commands then need the gateway stopped).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<OperatorSection>,
+}
+
+/// Where the operator commands find their certificate to talk to a running gateway.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperatorSection {
+    /// The operator's certificate (PEM), registered in `[[server.clients]]` with role operator.
+    pub cert: PathBuf,
+    /// Its private key (PEM).
+    pub key: PathBuf,
+    /// The CA that signed the gateway's server certificate (PEM).
+    pub ca: PathBuf,
+}
+
+/// How `serve` writes its log lines (standard error).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable, with colours when standard error is a terminal, plain otherwise.
+    #[default]
+    Auto,
+    /// Human-readable, never colours.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// One pool region answered by a remote national-interface endpoint (F3 forwarding).
@@ -47,7 +76,7 @@ pub struct ForwardSection {
     pub upstream: medsettle_server::upstream::UpstreamConfig,
     /// In-doubt handling: which transactions, 2601 retries and backoff. Default settings.
     #[serde(default)]
-    pub settings: medsettle_server::forward::ForwardSettings,
+    pub settings: medsettle_service::ForwardSettings,
 }
 
 fn data_dir_default() -> PathBuf {
@@ -67,6 +96,10 @@ pub struct GatewaySection {
     /// Default none. Answers of the embedded core always satisfy every identity.
     #[serde(default)]
     pub identity_warn_only: Vec<String>,
+    /// How the gateway logs: `auto` (default: colours on a terminal, plain text otherwise),
+    /// `text` or `json`. `--log-format` overrides it.
+    #[serde(default)]
+    pub log_format: LogFormat,
 }
 
 fn json_depth_default() -> usize {
@@ -137,7 +170,16 @@ pub struct BankSection {
     /// Delimited-format profile file (specs/bank/*.toml); default the embedded GBK profile.
     #[serde(default)]
     pub profile: Option<PathBuf>,
+    /// How often the running gateway looks for receipt files in the inbox, ms
+    /// (`INBOX_POLL_MS_DEFAULT`, 1000; at least `INBOX_POLL_MS_MIN`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inbox_poll_ms: Option<u64>,
 }
+
+/// Default of `[bank] inbox_poll_ms`: how often the inbox watcher looks for receipt files.
+pub const INBOX_POLL_MS_DEFAULT: u64 = 1_000;
+/// Fastest inbox polling accepted, ms: each scan lists the inbox directory.
+pub const INBOX_POLL_MS_MIN: u64 = 50;
 
 /// The validated configuration, every path absolute.
 #[derive(Debug, Clone)]
@@ -152,9 +194,22 @@ pub struct Config {
     pub bank: BankSection,
     pub forward: Vec<ForwardSection>,
     pub server: ServerConfig,
+    pub operator: Option<OperatorSection>,
+    pub log_format: LogFormat,
+    /// `[bank] inbox_poll_ms`, resolved.
+    pub inbox_poll_ms: u64,
 }
 
+/// Name of the file a running gateway writes into `data_dir` (its address and process id):
+/// operator commands find it there ([`crate::remote`]).
+pub const GATEWAY_FILE: &str = "gateway.json";
+
 impl Config {
+    /// Where the gateway running on this configuration says it listens.
+    pub fn gateway_file(&self) -> PathBuf {
+        self.data_dir.join(GATEWAY_FILE)
+    }
+
     pub fn journal_dir(&self) -> PathBuf {
         self.data_dir.join("journal")
     }
@@ -300,6 +355,17 @@ pub fn load(file: &Path) -> Result<Config> {
     }
     let mut bank = raw.bank.clone();
     bank.profile = bank.profile.map(|p| resolve(&base, &p));
+    let inbox_poll_ms = bank.inbox_poll_ms.unwrap_or(INBOX_POLL_MS_DEFAULT);
+    if inbox_poll_ms < INBOX_POLL_MS_MIN {
+        bail!(BadInput::new(format!(
+            "bank.inbox_poll_ms: {inbox_poll_ms} is below {INBOX_POLL_MS_MIN}"
+        )));
+    }
+    let operator = raw.operator.as_ref().map(|o| OperatorSection {
+        cert: resolve(&base, &o.cert),
+        key: resolve(&base, &o.key),
+        ca: resolve(&base, &o.ca),
+    });
     Ok(Config {
         data_dir: resolve(&base, &raw.data_dir),
         receiver_admdvs,
@@ -311,5 +377,8 @@ pub fn load(file: &Path) -> Result<Config> {
         bank,
         forward,
         server,
+        operator,
+        log_format: raw.gateway.log_format,
+        inbox_poll_ms,
     })
 }

@@ -2,24 +2,19 @@
 //! PKI), a real sled store in a temporary directory, and a test double of the upstream that
 //! can lose answers, stall, go down and answer with quirks.
 
-#[path = "support/upstream_double.rs"]
-mod upstream_double;
-
 use std::time::Duration;
 
 use bytes::Bytes;
 use medsettle_canonical::journal::{KIND_IN_DOUBT, KIND_REQUEST, KIND_SETTLEMENT};
 use medsettle_canonical::{ExchangeRecord, Money};
-use medsettle_server::forward::KIND_NOT_SENT;
 use medsettle_server::pki::{DevPki, generate_dev_pki};
-use medsettle_server::{
-    Disposition, ForwardOutcome, ForwardRequest, ForwardSettings, Forwarder, Role, UpstreamClient,
-    UpstreamConfig, UpstreamTif,
-};
+use medsettle_server::{Role, UpstreamClient, UpstreamConfig, UpstreamTif};
+use medsettle_service::forward::KIND_NOT_SENT;
+use medsettle_service::{Disposition, ForwardOutcome, ForwardRequest, ForwardSettings, Forwarder};
 use medsettle_store::{SledStore, Store, StoreConfig};
+use medsettle_testkit::upstream_double::{Double, SettleMode, TIF_REFUSED_BODY};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use upstream_double::{Double, SettleMode, TIF_REFUSED_BODY};
 
 /// Safety net so a broken implementation fails instead of hanging; not a speed assertion.
 const HANG_GUARD: Duration = Duration::from_secs(60);

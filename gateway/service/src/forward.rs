@@ -41,9 +41,9 @@ use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 use tracing::{error, info, warn};
 
-use crate::error::ServerError;
-use crate::routes::national_error;
-use crate::upstream::{UpstreamClient, UpstreamReply};
+use medsettle_server::ServerError;
+use medsettle_server::routes::national_error;
+use medsettle_server::upstream::{UpstreamClient, UpstreamReply};
 
 /// State keyspace of exchanges whose outcome upstream is unknown; key `<code>\0<msgid>`,
 /// value an [`InDoubtEntry`] (JSON).
@@ -337,6 +337,17 @@ fn body_json(bytes: &[u8]) -> Value {
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into_owned()))
 }
 
+/// Where a forwarder's 2601 msgid sequence starts: from the clock's nanoseconds and the
+/// process id, so a restarted gateway does not begin where the previous one did within the
+/// same second (a repeated msgid upstream would be a replay, not a new reversal).
+fn sequence_start() -> u32 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    (nanos ^ std::process::id().rotate_left(16)) % MSGID_SEQUENCE_SPACE
+}
+
 impl Forwarder {
     pub fn new(
         client: UpstreamClient,
@@ -347,7 +358,7 @@ impl Forwarder {
             client,
             settings,
             in_flight: Mutex::new(HashSet::new()),
-            sequence: AtomicU32::new(rand::random::<u32>() % MSGID_SEQUENCE_SPACE),
+            sequence: AtomicU32::new(sequence_start()),
         })
     }
 
@@ -497,7 +508,7 @@ impl Forwarder {
                     .await
             }
             Err(e) => {
-                crate::upstream::log_failure(&req.infno, msgid, &e);
+                medsettle_server::upstream::log_failure(&req.infno, msgid, &e);
                 let status = if e.is_timeout() { 504 } else { 502 };
                 if !e.may_have_been_processed() {
                     if guarded {
@@ -789,7 +800,7 @@ impl Forwarder {
             let reply = match self.client.call(INFNO_REVERSAL, body).await {
                 Ok(r) => r,
                 Err(e) => {
-                    crate::upstream::log_failure(INFNO_REVERSAL, &msgid_2601, &e);
+                    medsettle_server::upstream::log_failure(INFNO_REVERSAL, &msgid_2601, &e);
                     last = format!("2601 attempt {}: {e}", attempt + 1);
                     continue;
                 }

@@ -1,4 +1,7 @@
-//! `medsettle bench ingest`: durable ingest over mutual TLS (see BENCHMARKS.md).
+//! `medsettle-bench ingest`: durable ingest over mutual TLS (see BENCHMARKS.md). A binary of
+//! its own, so the production `medsettle` binary carries neither the load generator nor the
+//! PostgreSQL harness; it drives the real `medsettle` binary (`--gateway`, default: the
+//! `medsettle` beside this executable) exactly as production runs it.
 //!
 //! 1. A fresh `medsettle init` directory (fsync durability) with the per-institution rate
 //!    limit raised far above what two cores can send, so the figures measure ingest and not
@@ -25,13 +28,60 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, anyhow, bail};
 use bytes::Bytes;
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 
-use crate::his::{self, EnvelopeBuilder, FeeLine, HisConnection, Insured, Sender};
+use medsettle_client::his::{self, EnvelopeBuilder, FeeLine, HisConnection, Insured, Sender};
+use medsettle_ops::BadInput;
+
+#[derive(Parser)]
+#[command(
+    name = "medsettle-bench",
+    version,
+    about = "Benchmarks of the medsettle gateway (see BENCHMARKS.md)"
+)]
+struct Cli {
+    /// The `medsettle` binary under test (default: the one beside this executable).
+    #[arg(long, global = true)]
+    gateway: Option<PathBuf>,
+    #[command(flatten)]
+    args: BenchArgs,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let gateway = match cli.gateway.map_or_else(sibling_gateway, Ok) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("medsettle-bench: {e:#}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    match run(cli.args, &gateway) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("medsettle-bench: {e:#}");
+            let bad = e.chain().any(|c| c.downcast_ref::<BadInput>().is_some());
+            std::process::ExitCode::from(if bad { 2 } else { 1 })
+        }
+    }
+}
+
+/// The `medsettle` binary built beside this one (`target/release/medsettle`).
+fn sibling_gateway() -> Result<PathBuf> {
+    let exe = std::env::current_exe().context("locating medsettle-bench")?;
+    let gateway = exe.with_file_name("medsettle");
+    if !gateway.is_file() {
+        bail!(BadInput::new(format!(
+            "no medsettle binary at {}: build it (cargo build --release) or pass --gateway PATH",
+            gateway.display()
+        )));
+    }
+    Ok(gateway)
+}
 
 #[derive(Args)]
-pub struct BenchArgs {
+struct BenchArgs {
     #[command(subcommand)]
     cmd: BenchCommand,
 }
@@ -101,15 +151,15 @@ const MSGID_SECONDS_PER_CONNECTION: i64 = 300;
 /// Upper bound for the gateway to print its address.
 const GATEWAY_START_TIMEOUT: Duration = Duration::from_secs(120);
 
-pub fn run(args: BenchArgs) -> Result<()> {
+fn run(args: BenchArgs, gateway: &Path) -> Result<()> {
     match args.cmd {
-        BenchCommand::Ingest(a) => ingest(a),
+        BenchCommand::Ingest(a) => ingest(a, gateway),
     }
 }
 
-fn ingest(args: IngestArgs) -> Result<()> {
+fn ingest(args: IngestArgs, gateway: &Path) -> Result<()> {
     if args.seconds == 0 || args.connections.is_empty() || args.connections.contains(&0) {
-        bail!(crate::exit::BadInput::new(
+        bail!(BadInput::new(
             "--seconds must be at least 1 and every --connections level at least 1".to_owned()
         ));
     }
@@ -127,23 +177,25 @@ fn ingest(args: IngestArgs) -> Result<()> {
             )
         }
     };
-    let result = ingest_in(&args, &dir);
+    let result = ingest_in(&args, &dir, gateway);
     if remove_after {
         let _ = std::fs::remove_dir_all(&dir);
     }
     result
 }
 
-fn ingest_in(args: &IngestArgs, dir: &Path) -> Result<()> {
+fn ingest_in(args: &IngestArgs, dir: &Path, gateway: &Path) -> Result<()> {
     let machine = Machine::read();
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     eprintln!("bench: {}", machine.describe());
-    let config_path = crate::init::run(dir, "127.0.0.1:0", false).context("medsettle init")?;
+    let config_path =
+        medsettle_ops::init::run(dir, "127.0.0.1:0", false).context("medsettle init")?;
     let dir = dir.canonicalize()?;
     raise_rate_limits(&config_path, args.flush_linger_us)?;
     let persons: Vec<Insured> =
         his::insured_from_registry(&std::fs::read_to_string(dir.join("policy/persons.toml"))?)?;
-    let institutions = crate::config::parse_institutions(crate::init::SAMPLE_INSTITUTIONS)?;
+    let institutions =
+        medsettle_ops::config::parse_institutions(medsettle_ops::init::SAMPLE_INSTITUTIONS)?;
     let mut clients = Vec::new();
     for i in &institutions {
         let certs = dir.join("certs");
@@ -167,7 +219,7 @@ fn ingest_in(args: &IngestArgs, dir: &Path) -> Result<()> {
         &dir.join("certs/clients/operator.pem"),
         &dir.join("certs/clients/operator.key"),
     )?;
-    let gateway = Gateway::start(&config_path, &dir.join("gateway.log"))?;
+    let gateway = Gateway::start(gateway, &config_path, &dir.join("gateway.log"))?;
     eprintln!(
         "bench: gateway pid {} on https://{} (fsync durability, log {})",
         gateway.pid(),
@@ -281,7 +333,8 @@ fn raise_rate_limits(config_path: &Path, flush_linger_us: Option<u64>) -> Result
     );
     out.push_str(&toml::to_string(&doc)?);
     std::fs::write(config_path, out)?;
-    crate::config::load(config_path).context("the rewritten configuration does not load")?;
+    medsettle_ops::config::load(config_path)
+        .context("the rewritten configuration does not load")?;
     Ok(())
 }
 
@@ -295,8 +348,7 @@ struct Gateway {
 }
 
 impl Gateway {
-    fn start(config: &Path, log: &Path) -> Result<Gateway> {
-        let exe = std::env::current_exe().context("locating the medsettle binary")?;
+    fn start(exe: &Path, config: &Path, log: &Path) -> Result<Gateway> {
         let log_file = std::fs::File::create(log)?;
         let mut child = Command::new(exe)
             .arg("serve")
@@ -1770,7 +1822,7 @@ mod tests {
     /// format fails here.
     fn scrape(commits: &[(u64, u64)]) -> String {
         let metrics = medsettle_server::Metrics::new(64);
-        let (batch, duration) = crate::serve::flush_histograms(&metrics);
+        let (batch, duration) = medsettle_ops::gateway::flush_histograms(&metrics);
         for &(writes, us) in commits {
             batch.observe(writes);
             duration.observe(us);
@@ -1805,7 +1857,7 @@ mod tests {
     fn the_reported_commit_durations_are_bounds_of_the_gateways_histogram() {
         for bound in COMMIT_REPORT_BOUNDS_US {
             assert!(
-                crate::serve::FLUSH_LATENCY_BOUNDS_US.contains(&bound),
+                medsettle_ops::gateway::FLUSH_LATENCY_BOUNDS_US.contains(&bound),
                 "{bound} µs is not a bucket bound"
             );
         }

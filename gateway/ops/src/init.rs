@@ -48,7 +48,7 @@ fn relative(dir: &Path, p: &Path) -> PathBuf {
 pub fn run(dir: &Path, listen: &str, force: bool) -> Result<PathBuf> {
     let config_path = dir.join(CONFIG_FILE);
     if config_path.exists() && !force {
-        bail!(crate::exit::BadInput::new(format!(
+        bail!(crate::error::BadInput::new(format!(
             "{} already exists; use --force to overwrite it (the journal under data/ is kept)",
             config_path.display()
         )));
@@ -117,6 +117,8 @@ receiver_admdvs = "440300"
 json_depth_max = 32
 # Settlement identities that only warn (known provincial quirks), e.g. ["NHSA-ID-2"].
 identity_warn_only = []
+# Logs on standard error: auto (colours on a terminal, plain otherwise), text or json.
+log_format = "auto"
 
 [store]
 # fsync (default): acknowledge only after flush + fdatasync; flush: sled flush only;
@@ -157,6 +159,15 @@ bank_name = "中国建设银行深圳分行"
 [bank]
 # Payment file format: pain001 (ISO 20022) or gbk (the delimited GBK bank format).
 format = "pain001"
+# How often the running gateway applies receipt files that arrive in data/bank/inbox, ms.
+# inbox_poll_ms = 1000
+
+[operator]
+# The operator's certificate: `medsettle settle|bank|journal …` present it to the gateway
+# running on this configuration (the journal is its own while it runs).
+cert = "certs/clients/operator.pem"
+key = "certs/clients/operator.key"
+ca = "certs/ca.pem"
 
 "#
     .to_owned()

@@ -1,0 +1,12 @@
+//! medsettle-client: what talks to a running medsettle gateway from outside, over mutual TLS.
+//!
+//! - [`his`]: the hospital side of the national interface — envelopes, a keep-alive HTTP/1.1
+//!   connection with retries, and whole visits (register → fees → pre-settle → settle). The
+//!   demo, the ingest benchmark, the end-to-end tests and the conformance runner all drive the
+//!   gateway through it, exactly as a hospital would.
+//! - [`operator`]: the operator API (`/ops/…`, JSON in and out) that the command line uses when
+//!   a gateway is running on its configuration.
+
+pub mod his;
+pub mod operator;
+pub mod traffic;

@@ -1,0 +1,87 @@
+//! medsettle-ops: running the gateway and operating it.
+//!
+//! - [`config`]: `medsettle.toml`, validated at load with the key named; [`init`] writes a
+//!   working one with a development PKI and the sample data set.
+//! - [`open`]: the journal, the embedded core, the instant-settlement engine, the calendar and
+//!   the bank file drop a configuration names.
+//! - [`actions`]: what an operator does (close a day, a month, a quarter, a year; drop a payment
+//!   file; apply receipts; reconcile), as typed, idempotent, journaled functions;
+//!   [`settle`], [`bank`] and [`journal`] hold their pieces and the text they print.
+//! - [`api`]: the same actions and reads on the operator role of mutual TLS (`/ops/…`).
+//! - [`gateway`]: `serve` — the running gateway and its [`workers`] (engine consumer and
+//!   scheduled close, bank inbox watcher, calendar watch).
+//! - [`remote`]: how an operator command finds the gateway running on its configuration.
+//!
+//! [`perform`], [`read`] and [`export`] are what the command line calls: through the running
+//! gateway when there is one, on the journal directly when there is none — the same text
+//! either way.
+
+pub mod actions;
+pub mod api;
+pub mod bank;
+pub mod config;
+pub mod error;
+pub mod gateway;
+pub mod init;
+pub mod journal;
+pub mod open;
+pub mod remote;
+pub mod settle;
+pub mod workers;
+
+use std::sync::Arc;
+
+pub use actions::{Action, ActionError, Operations, Outcome, Performed};
+pub use api::Query;
+pub use config::Config;
+pub use error::{BadInput, is_bad_input};
+
+/// Who performs an action when no gateway runs: the command itself.
+pub const LOCAL_OPERATOR: &str = "local";
+
+/// The operations of `config` on its journal, opened by this process (no gateway running).
+pub fn open_local(config: &Config) -> anyhow::Result<Operations> {
+    let store = open::open_store(config)?;
+    let engine = Arc::new(open::build_engine(config)?);
+    Ok(Operations::new(config.clone(), store, engine))
+}
+
+/// Perform `action` under a fresh operation id: on the running gateway if there is one,
+/// else on the journal directly.
+pub fn perform(config: &Config, action: &Action) -> anyhow::Result<Performed> {
+    perform_as(config, &actions::new_op_id(action), action)
+}
+
+/// [`perform`] under a given operation id (the same id again does nothing more).
+pub fn perform_as(config: &Config, op_id: &str, action: &Action) -> anyhow::Result<Performed> {
+    if let Some(done) = remote::perform(config, op_id, action)? {
+        return Ok(done);
+    }
+    open_local(config)?
+        .perform(op_id, action, LOCAL_OPERATOR)
+        .map_err(ActionError::into_anyhow)
+}
+
+/// The text of a read (`settle status`, `bank status`, `journal stats`), from the running
+/// gateway if there is one, else from the journal directly.
+pub fn read(config: &Config, query: Query) -> anyhow::Result<String> {
+    if let Some(text) = remote::read(config, query)? {
+        return Ok(text);
+    }
+    query.answer(&open_local(config)?)
+}
+
+/// `journal export --from FROM` into `out`, from the running gateway if there is one (durable
+/// records, page by page), else from the journal directly.
+pub fn export(config: &Config, from: u64, out: &mut dyn std::io::Write) -> anyhow::Result<()> {
+    if remote::export(config, from, out)? {
+        return Ok(());
+    }
+    let store = open::open_store(config)?;
+    use medsettle_store::Store;
+    for item in store.export(from) {
+        serde_json::to_writer(&mut *out, &journal::export_line(item))?;
+        out.write_all(b"\n")?;
+    }
+    Ok(())
+}

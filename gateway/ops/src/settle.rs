@@ -1,0 +1,434 @@
+//! The instant-settlement closings (IS-D, IS-M, IS-Q, IS-A) and 3202 detail reconciliation as
+//! typed operator actions over the journal. Each returns the text `medsettle settle …` prints,
+//! so the command line and the operator API (`/ops/settle/…`) say the same thing.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use medsettle_canonical::{CHINA_OFFSET, Money};
+use medsettle_engine::{AnnualAmounts, CatchUp, DailyClose, Engine};
+use medsettle_settlement::YearMonth;
+use medsettle_settlement::recon::{DetailFinding, Stmt3202Row, detail_results_csv};
+use medsettle_store::Store;
+use serde::{Deserialize, Serialize};
+use time::{Date, OffsetDateTime};
+
+use crate::config::Config;
+use crate::error::BadInput;
+
+/// Parse `YYYY-MM-DD`.
+pub fn parse_date(text: &str) -> Result<Date, String> {
+    Date::parse(
+        text,
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .map_err(|_| format!("`{text}` is not a date YYYY-MM-DD"))
+}
+
+/// A date argument, `name` as the operator typed it (`--pay-date`).
+pub fn date_arg(name: &str, text: &str) -> Result<Date> {
+    parse_date(text).map_err(|e| BadInput::new(format!("{name}: {e}")).into())
+}
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc().to_offset(CHINA_OFFSET)
+}
+
+/// Write a report under `data/reports`, through a temporary name and a rename, so a reader
+/// never sees half a report.
+fn write_report(config: &Config, name: &str, text: &str) -> Result<PathBuf> {
+    let dir = config.reports_dir();
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join(name);
+    let tmp = dir.join(format!(".{name}.tmp"));
+    std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
+pub fn engine_err(e: medsettle_engine::EngineError) -> anyhow::Error {
+    anyhow::anyhow!("[{}] {e}", e.rule())
+}
+
+/// Catch the engine up with the journal; `progress` sees (records done, records in all).
+pub fn catch_up(
+    engine: &Engine,
+    store: &dyn Store,
+    progress: &dyn Fn(u64, u64),
+) -> Result<CatchUp> {
+    engine.catch_up(store, progress).map_err(engine_err)
+}
+
+/// What `settle catch-up` prints.
+pub fn catch_up_text(c: &CatchUp) -> String {
+    format!(
+        "read {} records: {} claims taken in, {} already known, {} outside daily scope; next offset {}\n",
+        c.records_seen, c.claims_fed, c.duplicates, c.out_of_scope, c.next_offset
+    )
+}
+
+/// A closed payment date and where its CSV reports were written.
+pub struct ClosedDay {
+    pub close: DailyClose,
+    pub summary_csv: PathBuf,
+    pub detail_csv: PathBuf,
+}
+
+/// Close payment date `pay_date` and write its CSV reports.
+pub fn close_daily(
+    config: &Config,
+    engine: &Engine,
+    store: &dyn Store,
+    pay_date: Date,
+) -> Result<ClosedDay> {
+    // close_day catches up with the journal itself.
+    let close = engine
+        .close_day(store, pay_date, now())
+        .map_err(engine_err)?;
+    let summary_csv = write_report(
+        config,
+        &format!("daily-{pay_date}-summary.csv"),
+        &close.summary_csv,
+    )?;
+    let detail_csv = write_report(
+        config,
+        &format!("daily-{pay_date}-detail.csv"),
+        &close.detail_csv,
+    )?;
+    Ok(ClosedDay {
+        close,
+        summary_csv,
+        detail_csv,
+    })
+}
+
+/// What `settle daily` prints: the payment summary and where its reports are.
+pub fn closed_text(day: &ClosedDay) -> String {
+    let mut t = daily_text(&day.close);
+    let _ = writeln!(
+        t,
+        "reports: {} and {}",
+        day.summary_csv.display(),
+        day.detail_csv.display()
+    );
+    t
+}
+
+/// The daily payment summary (支付汇总单) as a table.
+pub fn daily_text(close: &DailyClose) -> String {
+    let mut t = String::new();
+    let s = &close.run.summary;
+    let _ = writeln!(
+        t,
+        "daily payment summary (支付汇总单) {} for pay date {}{}",
+        close.run.run_id,
+        s.pay_date,
+        if close.already_closed {
+            " (closed before; stored result)"
+        } else {
+            ""
+        }
+    );
+    let dates: Vec<String> = s.settlement_dates.iter().map(ToString::to_string).collect();
+    let _ = writeln!(t, "  settlement dates: {}", dates.join(", "));
+    let _ = writeln!(t, "  send to the bank before {} (IS-D-5)", s.send_before);
+    let _ = writeln!(
+        t,
+        "  {:<14} {:>7} {:>14} {:>12} {:>14}",
+        "institution", "claims", "claims total", "offsets", "pay"
+    );
+    for l in &close.run.lines {
+        let _ = writeln!(
+            t,
+            "  {:<14} {:>7} {:>14} {:>12} {:>14}",
+            l.fixmedins_code,
+            l.claims.len(),
+            l.claims_total.to_string(),
+            (l.offset_in + l.failed_in).to_string(),
+            l.pay_amount.to_string()
+        );
+    }
+    for k in &close.run.skipped {
+        let _ = writeln!(
+            t,
+            "  {:<14} skipped [{}] {} ({} withheld)",
+            k.fixmedins_code, k.rule, k.reason, k.claims_total
+        );
+    }
+    let _ = writeln!(
+        t,
+        "  total: {} institutions paid {} for {} claims; carried {}; ledger balanced: {}",
+        s.institutions_paid,
+        s.pay_total,
+        s.claims,
+        s.carried_out,
+        close.audit.total_debits == close.audit.total_credits
+    );
+    t
+}
+
+/// Monthly settlement inputs (IS-M-3): the CSV texts themselves, so the same action runs in
+/// the gateway (uploaded in the request) and in a command with no gateway running.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MonthInput {
+    /// `YYYY-MM`.
+    pub period: String,
+    pub declarations_csv: String,
+    #[serde(default)]
+    pub deductions_csv: Option<String>,
+    #[serde(default)]
+    pub advances_csv: Option<String>,
+    /// `YYYY-MM-DD`.
+    pub pay_date: String,
+}
+
+/// Empty deductions or advances: the header line alone.
+const DEDUCTIONS_HEADER: &str = "fixmedins_code,month,amount,reason";
+const ADVANCES_HEADER: &str = "fixmedins_code,month,distributor_code,amount";
+
+/// `settle month`: close the month, write its report, say what was paid.
+pub fn month(
+    config: &Config,
+    engine: &Engine,
+    store: &dyn Store,
+    m: &MonthInput,
+) -> Result<String> {
+    let ym = YearMonth::parse(&m.period)
+        .ok_or_else(|| BadInput::new(format!("--period: `{}` is not YYYY-MM", m.period)))?;
+    let pay_date = date_arg("--pay-date", &m.pay_date)?;
+    catch_up(engine, store, &|_, _| {})?;
+    let empty = |header: &str| format!("{header}\n");
+    let closed = engine
+        .close_month(
+            store,
+            ym,
+            &m.declarations_csv,
+            &m.deductions_csv
+                .clone()
+                .unwrap_or_else(|| empty(DEDUCTIONS_HEADER)),
+            &m.advances_csv
+                .clone()
+                .unwrap_or_else(|| empty(ADVANCES_HEADER)),
+            pay_date,
+            now(),
+        )
+        .map_err(engine_err)?;
+    let path = write_report(config, &format!("monthly-{}.csv", m.period), &closed.csv)?;
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "monthly settlement {}: {} payments, total {}; report {}",
+        m.period,
+        closed.batch.payments.len(),
+        closed.batch.control_sum(),
+        path.display()
+    );
+    let _ = writeln!(
+        t,
+        "ledger balanced: {}",
+        closed.audit.total_debits == closed.audit.total_credits
+    );
+    Ok(t)
+}
+
+/// Quarterly supplements inputs (IS-Q-1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuarterInput {
+    pub year: i32,
+    pub quarter: u8,
+    pub cases_csv: String,
+    pub pay_date: String,
+}
+
+/// `settle quarter`.
+pub fn quarter(engine: &Engine, store: &dyn Store, q: &QuarterInput) -> Result<String> {
+    let pay_date = date_arg("--pay-date", &q.pay_date)?;
+    catch_up(engine, store, &|_, _| {})?;
+    let closed = engine
+        .close_quarter(store, q.year, q.quarter, &q.cases_csv, pay_date, now())
+        .map_err(engine_err)?;
+    Ok(format!(
+        "quarterly supplements {}Q{}: {} lines, {} payments, total {}\n",
+        q.year,
+        q.quarter,
+        closed.lines.len(),
+        closed.batch.payments.len(),
+        closed.batch.control_sum()
+    ))
+}
+
+/// Annual clearing inputs (IS-A-2/3/4): DIP points, or given amounts per institution.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct YearInput {
+    pub year: i32,
+    pub as_of: String,
+    #[serde(default)]
+    pub dip_cases_csv: Option<String>,
+    #[serde(default)]
+    pub coefficients_csv: Option<String>,
+    /// Regional DIP budget in yuan (exact decimal).
+    #[serde(default)]
+    pub budget: Option<String>,
+    /// `(name, text)` of the amounts CSV (`fixmedins_code,amount`).
+    #[serde(default)]
+    pub amounts_csv: Option<NamedText>,
+    /// `(name, text)` of the scores CSV (`fixmedins_code,score`).
+    pub scores_csv: NamedText,
+    pub pay_date: String,
+}
+
+/// A file's text with the name the operator gave it, for messages that point at it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NamedText {
+    pub name: String,
+    pub text: String,
+}
+
+/// `settle year`.
+pub fn year(engine: &Engine, store: &dyn Store, y: &YearInput) -> Result<String> {
+    catch_up(engine, store, &|_, _| {})?;
+    let amounts = match (
+        &y.dip_cases_csv,
+        &y.coefficients_csv,
+        &y.budget,
+        &y.amounts_csv,
+    ) {
+        (Some(c), Some(k), Some(b), None) => AnnualAmounts::Dip {
+            cases_csv: c.clone(),
+            coefficients_csv: k.clone(),
+            regional_budget: Money::parse_yuan(b)
+                .map_err(|e| BadInput::new(format!("--budget: {e}")))?,
+        },
+        (None, None, None, Some(a)) => AnnualAmounts::Given(
+            csv_pairs(a)?
+                .into_iter()
+                .map(|(k, v)| {
+                    Ok((
+                        k,
+                        Money::parse_yuan(&v)
+                            .map_err(|e| BadInput::new(format!("{}: {e}", a.name)))?,
+                    ))
+                })
+                .collect::<Result<_>>()?,
+        ),
+        _ => anyhow::bail!(BadInput::new(
+            "give either --dip-cases, --coefficients and --budget, or --amounts"
+        )),
+    };
+    let scores = csv_pairs(&y.scores_csv)?
+        .into_iter()
+        .map(|(k, v)| {
+            Ok((
+                k,
+                v.parse::<u32>()
+                    .map_err(|_| BadInput::new(format!("score `{v}` is not a whole number")))?,
+            ))
+        })
+        .collect::<Result<BTreeMap<_, _>>>()?;
+    let closed = engine
+        .close_year(
+            store,
+            y.year,
+            date_arg("--as-of", &y.as_of)?,
+            &amounts,
+            &scores,
+            date_arg("--pay-date", &y.pay_date)?,
+            now(),
+        )
+        .map_err(engine_err)?;
+    Ok(format!(
+        "annual clearing {}: {} payments, total {}\n",
+        y.year,
+        closed.batch.payments.len(),
+        closed.batch.control_sum()
+    ))
+}
+
+/// Two-column CSV rows (with a header) as code → value.
+fn csv_pairs(file: &NamedText) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    let mut r = csv::Reader::from_reader(file.text.as_bytes());
+    for (i, row) in r.records().enumerate() {
+        let row = row.map_err(|e| BadInput::new(format!("{}: {e}", file.name)))?;
+        let (Some(code), Some(v)) = (row.get(0), row.get(1)) else {
+            anyhow::bail!(BadInput::new(format!(
+                "{} line {}: two columns expected",
+                file.name,
+                i + 2
+            )));
+        };
+        out.insert(code.to_owned(), v.to_owned());
+    }
+    Ok(out)
+}
+
+/// 3202 detail reconciliation inputs (IS-D-9).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReconcileInput {
+    pub institution: String,
+    pub from: String,
+    pub to: String,
+    pub rows_csv: String,
+}
+
+/// `settle reconcile-detail`: the result file (standard output) and a one-line summary
+/// (standard error).
+pub fn reconcile_detail(
+    engine: &Engine,
+    store: &dyn Store,
+    r: &ReconcileInput,
+) -> Result<(String, String)> {
+    let rows = Stmt3202Row::from_csv_str(&r.rows_csv)
+        .map_err(|e| BadInput::new(format!("--rows: {e}")))?;
+    let results = engine
+        .reconcile_3202(
+            store,
+            &r.institution,
+            date_arg("--from", &r.from)?,
+            date_arg("--to", &r.to)?,
+            &rows,
+        )
+        .map_err(engine_err)?;
+    let differ = results
+        .iter()
+        .filter(|r| !matches!(r.finding, DetailFinding::Match))
+        .count();
+    Ok((
+        detail_results_csv(&results),
+        format!("{} settlements compared, {differ} differ\n", results.len()),
+    ))
+}
+
+/// The `settle status` text: the engine's consumer, its lag, and the open settlement days.
+pub fn status_text(engine: &Engine, store: &dyn Store) -> Result<String> {
+    let s = engine.status(store).map_err(engine_err)?;
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "consumer {}: next offset {}, lag {} records",
+        s.consumer, s.next_offset, s.lag
+    );
+    let _ = writeln!(t, "claims indexed for reconciliation: {}", s.claims_indexed);
+    let _ = writeln!(
+        t,
+        "last daily close: {}",
+        s.last_daily.map_or("-".into(), |d| d.to_string())
+    );
+    for d in &s.open_days {
+        let _ = writeln!(
+            t,
+            "open settlement date {}: {} claims, pay date {}",
+            d.settlement_date,
+            d.pending_claims,
+            d.pay_date.map_or("-".into(), |p| p.to_string())
+        );
+    }
+    Ok(t)
+}

@@ -1,0 +1,25 @@
+//! medsettle-service: what the gateway does with one request, without the transport.
+//!
+//! The server (`medsettle-server`) authenticates, limits and routes; this crate answers. A
+//! national-interface request runs through the stages of [`national`] — decode → authorize →
+//! replay → route → compute → journal → await durable — each a function testable without TLS.
+//!
+//! Modules, one job each: [`national`] (the pipeline and its [`NationalService`]),
+//! [`wire_core`] (national typed inputs ↔ the embedded core's requests and answers),
+//! [`core_state`] (the core's state in the store), [`seeds`] (id seeds reserved in blocks),
+//! [`file_channel`] (9101 upload, 3202 detail reconciliation, 9102 download) and [`forward`]
+//! (settling a pool region upstream, journaled, with in-doubt resolution by 2601).
+
+pub mod core_state;
+pub mod file_channel;
+pub mod forward;
+pub mod national;
+pub mod seeds;
+pub mod wire_core;
+
+pub use core_state::PersonIndex;
+pub use forward::{
+    Disposition, ForwardError, ForwardOutcome, ForwardRequest, ForwardSettings, Forwarder,
+    InDoubtEntry, ResolveReport,
+};
+pub use national::NationalService;

@@ -1,0 +1,4 @@
+//! medsettle-testkit: test doubles for the far side of medsettle's boundaries, shared by the
+//! crates' tests and the end-to-end tests (one place, no `#[path]` includes).
+
+pub mod upstream_double;
