@@ -204,12 +204,18 @@ impl Gateway {
             "127.0.0.1:0".to_owned(),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
-        let mut child = Command::new(bin())
+        let child = Command::new(bin())
             .args(&args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn medsettle serve");
+        Gateway::adopt(child)
+    }
+
+    /// A `medsettle serve` started by the caller (e.g. under `faketime`), its standard output
+    /// piped: waits for its address line.
+    pub fn adopt(mut child: Child) -> Gateway {
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let deadline = Instant::now() + START_TIMEOUT;
         let mut line = String::new();

@@ -7,6 +7,9 @@
 //!   and full field path;
 //! - [`answer_for_claim`] / [`error_answer`] → [`ResponseEnvelope`] → `to_bytes()`.
 //!
+//! [`Infno`] is the transaction table: every transaction number medsettle serves, with the
+//! facts the gateway derives its routes, core transactions and in-doubt set from.
+//!
 //! Amounts are read from the JSON number text (never through `f64`) into
 //! [`Money`](medsettle_canonical::Money) fen. The field tables in `specs/nhsa/*.toml` describe
 //! every node; `tests/spec_tables.rs` checks this crate against them.
@@ -32,4 +35,4 @@ pub use envelope::{
 pub use error::NhsaError;
 pub use field::{FieldKind, FieldSpec, Record, Scaled, Wire};
 pub use settlement::{PersonExtras, claim_from_exchange, settle_output_for_claim};
-pub use tx::{TxInput, TxOutput, decode_input, decode_output, input_fields, output_fields};
+pub use tx::{Infno, TxInput, TxOutput, decode_input, decode_output, input_fields, output_fields};

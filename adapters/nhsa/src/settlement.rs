@@ -7,7 +7,7 @@
 //! [`IdentityPolicy`].
 
 use medsettle_canonical::{
-    CHINA_OFFSET, ClaimKind, FundLine, IdentityPolicy, Money, ReversalLink, RuleId, SettledClaim,
+    CHINA_OFFSET, FundLine, IdentityPolicy, Money, ReversalLink, RuleId, SettledClaim,
     SettlementAmounts, Violation, check_identities,
 };
 use serde_json::Map;
@@ -76,17 +76,13 @@ pub fn claim_from_exchange(
     out: &SettleOutput,
     policy: &IdentityPolicy,
 ) -> Result<SettledClaim, NhsaError> {
-    let Some(facts) = request_facts(input) else {
+    // The claim's kind is the transaction table's; the facts are the typed request's.
+    let (Some(kind), Some(facts)) = (input.transaction().claim_kind(), request_facts(input)) else {
         return Err(NhsaError::one(
             RuleId::NHSA_ENV_EXCHANGE,
             "request.infno",
             format!("infno `{}` does not settle a claim", request.infno),
         ));
-    };
-    let kind = if matches!(input, TxInput::T2208(_) | TxInput::T2305(_)) {
-        ClaimKind::Reversal
-    } else {
-        ClaimKind::Settlement
     };
     let s = &out.setlinfo;
     let base = join(RESPONSE_OUTPUT_PATH, "setlinfo");

@@ -4,7 +4,9 @@
 //!   field lands in the typed struct (nothing in `extra`);
 //! - each required field, when removed, is `FMT-REQUIRED` at its full path;
 //! - each `char` field one character over its length is `FMT-LENGTH` at its full path;
-//! - the code's field lists and the tables name the same fields with the same types.
+//! - the code's field lists and the tables name the same fields with the same types;
+//! - the tables and the transaction table ([`Infno`]) name the same transactions, names,
+//!   letter variants and outputs.
 //!
 //! A field change is made on both sides by hand: the table is the spec, the code follows it.
 
@@ -12,7 +14,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use medsettle_nhsa::field::{FieldKind, FieldSpec};
-use medsettle_nhsa::tx::{self, INFNOS, settle::SETTLED_REQUIRED};
+use medsettle_nhsa::tx::{self, Infno, settle::SETTLED_REQUIRED};
 use medsettle_nhsa::{RequestEnvelope, ResponseEnvelope, decode_input, decode_output};
 use serde_json::{Map, Value, json};
 
@@ -99,6 +101,16 @@ fn toml_rows(table: &toml::Table, key: &str) -> Vec<Row> {
         .collect()
 }
 
+/// The decoded base transactions: each has a table of its own (a letter variant is listed
+/// in its base's `aliases`).
+fn decoded_bases() -> Vec<&'static str> {
+    Infno::ALL
+        .into_iter()
+        .filter(|i| i.is_decoded() && i.base() == *i)
+        .map(Infno::as_str)
+        .collect()
+}
+
 fn load(name: &str) -> toml::Table {
     let text = std::fs::read_to_string(specs_dir().join(name))
         .unwrap_or_else(|e| panic!("specs/nhsa/{name}: {e}"));
@@ -113,15 +125,15 @@ fn every_transaction_has_a_table_and_code_agrees_with_it() {
         .filter(|n| n.ends_with(".toml"))
         .collect();
     files.sort();
-    for infno in INFNOS {
+    for infno in decoded_bases() {
         assert!(
             files.contains(&format!("{infno}.toml")),
             "specs/nhsa/{infno}.toml is missing"
         );
     }
-    for infno in INFNOS {
+    for infno in decoded_bases() {
         let table = load(&format!("{infno}.toml"));
-        assert_eq!(table["infno"].as_str(), Some(*infno));
+        assert_eq!(table["infno"].as_str(), Some(infno));
         for dir in ["input", "output"] {
             let spec = toml_rows(&table, dir);
             let code = code_rows(infno, dir);
@@ -244,9 +256,66 @@ fn violations(infno: &str, dir: &str, v: &Value) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
+/// Every transaction of [`Infno`] is covered: a decoded base by its own table (same name,
+/// same letter variants, an output exactly when the code has one), a letter variant by its
+/// base's `aliases`, and a transaction the adapter does not decode (file channel, forwarded
+/// only) by having no table; and every table is of a decoded base.
+#[test]
+fn every_infno_is_covered_by_the_tables() {
+    let mut covered = Vec::new();
+    for i in Infno::ALL {
+        let base = i.base();
+        let file = specs_dir().join(format!("{}.toml", base.as_str()));
+        if !i.is_decoded() {
+            assert!(!file.exists(), "{i} is not decoded but has {file:?}");
+            assert!(tx::input_fields(i.as_str()).is_none(), "{i}");
+            assert!(tx::output_shape(i.as_str()).is_none(), "{i}");
+            covered.push(i);
+            continue;
+        }
+        let table = load(&format!("{}.toml", base.as_str()));
+        let aliases: Vec<&str> = table["aliases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        let variants: Vec<&str> = Infno::ALL
+            .into_iter()
+            .filter(|v| v.base() == base && *v != base)
+            .map(Infno::as_str)
+            .collect();
+        assert_eq!(aliases, variants, "{base}: aliases and letter variants");
+        if i != base {
+            assert!(aliases.contains(&i.as_str()), "{i} not an alias of {base}");
+        }
+        assert_eq!(table["name"].as_str(), Some(i.name()), "{i}: name");
+        assert_eq!(
+            table["has_output"].as_bool(),
+            Some(tx::output_fields(i.as_str()).is_some()),
+            "{i}: has_output"
+        );
+        covered.push(i);
+    }
+    assert_eq!(covered, Infno::ALL);
+    for entry in std::fs::read_dir(specs_dir()).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        let Some(code) = name.strip_suffix(".toml") else {
+            continue;
+        };
+        if code == "envelope" {
+            continue;
+        }
+        assert!(
+            Infno::parse(code).is_some_and(|i| i.is_decoded() && i.base() == i),
+            "specs/nhsa/{name} is not the table of a decoded transaction"
+        );
+    }
+}
+
 #[test]
 fn adapter_follows_every_transaction_table() {
-    for infno in INFNOS {
+    for infno in decoded_bases() {
         let table = load(&format!("{infno}.toml"));
         for dir in ["input", "output"] {
             let rows = toml_rows(&table, dir);

@@ -50,7 +50,7 @@ pub enum BankCommand {
     },
 }
 
-pub fn run(cmd: BankCommand, config: &Config) -> Result<()> {
+pub fn run(cmd: BankCommand, config: &Config, op_id: Option<String>) -> Result<()> {
     let action = match cmd {
         BankCommand::Status => {
             crate::exit::print(&medsettle_ops::read(config, Query::BankStatus)?)?;
@@ -89,7 +89,5 @@ pub fn run(cmd: BankCommand, config: &Config) -> Result<()> {
             return Ok(());
         }
     };
-    let done = medsettle_ops::perform(config, &action)?;
-    crate::exit::print_outcome(&done.outcome)?;
-    Ok(())
+    crate::exit::perform(config, &action, op_id)
 }

@@ -35,3 +35,15 @@ pub fn print_outcome(o: &medsettle_ops::Outcome) -> std::io::Result<()> {
     eprint!("{}", o.stderr);
     Ok(())
 }
+
+/// Perform an operator action under `op_id` (or a fresh one) and print what it printed.
+pub fn perform(
+    config: &medsettle_ops::Config,
+    action: &medsettle_ops::Action,
+    op_id: Option<String>,
+) -> anyhow::Result<()> {
+    let op_id = op_id.unwrap_or_else(|| medsettle_ops::actions::new_op_id(action));
+    let done = medsettle_ops::perform_as(config, &op_id, action)?;
+    print_outcome(&done.outcome)?;
+    Ok(())
+}

@@ -76,6 +76,10 @@ enum Command {
     Settle {
         #[arg(long, default_value = CONFIG_DEFAULT, global = true)]
         config: PathBuf,
+        /// Operation id of the action: the same id again is answered with the first result
+        /// and does nothing more (default: a fresh id per run).
+        #[arg(long, global = true)]
+        op_id: Option<String>,
         #[command(subcommand)]
         cmd: settle_cmd::SettleCommand,
     },
@@ -83,6 +87,10 @@ enum Command {
     Bank {
         #[arg(long, default_value = CONFIG_DEFAULT, global = true)]
         config: PathBuf,
+        /// Operation id of the action: the same id again is answered with the first result
+        /// and does nothing more (default: a fresh id per run).
+        #[arg(long, global = true)]
+        op_id: Option<String>,
         #[command(subcommand)]
         cmd: bank_cmd::BankCommand,
     },
@@ -133,8 +141,12 @@ fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Journal { config, cmd } => load(&config).and_then(|c| journal_cmd::run(cmd, &c)),
         Command::Calendar { files, cmd } => calendar_cmd::run(cmd, &files),
-        Command::Settle { config, cmd } => load(&config).and_then(|c| settle_cmd::run(cmd, &c)),
-        Command::Bank { config, cmd } => load(&config).and_then(|c| bank_cmd::run(cmd, &c)),
+        Command::Settle { config, op_id, cmd } => {
+            load(&config).and_then(|c| settle_cmd::run(cmd, &c, op_id))
+        }
+        Command::Bank { config, op_id, cmd } => {
+            load(&config).and_then(|c| bank_cmd::run(cmd, &c, op_id))
+        }
         Command::Demo(args) => demo::run(args),
     }
 }

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use clap::Subcommand;
-use medsettle_ops::settle::{MonthInput, NamedText, QuarterInput, ReconcileInput, YearInput};
+use medsettle_ops::settle::{
+    MonthInput, NamedText, QuarterInput, ReconcileInput, SuspensionInput, YearInput,
+};
 use medsettle_ops::{Action, Config, Query};
 
 use crate::exit::BadInput;
@@ -86,7 +88,21 @@ pub enum SettleCommand {
         #[arg(long)]
         rows: PathBuf,
     },
-    /// Consumer lag, open days, last closings.
+    /// Suspend an institution's daily disbursement (IS-RK-2) until resumed; its claims are
+    /// then paid by the monthly settlement.
+    Suspend {
+        #[arg(long)]
+        institution: String,
+        /// Why (kept, shown by `settle status` and in every skipped close).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Resume an institution's daily disbursement.
+    Resume {
+        #[arg(long)]
+        institution: String,
+    },
+    /// Consumer lag, open days, suspensions, last closings.
     Status,
 }
 
@@ -166,16 +182,25 @@ fn action(cmd: SettleCommand) -> Result<Action> {
             to,
             rows_csv: read(&rows)?,
         }),
+        SettleCommand::Suspend {
+            institution,
+            reason,
+        } => Action::InstitutionSuspend(SuspensionInput {
+            institution,
+            reason: Some(reason),
+        }),
+        SettleCommand::Resume { institution } => Action::InstitutionResume(SuspensionInput {
+            institution,
+            reason: None,
+        }),
         SettleCommand::Status => unreachable!("a read, not an action"),
     })
 }
 
-pub fn run(cmd: SettleCommand, config: &Config) -> Result<()> {
+pub fn run(cmd: SettleCommand, config: &Config, op_id: Option<String>) -> Result<()> {
     if let SettleCommand::Status = cmd {
         crate::exit::print(&medsettle_ops::read(config, Query::SettleStatus)?)?;
         return Ok(());
     }
-    let done = medsettle_ops::perform(config, &action(cmd)?)?;
-    crate::exit::print_outcome(&done.outcome)?;
-    Ok(())
+    crate::exit::perform(config, &action(cmd)?, op_id)
 }

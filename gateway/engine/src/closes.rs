@@ -215,7 +215,7 @@ impl Engine {
 
     /// Aggregator writes since the last persist; updates the in-memory snapshot (dropped with
     /// the rest of the state if the append then fails).
-    fn agg_writes(&self, s: &mut Loaded) -> Result<Vec<StateWrite>> {
+    pub(crate) fn agg_writes(&self, s: &mut Loaded) -> Result<Vec<StateWrite>> {
         let new = aggregator_parts(&s.agg)?;
         let w = diff_parts(&s.parts, &new);
         s.parts = new;
@@ -228,11 +228,24 @@ impl Engine {
         store: &dyn Store,
         s: &mut Loaded,
         what: &str,
+        writes: Vec<StateWrite>,
+    ) -> Result<()> {
+        let payload = serde_json::json!({ "close": what });
+        self.persist_record(store, s, KIND_CLOSE, &payload, writes)
+    }
+
+    /// Append one engine record of `kind` carrying `writes` plus meta, and wait until it is
+    /// durable.
+    pub(crate) fn persist_record(
+        &self,
+        store: &dyn Store,
+        s: &mut Loaded,
+        kind: &str,
+        payload: &serde_json::Value,
         mut writes: Vec<StateWrite>,
     ) -> Result<()> {
         writes.extend(meta_writes(&mut s.meta)?);
-        let payload = serde_json::json!({ "close": what }).to_string();
-        let mut rec = JournalRecord::new(KIND_CLOSE, payload.into_bytes());
+        let mut rec = JournalRecord::new(kind, payload.to_string().into_bytes());
         rec.state_writes = writes;
         let a = store.append(rec)?;
         store.wait_durable_blocking(a.ticket)?;

@@ -38,6 +38,20 @@ pub enum EngineError {
     #[error("[IS-SC-4] institutions file: {0}")]
     Institutions(String),
 
+    /// An operator action named an institution the registry does not list (IS-SC-4: only
+    /// institutions enrolled by application take part). The operator's input; nothing changed.
+    #[error("[IS-SC-4] institution {code} is not in the institution registry")]
+    UnknownInstitution { code: String },
+
+    /// An operator action's argument is missing or malformed (a suspension without a reason,
+    /// an empty operator name). The operator's input; nothing changed.
+    #[error("[{rule}] `{field}`: {detail}")]
+    OperatorInput {
+        rule: &'static str,
+        field: &'static str,
+        detail: String,
+    },
+
     /// Any other rule the engine itself enforces.
     #[error("[{rule}] {detail}")]
     Rule { rule: &'static str, detail: String },
@@ -51,8 +65,8 @@ impl EngineError {
             EngineError::Store(_) | EngineError::BadRecord { .. } | EngineError::State { .. } => {
                 INTERNAL_CONTROL_RULE
             }
-            EngineError::Institutions(_) => "IS-SC-4",
-            EngineError::Rule { rule, .. } => rule,
+            EngineError::Institutions(_) | EngineError::UnknownInstitution { .. } => "IS-SC-4",
+            EngineError::OperatorInput { rule, .. } | EngineError::Rule { rule, .. } => rule,
         }
     }
 

@@ -11,6 +11,9 @@
 //!   aggregator changes in **one** journal record — a failed audit persists nothing;
 //! - **receipts** ([`Engine::apply_receipts`], IS-D-6/7) and **reconciliation**
 //!   ([`Engine::reconcile_3201`], [`Engine::reconcile_3202`], IS-D-9) from the claim index;
+//! - **operator suspensions** of an institution's daily disbursement
+//!   ([`Engine::suspend_institution`], [`Engine::resume_institution`], [`Engine::suspensions`],
+//!   IS-RK-2), journaled like every other state change;
 //! - [`Engine::status`] and the pure [`Scheduler`] for the server's background task.
 //!
 //! `close_day`'s date is the **payment date** (T+1, IS-D-4): the aggregator closes pay dates,
@@ -25,6 +28,7 @@ pub mod error;
 mod recon;
 mod scheduler;
 pub mod state;
+mod suspensions;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, MutexGuard};
@@ -45,8 +49,12 @@ pub use closes::{
     AnnualAmounts, AnnualClose, DailyClose, MonthlyClose, QuarterlyClose, ReceiptApplied,
 };
 pub use error::{EngineError, Result};
+pub use medsettle_settlement::daily::Suspension;
 pub use scheduler::Scheduler;
 use state::*;
+pub use suspensions::{
+    OPERATOR_NAME_CHARS_MAX, SUSPENSION_REASON_CHARS_MAX, SuspensionAction, SuspensionChange,
+};
 
 /// Default consumer name under which the engine commits its journal offset.
 pub const CONSUMER_NAME_DEFAULT: &str = "settlement-engine";
@@ -184,6 +192,10 @@ pub struct EngineStatus {
     pub last_quarterly: Option<String>,
     pub last_annual: Option<i32>,
     pub claims_indexed: u64,
+    /// Institutions whose daily disbursement an operator suspended (code, reason, by, since),
+    /// by code: every daily close skips them until they are resumed.
+    #[serde(default)]
+    pub suspensions: Vec<Suspension>,
 }
 
 /// The in-memory mirror of the persisted state. Dropped (set to `None`) after any failure, so
@@ -573,7 +585,7 @@ impl Engine {
         Ok(())
     }
 
-    /// Consumer lag, open days and last closes.
+    /// Consumer lag, open days, last closes and the operators' suspensions.
     pub fn status(&self, store: &dyn Store) -> Result<EngineStatus> {
         let committed = store.committed_offset(&self.cfg.consumer_name)?;
         let durable = store.durable_offset();
@@ -603,6 +615,7 @@ impl Engine {
                 last_quarterly: s.meta.last_quarterly.clone(),
                 last_annual: s.meta.last_annual,
                 claims_indexed: s.claims_indexed,
+                suspensions: s.agg.suspensions().cloned().collect(),
             })
         })
     }

@@ -19,8 +19,12 @@
 //!   amount), absolute values rewritten once per progress record when they change.
 //! - `engine.agg` — every other aggregator field, map and set fields one key per entry
 //!   (`fund_fed/<code|YYYY-MM>`, `payments/<id>`, `accrued/…`, `committed_runs/…`,
-//!   `month_closed/…`, `debt_suspended/…`) and `carry` whole (a handful of items). Closings
-//!   write the entries that differ from the stored ones.
+//!   `month_closed/…`, `debt_suspended/…`, `operator_suspended/<code>`) and `carry` whole (a
+//!   handful of items). Closings write the entries that differ from the stored ones.
+//!   `operator_suspended/<code>` holds an operator's suspension of the institution's daily
+//!   disbursement ([`Suspension`](medsettle_settlement::daily::Suspension) as JSON: code,
+//!   reason, by, since); it is written by an `engine.suspension` record (suspend: put; resume:
+//!   delete) and read by every daily close.
 //! - `engine.ledger` — the ledger's transfers as one append-only chunk per posted batch
 //!   (`t/<chunk:012>`) and its posted references (`p/<ref>`).
 //! - `engine.meta` `core` — [`Meta`]: the consumer's next offset (authoritative: it is written in
@@ -69,9 +73,12 @@ pub const KIND_CLOSE: &str = "engine.close";
 pub const KIND_RECEIPTS: &str = "engine.receipts";
 /// One part of a stored close result, written before the close record that publishes it.
 pub const KIND_RESULT_PART: &str = "engine.result_part";
+/// An operator suspended or resumed an institution's daily disbursement; its payload says who,
+/// when and why, its state writes carry the `operator_suspended/<code>` change.
+pub const KIND_SUSPENSION: &str = "engine.suspension";
 
 /// Aggregator fields stored one key per map entry.
-const MAP_FIELDS: [&str; 3] = ["fund_fed", "payments", "accrued"];
+const MAP_FIELDS: [&str; 4] = ["fund_fed", "payments", "accrued", "operator_suspended"];
 /// Aggregator fields stored one key per set element.
 const SET_FIELDS: [&str; 3] = ["committed_runs", "month_closed", "debt_suspended"];
 /// Aggregator fields rebuilt from `engine.claim`.

@@ -21,7 +21,9 @@ use sha2::{Digest, Sha256};
 
 use crate::config::Config;
 use crate::error::{BadInput, is_bad_input};
-use crate::settle::{MonthInput, QuarterInput, ReconcileInput, YearInput, date_arg};
+use crate::settle::{
+    MonthInput, QuarterInput, ReconcileInput, SuspensionInput, YearInput, date_arg,
+};
 
 /// The institution-code half of an operator action's idempotency key: no institution code can
 /// start with `@`, so operator ids never meet a hospital's msgids.
@@ -57,6 +59,12 @@ pub enum Action {
     /// Approve a pay date's summary and drop its payment file.
     #[serde(rename = "bank/export")]
     BankExport { date: String },
+    /// Suspend an institution's daily disbursement, with the operator's reason (IS-RK-2).
+    #[serde(rename = "institutions/suspend")]
+    InstitutionSuspend(SuspensionInput),
+    /// Resume it.
+    #[serde(rename = "institutions/resume")]
+    InstitutionResume(SuspensionInput),
     /// Apply the receipts in the inbox now (after admitting `path`, a file or directory on the
     /// gateway's machine, if given).
     #[serde(rename = "bank/ingest")]
@@ -78,6 +86,8 @@ impl Action {
             Action::SettleReconcileDetail(_) => "settle/reconcile-detail",
             Action::BankExport { .. } => "bank/export",
             Action::BankIngest { .. } => "bank/ingest",
+            Action::InstitutionSuspend(_) => "institutions/suspend",
+            Action::InstitutionResume(_) => "institutions/resume",
         }
     }
 
@@ -263,7 +273,9 @@ impl Operations {
         if let Some(done) = self.replay(op_id, action, body_sha256)? {
             return Ok(done);
         }
-        let outcome = self.run(action).map_err(|e| ActionError::from_anyhow(&e))?;
+        let outcome = self
+            .run(action, by)
+            .map_err(|e| ActionError::from_anyhow(&e))?;
         let performed = Performed {
             op_id: op_id.to_owned(),
             action: action.path().to_owned(),
@@ -334,7 +346,7 @@ impl Operations {
     }
 
     /// The action itself, with no bookkeeping.
-    fn run(&self, action: &Action) -> anyhow::Result<Outcome> {
+    fn run(&self, action: &Action, by: &str) -> anyhow::Result<Outcome> {
         let (config, engine, store) = (&self.config, self.engine.as_ref(), self.store.as_ref());
         let stdout = match action {
             Action::SettleCatchUp => {
@@ -348,8 +360,8 @@ impl Operations {
                 )?)
             }
             Action::SettleMonth(m) => crate::settle::month(config, engine, store, m)?,
-            Action::SettleQuarter(q) => crate::settle::quarter(engine, store, q)?,
-            Action::SettleYear(y) => crate::settle::year(engine, store, y)?,
+            Action::SettleQuarter(q) => crate::settle::quarter(config, engine, store, q)?,
+            Action::SettleYear(y) => crate::settle::year(config, engine, store, y)?,
             Action::SettleReconcileDetail(r) => {
                 let (stdout, stderr) = crate::settle::reconcile_detail(engine, store, r)?;
                 return Ok(Outcome { stdout, stderr });
@@ -358,6 +370,12 @@ impl Operations {
                 let pay_date = date_arg("--date", date)?;
                 crate::settle::catch_up(engine, store, &|_, _| {})?;
                 crate::bank::export_text(&crate::bank::export(config, engine, store, pay_date)?)
+            }
+            Action::InstitutionSuspend(x) => {
+                crate::settle::suspend_or_resume(engine, store, x, true, by)?
+            }
+            Action::InstitutionResume(x) => {
+                crate::settle::suspend_or_resume(engine, store, x, false, by)?
             }
             Action::BankIngest { path } => crate::bank::ingest_text(&crate::bank::ingest(
                 config,

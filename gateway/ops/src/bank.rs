@@ -43,21 +43,7 @@ pub fn export(
 /// What `bank export` prints.
 pub fn export_text(e: &Exported) -> String {
     let mut t = closed_text(&e.day);
-    let r = &e.drop;
-    let _ = writeln!(
-        t,
-        "{} {} ({} payments, control sum {}, sha256 {})",
-        if r.already_dropped {
-            "already dropped"
-        } else {
-            "dropped"
-        },
-        r.file_path.display(),
-        r.count,
-        r.control_sum,
-        &r.sha256[..16],
-    );
-    let _ = writeln!(t, "trigger {}", r.trigger_path.display());
+    t.push_str(&crate::payfile::drop_text(&e.drop));
     t
 }
 

@@ -11,7 +11,8 @@ use anyhow::{Context, Result};
 use medsettle_nhsa::DecodeLimits;
 use medsettle_server::upstream::UpstreamClient;
 use medsettle_server::{
-    BoxFuture, Metrics, OperatorRequest, Server, Service, ServiceRequest, ServiceResponse,
+    BoxFuture, Metrics, OperatorRequest, Server, Service, ServicePaths, ServiceRequest,
+    ServiceResponse,
 };
 use medsettle_service::{Forwarder, NationalService};
 use medsettle_store::Store;
@@ -32,6 +33,10 @@ pub struct Gateway {
 impl Service for Gateway {
     fn call(&self, req: ServiceRequest) -> BoxFuture<'_, ServiceResponse> {
         self.national.call(req)
+    }
+
+    fn national_paths(&self) -> ServicePaths {
+        self.national.national_paths()
     }
 
     fn operator(&self, req: OperatorRequest) -> BoxFuture<'_, ServiceResponse> {

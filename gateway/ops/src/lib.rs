@@ -25,6 +25,7 @@ pub mod gateway;
 pub mod init;
 pub mod journal;
 pub mod open;
+pub mod payfile;
 pub mod remote;
 pub mod settle;
 pub mod workers;

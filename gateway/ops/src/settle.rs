@@ -48,8 +48,26 @@ fn write_report(config: &Config, name: &str, text: &str) -> Result<PathBuf> {
     Ok(path)
 }
 
+/// An engine error with its rule id in front, once (some messages already start with it).
+/// A bad row of an operator's CSV, an unknown institution and a bad operator argument are the
+/// operator's to fix ([`BadInput`], exit code 2); a rule refusing the operation now (a
+/// payment without its receipt, a day not yet closed) is not.
 pub fn engine_err(e: medsettle_engine::EngineError) -> anyhow::Error {
-    anyhow::anyhow!("[{}] {e}", e.rule())
+    use medsettle_engine::EngineError;
+    use medsettle_settlement::SettlementError;
+    let message = e.to_string();
+    let tag = format!("[{}]", e.rule());
+    let message = if message.starts_with(&tag) {
+        message
+    } else {
+        format!("{tag} {message}")
+    };
+    match e {
+        EngineError::Settlement(SettlementError::Row { .. })
+        | EngineError::UnknownInstitution { .. }
+        | EngineError::OperatorInput { .. } => BadInput::new(message).into(),
+        _ => anyhow::anyhow!(message),
+    }
 }
 
 /// Catch the engine up with the journal; `progress` sees (records done, records in all).
@@ -185,9 +203,11 @@ pub struct MonthInput {
     pub pay_date: String,
 }
 
-/// Empty deductions or advances: the header line alone.
-const DEDUCTIONS_HEADER: &str = "fixmedins_code,month,amount,reason";
-const ADVANCES_HEADER: &str = "fixmedins_code,month,distributor_code,amount";
+/// Empty deductions or advances when the operator gives none: the header line alone, the
+/// columns the engine reads (`medsettle_settlement::csvin`).
+const DEDUCTIONS_HEADER: &str = "fixmedins_code,month,setl_id,amount,reason";
+const ADVANCES_HEADER: &str =
+    "fixmedins_code,month,distributor_code,account_name,account,bank_code,amount";
 
 /// `settle month`: close the month, write its report, say what was paid.
 pub fn month(
@@ -231,6 +251,11 @@ pub fn month(
         "ledger balanced: {}",
         closed.audit.total_debits == closed.audit.total_credits
     );
+    t.push_str(&crate::payfile::drop_for_bank(
+        config,
+        store,
+        &closed.batch,
+    )?);
     Ok(t)
 }
 
@@ -245,20 +270,31 @@ pub struct QuarterInput {
 }
 
 /// `settle quarter`.
-pub fn quarter(engine: &Engine, store: &dyn Store, q: &QuarterInput) -> Result<String> {
+pub fn quarter(
+    config: &Config,
+    engine: &Engine,
+    store: &dyn Store,
+    q: &QuarterInput,
+) -> Result<String> {
     let pay_date = date_arg("--pay-date", &q.pay_date)?;
     catch_up(engine, store, &|_, _| {})?;
     let closed = engine
         .close_quarter(store, q.year, q.quarter, &q.cases_csv, pay_date, now())
         .map_err(engine_err)?;
-    Ok(format!(
+    let mut t = format!(
         "quarterly supplements {}Q{}: {} lines, {} payments, total {}\n",
         q.year,
         q.quarter,
         closed.lines.len(),
         closed.batch.payments.len(),
         closed.batch.control_sum()
-    ))
+    );
+    t.push_str(&crate::payfile::drop_for_bank(
+        config,
+        store,
+        &closed.batch,
+    )?);
+    Ok(t)
 }
 
 /// Annual clearing inputs (IS-A-2/3/4): DIP points, or given amounts per institution.
@@ -291,7 +327,7 @@ pub struct NamedText {
 }
 
 /// `settle year`.
-pub fn year(engine: &Engine, store: &dyn Store, y: &YearInput) -> Result<String> {
+pub fn year(config: &Config, engine: &Engine, store: &dyn Store, y: &YearInput) -> Result<String> {
     catch_up(engine, store, &|_, _| {})?;
     let amounts = match (
         &y.dip_cases_csv,
@@ -342,12 +378,18 @@ pub fn year(engine: &Engine, store: &dyn Store, y: &YearInput) -> Result<String>
             now(),
         )
         .map_err(engine_err)?;
-    Ok(format!(
+    let mut t = format!(
         "annual clearing {}: {} payments, total {}\n",
         y.year,
         closed.batch.payments.len(),
         closed.batch.control_sum()
-    ))
+    );
+    t.push_str(&crate::payfile::drop_for_bank(
+        config,
+        store,
+        &closed.batch,
+    )?);
+    Ok(t)
 }
 
 /// Two-column CSV rows (with a header) as code → value.
@@ -421,6 +463,13 @@ pub fn status_text(engine: &Engine, store: &dyn Store) -> Result<String> {
         "last daily close: {}",
         s.last_daily.map_or("-".into(), |d| d.to_string())
     );
+    for x in &s.suspensions {
+        let _ = writeln!(
+            t,
+            "suspended {}: {} (by {} since {})",
+            x.fixmedins_code, x.reason, x.by, x.since
+        );
+    }
     for d in &s.open_days {
         let _ = writeln!(
             t,
@@ -431,4 +480,39 @@ pub fn status_text(engine: &Engine, store: &dyn Store) -> Result<String> {
         );
     }
     Ok(t)
+}
+
+/// Suspend or resume an institution's daily disbursement (IS-RK-2): the operator's reason is
+/// kept and shown by `settle status` and in every skipped daily close.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SuspensionInput {
+    pub institution: String,
+    /// Why (required to suspend; not taken to resume).
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// `settle suspend|resume`: what changed, in one line.
+pub fn suspend_or_resume(
+    engine: &Engine,
+    store: &dyn Store,
+    input: &SuspensionInput,
+    suspend: bool,
+    by: &str,
+) -> Result<String> {
+    let change = if suspend {
+        let reason = input
+            .reason
+            .as_deref()
+            .ok_or_else(|| BadInput::new("--reason: say why the institution is suspended"))?;
+        engine.suspend_institution(store, &input.institution, reason, by, now())
+    } else {
+        if input.reason.is_some() {
+            anyhow::bail!(BadInput::new("--reason: a resumption takes none"));
+        }
+        engine.resume_institution(store, &input.institution, by, now())
+    }
+    .map_err(engine_err)?;
+    Ok(format!("{change}\n"))
 }

@@ -31,7 +31,7 @@ pub use config::{ClientConfig, LimitsConfig, ServerConfig, TifConfig, ValidConfi
 pub use error::ServerError;
 pub use identity::{ClientIdentity, Role};
 pub use metrics::{Counter, Gauge, Histogram, Metrics};
-pub use routes::PATH_OPS_PREFIX;
+pub use routes::{PATH_OPS_PREFIX, ServicePaths};
 pub use server::{BoundServer, Server, ShutdownReport};
 pub use service::{
     BoxFuture, CONTENT_TYPE_JSON, CONTENT_TYPE_TEXT, OperatorRequest, Readiness, ReadyFlag,

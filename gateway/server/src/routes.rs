@@ -1,5 +1,6 @@
-//! Routing: which paths exist, which transaction a per-service path names
-//! (nhsa-interface.md §1.3), and the national error envelope (§1.2) gateway refusals use.
+//! Routing: which paths exist, which transaction a per-service path names (by the table the
+//! service supplies, [`ServicePaths`]; nhsa-interface.md §1.3), and the national error
+//! envelope (§1.2) gateway refusals use.
 
 use bytes::Bytes;
 use medsettle_canonical::{CHINA_OFFSET, RuleId, Violation};
@@ -20,44 +21,90 @@ pub const PATH_METRICS: &str = "/metrics";
 /// [`crate::Service::operator`] (`specs/operations.md`).
 pub const PATH_OPS_PREFIX: &str = "/ops/";
 
-/// Per-service paths under `/fsi/api/` and the transaction each names
-/// (nhsa-interface.md §1.3, OH `ClassHelper.cs` `GetPubWay`).
-pub const SERVICE_PATHS: &[(&str, &str)] = &[
-    ("signInSignOutService/signIn", "9001"),
-    ("fileupload/upload", "9101"),
-    ("fileupload/download", "9102"),
-    ("fsiPsnInfoService/queryPsnInfo", "1101"),
-    ("outpatientDocInfoService/outpatientRregistration", "2201"),
-    (
-        "outpatientDocInfoService/outpatientRegistrationCancel",
-        "2202",
-    ),
-    ("outpatientDocInfoService/outpatientMdtrtinfoUp", "2203"),
-    ("outpatientDocInfoService/outpatientMdtrtinfoUpA", "2203A"),
-    ("outpatientDocInfoService/outpatientFeeListUp", "2204"),
-    ("outpatientDocInfoService/outpatientFeeListUpCancel", "2205"),
-    ("outpatientSettleService/preSettletment", "2206"),
-    ("outpatientSettleService/preSettletmentA", "2206A"),
-    ("outpatientSettleService/saveSettletmentV2", "2207"),
-    ("outpatientSettleService/saveSettletment", "2207A"),
-    ("outpatientSettleService/cancleSettletment", "2208"),
-    ("hospFeeDtlService/feeDtlUp", "2301"),
-    ("hospFeeDtlService/feeDtlCl", "2302"),
-    ("hospSettService/preSett", "2303"),
-    ("hospSettService/settV2", "2304"),
-    ("hospSettService/settCl", "2305"),
-    ("reverseService/revsMethod", "2601"),
-    ("ybSettlementStmtService/stmtTotal", "3201"),
-    ("ybSettlementStmtService/stmtDetail", "3202"),
-    ("medinfoupload/setllistinfoupld", "4101"),
-    ("medinfoupload/setllistinfoupldA", "4101A"),
-    ("fsiIntegratedQueryService/querySetlInfo", "5203"),
-    ("fsiIntegratedQueryService/queryFeeList", "5204"),
-];
+/// Where per-service paths live: `/fsi/api/<service path>`.
+pub const PATH_NATIONAL_PREFIX: &str = "/fsi/api/";
+/// Longest per-service path accepted in a [`ServicePaths`] table, bytes.
+pub const SERVICE_PATH_BYTES_MAX: usize = 256;
+/// Longest transaction number accepted in a [`ServicePaths`] table, bytes (`infno` is char 6).
+pub const SERVICE_INFNO_BYTES_MAX: usize = 6;
 
-/// Where a request goes.
+/// The per-service paths under [`PATH_NATIONAL_PREFIX`] and the transaction each names
+/// (nhsa-interface.md §1.3). The transport knows no transactions: the service supplies the
+/// table ([`crate::Service::national_paths`]); the server routes by it and the upstream client
+/// ([`crate::UpstreamClient::with_service_paths`]) sends by it. One path per transaction and
+/// one transaction per path, so the table reads both ways.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServicePaths {
+    /// `(path under /fsi/api/, infno)`, in the order given.
+    entries: Vec<(String, String)>,
+}
+
+impl ServicePaths {
+    /// A table of `(path under /fsi/api/, infno)` pairs.
+    ///
+    /// # Panics
+    /// If a path or transaction appears twice, or a path is empty, starts or ends with `/`,
+    /// or an entry is over [`SERVICE_PATH_BYTES_MAX`] / [`SERVICE_INFNO_BYTES_MAX`]: the table
+    /// is the service's code, not input, and a wrong one must not serve.
+    pub fn new<P, I>(entries: impl IntoIterator<Item = (P, I)>) -> ServicePaths
+    where
+        P: Into<String>,
+        I: Into<String>,
+    {
+        let mut table = ServicePaths::default();
+        for (path, infno) in entries {
+            let (path, infno) = (path.into(), infno.into());
+            assert!(
+                !path.is_empty()
+                    && !path.starts_with('/')
+                    && !path.ends_with('/')
+                    && path.len() <= SERVICE_PATH_BYTES_MAX,
+                "service path `{path}` must be relative to {PATH_NATIONAL_PREFIX}"
+            );
+            assert!(
+                !infno.is_empty() && infno.len() <= SERVICE_INFNO_BYTES_MAX,
+                "transaction `{infno}` of `{path}` must be 1..={SERVICE_INFNO_BYTES_MAX} bytes"
+            );
+            assert!(table.infno(&path).is_none(), "service path `{path}` twice");
+            assert!(table.path(&infno).is_none(), "transaction `{infno}` twice");
+            table.entries.push((path, infno));
+        }
+        table
+    }
+
+    /// The transaction `path` (under `/fsi/api/`) names.
+    pub fn infno(&self, path: &str) -> Option<&str> {
+        self.entries
+            .iter()
+            .find(|(p, _)| p == path)
+            .map(|(_, i)| i.as_str())
+    }
+
+    /// The path (under `/fsi/api/`) of transaction `infno`.
+    pub fn path(&self, infno: &str) -> Option<&str> {
+        self.entries
+            .iter()
+            .find(|(_, i)| i == infno)
+            .map(|(p, _)| p.as_str())
+    }
+
+    /// `(path, infno)` pairs, in the order given.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.entries.iter().map(|(p, i)| (p.as_str(), i.as_str()))
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// Where a request goes; `'a` is the [`ServicePaths`] table's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Route {
+pub enum Route<'a> {
     Healthz,
     Readyz,
     Metrics,
@@ -65,14 +112,15 @@ pub enum Route {
     Operator,
     /// A national-interface endpoint; `infno` is `Some` for per-service paths.
     National {
-        infno: Option<&'static str>,
+        infno: Option<&'a str>,
     },
     NotFound,
 }
 
-/// Route a path (without query). National paths are served bare and under each prefix;
-/// the operational paths only bare (they are not part of the national interface).
-pub fn route(path: &str, prefixes: &[String]) -> Route {
+/// Route a path (without query). National paths — the single endpoints and the per-service
+/// paths of `services` — are served bare and under each prefix; the operational paths only
+/// bare (they are not part of the national interface).
+pub fn route<'a>(path: &str, prefixes: &[String], services: &'a ServicePaths) -> Route<'a> {
     match path {
         PATH_HEALTHZ => return Route::Healthz,
         PATH_READYZ => return Route::Readyz,
@@ -82,10 +130,11 @@ pub fn route(path: &str, prefixes: &[String]) -> Route {
     if path.starts_with(PATH_OPS_PREFIX) {
         return Route::Operator;
     }
-    let national = national_infno(path).or_else(|| {
-        prefixes
-            .iter()
-            .find_map(|p| path.strip_prefix(p.as_str()).and_then(national_infno))
+    let national = national_infno(path, services).or_else(|| {
+        prefixes.iter().find_map(|p| {
+            path.strip_prefix(p.as_str())
+                .and_then(|rest| national_infno(rest, services))
+        })
     });
     match national {
         Some(infno) => Route::National { infno },
@@ -94,15 +143,12 @@ pub fn route(path: &str, prefixes: &[String]) -> Route {
 }
 
 /// `Some(None)` for the single endpoint, `Some(Some(infno))` for a per-service path.
-fn national_infno(path: &str) -> Option<Option<&'static str>> {
+fn national_infno<'a>(path: &str, services: &'a ServicePaths) -> Option<Option<&'a str>> {
     if path == PATH_CALL_SERVICE || path == PATH_CALL_FSI_SERVICE {
         return Some(None);
     }
-    let rest = path.strip_prefix("/fsi/api/")?;
-    SERVICE_PATHS
-        .iter()
-        .find(|(p, _)| *p == rest)
-        .map(|(_, infno)| Some(*infno))
+    let rest = path.strip_prefix(PATH_NATIONAL_PREFIX)?;
+    services.infno(rest).map(Some)
 }
 
 /// `yyyyMMddHHmmssSSS` in China time, the envelope's time format.
@@ -162,6 +208,15 @@ pub fn national_error(rule: RuleId, message: &str, received: OffsetDateTime) -> 
 mod tests {
     use super::*;
 
+    /// A small table of the transport's own: the real one is the service's.
+    fn services() -> ServicePaths {
+        ServicePaths::new([
+            ("hospSettService/settV2", "2304"),
+            ("outpatientSettleService/saveSettletmentV2", "2207"),
+            ("reverseService/revsMethod", "2601"),
+        ])
+    }
+
     /// China time, zero-padded to 17 digits; the first 14 are the seconds ids quote.
     #[test]
     fn envelope_times_are_china_time_and_padded() {
@@ -174,69 +229,96 @@ mod tests {
     #[test]
     fn operator_paths_are_served_bare_only() {
         let p = vec!["/ebus/rio_fsi".to_owned()];
-        assert_eq!(route("/ops/journal/stats", &p), Route::Operator);
-        assert_eq!(route("/ops/settle/month", &p), Route::Operator);
+        let s = services();
+        assert_eq!(route("/ops/journal/stats", &p, &s), Route::Operator);
+        assert_eq!(route("/ops/settle/month", &p, &s), Route::Operator);
         assert_eq!(
-            route("/ebus/rio_fsi/ops/journal/stats", &p),
+            route("/ebus/rio_fsi/ops/journal/stats", &p, &s),
             Route::NotFound
         );
-        assert_eq!(route("/ops", &p), Route::NotFound);
+        assert_eq!(route("/ops", &p, &s), Route::NotFound);
     }
 
     #[test]
     fn per_service_paths_name_their_transaction() {
         let none: Vec<String> = vec![];
+        let s = services();
+        let national = |infno| Route::National { infno };
         assert_eq!(
-            route("/fsi/api/hospSettService/settV2", &none),
-            Route::National {
-                infno: Some("2304")
-            }
+            route("/fsi/api/hospSettService/settV2", &none, &s),
+            national(Some("2304"))
         );
         assert_eq!(
-            route("/fsi/api/outpatientSettleService/saveSettletmentV2", &none),
-            Route::National {
-                infno: Some("2207")
-            }
+            route(
+                "/fsi/api/outpatientSettleService/saveSettletmentV2",
+                &none,
+                &s
+            ),
+            national(Some("2207"))
         );
+        assert_eq!(route(PATH_CALL_SERVICE, &none, &s), national(None));
+        assert_eq!(route(PATH_CALL_FSI_SERVICE, &none, &s), national(None));
         assert_eq!(
-            route(PATH_CALL_SERVICE, &none),
-            Route::National { infno: None }
-        );
-        assert_eq!(
-            route("/fsi/api/hospSettService/settv2", &none),
+            route("/fsi/api/hospSettService/settv2", &none, &s),
             Route::NotFound
         );
-        assert_eq!(route("/fsi/api/", &none), Route::NotFound);
-        assert_eq!(route("/", &none), Route::NotFound);
+        assert_eq!(route("/fsi/api/", &none, &s), Route::NotFound);
+        assert_eq!(route("/", &none, &s), Route::NotFound);
+        // without a table only the single endpoints are national
+        let empty = ServicePaths::default();
+        assert_eq!(
+            route("/fsi/api/hospSettService/settV2", &none, &empty),
+            Route::NotFound
+        );
+        assert_eq!(route(PATH_CALL_SERVICE, &none, &empty), national(None));
     }
 
     #[test]
     fn prefixes_apply_to_national_paths_only() {
         let p = vec!["/ebus/rio_fsi".to_owned()];
+        let s = services();
         assert_eq!(
-            route("/ebus/rio_fsi/fsi/api/reverseService/revsMethod", &p),
+            route("/ebus/rio_fsi/fsi/api/reverseService/revsMethod", &p, &s),
             Route::National {
                 infno: Some("2601")
             }
         );
         assert_eq!(
-            route("/ebus/rio_fsi/fsi/api/reverseService/revsMethod", &[]),
+            route("/ebus/rio_fsi/fsi/api/reverseService/revsMethod", &[], &s),
             Route::NotFound
         );
-        assert_eq!(route("/ebus/rio_fsi/healthz", &p), Route::NotFound);
-        assert_eq!(route("/ebus/rio_fsi", &p), Route::NotFound);
+        assert_eq!(route("/ebus/rio_fsi/healthz", &p, &s), Route::NotFound);
+        assert_eq!(route("/ebus/rio_fsi", &p, &s), Route::NotFound);
     }
 
     #[test]
-    fn every_table_entry_is_unique() {
-        let mut paths: Vec<_> = SERVICE_PATHS.iter().map(|(p, _)| *p).collect();
-        let mut infnos: Vec<_> = SERVICE_PATHS.iter().map(|(_, i)| *i).collect();
-        paths.sort();
-        paths.dedup();
-        infnos.sort();
-        infnos.dedup();
-        assert_eq!(paths.len(), SERVICE_PATHS.len());
-        assert_eq!(infnos.len(), SERVICE_PATHS.len());
+    fn a_service_path_table_reads_both_ways() {
+        let s = services();
+        assert_eq!(s.len(), 3);
+        assert_eq!(s.infno("reverseService/revsMethod"), Some("2601"));
+        assert_eq!(s.path("2601"), Some("reverseService/revsMethod"));
+        assert_eq!(s.infno("reverseService"), None);
+        assert_eq!(s.path("2208"), None);
+        assert_eq!(s.iter().count(), 3);
+        assert!(ServicePaths::default().is_empty());
+    }
+
+    #[test]
+    #[should_panic(expected = "twice")]
+    fn a_service_path_table_refuses_a_path_twice() {
+        let _ = ServicePaths::new([("a/b", "2207"), ("a/b", "2208")]);
+    }
+
+    #[test]
+    #[should_panic(expected = "twice")]
+    fn a_service_path_table_refuses_a_transaction_twice() {
+        let _ = ServicePaths::new([("a/b", "2207"), ("a/c", "2207")]);
+    }
+
+    #[test]
+    #[should_panic(expected = "relative")]
+    fn a_service_path_table_refuses_an_absolute_path() {
+        let _ = ServicePaths::new([("/fsi/api/a/b", "2207")]);
     }
 
     #[test]

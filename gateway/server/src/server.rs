@@ -31,7 +31,7 @@ use crate::error::ServerError;
 use crate::identity::{CertificateFacts, ClientDirectory, ConnectionClient, Role, Unrecognised};
 use crate::metrics::Metrics;
 use crate::rate::{RateLimiter, retry_after_seconds};
-use crate::routes::{self, Route, national_error};
+use crate::routes::{self, Route, ServicePaths, national_error};
 use crate::service::{
     CONTENT_TYPE_JSON, CONTENT_TYPE_TEXT, OperatorRequest, Readiness, Service, ServiceRequest,
 };
@@ -154,6 +154,8 @@ struct Shared {
     acceptor: TlsAcceptor,
     directory: ClientDirectory,
     prefixes: Vec<String>,
+    /// The service's per-service paths, asked once at start.
+    service_paths: ServicePaths,
     limits: Limits,
     metrics: Arc<Metrics>,
     tif: TifVerifier,
@@ -204,10 +206,16 @@ impl BoundServer {
                 u32::try_from(self.limits.header_bytes_max).expect("validated to fit u32"),
             );
         let limits = self.limits.clone();
+        let service_paths = service.national_paths();
+        info!(
+            per_service_paths = service_paths.len(),
+            "national paths: the single endpoints and the service's per-service paths"
+        );
         let shared = Arc::new(Shared {
             acceptor: self.acceptor,
             directory: self.directory,
             prefixes: self.prefixes,
+            service_paths,
             tif: TifVerifier::new(
                 limits.tif_clock_skew_seconds,
                 limits.tif_nonce_bytes_max,
@@ -451,7 +459,7 @@ impl Answer {
         rule: RuleId,
         message: &str,
         outcome: &'static str,
-        infno: Option<&'static str>,
+        infno: Option<&str>,
         received: OffsetDateTime,
     ) -> Self {
         Answer {
@@ -540,7 +548,7 @@ async fn dispatch(
     started: Instant,
     received: OffsetDateTime,
 ) -> Answer {
-    let route = routes::route(req.uri().path(), &shared.prefixes);
+    let route = routes::route(req.uri().path(), &shared.prefixes, &shared.service_paths);
     let infno_from_path = match route {
         Route::National { infno } => infno,
         _ => None,
@@ -682,7 +690,7 @@ async fn national(
     shared: &Shared,
     client: &ConnectionClient,
     req: Request<Incoming>,
-    infno: Option<&'static str>,
+    infno: Option<&str>,
     started: Instant,
     received: OffsetDateTime,
 ) -> Answer {
@@ -796,7 +804,7 @@ async fn national(
         path: parts.uri.path().to_owned(),
         headers: parts.headers,
         body,
-        infno_from_path: infno,
+        infno_from_path: infno.map(str::to_owned),
     };
     match tokio::time::timeout_at(deadline, shared.service.call(request)).await {
         Err(_) => {

@@ -11,6 +11,7 @@ use bytes::Bytes;
 use http::{HeaderMap, Method};
 
 use crate::identity::ClientIdentity;
+use crate::routes::ServicePaths;
 
 /// A boxed, sendable future: keeps [`Service`] object-safe without `async_trait`.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -30,9 +31,10 @@ pub struct ServiceRequest {
     pub path: String,
     pub headers: HeaderMap,
     pub body: Bytes,
-    /// The transaction the path names (per-service paths), or `None` for the single
-    /// `callService` endpoint where `infno` is in the body.
-    pub infno_from_path: Option<&'static str>,
+    /// The transaction the path names (per-service paths, by the service's
+    /// [`Service::national_paths`]), or `None` for the single `callService` endpoint where
+    /// `infno` is in the body.
+    pub infno_from_path: Option<String>,
 }
 
 /// The service's answer.
@@ -85,6 +87,13 @@ pub struct OperatorRequest {
 /// the client goes away, the request deadline passes, or shutdown's grace period ends.
 pub trait Service: Send + Sync + 'static {
     fn call(&self, req: ServiceRequest) -> BoxFuture<'_, ServiceResponse>;
+
+    /// The per-service paths under `/fsi/api/` this service answers and the transaction each
+    /// names; asked once, when the server starts serving. By default none: only the single
+    /// endpoints (`callService`, `callFsiService`) are national paths.
+    fn national_paths(&self) -> ServicePaths {
+        ServicePaths::default()
+    }
 
     /// Answer an operator endpoint; by default there is none (404).
     fn operator(&self, req: OperatorRequest) -> BoxFuture<'_, ServiceResponse> {

@@ -32,7 +32,7 @@ use tokio_rustls::TlsConnector;
 use tracing::{debug, warn};
 
 use crate::error::ServerError;
-use crate::routes::{PATH_CALL_SERVICE, SERVICE_PATHS};
+use crate::routes::{PATH_CALL_SERVICE, PATH_NATIONAL_PREFIX, ServicePaths};
 use crate::tif::{HEADER_NONCE, HEADER_PAASID, HEADER_SIGNATURE, HEADER_TIMESTAMP, tif_signature};
 use crate::tls;
 
@@ -73,7 +73,8 @@ pub enum PathStyle {
     #[default]
     Single,
     /// `url` is a base; each transaction goes to its own service path,
-    /// `<base>/fsi/api/outpatientSettleService/saveSettletmentV2` for 2207 etc.
+    /// `<base>/fsi/api/outpatientSettleService/saveSettletmentV2` for 2207 etc., from the
+    /// table given to [`UpstreamClient::with_service_paths`].
     PerService,
     /// `url` is the complete endpoint for every transaction (e.g. Jilin's
     /// `/mbs/fmi/fsi/api/callFsiService/callService`).
@@ -341,6 +342,9 @@ struct Inner {
 #[derive(Clone)]
 pub struct UpstreamClient {
     inner: Arc<Inner>,
+    /// Where [`PathStyle::PerService`] sends each transaction; empty until
+    /// [`UpstreamClient::with_service_paths`].
+    service_paths: Arc<ServicePaths>,
 }
 
 impl std::fmt::Debug for UpstreamClient {
@@ -350,6 +354,7 @@ impl std::fmt::Debug for UpstreamClient {
             .field("port", &self.inner.endpoint.port)
             .field("path", &self.inner.endpoint.path)
             .field("path_style", &self.inner.path_style)
+            .field("service_paths", &self.service_paths.len())
             .field("timeout", &self.inner.timeout)
             .finish_non_exhaustive()
     }
@@ -408,7 +413,15 @@ impl UpstreamClient {
                 pool_idle_timeout: Duration::from_millis(config.pool_idle_timeout_ms),
                 pool: Mutex::new(Vec::new()),
             }),
+            service_paths: Arc::default(),
         })
+    }
+
+    /// The per-service paths [`PathStyle::PerService`] sends by (the transport knows no
+    /// transactions; the service that forwards supplies them).
+    pub fn with_service_paths(mut self, paths: ServicePaths) -> UpstreamClient {
+        self.service_paths = Arc::new(paths);
+        self
     }
 
     /// The exchange deadline this client applies.
@@ -426,10 +439,10 @@ impl UpstreamClient {
             } else {
                 base.clone()
             }),
-            PathStyle::PerService => SERVICE_PATHS
-                .iter()
-                .find(|(_, i)| *i == infno)
-                .map(|(p, _)| format!("{base}/fsi/api/{p}"))
+            PathStyle::PerService => self
+                .service_paths
+                .path(infno)
+                .map(|p| format!("{base}{PATH_NATIONAL_PREFIX}{p}"))
                 .ok_or_else(|| UpstreamError::NoRoute {
                     infno: infno.to_owned(),
                 }),
@@ -710,6 +723,36 @@ mod tests {
                 }
             )
             .contains("s3cret")
+        );
+    }
+
+    /// Per-service paths are the table the service gave; without one no transaction has a
+    /// path and nothing is sent.
+    #[test]
+    fn per_service_paths_come_from_the_table_given() {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = crate::pki::generate_dev_pki(dir.path(), &["localhost"], &[]).unwrap();
+        let mut c = UpstreamConfig::new("https://fsi.example.cn/ebus/rio_fsi/", &pki.ca_cert);
+        c.path_style = PathStyle::PerService;
+        let bare = UpstreamClient::new(&c).unwrap();
+        assert_eq!(
+            bare.path_for("2207"),
+            Err(UpstreamError::NoRoute {
+                infno: "2207".into()
+            })
+        );
+        let client = bare.with_service_paths(ServicePaths::new([("a/b", "2207")]));
+        assert_eq!(
+            client.path_for("2207").unwrap(),
+            "/ebus/rio_fsi/fsi/api/a/b"
+        );
+        assert!(client.path_for("2208").is_err());
+        // the other styles do not look at the table
+        c.path_style = PathStyle::Single;
+        let single = UpstreamClient::new(&c).unwrap();
+        assert_eq!(
+            single.path_for("2207").unwrap(),
+            format!("/ebus/rio_fsi{PATH_CALL_SERVICE}")
         );
     }
 

@@ -13,8 +13,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use medsettle_server::config::TifConfig;
 use medsettle_server::pki::{DevPki, generate_dev_pki, generate_foreign_client};
 use medsettle_server::{
-    BoxFuture, Metrics, ReadyFlag, Role, Server, ServerConfig, Service, ServiceRequest,
-    ServiceResponse, ShutdownReport, tif_signature,
+    BoxFuture, Metrics, ReadyFlag, Role, Server, ServerConfig, Service, ServicePaths,
+    ServiceRequest, ServiceResponse, ShutdownReport, tif_signature,
 };
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
@@ -65,6 +65,14 @@ impl Service for Echo {
             }
             resp
         })
+    }
+
+    /// A small table of its own: the transport routes whatever paths its service names.
+    fn national_paths(&self) -> ServicePaths {
+        ServicePaths::new([
+            ("hospSettService/settV2", "2304"),
+            ("reverseService/revsMethod", "2601"),
+        ])
     }
 }
 

@@ -32,7 +32,7 @@ use bytes::Bytes;
 use medsettle_canonical::journal::{KIND_IN_DOUBT, KIND_REQUEST, KIND_SETTLEMENT};
 use medsettle_canonical::{CHINA_OFFSET, ExchangeRecord, RuleId, SettledClaim, describe};
 use medsettle_nhsa::tx::{is_reversal, is_settlement};
-use medsettle_nhsa::{Canonical, DecodeLimits, Options, ResponseEnvelope, to_canonical};
+use medsettle_nhsa::{Canonical, DecodeLimits, Infno, Options, ResponseEnvelope, to_canonical};
 use medsettle_store::{IdempotentOutcome, JournalRecord, StateWrite, Store, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -56,12 +56,20 @@ pub const SPACE_UNNORMALIZED: &str = "fwd.unnormalized";
 pub const KIND_NOT_SENT: &str = "nhsa.not_sent";
 /// `ExchangeRecord::core` of forwarded exchanges.
 pub const CORE_FORWARDED: &str = "forwarded";
-/// The reversal transaction (nhsa-interface.md §2.1).
-pub const INFNO_REVERSAL: &str = "2601";
+/// The reversal transaction (nhsa-interface.md §2.1): reverses an exchange by its msgid.
+const REVERSAL: Infno = Infno::T2601;
 
-/// Default transactions guarded by an in-doubt record: those 2601 can reverse (§2.1, OH
-/// comment: 2207, 2208, 2304, 2305, 2401) plus the letter variant of 2207.
-pub const IN_DOUBT_INFNOS_DEFAULT: &[&str] = &["2207", "2207A", "2208", "2304", "2305", "2401"];
+/// Default transactions guarded by an in-doubt record, from the transaction table
+/// ([`Infno::in_doubt_by_default`]): those 2601 can reverse (§2.1, OH comment: 2207, 2208,
+/// 2304, 2305, 2401) plus the letter variant of 2207.
+pub fn in_doubt_infnos_default() -> Vec<String> {
+    Infno::ALL
+        .into_iter()
+        .filter(|i| i.in_doubt_by_default())
+        .map(|i| i.as_str().to_owned())
+        .collect()
+}
+
 /// Default number of 2601 attempts per resolution before the marker is left for later.
 pub const REVERSAL_ATTEMPTS_MAX_DEFAULT: u32 = 3;
 /// Default pause before the second 2601 attempt, milliseconds; doubled per attempt.
@@ -88,8 +96,9 @@ const MSGID_SEQUENCE_SPACE: u32 = 10_000;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ForwardSettings {
-    /// Transactions journaled in doubt before sending and reversed by 2601 when unanswered.
-    /// Default 2207, 2207A, 2208, 2304, 2305, 2401.
+    /// Transactions journaled in doubt before sending and reversed by 2601 when unanswered;
+    /// each must be a transaction medsettle serves ([`Infno`]). Default
+    /// [`in_doubt_infnos_default`]: 2207, 2207A, 2208, 2304, 2305, 2401.
     pub in_doubt_infnos: Vec<String>,
     /// Guard every transaction, not just `in_doubt_infnos`. Default false (2601 reverses only
     /// settling transactions; a 2601 for a 1101 query is noise).
@@ -115,10 +124,7 @@ pub struct ForwardSettings {
 impl Default for ForwardSettings {
     fn default() -> Self {
         ForwardSettings {
-            in_doubt_infnos: IN_DOUBT_INFNOS_DEFAULT
-                .iter()
-                .map(|s| (*s).to_owned())
-                .collect(),
+            in_doubt_infnos: in_doubt_infnos_default(),
             in_doubt_all: false,
             reversal_attempts_max: REVERSAL_ATTEMPTS_MAX_DEFAULT,
             reversal_backoff_ms: REVERSAL_BACKOFF_MS_DEFAULT,
@@ -152,6 +158,16 @@ impl ForwardSettings {
             return Err(ServerError::config(
                 "forward.resolve_interval_ms",
                 "must be at least 1",
+            ));
+        }
+        if let Some(unknown) = self
+            .in_doubt_infnos
+            .iter()
+            .find(|i| Infno::parse(i).is_none())
+        {
+            return Err(ServerError::config(
+                "forward.in_doubt_infnos",
+                format!("`{unknown}` is not a transaction medsettle serves"),
             ));
         }
         if self.nothing_to_reverse_markers.iter().any(String::is_empty) {
@@ -349,13 +365,16 @@ fn sequence_start() -> u32 {
 }
 
 impl Forwarder {
+    /// A forwarder sending by `client`, which gets the per-service paths of
+    /// [`crate::paths::national_paths`] (used when its `path_style` is `per_service`).
     pub fn new(
         client: UpstreamClient,
         settings: ForwardSettings,
     ) -> Result<Forwarder, ServerError> {
         settings.validate()?;
         Ok(Forwarder {
-            client,
+            // The transport knows no transactions: per-service upstreams send by our table.
+            client: client.with_service_paths(crate::paths::national_paths()),
             settings,
             in_flight: Mutex::new(HashSet::new()),
             sequence: AtomicU32::new(sequence_start()),
@@ -797,10 +816,10 @@ impl Forwarder {
             };
             let request = reversal_request(entry, &msgid_2601, china_now());
             let body = Bytes::from(serde_json::to_vec(&request).expect("a JSON value serializes"));
-            let reply = match self.client.call(INFNO_REVERSAL, body).await {
+            let reply = match self.client.call(REVERSAL.as_str(), body).await {
                 Ok(r) => r,
                 Err(e) => {
-                    medsettle_server::upstream::log_failure(INFNO_REVERSAL, &msgid_2601, &e);
+                    medsettle_server::upstream::log_failure(REVERSAL.as_str(), &msgid_2601, &e);
                     last = format!("2601 attempt {}: {e}", attempt + 1);
                     continue;
                 }
@@ -865,7 +884,7 @@ impl Forwarder {
             .unwrap_or_default()
             .to_owned();
         let payload = exchange_payload(
-            INFNO_REVERSAL,
+            REVERSAL.as_str(),
             &entry.fixmedins_code,
             &msgid_2601,
             request_2601,
@@ -1027,7 +1046,7 @@ fn psn_no_of(request: &Value) -> Option<String> {
 /// time, `input.data{psn_no, omsgid, oinfno}` (§2.1).
 pub fn reversal_request(entry: &InDoubtEntry, msgid: &str, now: OffsetDateTime) -> Value {
     let mut env = entry.envelope.clone();
-    env.insert("infno".into(), INFNO_REVERSAL.into());
+    env.insert("infno".into(), REVERSAL.as_str().into());
     env.insert("msgid".into(), msgid.into());
     env.insert(
         "inf_time".into(),
@@ -1127,6 +1146,11 @@ mod tests {
     fn settings_defaults_and_guarding() {
         let s = ForwardSettings::default();
         s.validate().unwrap();
+        // the list written here before the transaction table
+        assert_eq!(
+            s.in_doubt_infnos,
+            ["2207", "2207A", "2208", "2304", "2305", "2401"]
+        );
         for i in ["2207", "2304", "2208", "2305"] {
             assert!(s.guards(i), "{i}");
         }
@@ -1143,6 +1167,40 @@ mod tests {
         };
         assert!(bad.validate().is_err());
         assert!(toml::from_str::<ForwardSettings>("reversal_attempts = 3").is_err());
+        // configured transactions are checked against the table
+        let configured: ForwardSettings =
+            toml::from_str(r#"in_doubt_infnos = ["2207", "2206A", "4101"]"#).unwrap();
+        configured.validate().unwrap();
+        assert!(configured.guards("2206A") && !configured.guards("2304"));
+        for unknown in ["2207a", "9999", ""] {
+            let s = ForwardSettings {
+                in_doubt_infnos: vec!["2207".into(), unknown.into()],
+                ..ForwardSettings::default()
+            };
+            let e = s.validate().unwrap_err().to_string();
+            assert!(e.contains("forward.in_doubt_infnos"), "{unknown:?}: {e}");
+        }
+    }
+
+    /// A forwarder's client sends a per-service upstream every transaction of the table by
+    /// its path (the transport has no table of its own).
+    #[test]
+    fn a_forwarder_sends_per_service_upstreams_by_the_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = medsettle_server::pki::generate_dev_pki(dir.path(), &["localhost"], &[]).unwrap();
+        let mut c = medsettle_server::UpstreamConfig::new("https://fsi.example.cn", &pki.ca_cert);
+        c.path_style = medsettle_server::PathStyle::PerService;
+        let client = UpstreamClient::new(&c).unwrap();
+        let f = Forwarder::new(client, ForwardSettings::default()).unwrap();
+        for i in Infno::ALL {
+            let sent = f.client.path_for(i.as_str()).ok();
+            let want = i.service_path().map(|p| format!("/fsi/api/{p}"));
+            assert_eq!(sent, want, "{i}");
+        }
+        assert_eq!(
+            f.client.path_for(REVERSAL.as_str()).unwrap(),
+            "/fsi/api/reverseService/revsMethod"
+        );
     }
 
     #[test]

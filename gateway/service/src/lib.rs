@@ -7,13 +7,15 @@
 //! Modules, one job each: [`national`] (the pipeline and its [`NationalService`]),
 //! [`wire_core`] (national typed inputs ↔ the embedded core's requests and answers),
 //! [`core_state`] (the core's state in the store), [`seeds`] (id seeds reserved in blocks),
-//! [`file_channel`] (9101 upload, 3202 detail reconciliation, 9102 download) and [`forward`]
-//! (settling a pool region upstream, journaled, with in-doubt resolution by 2601).
+//! [`file_channel`] (9101 upload, 3202 detail reconciliation, 9102 download), [`forward`]
+//! (settling a pool region upstream, journaled, with in-doubt resolution by 2601) and
+//! [`paths`] (the per-service paths, from the adapter's transaction table).
 
 pub mod core_state;
 pub mod file_channel;
 pub mod forward;
 pub mod national;
+pub mod paths;
 pub mod seeds;
 pub mod wire_core;
 
@@ -23,3 +25,4 @@ pub use forward::{
     InDoubtEntry, ResolveReport,
 };
 pub use national::NationalService;
+pub use paths::national_paths;

@@ -20,11 +20,13 @@ use medsettle_canonical::journal::{KIND_REQUEST, KIND_SETTLEMENT};
 use medsettle_canonical::{Admdvs, CHINA_OFFSET, Institution, RuleId, SettledClaim, Violation};
 use medsettle_core::{Core, CoreOutcome, CoreRefusal, CoreRequest, RequestCtx};
 use medsettle_nhsa::{
-    AnswerContext, DecodeLimits, RequestEnvelope, answer_parts_for_claim, error_answer,
+    AnswerContext, DecodeLimits, Infno, RequestEnvelope, answer_parts_for_claim, error_answer,
     success_envelope,
 };
 use medsettle_server::routes::envelope_time;
-use medsettle_server::{BoxFuture, Metrics, Service, ServiceRequest, ServiceResponse};
+use medsettle_server::{
+    BoxFuture, Metrics, Service, ServicePaths, ServiceRequest, ServiceResponse,
+};
 use medsettle_store::{IdempotentOutcome, JournalRecord, SledStore, StateWrite, Store};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -33,7 +35,7 @@ use time::OffsetDateTime;
 use crate::core_state::{PersonIndex, StoreCoreView, ViewFailure, state_writes};
 use crate::forward::{ForwardRequest, Forwarder};
 use crate::seeds::{Seed, SeedAllocator};
-use crate::wire_core::{core_serves, output_for, person_extras, settle_output_for, to_core};
+use crate::wire_core::{output_for, person_extras, settle_output_for, to_core};
 
 /// Keyspace of the gateway's own bookkeeping.
 const META_SPACE: &str = "gateway.meta";
@@ -340,7 +342,7 @@ impl NationalService {
         // repeat itself (and answers with the stored bytes), and a repeat the core refuses —
         // its msgid or visit taken by the original — looks the key up before it is answered.
         // The others (file channel, reconciliation) can do real work first, so they look now.
-        let core_tx = medsettle_nhsa::tx::base_infno(&env.infno).is_some_and(core_serves);
+        let core_tx = Infno::parse(&env.infno).is_some_and(Infno::core_computes);
         if !core_tx && let Some(answer) = self.replay(env, body_sha256).await? {
             return Ok(answer);
         }
@@ -372,7 +374,7 @@ impl NationalService {
         env: &RequestEnvelope,
         received: OffsetDateTime,
     ) -> Result<(), Answer> {
-        if let Some(path_infno) = req.infno_from_path
+        if let Some(path_infno) = req.infno_from_path.as_deref()
             && !env.infno.starts_with(path_infno)
         {
             let v = Violation::new(
@@ -451,17 +453,17 @@ impl NationalService {
         };
         // The file channel (9101 upload, 9102 download) has no typed input in the adapter:
         // its node is the file itself (crate::file_channel validates it).
-        match env.infno.as_str() {
-            "9102" => return Err(self.download(env, received)),
-            "9101" => return Ok((Work::Upload, institution)),
+        match Infno::parse(&env.infno) {
+            Some(Infno::T9102) => return Err(self.download(env, received)),
+            Some(Infno::T9101) => return Ok((Work::Upload, institution)),
             _ => {}
         }
         let tx = medsettle_nhsa::decode_input(&env.infno, &env.input)
             .map_err(|e| self.refuse(400, "rejected", &e.violations, None, received))?;
         let infno = tx.infno();
         let refused = |v: Violation| self.refuse(200, "refused", &[v], None, received);
-        let work = match infno {
-            "3201" => Work::AcceptOnly {
+        let work = match tx.transaction() {
+            Infno::T3201 => Work::AcceptOnly {
                 infno,
                 precomputed: Some((
                     self.reconcile_3201(&env.fixmedins_code, &tx)
@@ -470,11 +472,11 @@ impl NationalService {
                     Vec::new(),
                 )),
             },
-            "3202" => Work::AcceptOnly {
+            Infno::T3202 => Work::AcceptOnly {
                 infno,
                 precomputed: Some(self.reconcile_3202(env, received).await.map_err(refused)?),
             },
-            _ if core_serves(infno) => match to_core(tx) {
+            t if t.core_computes() => match to_core(tx) {
                 Ok(request) => Work::Core {
                     infno,
                     request: Box::new(request),
@@ -891,9 +893,9 @@ impl NationalService {
             &ctx.refmsg_time[..14],
             seed % 10_000_000_000
         );
-        let output = match infno {
-            "3203" => serde_json::json!({"result": {"clr_appy_evt_id": id}}),
-            "4101" => serde_json::json!({"setl_list_id": id}),
+        let output = match Infno::parse(infno) {
+            Some(Infno::T3203) => serde_json::json!({"result": {"clr_appy_evt_id": id}}),
+            Some(Infno::T4101) => serde_json::json!({"setl_list_id": id}),
             _ => serde_json::json!({}),
         };
         let mut e = success_envelope(ctx);
@@ -906,6 +908,11 @@ impl NationalService {
 const SECONDS_LEN: usize = 14;
 
 impl Service for NationalService {
+    /// The per-service paths of the transaction table ([`crate::paths::national_paths`]).
+    fn national_paths(&self) -> ServicePaths {
+        crate::paths::national_paths()
+    }
+
     fn call(&self, req: ServiceRequest) -> BoxFuture<'_, ServiceResponse> {
         Box::pin(async move {
             let (answer, infno) = self.handle(req).await;

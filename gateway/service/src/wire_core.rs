@@ -11,32 +11,6 @@ use serde_json::{Map, Value, json};
 use time::PrimitiveDateTime;
 use time::macros::format_description;
 
-/// The transactions the embedded core answers; the others are served elsewhere (3201/3202 by
-/// the settlement engine) or accepted and journaled only (3203, 4101).
-pub fn core_serves(infno: &str) -> bool {
-    matches!(
-        infno,
-        "1101"
-            | "9001"
-            | "9002"
-            | "2201"
-            | "2202"
-            | "2401"
-            | "2402"
-            | "2204"
-            | "2205"
-            | "2301"
-            | "2302"
-            | "2206"
-            | "2207"
-            | "2303"
-            | "2304"
-            | "2208"
-            | "2305"
-            | "2601"
-    )
-}
-
 fn text_time(t: PrimitiveDateTime) -> String {
     t.format(format_description!(
         "[year]-[month]-[day] [hour]:[minute]:[second]"
@@ -449,7 +423,72 @@ fn claim_shape(
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
+    use medsettle_nhsa::Infno;
+
     use super::*;
+
+    /// The core's request enum (its serde tags) names exactly the base transactions the table
+    /// says the core computes: the list the service kept of them is gone, and the core keeps
+    /// its own types.
+    #[test]
+    fn the_core_serves_exactly_the_tables_core_transactions() {
+        let unknown =
+            serde_json::from_value::<CoreRequest>(json!({"infno": "none", "input": null}))
+                .unwrap_err()
+                .to_string();
+        assert!(unknown.starts_with("unknown variant `none`"), "{unknown}");
+        // `unknown variant `none`, expected one of `1101`, `9001`, …`
+        let core: BTreeSet<&str> = unknown.split('`').skip(3).step_by(2).collect();
+        let table: BTreeSet<&str> = Infno::ALL
+            .into_iter()
+            .filter(|i| i.base() == *i && i.core_computes())
+            .map(Infno::as_str)
+            .collect();
+        assert_eq!(core, table);
+        // the list written in this module before the transaction table
+        let before: BTreeSet<&str> = [
+            "1101", "9001", "9002", "2201", "2202", "2401", "2402", "2204", "2205", "2301", "2302",
+            "2206", "2207", "2303", "2304", "2208", "2305", "2601",
+        ]
+        .into();
+        assert_eq!(table, before);
+    }
+
+    /// The core reverses by msgid (2601) exactly the base transactions that make a claim in
+    /// the table: its own short list (`processor.rs`, the core knows no adapter) agrees.
+    #[test]
+    fn the_core_reverses_by_msgid_the_tables_claim_transactions() {
+        let spec = |name: &str| {
+            let path = format!("{}/../../specs/policy/{name}", env!("CARGO_MANIFEST_DIR"));
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+        };
+        let core = medsettle_core::Core::new(
+            medsettle_core::PolicyBook::from_toml_str(&spec("example.toml")).unwrap(),
+            medsettle_core::Catalogue::from_toml_str(&spec("catalogue-example.toml")).unwrap(),
+        );
+        let view = medsettle_core::MemView::default();
+        let ctx = medsettle_core::RequestCtx {
+            msgid: "H44030000001202406011030150002".into(),
+            fixmedins_code: "H44030000001".into(),
+            inst_level: medsettle_canonical::InstitutionLevel::Level3,
+            mdtrtarea_admvs: Admdvs::parse("440300").unwrap(),
+            now: time::OffsetDateTime::UNIX_EPOCH,
+            id_seed: 1,
+        };
+        for i in Infno::ALL.into_iter().filter(|i| i.base() == *i) {
+            let req = CoreRequest::Reverse(txn::Req2601 {
+                psn_no: "P1".into(),
+                omsgid: "H44030000001202406011030150001".into(),
+                oinfno: i.as_str().into(),
+            });
+            let refused = core.handle(req, &ctx, &view).err();
+            let unsupported = refused.as_ref().and_then(|r| r.refusal_code())
+                == Some(medsettle_core::RefusalCode::ReversalUnsupported);
+            assert_eq!(!unsupported, i.claim_kind().is_some(), "{i}: {refused:?}");
+        }
+    }
 
     /// Each stated total lands in its own field (the four are all `Option<Money>`, so a swap
     /// would compile).

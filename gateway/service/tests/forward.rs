@@ -578,7 +578,9 @@ fn per_service_paths_name_the_transaction() {
     let pki = generate_dev_pki(dir.path(), &["localhost"], &[]).unwrap();
     let mut c = UpstreamConfig::new("https://fsi.example.cn/ebus/rio_fsi/", &pki.ca_cert);
     c.path_style = medsettle_server::PathStyle::PerService;
-    let client = UpstreamClient::new(&c).unwrap();
+    let client = UpstreamClient::new(&c)
+        .unwrap()
+        .with_service_paths(medsettle_service::national_paths());
     assert_eq!(
         client.path_for("2207").unwrap(),
         "/ebus/rio_fsi/fsi/api/outpatientSettleService/saveSettletmentV2"

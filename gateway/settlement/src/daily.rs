@@ -151,9 +151,41 @@ pub struct DailyAggregator {
     fund_fed: BTreeMap<String, Money>,
     /// Institutions suspended by an uncovered monthly debt (IS-M-5, IS-RK-2).
     debt_suspended: BTreeSet<String>,
+    /// Institutions whose daily disbursement an operator suspended (暂停日拨付, IS-RK-2), by
+    /// code. Absent from state written before operators could suspend: defaults to none.
+    #[serde(default)]
+    operator_suspended: BTreeMap<String, Suspension>,
 }
 
-/// An institution left out of a daily run, and why (IS-SC-4, IS-RK-2).
+/// An operator's suspension of an institution's daily disbursement (暂停日拨付), e.g. after an
+/// audit finding or a fraud suspicion. While it is in force every daily close skips the
+/// institution (IS-RK-2): its claims are consumed and the monthly settlement pays them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Suspension {
+    pub fixmedins_code: String,
+    /// Why, in the operator's words (shown in the skipped list and the detail).
+    pub reason: String,
+    /// Who suspended it (the operator's identity).
+    pub by: String,
+    /// When it was suspended.
+    #[serde(with = "time::serde::rfc3339")]
+    pub since: OffsetDateTime,
+}
+
+impl Suspension {
+    /// The reason a daily run gives for skipping the institution.
+    pub fn skip_reason(&self) -> String {
+        format!(
+            "suspended by operator {} since {}: {}",
+            self.by,
+            china_timestamp(self.since),
+            self.reason
+        )
+    }
+}
+
+/// An institution left out of a daily run, and why (IS-SC-4; IS-RK-2 for a debt or an
+/// operator's suspension).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SkippedInstitution {
     pub fixmedins_code: String,
@@ -350,6 +382,38 @@ impl DailyAggregator {
         self.debt_suspended.contains(code)
     }
 
+    /// Suspend an institution's daily disbursement (IS-RK-2) from the next close on. Idempotent:
+    /// if it is already suspended nothing changes (the suspension in force keeps its reason,
+    /// operator and time) and `false` is returned.
+    pub fn suspend(&mut self, suspension: Suspension) -> bool {
+        if self
+            .operator_suspended
+            .contains_key(&suspension.fixmedins_code)
+        {
+            return false;
+        }
+        self.operator_suspended
+            .insert(suspension.fixmedins_code.clone(), suspension);
+        true
+    }
+
+    /// Lift an operator's suspension: closes from now on pay the institution again (claims of
+    /// pay dates closed while it was suspended stay with the monthly settlement). Returns the
+    /// suspension lifted, or `None` if there was none (nothing changed).
+    pub fn resume(&mut self, code: &str) -> Option<Suspension> {
+        self.operator_suspended.remove(code)
+    }
+
+    /// The operator's suspension of `code` in force, if any.
+    pub fn suspension(&self, code: &str) -> Option<&Suspension> {
+        self.operator_suspended.get(code)
+    }
+
+    /// Every operator suspension in force, by institution code.
+    pub fn suspensions(&self) -> impl Iterator<Item = &Suspension> {
+        self.operator_suspended.values()
+    }
+
     /// Close pay date `pay_date` (IS-D-3..6): every pending claim whose payment date (IS-D-4,
     /// IS-D-8) is on or before `pay_date` goes in, so settlement dates falling on holidays
     /// accumulate onto the next working day, and a late close catches up instead of losing
@@ -421,6 +485,14 @@ impl DailyAggregator {
                     )
                     .to_lowercase(),
                 )),
+                // An operator's suspension (audit finding, fraud suspicion) cites IS-RK-2, the
+                // rule under which instant settlement of an institution is suspended or stopped
+                // (the listed risk-control rule the daily close enforces, like the debt
+                // suspension below); it is checked before the debt so the operator's own reason
+                // is what the run shows.
+                Some(_) if self.operator_suspended.contains_key(*code) => {
+                    Some(("IS-RK-2", self.operator_suspended[*code].skip_reason()))
+                }
                 Some(_) if self.debt_suspended.contains(*code) => Some((
                     "IS-RK-2",
                     "suspended until its monthly debt (IS-M-5) is covered".to_owned(),

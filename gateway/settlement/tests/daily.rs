@@ -4,7 +4,7 @@ mod common;
 
 use common::*;
 use medsettle_canonical::{EnrolmentStatus, Money, Ratio, Receipt, ReceiptStatus};
-use medsettle_settlement::daily::CarryOrigin;
+use medsettle_settlement::daily::{CarryOrigin, Suspension};
 use medsettle_settlement::{Calendar, DailyAggregator, FeedOutcome, YearMonth};
 use time::macros::date;
 
@@ -228,6 +228,78 @@ fn is_sc_4_suspended_institution_is_skipped_with_the_reason() {
         .unwrap();
     assert!(batch.payments.iter().all(|x| x.payee_code != B));
     assert!(run.detail_csv().contains("skipped [IS-SC-4]"));
+}
+
+#[test]
+fn is_rk_2_operator_suspension_skips_until_resumed_and_round_trips_through_json() {
+    let p = policy("");
+    let insts = three_institutions();
+    let cal = Calendar::embedded();
+    let mut agg = DailyAggregator::new();
+    let old_json = serde_json::to_value(&agg).unwrap();
+    agg.feed(&simple("S1", A, date!(2025 - 10 - 13), 10_000), &p, &insts);
+    agg.feed(&simple("S2", B, date!(2025 - 10 - 13), 10_000), &p, &insts);
+    let s = Suspension {
+        fixmedins_code: A.into(),
+        reason: "审计发现异常 fraud suspicion".into(),
+        by: "ops-wang".into(),
+        since: at(date!(2025 - 10 - 13), 17),
+    };
+    assert!(agg.suspend(s.clone()));
+    // idempotent: a second suspension changes nothing, the first one's reason is kept
+    let mut other = s.clone();
+    other.reason = "another reason".into();
+    assert!(!agg.suspend(other));
+    assert_eq!(agg.suspension(A), Some(&s));
+    assert_eq!(agg.suspensions().collect::<Vec<_>>(), vec![&s]);
+
+    // survives the serde round trip the engine persists through
+    let back: DailyAggregator =
+        serde_json::from_str(&serde_json::to_string(&agg).unwrap()).unwrap();
+    assert_eq!(back, agg);
+    // state written before suspensions existed still loads (no field → none)
+    let mut old = old_json.as_object().unwrap().clone();
+    old.remove("operator_suspended").unwrap();
+    let old: DailyAggregator = serde_json::from_value(old.into()).unwrap();
+    assert_eq!(old.suspensions().count(), 0);
+
+    let r1 = agg.close(date!(2025 - 10 - 14), &p, &cal, &insts).unwrap();
+    assert_eq!(r1.lines.len(), 1);
+    assert_eq!(r1.lines[0].fixmedins_code, B);
+    assert_eq!(r1.skipped.len(), 1);
+    let sk = &r1.skipped[0];
+    assert_eq!(
+        (sk.fixmedins_code.as_str(), sk.rule.as_str()),
+        (A, "IS-RK-2")
+    );
+    assert_eq!(
+        sk.reason,
+        "suspended by operator ops-wang since 2025-10-13T17:00:00+08:00: 审计发现异常 fraud suspicion"
+    );
+    assert_eq!(sk.claims_total, Money::from_fen(6_000));
+    assert!(
+        r1.detail_csv()
+            .contains("skipped [IS-RK-2] suspended by operator ops-wang")
+    );
+    let batch = r1
+        .to_payment_batch(&insts, debtor(), at(date!(2025 - 10 - 14), 9))
+        .unwrap();
+    assert!(batch.payments.iter().all(|x| x.payee_code != A));
+    agg.commit(&r1).unwrap();
+    // the skipped claims are consumed (the month pays them), nothing accrued for A
+    assert!(agg.pending().is_empty());
+    let month = YearMonth::parse("2025-10").unwrap();
+    assert_eq!(agg.month_figures(A, month).unwrap().accrued, Money::ZERO);
+
+    // resumed: the next close pays A's new claims; the withheld one stays with the month
+    assert_eq!(agg.resume(A), Some(s));
+    assert_eq!(agg.resume(A), None);
+    agg.feed(&simple("S3", A, date!(2025 - 10 - 14), 20_000), &p, &insts);
+    let r2 = agg.close(date!(2025 - 10 - 15), &p, &cal, &insts).unwrap();
+    assert!(r2.skipped.is_empty());
+    assert_eq!(r2.lines.len(), 1);
+    assert_eq!(r2.lines[0].fixmedins_code, A);
+    assert_eq!(r2.lines[0].pay_amount, Money::from_fen(12_000));
 }
 
 fn one_failed_payment(

@@ -1,6 +1,7 @@
 //! The transactions: a module per transaction, typed input and output nodes with national
 //! field names, and the dispatch by `infno`.
 
+pub mod infno;
 pub mod settle;
 pub mod t1101;
 pub mod t2201;
@@ -23,76 +24,45 @@ pub mod t4101;
 pub mod t9001;
 pub mod t9002;
 
-use medsettle_canonical::RuleId;
+use medsettle_canonical::{ClaimKind, RuleId};
 use serde_json::{Map, Value};
 
 use crate::error::NhsaError;
 use crate::field::{Errors, FieldSpec, Record, join};
 
-/// Every transaction medsettle decodes, by its canonical number.
-pub const INFNOS: &[&str] = &[
-    "1101", "2201", "2202", "2204", "2205", "2206", "2207", "2208", "2301", "2302", "2303", "2304",
-    "2305", "2401", "2402", "2601", "3201", "3202", "3203", "4101", "9001", "9002",
-];
+pub use infno::{INFNO_COUNT, Infno};
 
-/// The national name of a transaction (Chinese — English).
-pub fn transaction_name(infno: &str) -> Option<&'static str> {
-    Some(match base_infno(infno)? {
-        "1101" => "人员信息获取 — person information",
-        "2201" => "门诊挂号 — outpatient registration",
-        "2202" => "门诊挂号撤销 — cancel outpatient registration",
-        "2204" => "门诊费用明细信息上传 — outpatient fee-detail upload",
-        "2205" => "门诊费用明细信息撤销 — cancel outpatient fee detail",
-        "2206" => "门诊预结算 — outpatient pre-settlement",
-        "2207" => "门诊结算 — outpatient settlement",
-        "2208" => "门诊结算撤销 — reverse outpatient settlement",
-        "2301" => "住院费用明细信息上传 — inpatient fee-detail upload",
-        "2302" => "住院费用明细撤销 — cancel inpatient fee detail",
-        "2303" => "住院预结算 — inpatient pre-settlement",
-        "2304" => "住院结算 — inpatient settlement",
-        "2305" => "住院结算撤销 — reverse inpatient settlement",
-        "2401" => "入院办理 — admission",
-        "2402" => "出院办理 — discharge",
-        "2601" => "冲正交易 — reversal by message id",
-        "3201" => "医药机构费用结算对总账 — reconcile totals",
-        "3202" => "医药机构费用结算对明细账 — reconcile details",
-        "3203" => "清算申请 — clearing application",
-        "4101" => "医疗保障基金结算清单信息上传 — settlement-list upload",
-        "9001" => "签到 — sign in",
-        "9002" => "签退 — sign out",
-        _ => return None,
-    })
+/// The base transaction of `infno` (`2207A` → `2207`), if medsettle decodes it.
+pub fn base_infno(infno: &str) -> Option<&'static str> {
+    decoded_base(infno).map(Infno::as_str)
 }
 
-/// Letter-suffixed variants that share a base transaction's nodes.
-pub const ALIASES: &[(&str, &str)] = &[
-    ("2206A", "2206"),
-    ("2207A", "2207"),
-    ("3203A", "3203"),
-    ("4101A", "4101"),
-];
+/// The base of `infno` if the adapter decodes it ([`Infno::is_decoded`]).
+fn decoded_base(infno: &str) -> Option<Infno> {
+    Infno::parse(infno)
+        .filter(|i| i.is_decoded())
+        .map(Infno::base)
+}
 
-/// The base transaction of `infno` (`2207A` → `2207`), if medsettle knows it.
-pub fn base_infno(infno: &str) -> Option<&'static str> {
-    INFNOS
-        .iter()
-        .copied()
-        .find(|i| *i == infno)
-        .or_else(|| ALIASES.iter().find(|(a, _)| *a == infno).map(|(_, b)| *b))
+/// The canonical claim a successful exchange of `infno` makes ([`Infno::claim_kind`]).
+pub fn claim_kind(infno: &str) -> Option<ClaimKind> {
+    Infno::parse(infno).and_then(Infno::claim_kind)
 }
 
 /// Settling transactions: their successful exchange is a canonical settled claim.
 pub fn is_settlement(infno: &str) -> bool {
-    matches!(base_infno(infno), Some("2207" | "2304"))
+    claim_kind(infno) == Some(ClaimKind::Settlement)
 }
 
 /// Reversing transactions: their successful exchange is a canonical reversal.
 pub fn is_reversal(infno: &str) -> bool {
-    matches!(base_infno(infno), Some("2208" | "2305"))
+    claim_kind(infno) == Some(ClaimKind::Reversal)
 }
 
+/// One variant per decoded transaction, named as its [`Infno`] (`TxInput::T2207` decodes
+/// `Infno::T2207` and its letter variant 2207A).
 macro_rules! tx_input {
-    ($( $variant:ident($ty:ty) = $infno:literal ),* $(,)?) => {
+    ($( $variant:ident($ty:ty) ),* $(,)?) => {
         /// A decoded transaction input, one variant per transaction.
         #[derive(Debug, Clone, PartialEq)]
         #[allow(clippy::large_enum_variant)] // a decoded message, built once and read
@@ -101,9 +71,14 @@ macro_rules! tx_input {
         }
 
         impl TxInput {
+            /// The base transaction.
+            pub fn transaction(&self) -> Infno {
+                match self { $( TxInput::$variant(_) => Infno::$variant, )* }
+            }
+
             /// The base transaction number.
             pub fn infno(&self) -> &'static str {
-                match self { $( TxInput::$variant(_) => $infno, )* }
+                self.transaction().as_str()
             }
 
             /// The wire JSON of `input`.
@@ -116,18 +91,18 @@ macro_rules! tx_input {
                 match self { $( TxInput::$variant(x) => Value::Object(x.canonical_map()), )* }
             }
 
-            fn decode_as(base: &str, v: &Value, path: &str, errs: &mut Errors) -> Option<TxInput> {
+            fn decode_as(base: Infno, v: &Value, path: &str, errs: &mut Errors) -> Option<TxInput> {
                 match base {
-                    $( $infno => <$ty>::decode_value(v, path, errs).map(TxInput::$variant), )*
+                    $( Infno::$variant => <$ty>::decode_value(v, path, errs).map(TxInput::$variant), )*
                     _ => None,
                 }
             }
         }
 
-        /// The field table of a transaction's input node.
-        pub fn input_fields(infno: &str) -> Option<&'static [FieldSpec]> {
-            match base_infno(infno)? {
-                $( $infno => Some(<$ty>::FIELDS), )*
+        /// The field table of a base transaction's input node, if the adapter decodes it.
+        fn input_fields_of(base: Infno) -> Option<&'static [FieldSpec]> {
+            match base {
+                $( Infno::$variant => Some(<$ty>::FIELDS), )*
                 _ => None,
             }
         }
@@ -135,28 +110,28 @@ macro_rules! tx_input {
 }
 
 tx_input! {
-    T1101(t1101::In1101) = "1101",
-    T2201(t2201::In2201) = "2201",
-    T2202(t2202::In2202) = "2202",
-    T2204(t2204::In2204) = "2204",
-    T2205(t2204::In2205) = "2205",
-    T2206(t2206::In2206) = "2206",
-    T2207(t2207::In2207) = "2207",
-    T2208(t2208::In2208) = "2208",
-    T2301(t2301::In2301) = "2301",
-    T2302(t2301::In2302) = "2302",
-    T2303(t2303::In2303) = "2303",
-    T2304(t2304::In2304) = "2304",
-    T2305(t2305::In2305) = "2305",
-    T2401(t2401::In2401) = "2401",
-    T2402(t2402::In2402) = "2402",
-    T2601(t2601::In2601) = "2601",
-    T3201(t3201::In3201) = "3201",
-    T3202(t3202::In3202) = "3202",
-    T3203(t3203::In3203) = "3203",
-    T4101(t4101::In4101) = "4101",
-    T9001(t9001::In9001) = "9001",
-    T9002(t9002::In9002) = "9002",
+    T1101(t1101::In1101),
+    T2201(t2201::In2201),
+    T2202(t2202::In2202),
+    T2204(t2204::In2204),
+    T2205(t2204::In2205),
+    T2206(t2206::In2206),
+    T2207(t2207::In2207),
+    T2208(t2208::In2208),
+    T2301(t2301::In2301),
+    T2302(t2301::In2302),
+    T2303(t2303::In2303),
+    T2304(t2304::In2304),
+    T2305(t2305::In2305),
+    T2401(t2401::In2401),
+    T2402(t2402::In2402),
+    T2601(t2601::In2601),
+    T3201(t3201::In3201),
+    T3202(t3202::In3202),
+    T3203(t3203::In3203),
+    T4101(t4101::In4101),
+    T9001(t9001::In9001),
+    T9002(t9002::In9002),
 }
 
 /// Decode the `input` of transaction `infno`, collecting every violation with its full path
@@ -165,12 +140,17 @@ pub fn decode_input(infno: &str, input: &Value) -> Result<TxInput, NhsaError> {
     decode_input_at(infno, input, "input")
 }
 
+/// The field table of a transaction's input node (`None` if the adapter does not decode it).
+pub fn input_fields(infno: &str) -> Option<&'static [FieldSpec]> {
+    input_fields_of(decoded_base(infno)?)
+}
+
 pub(crate) fn decode_input_at(
     infno: &str,
     input: &Value,
     path: &str,
 ) -> Result<TxInput, NhsaError> {
-    let Some(base) = base_infno(infno) else {
+    let Some(base) = decoded_base(infno) else {
         return Err(NhsaError::one(
             RuleId::NHSA_ENV_INFNO,
             "infno",
@@ -241,20 +221,23 @@ pub enum OutputShape {
     Empty,
 }
 
+/// The output shape of a decoded transaction (`None` if the adapter does not decode it).
 pub fn output_shape(infno: &str) -> Option<OutputShape> {
     use OutputShape::*;
-    Some(match base_infno(infno)? {
-        "1101" => PsnInfo,
-        "2201" => Register,
-        "2204" | "2301" => FeeUpload,
-        "2206" | "2207" | "2208" | "2303" | "2304" | "2305" => Settlement,
-        "2401" => Admission,
-        "3201" => Statement,
-        "3202" => DetailStatement,
-        "3203" => ClearingApply,
-        "4101" => SettleList,
-        "9001" => SignIn,
-        "9002" => SignOut,
+    Some(match decoded_base(infno)? {
+        Infno::T1101 => PsnInfo,
+        Infno::T2201 => Register,
+        Infno::T2204 | Infno::T2301 => FeeUpload,
+        Infno::T2206 | Infno::T2207 | Infno::T2208 | Infno::T2303 | Infno::T2304 | Infno::T2305 => {
+            Settlement
+        }
+        Infno::T2401 => Admission,
+        Infno::T3201 => Statement,
+        Infno::T3202 => DetailStatement,
+        Infno::T3203 => ClearingApply,
+        Infno::T4101 => SettleList,
+        Infno::T9001 => SignIn,
+        Infno::T9002 => SignOut,
         _ => Empty,
     })
 }

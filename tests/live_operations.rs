@@ -1,0 +1,736 @@
+//! The gateway never stops (issue 14): every operator command works while `medsettle serve`
+//! runs on the same configuration — it becomes a request to the gateway's operator API — and
+//! says exactly what it says when no gateway runs and the command opens the journal itself.
+//! Real binary, real TLS, real sled, real files.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::his::{self, EnvelopeBuilder, FeeLine, Sender};
+use common::*;
+
+const CODES: [&str; 2] = ["H44030000001", "H44030000002"];
+
+/// An institution's name as `institutions.toml` gives it.
+fn name_of(ws_dir: &Path, code: &str) -> String {
+    let text = std::fs::read_to_string(ws_dir.join("institutions.toml")).unwrap();
+    let table: toml::Table = toml::from_str(&text).unwrap();
+    table["institution"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["fixmedins_code"].as_str() == Some(code))
+        .and_then(|i| i["fixmedins_name"].as_str())
+        .unwrap_or_else(|| panic!("{code} in institutions.toml"))
+        .to_owned()
+}
+
+/// `per` complete outpatient visits for each of [`CODES`] through the gateway at `addr`.
+fn visits(ws: &Workspace, addr: std::net::SocketAddr, per: usize) {
+    visits_on(ws, addr, per, today_in_china());
+}
+
+/// [`visits`] sent as on `day` (the envelopes' times; the gateway's clock must agree).
+fn visits_on(ws: &Workspace, addr: std::net::SocketAddr, per: usize, day: time::Date) {
+    let persons: Vec<his::Insured> = ws
+        .insured()
+        .into_iter()
+        .filter(|p| p.insutype == "310")
+        .collect();
+    runtime().block_on(async {
+        for (i, code) in CODES.iter().enumerate() {
+            let mut conn = his::HisConnection::connect(addr, ws.tls_for(code))
+                .await
+                .unwrap();
+            let base = time::PrimitiveDateTime::new(day, time::Time::MIDNIGHT);
+            let sender = Sender {
+                fixmedins_code: (*code).into(),
+                fixmedins_name: name_of(ws.path(), code),
+                mdtrtarea_admvs: "440300".into(),
+            };
+            let mut b = EnvelopeBuilder::new(sender, base);
+            for n in 0..per {
+                let lines = vec![
+                    FeeLine {
+                        med_list_codg: "EXAM002".into(),
+                        units: 1,
+                        pric_fen: 60_000 + (i * 1_000 + n * 137) as i64,
+                    },
+                    FeeLine {
+                        med_list_codg: "WM001".into(),
+                        units: 2,
+                        pric_fen: 1_850,
+                    },
+                ];
+                his::outpatient_visit(&mut conn, &mut b, &persons[i * per + n], &lines, n as u64)
+                    .await
+                    .unwrap_or_else(|e| panic!("{code} visit {n}: {e:#}"));
+            }
+        }
+    });
+}
+
+/// Set `[SECTION] KEY = VALUE` in a configuration file.
+fn set_key(config: &Path, section: &str, key: &str, value: impl Into<toml::Value>) {
+    let text = std::fs::read_to_string(config).unwrap();
+    let mut table: toml::Table = toml::from_str(&text).unwrap();
+    table
+        .entry(section)
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+        .as_table_mut()
+        .unwrap()
+        .insert(key.to_owned(), value.into());
+    std::fs::write(config, toml::to_string(&table).unwrap()).unwrap();
+}
+
+/// Copy a directory tree (a workspace, journal included, while no gateway runs).
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), dest).unwrap();
+        }
+    }
+}
+
+/// What one command did: exit code, standard output, standard error.
+#[derive(Debug, PartialEq, Eq)]
+struct Ran {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+fn ran(args: &[String], config: &Path) -> Ran {
+    let mut all: Vec<&str> = args.iter().map(String::as_str).collect();
+    all.extend(["--config", config.to_str().unwrap()]);
+    let out = run(&all);
+    Ran {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn args(a: &[&str]) -> Vec<String> {
+    a.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// The operator's files of the day, under `dir`.
+struct Inputs {
+    declarations: PathBuf,
+    cases: PathBuf,
+    rows: PathBuf,
+    amounts: PathBuf,
+    scores: PathBuf,
+}
+
+fn inputs(dir: &Path, today: time::Date) -> Inputs {
+    let period = format!("{:04}-{:02}", today.year(), today.month() as u8);
+    let quarter = (today.month() as u8 - 1) / 3 + 1;
+    let write = |name: &str, text: String| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    Inputs {
+        declarations: write(
+            "declarations.csv",
+            format!(
+                "fixmedins_code,month,fund_amount,claim_count\n{},{period},2000.00,3\n{},{period},1500.00,3\n",
+                CODES[0], CODES[1]
+            ),
+        ),
+        cases: write(
+            "cases.csv",
+            format!(
+                "fixmedins_code,year,quarter,case_id,amount,approved\n{},{},{quarter},C1,100.00,1\n",
+                CODES[0],
+                today.year()
+            ),
+        ),
+        rows: write(
+            "rows.csv",
+            "setl_id,mdtrt_id,psn_no,medfee_sumamt,fund_pay_sumamt,acct_pay,refd_setl_flag\n"
+                .into(),
+        ),
+        amounts: write(
+            "amounts.csv",
+            format!(
+                "fixmedins_code,amount\n{},5000.00\n{},4000.00\n",
+                CODES[0], CODES[1]
+            ),
+        ),
+        scores: write(
+            "scores.csv",
+            format!("fixmedins_code,score\n{},95\n{},90\n", CODES[0], CODES[1]),
+        ),
+    }
+}
+
+/// The operator's day, as commands: close and pay the day, reconcile, the month, the
+/// quarter, the bank's answers, the year, statuses — and two mistakes.
+fn the_day(ws: &Workspace, today: time::Date, i: &Inputs) -> Vec<Vec<String>> {
+    let pay = ws.pay_date(&today.to_string());
+    let period = format!("{:04}-{:02}", today.year(), today.month() as u8);
+    let quarter = ((today.month() as u8 - 1) / 3 + 1).to_string();
+    let year = today.year().to_string();
+    let p = |p: &PathBuf| p.to_str().unwrap().to_owned();
+    let t = today.to_string();
+    vec![
+        args(&["settle", "daily", "--date", &pay]),
+        args(&["bank", "export", "--date", &pay]),
+        args(&["bank", "status"]),
+        args(&["settle", "status"]),
+        args(&[
+            "settle",
+            "reconcile-detail",
+            "--institution",
+            CODES[0],
+            "--from",
+            &t,
+            "--to",
+            &t,
+            "--rows",
+            &p(&i.rows),
+        ]),
+        // The bank answers the day; only then can the month be settled (IS-D-7).
+        args(&["bank", "simulate", "--once"]),
+        args(&["bank", "ingest"]),
+        args(&[
+            "settle",
+            "month",
+            "--period",
+            &period,
+            "--declarations",
+            &p(&i.declarations),
+            "--pay-date",
+            &pay,
+        ]),
+        args(&[
+            "settle",
+            "quarter",
+            "--year",
+            &year,
+            "--quarter",
+            &quarter,
+            "--cases",
+            &p(&i.cases),
+            "--pay-date",
+            &pay,
+        ]),
+        // The bank answers the month and the quarter; the year needs every payment final.
+        args(&["bank", "simulate", "--once"]),
+        args(&["bank", "ingest"]),
+        args(&["bank", "status"]),
+        args(&[
+            "settle",
+            "year",
+            "--year",
+            &year,
+            "--as-of",
+            &pay,
+            "--amounts",
+            &p(&i.amounts),
+            "--scores",
+            &p(&i.scores),
+            "--pay-date",
+            &pay,
+        ]),
+        args(&["settle", "status"]),
+        // Mistakes: refused with exit 2 and the same words either way.
+        args(&["settle", "daily", "--date", "2026-02-30"]),
+        args(&[
+            "settle",
+            "month",
+            "--period",
+            "2026-13",
+            "--declarations",
+            &p(&i.declarations),
+            "--pay-date",
+            &pay,
+        ]),
+        args(&[
+            "settle",
+            "month",
+            "--period",
+            &period,
+            "--declarations",
+            "/nonexistent.csv",
+            "--pay-date",
+            &pay,
+        ]),
+    ]
+}
+
+/// What may differ between the two runs and why, and nothing else:
+/// - the workspace's directory (`from` becomes `to`);
+/// - a payment file's SHA-256: pain.001 carries its creation time (`CreDtTm`);
+/// - the engine consumer's offset and lag in `settle status`: a running gateway feeds its
+///   engine as records arrive, a command catches up when it runs.
+fn comparable(r: &Ran, from: &str, to: &str) -> Ran {
+    let clean = |text: &str| -> String {
+        text.replace(from, to)
+            .lines()
+            .map(|l| {
+                if let Some(at) = l.find("sha256 ") {
+                    format!("{}sha256 …)", &l[..at])
+                } else if l.starts_with("consumer settlement-engine:") {
+                    "consumer settlement-engine: …".to_owned()
+                } else {
+                    l.to_owned()
+                }
+            })
+            .map(|l| l + "\n")
+            .collect()
+    };
+    Ran {
+        code: r.code,
+        stdout: clean(&r.stdout),
+        stderr: clean(&r.stderr),
+    }
+}
+
+#[test]
+fn every_operator_command_says_the_same_with_or_without_a_running_gateway() {
+    let a = Workspace::init();
+    // The inbox watcher would apply receipts before `bank ingest` is run; this test compares
+    // the command itself (the watcher has its own test).
+    set_key(&a.config(), "bank", "inbox_poll_ms", 3_600_000);
+    let gw = a.serve_env(&[], &[("MEDSETTLE_LOG", "warn")]);
+    visits(&a, gw.addr, 3);
+    assert!(gw.terminate().success());
+    let today = today_in_china();
+    let files = tempfile::tempdir().unwrap();
+    let i = inputs(files.path(), today);
+    let day = the_day(&a, today, &i);
+
+    // B: the same journal, the same configuration, a gateway running throughout.
+    let b_root = tempfile::tempdir().unwrap();
+    let b = b_root.path().join("ws");
+    copy_tree(a.path(), &b);
+    let b_config = b.join("medsettle.toml");
+    let gw = Gateway::start_env(&b_config, &[], &[("MEDSETTLE_LOG", "warn")]);
+    assert!(
+        b.join("data/gateway.json").is_file(),
+        "serve says where it listens"
+    );
+    let through_gateway: Vec<Ran> = day.iter().map(|c| ran(c, &b_config)).collect();
+    assert!(gw.terminate().success());
+    assert!(
+        !b.join("data/gateway.json").exists(),
+        "removed at a clean stop"
+    );
+
+    // A: no gateway; each command opens the journal itself. A running gateway feeds its
+    // engine as claims arrive; without one the engine catches up first (not compared: what
+    // it reads depends on when it last read, not on who asks).
+    let caught_up = ran(&args(&["settle", "catch-up"]), &a.config());
+    assert!(
+        caught_up.stdout.contains("6 claims taken in"),
+        "{caught_up:?}"
+    );
+    let direct: Vec<Ran> = day.iter().map(|c| ran(c, &a.config())).collect();
+
+    let b_path = b.to_str().unwrap();
+    let a_path = a.path().to_str().unwrap();
+    for ((cmd, via), own) in day.iter().zip(&through_gateway).zip(&direct) {
+        let (via, own) = (
+            comparable(via, b_path, a_path),
+            comparable(own, a_path, a_path),
+        );
+        assert_eq!(via, own, "`medsettle {}` differs", cmd.join(" "));
+    }
+    // The mistakes were the operator's: exit 2, naming what is wrong.
+    let n = day.len();
+    assert_eq!(direct[n - 3].code, Some(2), "{:?}", direct[n - 3]);
+    assert!(
+        direct[n - 3].stderr.contains("--date"),
+        "{:?}",
+        direct[n - 3]
+    );
+    assert_eq!(direct[n - 2].code, Some(2), "{:?}", direct[n - 2]);
+    assert!(
+        direct[n - 2].stderr.contains("--period"),
+        "{:?}",
+        direct[n - 2]
+    );
+    assert_eq!(direct[n - 1].code, Some(2), "{:?}", direct[n - 1]);
+    // The rest succeeded, and the year paid something (its file is in the outbox).
+    for (cmd, r) in day.iter().zip(&direct).take(n - 3) {
+        assert_eq!(r.code, Some(0), "`medsettle {}`: {r:?}", cmd.join(" "));
+    }
+    let year = day
+        .iter()
+        .position(|c| c[1] == "year")
+        .expect("the year is closed");
+    assert!(
+        direct[year].stdout.contains("dropped "),
+        "{:?}",
+        direct[year]
+    );
+}
+
+/// What the hospitals saw while the operator worked.
+#[derive(Debug, Default)]
+struct Traffic {
+    visits: u64,
+    errors: Vec<String>,
+    /// Latency of each complete visit (five requests), µs.
+    visit_us: Vec<u64>,
+}
+
+/// Hospitals calling until `stop`: complete outpatient visits, one after another, from both
+/// institutions, each visit's outcome and time recorded.
+fn keep_calling(
+    ws_dir: PathBuf,
+    addr: std::net::SocketAddr,
+    tls: Vec<std::sync::Arc<rustls::ClientConfig>>,
+    persons: Vec<his::Insured>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<Traffic> {
+    std::thread::spawn(move || {
+        let today = time::OffsetDateTime::now_utc().to_offset(medsettle_canonical::CHINA_OFFSET);
+        runtime().block_on(async move {
+            let mut t = Traffic::default();
+            let mut conns = Vec::new();
+            for (code, tls) in CODES.iter().zip(tls) {
+                let conn = his::HisConnection::connect(addr, tls).await.unwrap();
+                let sender = Sender {
+                    fixmedins_code: (*code).into(),
+                    fixmedins_name: name_of(&ws_dir, code),
+                    mdtrtarea_admvs: "440300".into(),
+                };
+                // Another hour of the day than the first visits: msgids never collide.
+                let base = time::PrimitiveDateTime::new(
+                    today.date(),
+                    time::Time::from_hms(12, 0, 0).unwrap(),
+                );
+                conns.push((conn, EnvelopeBuilder::new(sender, base)));
+            }
+            let mut n = 0usize;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let (conn, b) = &mut conns[n % CODES.len()];
+                let person = &persons[20 + n % (persons.len() - 20)];
+                let lines = vec![FeeLine {
+                    med_list_codg: "WM001".into(),
+                    units: 1,
+                    pric_fen: 1_850 + (n % 50) as i64,
+                }];
+                let started = std::time::Instant::now();
+                match his::outpatient_visit(conn, b, person, &lines, 1_000 + n as u64).await {
+                    Ok(_) => t.visits += 1,
+                    Err(e) => t.errors.push(format!("visit {n}: {e:#}")),
+                }
+                t.visit_us.push(started.elapsed().as_micros() as u64);
+                n += 1;
+            }
+            t
+        })
+    })
+}
+
+/// The bank simulator beside the gateway; stopped when dropped (also when a test fails).
+struct Bank(std::process::Child);
+
+impl Drop for Bank {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Poll `bank status` (through the running gateway) until no payment is `Sent`, or panic
+/// after `bound`: the bank simulator answers, and the gateway's inbox watcher applies.
+fn wait_until_answered(config: &Path, bound: std::time::Duration) -> String {
+    let started = std::time::Instant::now();
+    loop {
+        let status = run_ok(&["bank", "status", "--config", config.to_str().unwrap()]);
+        let all = status
+            .lines()
+            .find(|l| l.starts_with("all payments:"))
+            .unwrap_or_default()
+            .to_owned();
+        if !all.contains("Sent") && !all.contains("none") {
+            return status;
+        }
+        assert!(
+            started.elapsed() < bound,
+            "the bank's receipts were not applied within {bound:?}:\n{status}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+fn percentile(sorted: &[u64], per_mille: usize) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    sorted[(sorted.len() * per_mille / 1000).min(sorted.len() - 1)]
+}
+
+/// libfaketime (Debian's `faketime` package; `.ci/test` installs it), preloaded into the
+/// gateway itself (not the `faketime` wrapper, which would stand between the test and the
+/// gateway's signals): the first phase runs "last month", so that the month the operator
+/// closes is over while today's claims flow.
+fn faketime_lib() -> PathBuf {
+    let path = PathBuf::from("/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1");
+    assert!(
+        path.is_file(),
+        "libfaketime is not installed (apt-get install faketime; .ci/test installs it)"
+    );
+    path
+}
+
+/// `medsettle ARGS…` as a command whose clock runs `days` days back.
+fn medsettle_back(days: i64) -> std::process::Command {
+    let mut c = std::process::Command::new(bin());
+    c.env("LD_PRELOAD", faketime_lib())
+        .env("FAKETIME", format!("-{days}d"))
+        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
+    c
+}
+
+/// Days back to a weekday of the previous month, about ten days before this month began.
+fn days_back_to_last_month(today: time::Date) -> i64 {
+    let mut back = i64::from(today.day()) + 10;
+    while matches!(
+        (today - time::Duration::days(back)).weekday(),
+        time::Weekday::Saturday | time::Weekday::Sunday
+    ) {
+        back += 1;
+    }
+    back
+}
+
+/// `medsettle ARGS…` with the clock `days` days back (certificates, claims, ids).
+fn run_back(days: i64, args: &[&str]) -> std::process::Output {
+    medsettle_back(days).args(args).output().unwrap()
+}
+
+/// The issue's "done when": the gateway runs throughout while HIS traffic flows; the bank
+/// simulator answers the payment files it drops, and the gateway's inbox watcher applies the
+/// receipts with no operator command; the operator closes last month's day, the month, the
+/// quarter and the year, and reads `bank status` and `journal stats` — and the hospitals
+/// calling meanwhile never see an error.
+#[test]
+fn the_gateway_runs_the_whole_day_while_hospitals_keep_calling() {
+    let today = today_in_china();
+    let back = days_back_to_last_month(today);
+    let then = today - time::Duration::days(back);
+
+    // Last month: a workspace (certificates valid since then) and its claims.
+    let dir = tempfile::tempdir().unwrap();
+    let init = run_back(back, &["init", "--dir", dir.path().to_str().unwrap()]);
+    assert!(init.status.success(), "{init:?}");
+    let calendar = use_test_calendar(dir.path());
+    let ws = Workspace { dir, calendar };
+    let config = ws.config();
+    let cfg = config.to_str().unwrap().to_owned();
+    set_key(&config, "bank", "inbox_poll_ms", 100);
+    let last_month = medsettle_back(back)
+        .args(["serve", "--listen", "127.0.0.1:0", "--config", &cfg])
+        .env("MEDSETTLE_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let gw = Gateway::adopt(last_month);
+    visits_on(&ws, gw.addr, 3, then);
+    // The day is closed and its file dropped on time (IS-D-5), through the running gateway.
+    let pay = ws.pay_date(&then.to_string());
+    let export = medsettle_back(back)
+        .args(["bank", "export", "--date", &pay, "--config", &cfg])
+        .output()
+        .unwrap();
+    assert!(export.status.success(), "{export:?}");
+    assert!(
+        String::from_utf8_lossy(&export.stdout).contains("dropped "),
+        "{export:?}"
+    );
+    assert!(gw.terminate().success());
+
+    // Today: the gateway runs throughout.
+    let gw = ws.serve_env(&[], &[("MEDSETTLE_LOG", "warn")]);
+    let files = tempfile::tempdir().unwrap();
+    let i = inputs(files.path(), then);
+    let cfg = cfg.as_str();
+    // The month's, quarter's and year's amounts are paid on the next working day.
+    let pay = ws.pay_date(&today.to_string());
+    let period = format!("{:04}-{:02}", then.year(), then.month() as u8);
+    let quarter = ((then.month() as u8 - 1) / 3 + 1).to_string();
+    let year = then.year().to_string();
+    // The bank, beside the gateway: answers every payment file that appears in the outbox.
+    let bank = Bank(
+        std::process::Command::new(bin())
+            .args(["bank", "simulate", "--config", cfg])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let persons: Vec<his::Insured> = ws
+        .insured()
+        .into_iter()
+        .filter(|p| p.insutype == "310")
+        .collect();
+    let traffic = keep_calling(
+        ws.path().to_owned(),
+        gw.addr,
+        CODES.iter().map(|c| ws.tls_for(c)).collect(),
+        persons,
+        stop.clone(),
+    );
+
+    let status = wait_until_answered(&config, std::time::Duration::from_secs(60));
+    assert!(
+        status.contains("Paid 2"),
+        "the day's payments are paid: {status}"
+    );
+
+    let month = run_ok(&[
+        "settle",
+        "month",
+        "--period",
+        &period,
+        "--declarations",
+        i.declarations.to_str().unwrap(),
+        "--pay-date",
+        &pay,
+        "--config",
+        cfg,
+    ]);
+    assert!(
+        month.contains("monthly settlement") && month.contains("dropped "),
+        "{month}"
+    );
+    let quarter = run_ok(&[
+        "settle",
+        "quarter",
+        "--year",
+        &year,
+        "--quarter",
+        &quarter,
+        "--cases",
+        i.cases.to_str().unwrap(),
+        "--pay-date",
+        &pay,
+        "--config",
+        cfg,
+    ]);
+    assert!(quarter.contains("dropped "), "{quarter}");
+    wait_until_answered(&config, std::time::Duration::from_secs(60));
+    let annual = run_ok(&[
+        "settle",
+        "year",
+        "--year",
+        &year,
+        "--as-of",
+        &pay,
+        "--amounts",
+        i.amounts.to_str().unwrap(),
+        "--scores",
+        i.scores.to_str().unwrap(),
+        "--pay-date",
+        &pay,
+        "--config",
+        cfg,
+    ]);
+    assert!(annual.contains("annual clearing"), "{annual}");
+    let status = wait_until_answered(&config, std::time::Duration::from_secs(60));
+    let stats = run_ok(&["journal", "stats", "--config", cfg]);
+
+    // An institution suspended and resumed on the running gateway; who did it comes from the
+    // operator certificate.
+    let suspended = run_ok(&[
+        "settle",
+        "suspend",
+        "--institution",
+        CODES[1],
+        "--reason",
+        "审核发现异常 (audit finding)",
+        "--config",
+        cfg,
+    ]);
+    assert!(suspended.contains(CODES[1]), "{suspended}");
+    let settle_status = run_ok(&["settle", "status", "--config", cfg]);
+    assert!(
+        settle_status.contains(&format!(
+            "suspended {}: 审核发现异常 (audit finding) (by operator since",
+            CODES[1]
+        )),
+        "{settle_status}"
+    );
+    let unknown = run(&[
+        "settle",
+        "suspend",
+        "--institution",
+        "H99999999999",
+        "--reason",
+        "x",
+        "--config",
+        cfg,
+    ]);
+    assert_eq!(unknown.status.code(), Some(2), "{unknown:?}");
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr).contains("H99999999999"),
+        "{unknown:?}"
+    );
+    run_ok(&[
+        "settle",
+        "resume",
+        "--institution",
+        CODES[1],
+        "--config",
+        cfg,
+    ]);
+    let settle_status = run_ok(&["settle", "status", "--config", cfg]);
+    assert!(!settle_status.contains("suspended "), "{settle_status}");
+
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let traffic = traffic.join().unwrap();
+    drop(bank);
+
+    // Every payment file the gateway dropped was answered and applied by the watcher: four
+    // batches (day, month, quarter, year), nothing sent and unanswered, no alert.
+    for batch in ["D4403", "M4403", "Q4403", "A4403"] {
+        assert!(
+            status
+                .lines()
+                .any(|l| l.starts_with(batch) && l.contains("Acknowledged")),
+            "{batch}… acknowledged: {status}"
+        );
+    }
+    assert!(status.contains("alerts 0"), "{status}");
+    assert!(
+        stats.contains("ops.action"),
+        "operator actions are journaled: {stats}"
+    );
+    assert!(
+        stats.contains("bank.receipt_file"),
+        "receipts applied: {stats}"
+    );
+
+    assert!(traffic.visits > 0, "the hospitals kept calling");
+    assert!(
+        traffic.errors.is_empty(),
+        "the hospitals saw errors while the operator worked: {:?}",
+        traffic.errors
+    );
+    let mut us = traffic.visit_us.clone();
+    us.sort_unstable();
+    eprintln!(
+        "hospital visits during the operator's day: {} (5 requests each); p50 {} µs, p99 {} µs, max {} µs",
+        traffic.visits,
+        percentile(&us, 500),
+        percentile(&us, 990),
+        us.last().copied().unwrap_or(0)
+    );
+    assert!(gw.terminate().success());
+}
