@@ -120,6 +120,8 @@ pub fn run(config: Config, listen: Option<String>) -> Result<()> {
         );
         // Checked once before serving, so the first scrape already has the gauge.
         calendar_watch.check(crate::open::today_in_china());
+        // Handlers first: a SIGTERM right after the address line is a graceful stop too.
+        let shutdown = shutdown_signal()?;
         let gateway_file = crate::remote::GatewayFile::write(&config, addr)?;
         // The first line of standard output is the address: scripts and tests read it.
         let mut out = std::io::stdout().lock();
@@ -133,9 +135,7 @@ pub fn run(config: Config, listen: Option<String>) -> Result<()> {
         let readiness_store = store.clone();
         let readiness = Arc::new(move || readiness_store.is_writable());
         let gateway = Gateway { national, ops };
-        let report = bound
-            .serve(Arc::new(gateway), readiness, shutdown_signal())
-            .await;
+        let report = bound.serve(Arc::new(gateway), readiness, shutdown).await;
         tracing::info!(
             drained = report.drained,
             cancelled = report.requests_cancelled,
@@ -184,13 +184,15 @@ pub const FLUSH_LATENCY_BOUNDS_US: &[u64] = &[
     250, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 500_000,
 ];
 
-/// Resolves on SIGTERM or SIGINT.
-async fn shutdown_signal() {
+/// Installs the SIGTERM and SIGINT handlers now; the future resolves on either.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-        _ = int.recv() => tracing::info!("SIGINT: shutting down"),
-    }
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+            _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+        }
+    })
 }

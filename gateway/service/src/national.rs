@@ -70,6 +70,7 @@ pub struct NationalService {
 }
 
 /// An answer ready to send: status, bytes, metrics labels.
+#[derive(Debug)]
 struct Answer {
     status: u16,
     body: Vec<u8>,
@@ -770,14 +771,7 @@ impl NationalService {
         seed: u64,
         received: OffsetDateTime,
         ctx: &AnswerContext,
-    ) -> Result<
-        (
-            Vec<u8>,
-            Option<medsettle_canonical::SettledClaim>,
-            Vec<StateWrite>,
-        ),
-        CoreRefusal,
-    > {
+    ) -> Result<Computed, CoreRefusal> {
         let core_ctx = RequestCtx {
             msgid: env.msgid.clone(),
             fixmedins_code: env.fixmedins_code.clone(),
@@ -794,25 +788,8 @@ impl NationalService {
         };
         // Checked whatever the core answered: a state it could not read looks to the core like
         // a state that is not there, and its refusal would then be a wrong answer.
-        match view.failure() {
-            Some(ViewFailure::Store(e)) => {
-                return Err(CoreRefusal::rule(
-                    RuleId::GW_UNAVAILABLE,
-                    "",
-                    format!(
-                        "the gateway could not read its state ({e}); nothing was settled — retry with the same msgid"
-                    ),
-                ));
-            }
-            Some(ViewFailure::Corrupt(e)) => {
-                tracing::error!(error = %e, "stored core state does not decode");
-                return Err(CoreRefusal::rule(
-                    RuleId::GW_INTERNAL,
-                    "",
-                    "an internal error: nothing was settled; the operator has the log line",
-                ));
-            }
-            None => {}
+        if let Some(failure) = view.failure() {
+            return Err(view_refusal(failure));
         }
         let CoreOutcome {
             answer,
@@ -825,45 +802,7 @@ impl NationalService {
             c.insuplc_admdvs = c.insuplc_admdvs.or(env.insuplc_admdvs);
             c
         });
-        // Settlement outputs (the largest answers) are written straight from their typed
-        // form; the others go through `output_for`'s JSON.
-        let (mut envelope, typed) = match &claim {
-            Some(c) => {
-                let answer_ctx = AnswerContext {
-                    person: person_extras(&answer),
-                    ..ctx.clone()
-                };
-                let (e, out) = answer_parts_for_claim(c, &answer_ctx);
-                (e, Some(out))
-            }
-            None => {
-                let mut e = success_envelope(ctx);
-                let typed =
-                    settle_output_for(&answer, infno, &env.fixmedins_code, env.mdtrtarea_admvs);
-                if typed.is_none() {
-                    e.output = Some(output_for(
-                        &answer,
-                        infno,
-                        &env.fixmedins_code,
-                        env.mdtrtarea_admvs,
-                    ));
-                }
-                (e, typed)
-            }
-        };
-        if !warnings.is_empty() {
-            envelope.warn_msg = Some(
-                warnings
-                    .iter()
-                    .map(|w| format!("[{}] {}: {}", w.code, w.path, w.message))
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            );
-        }
-        let bytes = match &typed {
-            Some(out) => envelope.to_bytes_with_output(&medsettle_nhsa::Wire(out)),
-            None => envelope.to_bytes(),
-        };
+        let bytes = core_answer_bytes(env, infno, &answer, claim.as_ref(), &warnings, ctx);
         Ok((bytes, claim, writes))
     }
 
@@ -927,6 +866,73 @@ impl Service for NationalService {
                 infno.filter(|i| i.len() <= 6 && i.bytes().all(|b| b.is_ascii_alphanumeric()));
             resp
         })
+    }
+}
+
+/// The refusal for a core state the store could not give: unavailable (retry) or corrupt
+/// (internal; logged).
+fn view_refusal(failure: ViewFailure) -> CoreRefusal {
+    match failure {
+        ViewFailure::Store(e) => CoreRefusal::rule(
+            RuleId::GW_UNAVAILABLE,
+            "",
+            format!(
+                "the gateway could not read its state ({e}); nothing was settled — retry with the same msgid"
+            ),
+        ),
+        ViewFailure::Corrupt(e) => {
+            tracing::error!(error = %e, "stored core state does not decode");
+            CoreRefusal::rule(
+                RuleId::GW_INTERNAL,
+                "",
+                "an internal error: nothing was settled; the operator has the log line",
+            )
+        }
+    }
+}
+
+/// The national answer to a request the core answered. Settlement outputs (the largest
+/// answers) are written straight from their typed form; the others go through
+/// `output_for`'s JSON. The core's warnings go to `warn_msg`.
+fn core_answer_bytes(
+    env: &RequestEnvelope,
+    infno: &'static str,
+    answer: &medsettle_core::CoreAnswer,
+    claim: Option<&SettledClaim>,
+    warnings: &[medsettle_core::CoreWarning],
+    ctx: &AnswerContext,
+) -> Vec<u8> {
+    let (mut envelope, typed) = match claim {
+        Some(c) => {
+            let answer_ctx = AnswerContext {
+                person: person_extras(answer),
+                ..ctx.clone()
+            };
+            let (e, out) = answer_parts_for_claim(c, &answer_ctx);
+            (e, Some(out))
+        }
+        None => {
+            let mut e = success_envelope(ctx);
+            let code = &env.fixmedins_code;
+            let typed = settle_output_for(answer, infno, code, env.mdtrtarea_admvs);
+            if typed.is_none() {
+                e.output = Some(output_for(answer, infno, code, env.mdtrtarea_admvs));
+            }
+            (e, typed)
+        }
+    };
+    if !warnings.is_empty() {
+        envelope.warn_msg = Some(
+            warnings
+                .iter()
+                .map(|w| format!("[{}] {}: {}", w.code, w.path, w.message))
+                .collect::<Vec<_>>()
+                .join("; "),
+        );
+    }
+    match &typed {
+        Some(out) => envelope.to_bytes_with_output(&medsettle_nhsa::Wire(out)),
+        None => envelope.to_bytes(),
     }
 }
 
@@ -1059,6 +1065,151 @@ mod tests {
             let reserialized = serde_json::to_string(&parsed).unwrap();
             assert_eq!(reserialized, serde_json::to_string(&expected).unwrap());
         }
+    }
+
+    /// A service on a real sled store in a temporary directory, with the sample pool region
+    /// (specs/sample/): the pipeline without TLS.
+    fn sample_service(dir: &std::path::Path) -> NationalService {
+        use medsettle_core::{Catalogue, PersonRegistry, PolicyBook};
+        let sample = |f: &str| {
+            std::fs::read_to_string(
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../../specs/sample")
+                    .join(f),
+            )
+            .unwrap()
+        };
+        let store = Arc::new(
+            SledStore::open(
+                &dir.join("journal"),
+                medsettle_store::StoreConfig::default(),
+            )
+            .unwrap(),
+        );
+        let core = Core::new(
+            PolicyBook::from_toml_str(&sample("policy.toml")).unwrap(),
+            Catalogue::from_toml_str(&sample("catalogue.toml")).unwrap(),
+        );
+        let persons =
+            PersonIndex::new(&PersonRegistry::from_toml_str(&sample("persons.toml")).unwrap());
+        let institutions =
+            medsettle_engine::load_institutions_toml(&sample("institutions.toml")).unwrap();
+        NationalService::new(
+            store,
+            core,
+            persons,
+            institutions,
+            DecodeLimits::default(),
+            Admdvs::parse("440300").unwrap(),
+            Arc::new(Metrics::new(64)),
+        )
+        .unwrap()
+    }
+
+    fn request(code: &str, body: &str) -> ServiceRequest {
+        ServiceRequest {
+            identity: Arc::new(medsettle_server::ClientIdentity {
+                name: code.to_owned(),
+                role: medsettle_server::Role::Institution,
+                fixmedins_codes: vec![code.to_owned()],
+                fingerprint_sha256: String::new(),
+            }),
+            method: http::Method::POST,
+            path: "/fsi/api/rsfComIfsService/callService".into(),
+            headers: http::HeaderMap::new(),
+            body: Bytes::from(body.to_owned()),
+            infno_from_path: None,
+        }
+    }
+
+    fn envelope(code: &str, msgid: &str, infno: &str) -> String {
+        let input = match infno {
+            "9001" => serde_json::json!({"signIn": {
+                "opter_no": "0001", "mac": "00-16-EA-AE-3C-40", "ip": "10.0.0.8"}}),
+            _ => serde_json::json!({"data": {
+                "mdtrt_cert_type": "02", "mdtrt_cert_no": "x", "psn_cert_type": "01"}}),
+        };
+        serde_json::json!({
+            "infno": infno, "msgid": msgid, "mdtrtarea_admvs": "440300",
+            "insuplc_admdvs": "440300", "recer_sys_code": "YBXT", "dev_no": "",
+            "dev_safe_info": "", "cainfo": "", "signtype": "", "infver": "V1.0",
+            "opter_type": "1", "opter": "0001", "opter_name": "收费员",
+            "inf_time": "2026-11-22 10:30:00", "fixmedins_code": code,
+            "fixmedins_name": "示例", "sign_no": "", "input": input
+        })
+        .to_string()
+    }
+
+    fn refmsgid(body: &[u8]) -> String {
+        let v: Value = serde_json::from_slice(body).unwrap();
+        v["inf_refmsgid"].as_str().unwrap().to_owned()
+    }
+
+    /// Stage 1: bad input is refused and journals nothing; and (issue 14) every refusal has a
+    /// receiver message id of its own, never the all-zero sequence every refusal once shared.
+    #[test]
+    fn decode_refuses_and_every_refusal_has_its_own_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let service = sample_service(dir.path());
+        let now = OffsetDateTime::now_utc();
+        let a = service
+            .decode(&request("H44030000001", "{not json"), now)
+            .unwrap_err();
+        let b = service
+            .decode(&request("H44030000001", "[]"), now)
+            .unwrap_err();
+        assert_eq!((a.status, b.status), (400, 400));
+        let (ia, ib) = (refmsgid(&a.body), refmsgid(&b.body));
+        assert_ne!(ia, ib, "two refusals in the same second share an id");
+        for id in [&ia, &ib] {
+            assert!(id.starts_with("440300"), "{id}");
+            assert!(
+                !id.ends_with("0000000000"),
+                "the sequence part is not all zeros: {id}"
+            );
+        }
+        assert_eq!(service.store.stats().unwrap().record_count, 0);
+    }
+
+    /// Stage 2: a certificate speaks only for its own institution.
+    #[test]
+    fn authorize_refuses_another_institutions_envelope() {
+        let dir = tempfile::tempdir().unwrap();
+        let service = sample_service(dir.path());
+        let now = OffsetDateTime::now_utc();
+        let body = envelope("H44030000002", "H44030000002202611221030000001", "1101");
+        let req = request("H44030000001", &body);
+        let env = service.decode(&req, now).unwrap();
+        let refused = service.authorize(&req, &env, now).unwrap_err();
+        assert_eq!(refused.status, 403);
+        assert!(String::from_utf8_lossy(&refused.body).contains("[GW-AUTH]"));
+        let own = request("H44030000002", &body);
+        assert!(service.authorize(&own, &env, now).is_ok());
+    }
+
+    /// The whole pipeline without TLS: a query is journaled and answered once durable; the
+    /// same request again gets the stored bytes; a different body under the msgid a 409.
+    #[tokio::test]
+    async fn the_pipeline_journals_answers_and_replays() {
+        let dir = tempfile::tempdir().unwrap();
+        let service = sample_service(dir.path());
+        let msgid = "H44030000001202611221030000001";
+        let body = envelope("H44030000001", msgid, "9001");
+        let (first, infno) = service.handle(request("H44030000001", &body)).await;
+        assert_eq!(infno.as_deref(), Some("9001"));
+        assert_eq!(
+            first.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&first.body)
+        );
+        let (again, _) = service.handle(request("H44030000001", &body)).await;
+        assert_eq!(again.body, first.body, "the stored answer, byte for byte");
+        assert_eq!(again.outcome, "replayed");
+        let other = body.replace("收费员", "另一位");
+        let (conflict, _) = service.handle(request("H44030000001", &other)).await;
+        assert_eq!(conflict.status, 409);
+        assert_eq!(service.store.stats().unwrap().record_count, 1);
     }
 
     #[test]
