@@ -145,6 +145,29 @@ fn only_the_store_touches_sled() {
     }
 }
 
+/// Test and benchmark tools (random numbers, temporary directories) stay out of what runs in
+/// production: only the benchmark binaries and the test doubles use them as normal
+/// dependencies.
+#[test]
+fn production_crates_take_no_test_tools() {
+    let g = graph();
+    let mut checked = 0;
+    for (name, (id, dir)) in &g.members {
+        if dir == "gateway/bench" || dir == "tests/kit" {
+            continue;
+        }
+        checked += 1;
+        let direct = g.direct(id);
+        for tool in ["rand", "tempfile", "proptest"] {
+            assert!(
+                !direct.contains(tool),
+                "{name} ({dir}) depends on {tool} outside its tests"
+            );
+        }
+    }
+    assert!(checked >= 14, "{checked}");
+}
+
 /// Crates that may speak HTTP and TLS themselves.
 const NETWORK_DIRS: [&str; 5] = [
     "gateway/server",

@@ -789,6 +789,46 @@ fn ingesting_a_receipt_named_in_the_inbox_keeps_it_intact() {
     );
     let status = run_ok(&["bank", "status", "--config", cfg]);
     assert!(status.contains(", rejected 0; alerts 0"), "{status}");
+
+    // The bank sends a different file under the applied name (a trailing newline more, its
+    // own valid trigger): nothing is applied, both are kept, and an operator is alerted until
+    // someone acknowledges it.
+    let mut other = data.clone();
+    other.push(b'\n');
+    let announced = medsettle_bank::trigger::parse(&trigger).unwrap();
+    let t = medsettle_bank::trigger::TriggerFile::for_file(
+        &name,
+        &other,
+        announced.count,
+        announced.control_sum,
+    );
+    std::fs::write(inbox.join(&name), &other).unwrap();
+    std::fs::write(
+        inbox.join(format!("{name}.ok")),
+        medsettle_bank::trigger::render(&t).unwrap(),
+    )
+    .unwrap();
+    let out = run_ok(&["bank", "ingest", "--config", cfg]);
+    assert!(out.contains("ALERT"), "{out}");
+    let status = run_ok(&["bank", "status", "--config", cfg]);
+    assert!(status.contains("alerts 1 (1 open)"), "{status}");
+    let id = status
+        .lines()
+        .find_map(|l| l.split("open (id ").nth(1))
+        .map(|rest| rest.trim_end_matches(')').to_owned())
+        .unwrap_or_else(|| panic!("an open alert with its id: {status}"));
+    let ack = run_ok(&["bank", "ack", "--alert", &id, "--config", cfg]);
+    assert!(ack.contains("acknowledged by local"), "{ack}");
+    let status = run_ok(&["bank", "status", "--config", cfg]);
+    assert!(status.contains("alerts 1 (0 open)"), "{status}");
+    assert!(status.contains("acknowledged by local"), "{status}");
+    let unknown = run(&["bank", "ack", "--alert", "no-such-alert", "--config", cfg]);
+    assert_eq!(unknown.status.code(), Some(2), "{unknown:?}");
+    assert_eq!(
+        std::fs::read(archive.join(&name)).unwrap(),
+        data,
+        "the first file is kept"
+    );
 }
 
 /// Logs: a log file never gets terminal escape codes; `--log-format json` writes one JSON

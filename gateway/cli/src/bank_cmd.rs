@@ -25,6 +25,11 @@ pub enum BankCommand {
     },
     /// Batches, their states, payments by status, alerts.
     Status,
+    /// Acknowledge an alert `bank status` lists (its id): journaled with who and when.
+    Ack {
+        #[arg(long)]
+        alert: String,
+    },
     /// The bank simulator: answers payment files in the outbox with receipts in the inbox.
     Simulate {
         /// Answer what is there and stop (default: keep polling).
@@ -57,6 +62,7 @@ pub fn run(cmd: BankCommand, config: &Config, op_id: Option<String>) -> Result<(
             return Ok(());
         }
         BankCommand::Export { date } => Action::BankExport { date },
+        BankCommand::Ack { alert } => Action::BankAck { alert },
         // The gateway reads the path on its own machine, from its own working directory.
         BankCommand::Ingest { path } => Action::BankIngest {
             path: path

@@ -59,6 +59,9 @@ pub enum Action {
     /// Approve a pay date's summary and drop its payment file.
     #[serde(rename = "bank/export")]
     BankExport { date: String },
+    /// Acknowledge an alert of the bank file drop (who: the operator).
+    #[serde(rename = "bank/ack")]
+    BankAck { alert: String },
     /// Suspend an institution's daily disbursement, with the operator's reason (IS-RK-2).
     #[serde(rename = "institutions/suspend")]
     InstitutionSuspend(SuspensionInput),
@@ -86,6 +89,7 @@ impl Action {
             Action::SettleReconcileDetail(_) => "settle/reconcile-detail",
             Action::BankExport { .. } => "bank/export",
             Action::BankIngest { .. } => "bank/ingest",
+            Action::BankAck { .. } => "bank/ack",
             Action::InstitutionSuspend(_) => "institutions/suspend",
             Action::InstitutionResume(_) => "institutions/resume",
         }
@@ -371,6 +375,7 @@ impl Operations {
                 crate::settle::catch_up(engine, store, &|_, _| {})?;
                 crate::bank::export_text(&crate::bank::export(config, engine, store, pay_date)?)
             }
+            Action::BankAck { alert } => crate::bank::acknowledge(store, alert, by)?,
             Action::InstitutionSuspend(x) => {
                 crate::settle::suspend_or_resume(engine, store, x, true, by)?
             }

@@ -217,3 +217,24 @@ pub fn status_text(store: &dyn Store) -> Result<String> {
     }
     Ok(t)
 }
+
+/// `bank ack --alert ID`: an operator has looked at an alert. Journaled with who and when;
+/// acknowledging twice keeps the first acknowledgement. An unknown id is the operator's
+/// mistake.
+pub fn acknowledge(store: &dyn Store, alert: &str, by: &str) -> Result<String> {
+    use medsettle_filedrop::FileDropError;
+    let at = time::OffsetDateTime::now_utc()
+        .to_offset(medsettle_canonical::CHINA_OFFSET)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    match medsettle_filedrop::acknowledge_alert(store, alert, by, &at) {
+        Ok(true) => Ok(format!("alert {alert} acknowledged by {by}\n")),
+        Ok(false) => Ok(format!(
+            "alert {alert} was acknowledged before; nothing changed\n"
+        )),
+        Err(
+            e @ (FileDropError::UnknownAlert { .. } | FileDropError::InvalidAcknowledgement { .. }),
+        ) => Err(crate::error::BadInput::new(e.to_string()).into()),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -548,7 +548,15 @@ impl UpstreamClient {
                 .map(|d| d.as_secs())
                 .unwrap_or(0)
                 .to_string();
-            let nonce = hex::encode(rand::random::<[u8; TIF_NONCE_BYTES]>());
+            let mut nonce = [0u8; TIF_NONCE_BYTES];
+            // The TLS stack's own CSPRNG (aws-lc-rs), already in the process.
+            rustls::crypto::aws_lc_rs::default_provider()
+                .secure_random
+                .fill(&mut nonce)
+                .map_err(|_| UpstreamError::NotSent {
+                    reason: "no random bytes for the x-tif nonce".to_owned(),
+                })?;
+            let nonce = hex::encode(nonce);
             let signature = tif_signature(&timestamp, &tif.token, &nonce);
             b = b
                 .header(HEADER_PAASID, &tif.paasid)
