@@ -893,3 +893,87 @@ fn logs_are_plain_in_a_file_json_on_request_and_coloured_on_a_terminal() {
         "no colours on a terminal: {shown:?}"
     );
 }
+
+/// `medsettle ARGS…` as a command whose clock starts at `at` (UTC, `YYYY-MM-DD HH:MM:SS`) and
+/// runs on from there.
+fn medsettle_at(at: &str) -> std::process::Command {
+    let mut c = std::process::Command::new(bin());
+    c.env("LD_PRELOAD", faketime_lib())
+        .env("FAKETIME", format!("@{at}"))
+        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
+    c
+}
+
+/// Issue 14: "`serve` with the bank simulator running beside it pays, receives and applies
+/// receipts with no operator command at all." Claims settled one day; on their payment date
+/// the gateway's scheduled close (`daily_close_at`) approves the day and drops its payment
+/// file, the simulated bank answers into the inbox, and the inbox watcher applies the
+/// receipts — `bank status` (a read) shows the day paid. Both days are last month's, on the
+/// gateway's own clock (libfaketime), so the close comes before its 15:00 cutoff (IS-D-5)
+/// whatever time the test runs.
+#[test]
+fn the_gateway_pays_and_applies_receipts_with_no_operator_command() {
+    let today = today_in_china();
+    let then = today - time::Duration::days(days_back_to_last_month(today));
+    let dir = tempfile::tempdir().unwrap();
+    // 02:00 UTC is 10:00 in China: the claims are settled on `then`.
+    let settled_at = format!("{then} 02:00:00");
+    let init = medsettle_at(&settled_at)
+        .args(["init", "--dir", dir.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(init.status.success(), "{init:?}");
+    let calendar = use_test_calendar(dir.path());
+    let ws = Workspace { dir, calendar };
+    let config = ws.config();
+    let cfg = config.to_str().unwrap().to_owned();
+    set_key(&config, "bank", "inbox_poll_ms", 100);
+    let start = |at: &str| {
+        Gateway::adopt(
+            medsettle_at(at)
+                .args(["serve", "--listen", "127.0.0.1:0", "--config", &cfg])
+                .env("MEDSETTLE_LOG", "warn")
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap(),
+        )
+    };
+    let gw = start(&settled_at);
+    visits_on(&ws, gw.addr, 2, then);
+    assert!(gw.terminate().success());
+
+    // The payment date, 09:00 in China (01:00 UTC); the close is scheduled for 08:30.
+    let pay = ws.pay_date(&then.to_string());
+    let text = std::fs::read_to_string(&config).unwrap();
+    let mut table: toml::Table = toml::from_str(&text).unwrap();
+    table["settlement"]
+        .as_table_mut()
+        .unwrap()
+        .insert("daily_close_at".into(), "08:30".into());
+    std::fs::write(&config, toml::to_string(&table).unwrap()).unwrap();
+    let _bank = Bank(
+        std::process::Command::new(bin())
+            .args(["bank", "simulate", "--config", &cfg])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let gw = start(&format!("{pay} 01:00:00"));
+    let status = wait_until_answered(&config, std::time::Duration::from_secs(60));
+    assert!(status.contains("Acknowledged"), "{status}");
+    assert!(
+        status.contains("Paid 2"),
+        "both institutions paid: {status}"
+    );
+    assert!(status.contains("receipt files applied"), "{status}");
+    let settle = run_ok(&["settle", "status", "--config", &cfg]);
+    assert!(
+        settle.contains(&format!("last daily close: {pay}")),
+        "{settle}"
+    );
+    assert!(gw.terminate().success());
+    // Nothing but reads was asked of the gateway: no operator action is in the journal.
+    let stats = ws.journal_stats();
+    assert!(stats["per_kind"].get("ops.action").is_none(), "{stats}");
+}
