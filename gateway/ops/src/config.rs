@@ -324,6 +324,10 @@ pub fn load(file: &Path) -> Result<Config> {
         catalogue: resolve(&base, &raw.core.catalogue),
         persons: resolve(&base, &raw.core.persons),
     };
+    if let Some(at) = &raw.settlement.daily_close_at {
+        medsettle_engine::Scheduler::from_hhmm(at)
+            .map_err(|e| BadInput::new(format!("settlement.daily_close_at: {e}")))?;
+    }
     let mut settlement = raw.settlement.clone();
     settlement.policy = resolve(&base, &settlement.policy);
     settlement.institutions = resolve(&base, &settlement.institutions);
