@@ -31,7 +31,7 @@ fn an_invalid_close_time_is_refused_at_load_naming_the_key() {
         1,
     );
     std::fs::write(&path, text).unwrap();
-    let e = medsettle_ops::config::load(&path).err().expect("refused");
+    let e = medsettle_ops::config::load(&path).expect_err("refused");
     assert!(medsettle_ops::is_bad_input(&e), "{e:#}");
     assert!(
         format!("{e:#}").contains("settlement.daily_close_at"),
