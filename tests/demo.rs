@@ -73,3 +73,43 @@ fn the_demo_refuses_up_front_when_todays_payment_cannot_be_dated() {
     assert!(!stdout.contains("step 1/6"), "{stdout}");
     assert!(!d.join("data/journal").exists(), "nothing journaled");
 }
+
+/// Issue 20: the main job works on days no official calendar covers yet — the shipped files
+/// end with 2026; 2027 and 2031 are dated on the provisional calendar (statutory holidays and
+/// weekends), and the day's close says so. The clock is set with libfaketime (Debian's
+/// `faketime`, installed by `.ci/test`), preloaded into the demo and the gateway it starts.
+#[test]
+fn the_demo_runs_on_days_no_official_calendar_covers() {
+    let lib = std::path::Path::new("/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1");
+    assert!(
+        lib.is_file(),
+        "libfaketime is not installed (.ci/test installs it)"
+    );
+    // 02:00 UTC is 10:00 in China. 2027-02-10 is in the Spring Festival week's aftermath.
+    for day in ["2027-01-04", "2027-02-10", "2031-06-01"] {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().join("demo");
+        let out = std::process::Command::new(bin())
+            .args(["demo", "--dir", d.to_str().unwrap(), "--visits", "3"])
+            .env("LD_PRELOAD", lib)
+            .env("FAKETIME", format!("@{day} 02:00:00"))
+            .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "demo on {day}: {text}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.contains("step 6/6"), "{day}: {text}");
+        assert!(
+            text.contains(&format!("claims settled {day} are paid on")),
+            "{day}: {text}"
+        );
+        assert!(
+            text.contains("PROVISIONAL"),
+            "{day}: the close says so: {text}"
+        );
+    }
+}

@@ -90,6 +90,9 @@ pub fn catch_up_text(c: &CatchUp) -> String {
 /// A closed payment date and where its CSV reports were written.
 pub struct ClosedDay {
     pub close: DailyClose,
+    /// The pay date or a settlement date lies in a year the calendar only derives
+    /// (no official file yet): the dates may move when the official calendar is published.
+    pub provisional: bool,
     pub summary_csv: PathBuf,
     pub detail_csv: PathBuf,
 }
@@ -115,8 +118,15 @@ pub fn close_daily(
         &format!("daily-{pay_date}-detail.csv"),
         &close.detail_csv,
     )?;
+    let calendar = &engine.config().calendar;
+    let s = &close.run.summary;
+    let provisional = calendar.is_provisional(s.pay_date)
+        || s.settlement_dates
+            .iter()
+            .any(|d| calendar.is_provisional(*d));
     Ok(ClosedDay {
         close,
+        provisional,
         summary_csv,
         detail_csv,
     })
@@ -125,6 +135,14 @@ pub fn close_daily(
 /// What `settle daily` prints: the payment summary and where its reports are.
 pub fn closed_text(day: &ClosedDay) -> String {
     let mut t = daily_text(&day.close);
+    if day.provisional {
+        let _ = writeln!(
+            t,
+            "  PROVISIONAL: dated on a calendar derived from the statutory holidays (no official \
+             file for the year; adjusted working days unknown): check these dates when the \
+             official calendar is published"
+        );
+    }
     let _ = writeln!(
         t,
         "reports: {} and {}",

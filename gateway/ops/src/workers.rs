@@ -269,6 +269,8 @@ pub const CALENDAR_CHECK_MS: u64 = 3_600_000;
 /// calendar is about to end (warning) or has ended (error): a claim settled on a day the
 /// calendar cannot date gets no T+1 payment date, and the daily close refuses to guess one.
 pub struct CalendarWatch {
+    /// 1 while today is dated only provisionally (no official file for its year).
+    provisional: Arc<Gauge>,
     calendar: medsettle_settlement::Calendar,
     warn_days: u32,
     gauge: Arc<Gauge>,
@@ -289,6 +291,10 @@ impl CalendarWatch {
             calendar,
             warn_days,
             gauge,
+            provisional: metrics.gauge(
+                "medsettle_calendar_provisional",
+                "1 while today's payment dates come from the provisional calendar (no official file for the year)",
+            ),
             told_on: None,
         }
     }
@@ -299,6 +305,7 @@ impl CalendarWatch {
         use medsettle_settlement::CalendarCoverage;
         let coverage = self.calendar.coverage_on(today, self.warn_days);
         self.gauge.set(coverage.days_left());
+        self.provisional.set(i64::from(coverage.is_provisional()));
         if self.told_on == Some(today) {
             return None;
         }
@@ -360,11 +367,19 @@ mod tests {
         assert_eq!(gauge(&metrics).as_deref(), Some("29"));
         // 2027 has no file: it is dated provisionally, and the gauge (official coverage)
         // says so with -1 until the file is added.
+        let provisional = |m: &Metrics| {
+            m.render()
+                .lines()
+                .find_map(|l| l.strip_prefix("medsettle_calendar_provisional "))
+                .map(str::to_owned)
+        };
+        assert_eq!(provisional(&metrics).as_deref(), Some("0"));
         assert!(matches!(
             watch.check(date!(2027 - 01 - 04)),
             Some(CalendarCoverage::Provisional { year: 2027, .. })
         ));
         assert_eq!(gauge(&metrics).as_deref(), Some("-1"));
+        assert_eq!(provisional(&metrics).as_deref(), Some("1"));
         // Beyond the provisional reach nothing can be dated at all.
         assert_eq!(
             watch.check(date!(2040 - 01 - 04)),
