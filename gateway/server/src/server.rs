@@ -613,40 +613,28 @@ async fn operator(
     started: Instant,
 ) -> Answer {
     let body_bytes_max = shared.limits.operator_body_bytes_max;
-    let too_large = || {
-        Answer::text_owned(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!(
-                "operator request body exceeds operator_body_bytes_max = {body_bytes_max} bytes\n"
-            ),
-        )
-        .close()
-    };
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > body_bytes_max as u64) {
-        return too_large();
-    }
     let deadline = tokio::time::Instant::from_std(started + shared.limits.request_timeout);
-    let (parts, body) = req.into_parts();
-    let body = match tokio::time::timeout_at(deadline, Limited::new(body, body_bytes_max).collect())
-        .await
-    {
-        Err(_) => {
+    let (parts, body) = match read_body(req, body_bytes_max, deadline).await {
+        Ok(read) => read,
+        Err(BodyRefused::TooLarge) => {
+            return Answer::text_owned(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "operator request body exceeds operator_body_bytes_max = {body_bytes_max} bytes\n"
+                ),
+            )
+            .close();
+        }
+        Err(BodyRefused::Late) => {
             return Answer::text(
                 StatusCode::REQUEST_TIMEOUT,
                 "request body not received in time\n",
             )
             .close();
         }
-        Ok(Err(e)) if e.is::<LengthLimitError>() => return too_large(),
-        Ok(Err(_)) => {
+        Err(BodyRefused::Unreadable(_)) => {
             return Answer::text(StatusCode::BAD_REQUEST, "request body unreadable\n").close();
         }
-        Ok(Ok(collected)) => collected.to_bytes(),
     };
     let path = parts.uri.path();
     let request = OperatorRequest {
@@ -671,6 +659,39 @@ async fn operator(
         // Like /metrics: operator requests are not national requests.
         counted: false,
         close: false,
+    }
+}
+
+/// Why a request body was not read.
+enum BodyRefused {
+    /// Over the limit: declared so (refused before reading a byte) or found so while reading.
+    TooLarge,
+    /// Not received by the request deadline.
+    Late,
+    /// The connection failed mid-body.
+    Unreadable(String),
+}
+
+/// The whole body of `req`, at most `bytes_max` bytes, by `deadline`.
+async fn read_body(
+    req: Request<Incoming>,
+    bytes_max: usize,
+    deadline: tokio::time::Instant,
+) -> Result<(http::request::Parts, Bytes), BodyRefused> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > bytes_max as u64) {
+        return Err(BodyRefused::TooLarge);
+    }
+    let (parts, body) = req.into_parts();
+    match tokio::time::timeout_at(deadline, Limited::new(body, bytes_max).collect()).await {
+        Err(_) => Err(BodyRefused::Late),
+        Ok(Err(e)) if e.is::<LengthLimitError>() => Err(BodyRefused::TooLarge),
+        Ok(Err(e)) => Err(BodyRefused::Unreadable(e.to_string())),
+        Ok(Ok(collected)) => Ok((parts, collected.to_bytes())),
     }
 }
 
@@ -750,32 +771,20 @@ async fn national(
     }
 
     let body_bytes_max = shared.limits.body_bytes_max;
-    let too_large = || {
-        refuse(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            RuleId::GW_LIMIT,
-            &format!("request body exceeds body_bytes_max = {body_bytes_max} bytes"),
-            "limit",
-        )
-        .close()
-    };
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > body_bytes_max as u64) {
-        // Refuse before reading a byte of it.
-        return too_large();
-    }
-
     let deadline = tokio::time::Instant::from_std(started + shared.limits.request_timeout);
     let timeout_ms = shared.limits.request_timeout.as_millis();
-    let (parts, body) = req.into_parts();
-    let body = match tokio::time::timeout_at(deadline, Limited::new(body, body_bytes_max).collect())
-        .await
-    {
-        Err(_) => {
+    let (parts, body) = match read_body(req, body_bytes_max, deadline).await {
+        Ok(read) => read,
+        Err(BodyRefused::TooLarge) => {
+            return refuse(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                RuleId::GW_LIMIT,
+                &format!("request body exceeds body_bytes_max = {body_bytes_max} bytes"),
+                "limit",
+            )
+            .close();
+        }
+        Err(BodyRefused::Late) => {
             return refuse(
                 StatusCode::REQUEST_TIMEOUT,
                 RuleId::GW_LIMIT,
@@ -784,8 +793,7 @@ async fn national(
             )
             .close();
         }
-        Ok(Err(e)) if e.is::<LengthLimitError>() => return too_large(),
-        Ok(Err(e)) => {
+        Err(BodyRefused::Unreadable(e)) => {
             debug!(client = %identity.name, error = %e, "request body unreadable");
             return refuse(
                 StatusCode::BAD_REQUEST,
@@ -795,7 +803,6 @@ async fn national(
             )
             .close();
         }
-        Ok(Ok(collected)) => collected.to_bytes(),
     };
 
     let request = ServiceRequest {
