@@ -25,9 +25,6 @@
 //!
 //! Stored value: `version:u8 (=1) | meta_len:u32be | meta JSON | file bytes`.
 
-// Not wired yet: gateway/cli/src/national.rs will call upload_9101 / reconcile_3202 /
-// download_9102. Remove this once it does.
-
 use std::collections::BTreeMap;
 use std::io::{Cursor, Read, Write};
 
