@@ -7,13 +7,17 @@
 //! `EndToEndId` are not receipts for our payments; they are counted in
 //! `Totals::skipped_entries`, never silently dropped. Element names are matched locally, so
 //! .001.02 (`Sts` text, `AmtDtls/TxAmt/Amt`) and later versions (`Sts/Cd`, `TxDtls/Amt`) both read.
+//!
+//! `TxDtls` without an amount of their own: a single one takes its entry's `Amt`; several are
+//! covered by an [`AmountCheck`] (the entry's `Amt`, a batch's `TtlAmt`) which the reader
+//! checks against the payments' amounts before marking any of them paid.
 
 use medsettle_canonical::{Money, Receipt, ReceiptReason, ReceiptStatus};
 use time::Date;
 
 use crate::common::{self, iso_date};
 use crate::error::{BankError, rule};
-use crate::receipts::{DecodeLimits, ReceiptFile, Totals};
+use crate::receipts::{AmountCheck, DecodeLimits, ReceiptFile, Totals};
 use crate::xml::{self, XmlEvent, XmlWriter, bad, ends_with};
 
 pub const NAMESPACE: &str = "urn:iso:std:iso:20022:tech:xsd:camt.054.001.02";
@@ -82,6 +86,7 @@ fn finish_entry(
     e: EntryDraft,
     rows: &mut Vec<Receipt>,
     totals: &mut Totals,
+    checks: &mut Vec<AmountCheck>,
 ) -> Result<(), BankError> {
     for (b, start, end) in &e.batches {
         let txs = &e.txs[*start..*end];
@@ -147,7 +152,9 @@ fn finish_entry(
         return Ok(());
     }
     let batch_msg = e.batches.iter().find_map(|(b, _, _)| b.msg_id.clone());
-    for t in e.txs.iter() {
+    // The row each transaction became, if any.
+    let mut tx_row: Vec<Option<usize>> = vec![None; e.txs.len()];
+    for (k, t) in e.txs.iter().enumerate() {
         let status = match (sts, credit, t.rtr || (credit && e.reversal)) {
             ("BOOK", _, true) => ReceiptStatus::Returned,
             ("BOOK", false, false) => ReceiptStatus::Paid,
@@ -178,6 +185,7 @@ fn finish_entry(
             totals.row_sum += a;
         }
         totals.row_count += 1;
+        tx_row[k] = Some(rows.len());
         rows.push(Receipt {
             payment_id: id,
             batch_id: t.msg_id.clone().or_else(|| batch_msg.clone()),
@@ -188,6 +196,36 @@ fn finish_entry(
             reason,
         });
     }
+    // Rows without an amount of their own are only as good as the total above them.
+    let mut cover = |location: String, declared: Money, range: std::ops::Range<usize>| {
+        let covered: Vec<usize> = tx_row[range.clone()].iter().flatten().copied().collect();
+        if covered.iter().all(|&r| rows[r].amount.is_some()) {
+            return;
+        }
+        let others = range.filter(|&k| tx_row[k].is_none()).map(|k| &e.txs[k]);
+        let (mut known, mut unknown) = (Money::ZERO, 0u64);
+        for t in others {
+            match t.amount() {
+                Some(a) => known += a,
+                None => unknown += 1,
+            }
+        }
+        checks.push(AmountCheck {
+            location,
+            declared,
+            rows: covered,
+            others_known: known,
+            others_unknown: unknown,
+        });
+    };
+    for (b, start, end) in &e.batches {
+        if let Some(ttl) = b.ttl {
+            cover(format!("{at}/NtryDtls/Btch/TtlAmt"), ttl, *start..*end);
+        }
+    }
+    if let Some(amount) = e.amount {
+        cover(format!("{at}/Amt"), amount, 0..e.txs.len());
+    }
     Ok(())
 }
 
@@ -196,6 +234,7 @@ pub fn decode(file: &str, bytes: &[u8], limits: &DecodeLimits) -> Result<Receipt
     let mut entry: Option<EntryDraft> = None;
     let mut tx_count = 0usize;
     let mut rows = Vec::new();
+    let mut checks = Vec::new();
     let mut totals = Totals {
         declared_count: None,
         declared_sum: None,
@@ -257,7 +296,7 @@ pub fn decode(file: &str, bytes: &[u8], limits: &DecodeLimits) -> Result<Receipt
                     };
                     if ends_with(path, &["Ntfctn", "Ntry"]) {
                         let e = entry.take().expect("inside an entry");
-                        return finish_entry(file, &at(), e, &mut rows, &mut totals);
+                        return finish_entry(file, &at(), e, &mut rows, &mut totals, &mut checks);
                     }
                     let in_tx = path.iter().any(|f| f.name == "TxDtls");
                     if in_tx {
@@ -361,6 +400,10 @@ pub fn decode(file: &str, bytes: &[u8], limits: &DecodeLimits) -> Result<Receipt
         group_status: None,
         rows,
         totals,
+        payment_infos: Vec::new(),
+        unidentified: Vec::new(),
+        amount_checks: checks,
+        notes: Vec::new(),
     })
 }
 
@@ -374,6 +417,11 @@ pub struct NotifEntry<'a> {
     pub bank_reference: String,
     pub original_msg_id: &'a str,
     pub rows: Vec<&'a Receipt>,
+    /// Leave the rows' amounts out of `TxDtls` (only the entry's `Amt` and the batch's
+    /// `TtlAmt` say how much), as some banks do.
+    pub omit_tx_amounts: bool,
+    /// The entry's `Amt` (and `TtlAmt`) if not the rows' sum: a bank whose entry disagrees.
+    pub declared_amount: Option<Money>,
 }
 
 pub fn encode(
@@ -400,7 +448,8 @@ pub fn encode(
     w.close("Id");
     w.close("Acct");
     for e in entries {
-        let sum: Money = e.rows.iter().filter_map(|r| r.amount).sum();
+        let sum: Money =
+            (e.declared_amount).unwrap_or_else(|| e.rows.iter().filter_map(|r| r.amount).sum());
         w.open("Ntry");
         w.leaf_attr("Amt", Some(("Ccy", "CNY")), &sum.to_yuan_string());
         w.leaf("CdtDbtInd", if e.is_return { "CRDT" } else { "DBIT" });
@@ -436,7 +485,7 @@ pub fn encode(
             }
             w.leaf("EndToEndId", &r.payment_id);
             w.close("Refs");
-            if let Some(a) = r.amount {
+            if let Some(a) = r.amount.filter(|_| !e.omit_tx_amounts) {
                 w.open("AmtDtls");
                 w.open("TxAmt");
                 w.leaf_attr("Amt", Some(("Ccy", "CNY")), &a.to_yuan_string());

@@ -789,5 +789,9 @@ pub fn decode_receipts(
         group_status: None,
         rows,
         totals,
+        payment_infos: Vec::new(),
+        unidentified: Vec::new(),
+        amount_checks: Vec::new(),
+        notes: Vec::new(),
     })
 }

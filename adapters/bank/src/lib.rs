@@ -27,7 +27,10 @@ pub use error::{BankError, Fault};
 pub use pain001::{FilePayment, Pain001Options, PaymentFile};
 pub use profile::BankProfile;
 pub use receipts::{
-    DecodeLimits, FileKind, GroupStatus, ReceiptFile, ReceiptFormat, Totals, detect_format,
+    AmountCheck, DecodeLimits, FileKind, GroupStatus, PaymentInfoStatus, ReceiptFile,
+    ReceiptFormat, RowIdentity, Totals, detect_format,
 };
-pub use simulator::{FailReason, Outcome, OutcomePlan, PaymentFileFormat, ReceiptKinds};
+pub use simulator::{
+    FailReason, Outcome, OutcomePlan, PaymentFileFormat, ReceiptKinds, ReceiptShapes, RowKey,
+};
 pub use trigger::TriggerFile;

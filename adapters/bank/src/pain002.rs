@@ -6,13 +6,29 @@
 //! `PmtInfSts`, then the group's `GrpSts` (and that level's reason), as ISO specifies. A
 //! group-only report (e.g. whole file `RJCT` for a wrong control sum) yields no rows and a
 //! [`GroupStatus`].
+//!
+//! What a bank sends besides the plain "one row per transaction" report, and how it reads:
+//! * a `PmtInfSts` without `TxInfAndSts` rows: a [`PaymentInfoStatus`] with `rows == 0`
+//!   (the reader applies a `RJCT` to every payment of that payment information);
+//! * an exception-style report (group totals and `NbOfTxsPerSts` count every transaction,
+//!   the rows list only some statuses, typically the rejected ones): a bucket of which no row
+//!   is listed is a summary and is not checked against rows; a bucket with rows must match;
+//! * a row without `OrgnlEndToEndId`: kept with an empty payment id and a [`RowIdentity`]
+//!   (`OrgnlInstrId`, `OrgnlTxRef` creditor) for the reader to match;
+//! * rejections echoing `0.00` or another amount: the amount check protects "paid", not
+//!   "failed", so neither the `RJCT` bucket's `DtldCtrlSum` nor the `OrgnlCtrlSum` of a report
+//!   with rejections refuses the file; the disagreement is kept in [`ReceiptFile::notes`].
+
+use std::collections::BTreeMap;
 
 use medsettle_canonical::{Money, Receipt, ReceiptReason};
 use time::Date;
 
 use crate::common::{self, iso_date};
 use crate::error::{BankError, rule};
-use crate::receipts::{DecodeLimits, GroupStatus, ReceiptFile, Totals, iso_status};
+use crate::receipts::{
+    DecodeLimits, GroupStatus, PaymentInfoStatus, ReceiptFile, RowIdentity, Totals, iso_status,
+};
 use crate::xml::{self, Frame, XmlEvent, XmlWriter, bad, ends_with};
 
 pub const NAMESPACE: &str = "urn:iso:std:iso:20022:tech:xsd:pain.002.001.03";
@@ -61,6 +77,9 @@ struct Bucket {
 #[derive(Default)]
 struct Tx {
     e2e: Option<String>,
+    instr_id: Option<String>,
+    cdtr_acct: Option<String>,
+    cdtr_nm: Option<String>,
     sts: Option<String>,
     reason: ReasonDraft,
     acct_svcr_ref: Option<String>,
@@ -71,6 +90,9 @@ struct Tx {
 
 #[derive(Default)]
 struct PmtInfDraft {
+    id: Option<String>,
+    nb: Option<u64>,
+    sum: Option<Money>,
     sts: Option<String>,
     reason: ReasonDraft,
     buckets: Vec<Bucket>,
@@ -81,16 +103,28 @@ struct Row {
     receipt: Receipt,
     code: String,
     at: String,
+    /// Set when the row has no `OrgnlEndToEndId`.
+    identity: Option<RowIdentity>,
 }
 
-/// Check `NbOfTxsPerSts` buckets against the rows they summarise.
-fn check_buckets(file: &str, buckets: &[Bucket], rows: &[Row]) -> Result<(), BankError> {
+/// Check `NbOfTxsPerSts` buckets against the rows they summarise. A bucket none of whose
+/// status is listed is an exception-style summary (rows list only the rejections): nothing to
+/// check. A `RJCT` bucket's sum is not checked but noted: rejected rows often echo `0.00`.
+fn check_buckets(
+    file: &str,
+    buckets: &[Bucket],
+    rows: &[Row],
+    notes: &mut Vec<String>,
+) -> Result<(), BankError> {
     if rows.is_empty() {
         return Ok(()); // a group-only report carries no detail to check against
     }
     for b in buckets {
         let Some(sts) = &b.sts else { continue };
         let mine: Vec<&Row> = rows.iter().filter(|r| &r.code == sts).collect();
+        if mine.is_empty() {
+            continue; // summarised, not listed (exception-style report)
+        }
         if let Some(nb) = b.nb
             && nb != mine.len() as u64
         {
@@ -106,7 +140,12 @@ fn check_buckets(file: &str, buckets: &[Bucket], rows: &[Row]) -> Result<(), Ban
             && mine.iter().all(|r| r.receipt.amount.is_some())
         {
             let actual: Money = mine.iter().filter_map(|r| r.receipt.amount).sum();
-            if actual != sum {
+            if actual != sum && sts == "RJCT" {
+                notes.push(format!(
+                    "{}: DtldCtrlSum {sum} of RJCT, rejected rows echo {actual}",
+                    b.at
+                ));
+            } else if actual != sum {
                 return Err(BankError::TotalsMismatch {
                     file: file.to_owned(),
                     location: b.at.clone(),
@@ -132,6 +171,8 @@ pub fn decode(file: &str, bytes: &[u8], limits: &DecodeLimits) -> Result<Receipt
     let mut tx: Option<Tx> = None;
     let mut bucket: Option<Bucket> = None;
     let mut rows: Vec<Row> = Vec::new();
+    let mut payment_infos: Vec<PaymentInfoStatus> = Vec::new();
+    let mut notes: Vec<String> = Vec::new();
     let ns = xml::walk(file, bytes, limits, |path, ev| {
         let at = || xml::path_string(path);
         match ev {
@@ -201,15 +242,23 @@ pub fn decode(file: &str, bytes: &[u8], limits: &DecodeLimits) -> Result<Receipt
                                 format!("status {code:?} is not a transaction status"),
                             )
                         })?;
-                        let payment_id = t.e2e.filter(|e| !e.is_empty()).ok_or_else(|| {
-                            bad(
-                                file,
-                                at(),
-                                rule::REQUIRED_ELEMENT,
-                                "OrgnlEndToEndId is missing",
-                            )
-                        })?;
+                        // No OrgnlEndToEndId: kept, to be matched by the reader on the
+                        // keys the row does carry (never a reason to refuse the file).
+                        let (payment_id, identity) = match t.e2e.filter(|e| !e.is_empty()) {
+                            Some(id) => (id, None),
+                            None => (
+                                String::new(),
+                                Some(RowIdentity {
+                                    row: rows.len(),
+                                    instr_id: t.instr_id.filter(|v| !v.is_empty()),
+                                    pmt_inf_id: p.and_then(|p| p.id.clone()),
+                                    creditor_account: t.cdtr_acct,
+                                    creditor_name: t.cdtr_nm,
+                                }),
+                            ),
+                        };
                         rows.push(Row {
+                            identity,
                             receipt: Receipt {
                                 payment_id,
                                 batch_id: orgnl_msg_id.clone(),
@@ -225,6 +274,14 @@ pub fn decode(file: &str, bytes: &[u8], limits: &DecodeLimits) -> Result<Receipt
                     } else if t.reason.take(path, text) {
                     } else if ends_with(path, &["TxInfAndSts", "OrgnlEndToEndId"]) {
                         t.e2e = Some(text.to_owned());
+                    } else if ends_with(path, &["TxInfAndSts", "OrgnlInstrId"]) {
+                        t.instr_id = Some(text.to_owned());
+                    } else if ends_with(path, &["OrgnlTxRef", "Cdtr", "Nm"]) {
+                        t.cdtr_nm = Some(text.to_owned());
+                    } else if ends_with(path, &["OrgnlTxRef", "CdtrAcct", "Id", "Othr", "Id"])
+                        || ends_with(path, &["OrgnlTxRef", "CdtrAcct", "Id", "IBAN"])
+                    {
+                        t.cdtr_acct = Some(text.to_owned());
                     } else if ends_with(path, &["TxInfAndSts", "TxSts"]) {
                         t.sts = Some(text.to_owned());
                     } else if ends_with(path, &["TxInfAndSts", "AcctSvcrRef"]) {
@@ -273,9 +330,49 @@ pub fn decode(file: &str, bytes: &[u8], limits: &DecodeLimits) -> Result<Receipt
                 if let Some(p) = pmt.as_mut() {
                     if last == "OrgnlPmtInfAndSts" && path.len() == 3 {
                         let p = pmt.take().expect("inside a PmtInf");
-                        check_buckets(file, &p.buckets, &rows[p.first_row..])?;
+                        check_buckets(file, &p.buckets, &rows[p.first_row..], &mut notes)?;
+                        let id = p.id.clone().ok_or_else(|| {
+                            bad(
+                                file,
+                                at(),
+                                rule::REQUIRED_ELEMENT,
+                                "OrgnlPmtInfId is missing",
+                            )
+                        })?;
+                        if let Some(code) = &p.sts
+                            && code != "PART"
+                            && iso_status(code).is_none()
+                        {
+                            return Err(bad(
+                                file,
+                                at(),
+                                rule::STATUS_CODE,
+                                format!("unknown payment information status {code:?}"),
+                            ));
+                        }
+                        payment_infos.push(PaymentInfoStatus {
+                            pmt_inf_id: id,
+                            code: p.sts.clone(),
+                            reason: p.reason.build().or_else(|| grp_reason.build()),
+                            rows: (rows.len() - p.first_row) as u64,
+                            declared_count: p.nb,
+                            declared_sum: p.sum,
+                        });
                     } else if ends_with(path, &["OrgnlPmtInfAndSts", "PmtInfSts"]) {
                         p.sts = Some(text.to_owned());
+                    } else if ends_with(path, &["OrgnlPmtInfAndSts", "OrgnlPmtInfId"]) {
+                        p.id = Some(text.to_owned());
+                    } else if ends_with(path, &["OrgnlPmtInfAndSts", "OrgnlNbOfTxs"]) {
+                        p.nb = Some(text.parse().map_err(|_| {
+                            bad(
+                                file,
+                                at(),
+                                rule::RECORD_LAYOUT,
+                                "OrgnlNbOfTxs is not a number",
+                            )
+                        })?);
+                    } else if ends_with(path, &["OrgnlPmtInfAndSts", "OrgnlCtrlSum"]) {
+                        p.sum = Some(xml::cny_amount(file, path, text)?);
                     } else {
                         p.reason.take(path, text);
                     }
@@ -340,10 +437,10 @@ pub fn decode(file: &str, bytes: &[u8], limits: &DecodeLimits) -> Result<Receipt
             format!("unknown group status {code:?}"),
         ));
     }
-    check_buckets(file, &grp_buckets, &rows)?;
+    check_buckets(file, &grp_buckets, &rows, &mut notes)?;
     let mut seen = std::collections::HashSet::with_capacity(rows.len());
     for r in &rows {
-        if !seen.insert(r.receipt.payment_id.as_str()) {
+        if !r.receipt.payment_id.is_empty() && !seen.insert(r.receipt.payment_id.as_str()) {
             return Err(bad(
                 file,
                 r.at.clone(),
@@ -367,19 +464,28 @@ pub fn decode(file: &str, bytes: &[u8], limits: &DecodeLimits) -> Result<Receipt
                 actual: n.to_string(),
             });
         }
-        // A complete report (every transaction, every amount) must also add up.
+        // A complete report (every transaction, every amount) must also add up, unless it has
+        // rejections: their echoed amount (often 0.00) is not the original's; the reader
+        // checks every row that says "paid" against its payment, so nothing is lost.
         if let Some(sum) = orgnl_sum
             && n == nb
             && rows.iter().all(|r| r.receipt.amount.is_some())
             && sum != row_sum
         {
-            return Err(BankError::TotalsMismatch {
-                file: file.to_owned(),
-                location: "OrgnlGrpInfAndSts/OrgnlCtrlSum".into(),
-                what: "control sum",
-                declared: sum.to_string(),
-                actual: row_sum.to_string(),
-            });
+            if rows.iter().any(|r| r.code == "RJCT") {
+                notes.push(format!(
+                    "OrgnlGrpInfAndSts/OrgnlCtrlSum {sum}, rows (rejections echoing other \
+                     amounts) add up to {row_sum}"
+                ));
+            } else {
+                return Err(BankError::TotalsMismatch {
+                    file: file.to_owned(),
+                    location: "OrgnlGrpInfAndSts/OrgnlCtrlSum".into(),
+                    what: "control sum",
+                    declared: sum.to_string(),
+                    actual: row_sum.to_string(),
+                });
+            }
         }
     }
     let group_status = grp_sts.map(|code| GroupStatus {
@@ -397,7 +503,11 @@ pub fn decode(file: &str, bytes: &[u8], limits: &DecodeLimits) -> Result<Receipt
             row_sum,
             skipped_entries: 0,
         },
+        unidentified: rows.iter().filter_map(|r| r.identity.clone()).collect(),
         rows: rows.into_iter().map(|r| r.receipt).collect(),
+        payment_infos,
+        amount_checks: Vec::new(),
+        notes,
     })
 }
 
@@ -414,6 +524,51 @@ pub struct Report<'a> {
     pub group_reason: Option<&'a ReceiptReason>,
     /// Rows with their ISO status code.
     pub rows: Vec<(&'a Receipt, &'static str)>,
+    /// The payment information's own status (`PmtInfSts`) and reason; with no rows the
+    /// `OrgnlPmtInfAndSts` block is written all the same (a payment-information-level status).
+    pub payment_info_status: Option<(&'a str, Option<&'a ReceiptReason>)>,
+    /// Extra `NbOfTxsPerSts` buckets (status, count, sum) for transactions not listed as rows:
+    /// an exception-style report.
+    pub summarised: Vec<(&'static str, u64, Money)>,
+    /// How a row is identified when not by `OrgnlEndToEndId` (payment id → key); rows not in
+    /// the map carry their `OrgnlEndToEndId`.
+    pub row_ids: BTreeMap<String, RowId>,
+}
+
+/// How the bank names a transaction in a row that has no `OrgnlEndToEndId`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RowId {
+    /// `OrgnlInstrId` carrying the payment id (a bank echoing EndToEndId as instruction id).
+    InstrId,
+    /// Only the original transaction reference: `OrgnlTxRef` with the amount and creditor.
+    TxRef { account: String, name: String },
+}
+
+impl<'a> Report<'a> {
+    /// A plain report: one row per transaction, no payment-information status.
+    pub fn new(
+        msg_id: &'a str,
+        created_at: &'a str,
+        original_msg_id: &'a str,
+        original_count: u64,
+        original_sum: Money,
+        group_status: &'a str,
+        rows: Vec<(&'a Receipt, &'static str)>,
+    ) -> Report<'a> {
+        Report {
+            msg_id,
+            created_at,
+            original_msg_id,
+            original_count,
+            original_sum,
+            group_status,
+            group_reason: None,
+            rows,
+            payment_info_status: None,
+            summarised: Vec::new(),
+            row_ids: BTreeMap::new(),
+        }
+    }
 }
 
 fn reason_xml(w: &mut XmlWriter, r: &ReceiptReason) {
@@ -458,12 +613,15 @@ pub fn encode(rep: &Report<'_>) -> Vec<u8> {
         reason_xml(&mut w, r);
     }
     let mut codes: Vec<&str> = rep.rows.iter().map(|(_, c)| *c).collect();
+    codes.extend(rep.summarised.iter().map(|(c, _, _)| *c));
     codes.sort();
     codes.dedup();
     for code in codes {
         let mine = rep.rows.iter().filter(|(_, c)| *c == code);
-        let n = mine.clone().count();
-        let sum: Money = mine.filter_map(|(r, _)| r.amount).sum();
+        let extra = rep.summarised.iter().filter(|(c, _, _)| *c == code);
+        let n = mine.clone().count() as u64 + extra.clone().map(|(_, n, _)| n).sum::<u64>();
+        let sum: Money = mine.filter_map(|(r, _)| r.amount).sum::<Money>()
+            + extra.map(|(_, _, s)| *s).sum::<Money>();
         w.open("NbOfTxsPerSts");
         w.leaf("DtldNbOfTxs", &n.to_string());
         w.leaf("DtldSts", code);
@@ -471,12 +629,25 @@ pub fn encode(rep: &Report<'_>) -> Vec<u8> {
         w.close("NbOfTxsPerSts");
     }
     w.close("OrgnlGrpInfAndSts");
-    if !rep.rows.is_empty() {
+    if !rep.rows.is_empty() || rep.payment_info_status.is_some() {
         w.open("OrgnlPmtInfAndSts");
         w.leaf("OrgnlPmtInfId", rep.original_msg_id);
+        if let Some((code, reason)) = rep.payment_info_status {
+            w.leaf("OrgnlNbOfTxs", &rep.original_count.to_string());
+            w.leaf("OrgnlCtrlSum", &rep.original_sum.to_yuan_string());
+            w.leaf("PmtInfSts", code);
+            if let Some(r) = reason {
+                reason_xml(&mut w, r);
+            }
+        }
         for (r, code) in &rep.rows {
+            let id = rep.row_ids.get(&r.payment_id);
             w.open("TxInfAndSts");
-            w.leaf("OrgnlEndToEndId", &r.payment_id);
+            match id {
+                None => w.leaf("OrgnlEndToEndId", &r.payment_id),
+                Some(RowId::InstrId) => w.leaf("OrgnlInstrId", &r.payment_id),
+                Some(RowId::TxRef { .. }) => {}
+            }
             w.leaf("TxSts", code);
             if let Some(reason) = &r.reason {
                 reason_xml(&mut w, reason);
@@ -484,7 +655,11 @@ pub fn encode(rep: &Report<'_>) -> Vec<u8> {
             if let Some(b) = &r.bank_reference {
                 w.leaf("AcctSvcrRef", b);
             }
-            if r.amount.is_some() || r.value_date.is_some() {
+            let creditor = match id {
+                Some(RowId::TxRef { account, name }) => Some((account, name)),
+                _ => None,
+            };
+            if r.amount.is_some() || r.value_date.is_some() || creditor.is_some() {
                 w.open("OrgnlTxRef");
                 if let Some(a) = r.amount {
                     w.open("Amt");
@@ -493,6 +668,18 @@ pub fn encode(rep: &Report<'_>) -> Vec<u8> {
                 }
                 if let Some(d) = r.value_date {
                     w.leaf("IntrBkSttlmDt", &iso_date(d));
+                }
+                if let Some((account, name)) = creditor {
+                    w.open("Cdtr");
+                    w.leaf("Nm", name);
+                    w.close("Cdtr");
+                    w.open("CdtrAcct");
+                    w.open("Id");
+                    w.open("Othr");
+                    w.leaf("Id", account);
+                    w.close("Othr");
+                    w.close("Id");
+                    w.close("CdtrAcct");
                 }
                 w.close("OrgnlTxRef");
             }

@@ -96,6 +96,90 @@ pub struct ReceiptFile {
     pub group_status: Option<GroupStatus>,
     pub rows: Vec<Receipt>,
     pub totals: Totals,
+    /// pain.002 `OrgnlPmtInfAndSts` blocks: each payment information's own status and how
+    /// many transaction rows it listed. A status without rows (`PmtInfSts RJCT` alone) speaks
+    /// for every payment of that payment information; the reader applies it.
+    pub payment_infos: Vec<PaymentInfoStatus>,
+    /// Rows whose payment id the file does not state (a pain.002 `TxInfAndSts` without
+    /// `OrgnlEndToEndId`): their `payment_id` is empty and these keys let the reader find the
+    /// payment (by `OrgnlInstrId`, else by the original transaction reference). A row no
+    /// payment matches is the reader's alert, never a refused file.
+    pub unidentified: Vec<RowIdentity>,
+    /// Amounts declared above rows that carry none (a camt.054 entry's `Amt` or a batch's
+    /// `TtlAmt` over `TxDtls` without amounts): the reader checks them against the payments'
+    /// amounts before marking anything paid.
+    pub amount_checks: Vec<AmountCheck>,
+    /// Disagreements inside the file that are tolerated rather than refusing it (e.g. a
+    /// `RJCT` bucket's `DtldCtrlSum` against rejected rows echoing `0.00`), for the log.
+    pub notes: Vec<String>,
+}
+
+/// One pain.002 payment-information status block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentInfoStatus {
+    /// `OrgnlPmtInfId` (the gateway's PmtInfId, i.e. its batch id).
+    pub pmt_inf_id: String,
+    /// `PmtInfSts` as sent, if any.
+    pub code: Option<String>,
+    /// The block's own `StsRsnInf`, else the group's.
+    pub reason: Option<ReceiptReason>,
+    /// How many `TxInfAndSts` rows the block listed.
+    pub rows: u64,
+    /// `OrgnlNbOfTxs` / `OrgnlCtrlSum` of the block, when stated.
+    pub declared_count: Option<u64>,
+    pub declared_sum: Option<Money>,
+}
+
+/// How to find the payment of a row that names none (see [`ReceiptFile::unidentified`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RowIdentity {
+    /// Index into [`ReceiptFile::rows`].
+    pub row: usize,
+    /// `OrgnlInstrId`.
+    pub instr_id: Option<String>,
+    /// The `OrgnlPmtInfId` the row was listed under.
+    pub pmt_inf_id: Option<String>,
+    /// From `OrgnlTxRef`: the creditor's account (`CdtrAcct/Id/Othr/Id` or IBAN) and name.
+    pub creditor_account: Option<String>,
+    pub creditor_name: Option<String>,
+}
+
+impl RowIdentity {
+    /// The keys the row carries, for an operator: `OrgnlInstrId=…; CdtrAcct=…; Cdtr=…`.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(v) = &self.instr_id {
+            parts.push(format!("OrgnlInstrId={v}"));
+        }
+        if let Some(v) = &self.pmt_inf_id {
+            parts.push(format!("OrgnlPmtInfId={v}"));
+        }
+        if let Some(v) = &self.creditor_account {
+            parts.push(format!("OrgnlTxRef/CdtrAcct={v}"));
+        }
+        if let Some(v) = &self.creditor_name {
+            parts.push(format!("OrgnlTxRef/Cdtr={v}"));
+        }
+        if parts.is_empty() {
+            "no OrgnlEndToEndId, OrgnlInstrId or OrgnlTxRef".to_owned()
+        } else {
+            format!("no OrgnlEndToEndId; {}", parts.join("; "))
+        }
+    }
+}
+
+/// A declared amount covering rows of which some carry no amount of their own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AmountCheck {
+    /// Where it is declared, e.g. `Document/…/Ntry[3]/Amt`.
+    pub location: String,
+    pub declared: Money,
+    /// Indices into [`ReceiptFile::rows`] of the rows it covers.
+    pub rows: Vec<usize>,
+    /// Amounts of covered transactions that are not rows (not receipts for our payments).
+    pub others_known: Money,
+    /// Covered transactions that are not rows and carry no amount: the check cannot be made.
+    pub others_unknown: u64,
 }
 
 /// What a file looks like, from its first bytes.

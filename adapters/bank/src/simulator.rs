@@ -5,6 +5,12 @@
 //! Generation 1 answers the file (paid / failed / pending); generation 2 settles what was
 //! pending and returns (退票) what the plan says bounces. Optionally a duplicate delivery of
 //! the first receipt file and a truncated copy are appended, for ingest tests.
+//!
+//! [`ReceiptShapes`] (the plan's `shapes`) makes the bank answer in the less tidy shapes real
+//! banks use: a payment-information-level rejection without rows, an exception-style
+//! pain.002, rows without `OrgnlEndToEndId`, rejections echoing `0.00`, camt.054 details
+//! without amounts (optionally with an entry amount that is off), and returns of payments the
+//! bank only ever reported pending. The default shapes are the tidy ones.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -117,6 +123,49 @@ pub struct OutcomePlan {
     pub duplicate_receipt: bool,
     /// Append a truncated copy of the first receipt file, named `TRUNC_<name>`.
     pub truncated_copy: bool,
+    /// How the receipt files are shaped (default: one row per payment, every id and amount).
+    pub shapes: ReceiptShapes,
+}
+
+/// How the simulated bank shapes its receipts; every option off by default. Each reproduces
+/// a shape real banks send and the inbox must read without losing the bank's word.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReceiptShapes {
+    /// The bank rejects the whole payment information: the generation-1 pain.002 has
+    /// `GrpSts RJCT` and one `OrgnlPmtInfAndSts` with `PmtInfSts RJCT` and this reason, and no
+    /// `TxInfAndSts`. Every payment fails ([`OutcomePlan::outcome_for`] says so; overrides
+    /// and draws are ignored); a delimited return file still lists them one by one.
+    pub payment_info_rejected: Option<FailReason>,
+    /// Exception-style pain.002: `OrgnlNbOfTxs`/`OrgnlCtrlSum` and `NbOfTxsPerSts` count
+    /// every transaction, but `TxInfAndSts` rows list only the rejected ones (a report without
+    /// rejections has no rows at all). Paid and pending payments are then known from camt.054.
+    pub exception_style: bool,
+    /// pain.002 rows for these payment ids carry no `OrgnlEndToEndId`, only the given key.
+    pub without_end_to_end_id: BTreeMap<String, RowKey>,
+    /// pain.002 rejections echo this amount in `OrgnlTxRef/Amt` instead of the payment's
+    /// (`Some(Money::ZERO)`: the common `0.00`).
+    pub rejection_amount_echo: Option<Money>,
+    /// camt.054 `TxDtls` of the paid (debit) entries carry no amount; only the entry's `Amt`
+    /// and the batch's `TtlAmt` do.
+    pub camt054_without_tx_amounts: bool,
+    /// Added to the paid entries' `Amt`/`TtlAmt` (fen, may be negative; the result is at least
+    /// 0): an entry that disagrees with its payments. Meant with `camt054_without_tx_amounts`
+    /// (with amounts present the file contradicts itself and is refused whole).
+    pub camt054_entry_amount_off_by_fen: i64,
+    /// These payments are reported pending in generation 1 and returned (camt.054 `RtrInf`,
+    /// delimited return row) in generation 2 with this reason, the bank never saying paid.
+    /// [`OutcomePlan::outcome_for`] says [`Outcome::Pending`]: the gateway keeps them pending
+    /// and raises an alert.
+    pub returned_while_pending: BTreeMap<String, FailReason>,
+}
+
+/// How a pain.002 row names its payment when not by `OrgnlEndToEndId`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowKey {
+    /// `OrgnlInstrId` carrying the payment id.
+    InstrId,
+    /// Only `OrgnlTxRef`: amount, creditor name and account.
+    OriginalTxRef,
 }
 
 impl OutcomePlan {
@@ -135,12 +184,25 @@ impl OutcomePlan {
             },
             duplicate_receipt: false,
             truncated_copy: false,
+            shapes: ReceiptShapes::default(),
         }
+    }
+
+    /// This plan with the receipts in `shapes`.
+    pub fn with_shapes(mut self, shapes: ReceiptShapes) -> OutcomePlan {
+        self.shapes = shapes;
+        self
     }
 
     /// The outcome for one payment: the override, else a draw that depends only on the seed
     /// and the payment id (not on the payment's position in the file).
     pub fn outcome_for(&self, payment_id: &str) -> Outcome {
+        if let Some(why) = self.shapes.payment_info_rejected {
+            return Outcome::Failed(why);
+        }
+        if self.shapes.returned_while_pending.contains_key(payment_id) {
+            return Outcome::Pending;
+        }
         if let Some(o) = self.overrides.get(payment_id) {
             return *o;
         }
@@ -239,6 +301,89 @@ fn iso_code(s: ReceiptStatus) -> &'static str {
     }
 }
 
+/// The pain.002 answering one generation's `rows` in the plan's shapes; `None` when there is
+/// nothing to report.
+fn pain002_answer(
+    file: &PaymentFile,
+    plan: &OutcomePlan,
+    rows: &[Receipt],
+    msg_id: &str,
+    created_at: &str,
+) -> Option<Vec<u8>> {
+    let shapes = &plan.shapes;
+    // Rejections echoing another amount: the rows as the bank writes them.
+    let echoed: Vec<Receipt> = rows
+        .iter()
+        .filter(|r| r.status != ReceiptStatus::Returned)
+        .map(|r| match shapes.rejection_amount_echo {
+            Some(a) if r.status == ReceiptStatus::Failed => Receipt {
+                amount: Some(a),
+                ..r.clone()
+            },
+            _ => r.clone(),
+        })
+        .collect();
+    if echoed.is_empty() {
+        return None;
+    }
+    let all: Vec<(&Receipt, &'static str)> =
+        echoed.iter().map(|r| (r, iso_code(r.status))).collect();
+    let mut codes: Vec<&str> = all.iter().map(|(_, c)| *c).collect();
+    codes.sort_unstable();
+    codes.dedup();
+    let group = if codes.len() == 1 { codes[0] } else { "PART" };
+    let mut report = pain002::Report::new(
+        msg_id,
+        created_at,
+        &file.file_id,
+        file.count,
+        file.control_sum,
+        group,
+        all,
+    );
+    let pmt_reason = shapes.payment_info_rejected.map(FailReason::reason);
+    if pmt_reason.is_some() {
+        // Payment-information level: the status without rows, one bucket summarising them.
+        let n = report.rows.len() as u64;
+        let sum = report.rows.iter().filter_map(|(r, _)| r.amount).sum();
+        report.rows.clear();
+        report.summarised.push(("RJCT", n, sum));
+        report.group_status = "RJCT";
+        report.payment_info_status = Some(("RJCT", pmt_reason.as_ref()));
+    } else if shapes.exception_style {
+        let (listed, unlisted): (Vec<_>, Vec<_>) =
+            report.rows.iter().copied().partition(|(_, c)| *c == "RJCT");
+        let mut summary: BTreeMap<&'static str, (u64, Money)> = BTreeMap::new();
+        for (r, c) in unlisted {
+            let e = summary.entry(c).or_insert((0, Money::ZERO));
+            e.0 += 1;
+            e.1 += r.amount.unwrap_or(Money::ZERO);
+        }
+        report.summarised = summary.into_iter().map(|(c, (n, s))| (c, n, s)).collect();
+        report.rows = listed;
+    }
+    for (r, _) in &report.rows {
+        let Some(key) = shapes.without_end_to_end_id.get(&r.payment_id) else {
+            continue;
+        };
+        let id = match key {
+            RowKey::InstrId => pain002::RowId::InstrId,
+            RowKey::OriginalTxRef => {
+                let p = file
+                    .payments
+                    .iter()
+                    .find(|p| p.payment_id == r.payment_id)?;
+                pain002::RowId::TxRef {
+                    account: p.payee_account.clone(),
+                    name: p.payee_name.clone(),
+                }
+            }
+        };
+        report.row_ids.insert(r.payment_id.clone(), id);
+    }
+    Some(pain002::encode(&report))
+}
+
 /// Validate `payment_file` as a bank would and answer it per `plan`.
 pub fn simulate(
     payment_file: &[u8],
@@ -262,6 +407,11 @@ pub fn simulate(
         let r = |status, generation, date, reason| {
             receipt(&file, id, p.amount, status, generation, date, reason)
         };
+        if let Some(why) = plan.shapes.returned_while_pending.get(id) {
+            gen1.push(r(ReceiptStatus::Pending, 1, day1, None));
+            gen2.push(r(ReceiptStatus::Returned, 2, day2, Some(why.reason())));
+            continue;
+        }
         match plan.outcome_for(id) {
             Outcome::Paid => gen1.push(r(ReceiptStatus::Paid, 1, day1, None)),
             Outcome::Failed(why) => {
@@ -290,30 +440,10 @@ pub fn simulate(
                 &short_hash(&[&file.file_id, kind, &generation.to_string()])[..20]
             )
         };
-        if plan.receipts.pain002 {
-            let report_rows: Vec<(&Receipt, &'static str)> = rows
-                .iter()
-                .filter(|r| r.status != ReceiptStatus::Returned)
-                .map(|r| (r, iso_code(r.status)))
-                .collect();
-            if !report_rows.is_empty() {
-                let mut codes: Vec<&str> = report_rows.iter().map(|(_, c)| *c).collect();
-                codes.sort_unstable();
-                codes.dedup();
-                let group = if codes.len() == 1 { codes[0] } else { "PART" };
-                let id = msg_id("P2");
-                let bytes = pain002::encode(&pain002::Report {
-                    msg_id: &id,
-                    created_at: &created_at,
-                    original_msg_id: &file.file_id,
-                    original_count: file.count,
-                    original_sum: file.control_sum,
-                    group_status: group,
-                    group_reason: None,
-                    rows: report_rows,
-                });
-                out.push((format!("{}_pain002_{generation}.xml", file.file_id), bytes));
-            }
+        if plan.receipts.pain002
+            && let Some(bytes) = pain002_answer(&file, plan, rows, &msg_id("P2"), &created_at)
+        {
+            out.push((format!("{}_pain002_{generation}.xml", file.file_id), bytes));
         }
         if let Some(profile) = &plan.receipts.gbk_return {
             let header = ReturnHeader {
@@ -330,7 +460,12 @@ pub fn simulate(
                 .filter(|r| r.status == ReceiptStatus::Paid)
                 .collect();
             if !paid.is_empty() {
+                let sum: Money = paid.iter().filter_map(|r| r.amount).sum();
+                let off = plan.shapes.camt054_entry_amount_off_by_fen;
                 entries.push(camt054::NotifEntry {
+                    omit_tx_amounts: plan.shapes.camt054_without_tx_amounts,
+                    declared_amount: (off != 0)
+                        .then(|| Money::from_fen(sum.fen().saturating_add(off).max(0))),
                     is_return: false,
                     booked: true,
                     value_date: date,
@@ -344,6 +479,8 @@ pub fn simulate(
             }
             for r in rows.iter().filter(|r| r.status == ReceiptStatus::Returned) {
                 entries.push(camt054::NotifEntry {
+                    omit_tx_amounts: false,
+                    declared_amount: None,
                     is_return: true,
                     booked: true,
                     value_date: date,

@@ -93,8 +93,8 @@ fn pain002_bucket_totals_must_match_rows() {
     assert!(matches!(e, BankError::TotalsMismatch { .. }), "{e}");
     assert_eq!(e.fault(), Fault::Bank);
     let bad = text.replace(
-        "<DtldCtrlSum>98765.43</DtldCtrlSum>",
-        "<DtldCtrlSum>98765.42</DtldCtrlSum>",
+        "<DtldCtrlSum>1234567.89</DtldCtrlSum>",
+        "<DtldCtrlSum>1234567.88</DtldCtrlSum>",
     );
     assert!(matches!(
         receipts::decode(
@@ -104,6 +104,21 @@ fn pain002_bucket_totals_must_match_rows() {
         ),
         Err(BankError::TotalsMismatch { .. })
     ));
+    // The RJCT bucket's sum is not what protects money (rejected rows often echo 0.00): a
+    // difference there is noted, and the file is read.
+    let noted = text.replace(
+        "<DtldCtrlSum>98765.43</DtldCtrlSum>",
+        "<DtldCtrlSum>98765.42</DtldCtrlSum>",
+    );
+    let f = receipts::decode(
+        noted.as_bytes(),
+        ReceiptFormat::Pain002,
+        &DecodeLimits::default(),
+    )
+    .unwrap();
+    assert_eq!(f.rows.len(), 3);
+    assert_eq!(f.notes.len(), 1, "{:?}", f.notes);
+    assert!(f.notes[0].contains("98765.42"), "{:?}", f.notes);
     // a sub-fen amount is refused, never rounded
     let bad = text.replace("1234567.890</InstdAmt>", "1234567.891</InstdAmt>");
     assert_eq!(

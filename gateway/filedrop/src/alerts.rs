@@ -4,7 +4,8 @@
 //!   bytes (nothing of it applied; it sits in `rejected_dir`);
 //! * [`AlertKind::ReceiptRow`]: a receipt row not applied because the bank and the gateway
 //!   disagree about its payment (unknown payment, wrong batch, amount mismatch, backward
-//!   status). An exact repeat of a status already applied raises none: it is the echo of a
+//!   status, a row matching no payment, an entry amount off, a return of a payment never
+//!   paid). An exact repeat of a status already applied raises none: it is the echo of a
 //!   re-sent answer.
 //!
 //! Both are journaled before anything else happens to their file, so an alert is never lost
@@ -68,6 +69,8 @@ pub struct AlertRecord {
     /// Receipt row: its index among the file's rows, from 0.
     pub row_index: Option<u64>,
     pub payment_id: Option<String>,
+    /// Receipt row: how the row names its payment when it names none by id.
+    pub row_reference: Option<String>,
     pub reason: Option<IgnoreReason>,
     /// Receipt row: the status the row reports.
     pub row_status: Option<ReceiptStatus>,
@@ -99,9 +102,15 @@ impl std::fmt::Display for AlertRecord {
                     f,
                     " row {}: payment {} not applied ({})",
                     self.row_index.unwrap_or_default(),
-                    self.payment_id.as_deref().unwrap_or("-"),
+                    self.payment_id
+                        .as_deref()
+                        .filter(|p| !p.is_empty())
+                        .unwrap_or("-"),
                     self.reason.map_or("-", IgnoreReason::as_str)
                 )?;
+                if let Some(r) = &self.row_reference {
+                    write!(f, " [{r}]")?;
+                }
                 if let Some(a) = self.row_amount {
                     write!(f, "; bank says {a}")?;
                 }
@@ -137,6 +146,7 @@ impl AlertRecord {
             earlier_sha256: earlier,
             row_index: None,
             payment_id: None,
+            row_reference: None,
             reason: None,
             row_status: None,
             row_batch_id: None,
@@ -159,6 +169,7 @@ impl AlertRecord {
             earlier_sha256: None,
             row_index: Some(a.row_index),
             payment_id: Some(a.payment_id.clone()),
+            row_reference: a.row_reference.clone(),
             reason: Some(a.reason),
             row_status: Some(a.row_status),
             row_batch_id: a.row_batch_id.clone(),

@@ -45,6 +45,19 @@ pub mod rule {
     pub const RECEIPT_AMOUNT_MATCHES: &str = "filedrop.receipt_amount_matches";
     /// A payment's status only moves forward (row alert [`crate::IgnoreReason::Backward`]).
     pub const RECEIPT_FORWARD_ONLY: &str = "filedrop.receipt_forward_only";
+    /// A receipt row without a payment id matches exactly one payment by the keys it carries
+    /// (`OrgnlInstrId`, original transaction reference), and a payment-information status
+    /// names a payment information the gateway sent (row alert
+    /// [`crate::IgnoreReason::Unidentified`]).
+    pub const RECEIPT_IDENTIFIED: &str = "filedrop.receipt_identified";
+    /// An amount declared over rows without their own (a camt.054 entry's `Amt`, a batch's
+    /// `TtlAmt`) equals what those payments add up to (row alert
+    /// [`crate::IgnoreReason::EntryAmountMismatch`]).
+    pub const RECEIPT_ENTRY_AMOUNT_MATCHES: &str = "filedrop.receipt_entry_amount_matches";
+    /// A return comes for a payment the gateway knows as paid; a return of a payment still
+    /// pending or accepted means the bank paid without telling (row alert
+    /// [`crate::IgnoreReason::ReturnedUnpaid`]).
+    pub const RECEIPT_RETURN_AFTER_PAID: &str = "filedrop.receipt_return_after_paid";
     /// An acknowledged alert is one the file drop raised.
     pub const ALERT_KNOWN: &str = "filedrop.alert_known";
     /// An acknowledgement names who acknowledged and when.

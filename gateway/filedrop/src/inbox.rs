@@ -25,6 +25,25 @@
 //! beside it (written before the move, never over an existing file) naming the rule and the
 //! error, so an operator sees why without the journal.
 //!
+//! What the bank says is never lost for its shape (bank-files.md §1.2/§1.3):
+//! * a pain.002 `PmtInfSts RJCT` without transaction rows fails every payment of that payment
+//!   information (rows are made for them: already failed ones are repeats, already paid or
+//!   returned ones contradict it and raise [`IgnoreReason::Backward`] alerts); for a payment
+//!   information never sent, one [`IgnoreReason::Unidentified`] alert;
+//! * a row without `OrgnlEndToEndId` is matched by `OrgnlInstrId` (a payment of that id), else
+//!   by its original transaction reference (creditor account, name, amount, among the
+//!   batch's payments no other row names; a rejection's amount only tells several apart); no single match is an
+//!   [`IgnoreReason::Unidentified`] alert;
+//! * a row's amount that differs from its payment's stops a "paid" (or pending, accepted,
+//!   returned) row ([`IgnoreReason::AmountMismatch`]); a "failed" row is applied all the same
+//!   (nothing was paid) with the difference noted ([`IngestReport::amount_differences`],
+//!   [`crate::state::PaymentState::bank_amount`]), its receipt carrying the payment's amount;
+//! * rows without an amount under a declared total (camt.054 entry `Amt`, batch `TtlAmt`) are
+//!   applied only if the total equals what their payments add up to, else
+//!   [`IgnoreReason::EntryAmountMismatch`] and not marked paid;
+//! * a return of a payment still pending or accepted is [`IgnoreReason::ReturnedUnpaid`]: the
+//!   bank says it paid, the gateway never heard so.
+//!
 //! A receipt for a batch still journaled `rendered` (a crash mid-drop) makes the whole file
 //! wait until [`crate::Outbox::recover`] has finished the drop, so no receipt is lost to a
 //! payment that is not yet `sent`.
@@ -34,7 +53,7 @@ use std::path::{Path, PathBuf};
 
 use medsettle_bank::receipts::decode_named;
 use medsettle_bank::{BankProfile, FileKind, ReceiptFile, ReceiptFormat, detect_format, trigger};
-use medsettle_canonical::{Receipt, ReceiptReason, ReceiptStatus};
+use medsettle_canonical::{Money, Receipt, ReceiptReason, ReceiptStatus};
 use medsettle_store::{JournalRecord, StateWrite, Store};
 use serde::Serialize;
 
@@ -77,6 +96,23 @@ pub struct IgnoredReceipt {
     pub reason: IgnoreReason,
     /// The payment's status at the time, if it exists.
     pub current: Option<PaymentStatus>,
+    /// How the row names its payment when not by id, or what a made-up row stands for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+}
+
+/// A row applied although its echoed amount differs from the payment's: only a rejection
+/// (nothing was paid). The payment's state keeps the bank's amount
+/// ([`crate::state::PaymentState::bank_amount`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AmountDifference {
+    pub file_name: String,
+    pub row_index: u64,
+    pub payment_id: String,
+    pub status: ReceiptStatus,
+    /// What the bank's row says (`0.00` is common for rejections).
+    pub bank_amount: Money,
+    pub payment_amount: Money,
 }
 
 /// A file moved to `rejected_dir` without applying anything.
@@ -123,6 +159,8 @@ pub struct IngestReport {
     pub row_alerts: Vec<AlertRecord>,
     /// Payments that became `pending`: query their status with the bank, never re-pay them.
     pub pending_queries: Vec<String>,
+    /// Rejections applied although the amount they echo differs from the payment's.
+    pub amount_differences: Vec<AmountDifference>,
 }
 
 impl IngestReport {
@@ -316,6 +354,7 @@ struct Plan {
     /// One per ignored row that raises an alert (all but exact repeats), in row order.
     row_alerts: Vec<ReceiptRowAlert>,
     pending: Vec<String>,
+    differences: Vec<AmountDifference>,
 }
 
 fn handle_file(
@@ -442,6 +481,7 @@ fn apply(
             applied: plan.applied.len() as u64,
             ignored: plan.ignored.len() as u64,
             ignored_by_reason: by_reason.clone(),
+            amount_differences: plan.differences.len() as u64,
         },
     };
     let json = to_json(&rec);
@@ -477,6 +517,19 @@ fn apply(
             "receipt row not applied; alert raised"
         );
     }
+    for n in &plan.file.notes {
+        tracing::warn!(file = name, note = %n, "receipt file read with a tolerated disagreement");
+    }
+    for d in plan.differences.iter().take(ROW_ALERT_LOG_LINES_MAX) {
+        tracing::warn!(
+            file = name,
+            row = d.row_index,
+            payment = %d.payment_id,
+            bank_amount = %d.bank_amount,
+            payment_amount = %d.payment_amount,
+            "rejection applied; the amount it echoes differs from the payment's"
+        );
+    }
     if plan.row_alerts.len() > ROW_ALERT_LOG_LINES_MAX {
         tracing::error!(
             file = name,
@@ -497,6 +550,7 @@ fn apply(
         .row_alerts
         .extend(plan.row_alerts.iter().map(AlertRecord::from_row));
     report.pending_queries.extend(plan.pending);
+    report.amount_differences.extend(plan.differences);
     Ok(())
 }
 
@@ -611,15 +665,24 @@ fn examine(
             Some(BatchState::Rendered) => return Ok(Verdict::Defer),
             Some(_) => {}
         }
-        if file.rows.is_empty() {
-            file.rows = whole_file_rejection(store, &file, &orig)?;
-        }
     }
+    // How made-up and unnamed rows are referred to in alerts, by row index.
+    let mut references: BTreeMap<u64, String> = BTreeMap::new();
+    if let Some(orig) = file.original_file_id.clone() {
+        let batch = get_json::<BatchRecord>(store, SPACE_BATCH, &orig)?;
+        identify_rows(store, &mut file, batch.as_ref(), &mut references)?;
+        let extra = statuses_without_rows(&file, &orig, batch.as_ref(), &mut references);
+        file.rows.extend(extra);
+    } else {
+        identify_rows(store, &mut file, None, &mut references)?;
+    }
+    let entry_bad = failed_amount_checks(store, &file, &mut references)?;
 
     let mut current: BTreeMap<String, PaymentState> = BTreeMap::new();
     let mut applied = Vec::new();
     let mut ignored = Vec::new();
     let mut pending = Vec::new();
+    let mut differences = Vec::new();
     let mut touched_batches = BTreeSet::new();
     for (row_index, row) in (0u64..).zip(&file.rows) {
         let row_batch = row
@@ -636,7 +699,12 @@ fn examine(
             receipt: row.clone(),
             reason,
             current: cur,
+            reference: references.get(&row_index).cloned(),
         };
+        if row.payment_id.is_empty() {
+            ignored.push((ignore(IgnoreReason::Unidentified, None), None));
+            continue;
+        }
         let Some(mut st) = state else {
             if let Some(b) = &row_batch
                 && batch_state(b)? == Some(BatchState::Rendered)
@@ -650,9 +718,19 @@ fn examine(
             ignored.push((ignore(IgnoreReason::WrongBatch, Some(st.status)), Some(st)));
             continue;
         }
-        if row.amount.is_some_and(|a| a != st.amount) {
+        // The amount check protects "paid": a rejection echoing another amount (often 0.00)
+        // is still a rejection, applied with the difference noted.
+        let bank_amount = row.amount.filter(|a| *a != st.amount);
+        if bank_amount.is_some() && row.status != ReceiptStatus::Failed {
             ignored.push((
                 ignore(IgnoreReason::AmountMismatch, Some(st.status)),
+                Some(st),
+            ));
+            continue;
+        }
+        if entry_bad.contains(&row_index) {
+            ignored.push((
+                ignore(IgnoreReason::EntryAmountMismatch, Some(st.status)),
                 Some(st),
             ));
             continue;
@@ -660,12 +738,30 @@ fn examine(
         if !st.status.advances_to(row.status) {
             let reason = if st.status == PaymentStatus::from_receipt(row.status) {
                 IgnoreReason::Repeated
+            } else if row.status == ReceiptStatus::Returned
+                && matches!(st.status, PaymentStatus::Pending | PaymentStatus::Accepted)
+            {
+                IgnoreReason::ReturnedUnpaid
             } else {
                 IgnoreReason::Backward
             };
             ignored.push((ignore(reason, Some(st.status)), Some(st)));
             continue;
         }
+        let mut row = row.clone();
+        if let Some(a) = bank_amount {
+            differences.push(AmountDifference {
+                file_name: name.to_owned(),
+                row_index,
+                payment_id: row.payment_id.clone(),
+                status: row.status,
+                bank_amount: a,
+                payment_amount: st.amount,
+            });
+            // Downstream (engine, ledger) sees the payment's amount: what failed.
+            row.amount = Some(st.amount);
+        }
+        st.bank_amount = bank_amount;
         st.status = PaymentStatus::from_receipt(row.status);
         st.receipt = Some(row.clone());
         st.receipt_file = Some(name.to_owned());
@@ -674,7 +770,7 @@ fn examine(
         }
         touched_batches.insert(st.batch_id.clone());
         current.insert(row.payment_id.clone(), st);
-        applied.push(row.clone());
+        applied.push(row);
     }
     let row_alerts = row_alerts(store, sha, file.original_file_id.as_deref(), &ignored)?;
     let ignored = ignored.into_iter().map(|(i, _)| i).collect();
@@ -698,7 +794,171 @@ fn examine(
         ignored,
         row_alerts,
         pending,
+        differences,
     })))
+}
+
+/// Finds the payment of every row that names none (pain.002 without `OrgnlEndToEndId`): a
+/// payment whose id is the row's `OrgnlInstrId`, else the one payment of the batch whose
+/// creditor account, name (if given) and amount (if given; for a rejection only to tell
+/// several apart) match the original transaction reference. A payment another row of the
+/// file already names is never matched again. Rows left unmatched keep their empty id (an
+/// [`IgnoreReason::Unidentified`] alert).
+fn identify_rows(
+    store: &dyn Store,
+    file: &mut ReceiptFile,
+    batch: Option<&BatchRecord>,
+    references: &mut BTreeMap<u64, String>,
+) -> Result<(), FileDropError> {
+    if file.unidentified.is_empty() {
+        return Ok(());
+    }
+    let mut claimed: BTreeSet<String> = (file.rows.iter())
+        .filter(|r| !r.payment_id.is_empty())
+        .map(|r| r.payment_id.clone())
+        .collect();
+    for ident in std::mem::take(&mut file.unidentified) {
+        let Some(row) = file.rows.get(ident.row) else {
+            continue;
+        };
+        references.insert(ident.row as u64, ident.describe());
+        let by_instr = match ident.instr_id.as_deref() {
+            Some(id)
+                if !claimed.contains(id)
+                    && get_json::<PaymentState>(store, SPACE_PAYMENT, id)?.is_some() =>
+            {
+                Some(id.to_owned())
+            }
+            _ => None,
+        };
+        let found = by_instr.or_else(|| {
+            let acct = ident.creditor_account.as_deref()?;
+            let mut c: Vec<_> = (batch?.batch.payments.iter())
+                .filter(|p| p.payee.account == acct && !claimed.contains(&p.payment_id))
+                .collect();
+            if let Some(n) = &ident.creditor_name {
+                c.retain(|p| p.payee.name == *n);
+            }
+            // The amount must match, except for a rejection (which may echo 0.00), where it
+            // only tells apart payments to the same creditor.
+            if let Some(a) = row.amount
+                && (c.len() > 1 || row.status != ReceiptStatus::Failed)
+            {
+                c.retain(|p| p.amount == a);
+            }
+            (c.len() == 1).then(|| c[0].payment_id.clone())
+        });
+        if let Some(id) = found {
+            tracing::info!(file_id = %file.file_id, row = ident.row, payment = %id,
+                reference = %ident.describe(), "receipt row without payment id matched");
+            claimed.insert(id.clone());
+            file.rows[ident.row].payment_id = id;
+        }
+        file.unidentified.push(ident);
+    }
+    Ok(())
+}
+
+/// Rows for statuses given without transaction rows: a pain.002 group-only report (see
+/// [`whole_file_rejection`]) or a `PmtInfSts RJCT` without `TxInfAndSts`, which fails every
+/// payment of that payment information (the gateway's PmtInfId is its batch id). A
+/// payment-information status for a payment information never sent becomes one row without
+/// payment id (an [`IgnoreReason::Unidentified`] alert). Appended after the decoded rows.
+fn statuses_without_rows(
+    file: &ReceiptFile,
+    batch_id: &str,
+    batch: Option<&BatchRecord>,
+    references: &mut BTreeMap<u64, String>,
+) -> Vec<Receipt> {
+    if file.payment_infos.iter().all(|p| p.code.is_none()) {
+        return if file.rows.is_empty() {
+            whole_file_rejection(file, batch_id, batch)
+        } else {
+            Vec::new()
+        };
+    }
+    let mut out = Vec::new();
+    for p in &file.payment_infos {
+        if p.rows > 0 || p.code.as_deref() != Some("RJCT") {
+            continue;
+        }
+        if is_duplicate_file_reason(p.reason.as_ref()) {
+            tracing::warn!(file_id = %file.file_id, pmt_inf = %p.pmt_inf_id,
+                "bank rejected a re-sent payment information as a duplicate; payments unchanged");
+            continue;
+        }
+        match batch.filter(|b| b.batch.batch_id == p.pmt_inf_id) {
+            Some(b) => out.extend(failed_rows(b, batch_id, p.reason.as_ref())),
+            None => {
+                let index = (file.rows.len() + out.len()) as u64;
+                references.insert(
+                    index,
+                    format!(
+                        "OrgnlPmtInfId={} (PmtInfSts RJCT without transactions): the gateway \
+                         sent no such payment information in batch {batch_id}",
+                        p.pmt_inf_id
+                    ),
+                );
+                out.push(Receipt {
+                    payment_id: String::new(),
+                    batch_id: Some(batch_id.to_owned()),
+                    status: ReceiptStatus::Failed,
+                    amount: p.declared_sum,
+                    bank_reference: None,
+                    value_date: None,
+                    reason: p.reason.clone(),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// The rows (by index) whose declared total does not hold: rows without an amount under an
+/// entry `Amt` / batch `TtlAmt` that differs from what their payments add up to (or that
+/// cannot be checked: a payment unknown, another transaction without amount).
+fn failed_amount_checks(
+    store: &dyn Store,
+    file: &ReceiptFile,
+    references: &mut BTreeMap<u64, String>,
+) -> Result<BTreeSet<u64>, FileDropError> {
+    let mut bad = BTreeSet::new();
+    for c in &file.amount_checks {
+        let mut total = c.others_known;
+        let mut checkable = c.others_unknown == 0;
+        for &i in &c.rows {
+            let Some(r) = file.rows.get(i) else { continue };
+            match r.amount {
+                Some(a) => total += a,
+                None => match get_json::<PaymentState>(store, SPACE_PAYMENT, &r.payment_id)? {
+                    Some(st) => total += st.amount,
+                    None => checkable = false,
+                },
+            }
+        }
+        if checkable && total == c.declared {
+            continue;
+        }
+        let why = if checkable {
+            format!(
+                "{}: declared {}, its payments add up to {total}",
+                c.location, c.declared
+            )
+        } else {
+            format!(
+                "{}: declared {}, cannot be checked (a payment unknown or a transaction \
+                 without amount)",
+                c.location, c.declared
+            )
+        };
+        for &i in &c.rows {
+            if file.rows.get(i).is_some_and(|r| r.amount.is_none()) {
+                references.entry(i as u64).or_insert_with(|| why.clone());
+                bad.insert(i as u64);
+            }
+        }
+    }
+    Ok(bad)
 }
 
 /// The alerts the ignored rows raise (each with the payment's state when it was read): all
@@ -725,6 +985,7 @@ fn row_alerts(
             row_index: i.row_index,
             payment_id: i.receipt.payment_id.clone(),
             reason: i.reason,
+            row_reference: i.reference.clone(),
             rule: rule.to_owned(),
             row_status: i.receipt.status,
             row_batch_id: (i.receipt.batch_id.as_deref())
@@ -739,36 +1000,19 @@ fn row_alerts(
     Ok(out)
 }
 
-/// A group-only report (pain.002 `GrpSts` without rows): `RJCT` fails every payment of the
-/// batch, except for a duplicate-file rejection, which answers a re-send and changes nothing.
-fn whole_file_rejection(
-    store: &dyn Store,
-    file: &ReceiptFile,
-    batch_id: &str,
-) -> Result<Vec<Receipt>, FileDropError> {
-    let Some(group) = &file.group_status else {
-        return Ok(Vec::new());
-    };
-    if group.code != "RJCT" {
-        return Ok(Vec::new());
-    }
-    let reason: Option<ReceiptReason> = group.reason.clone();
-    if reason
-        .as_ref()
+fn is_duplicate_file_reason(reason: Option<&ReceiptReason>) -> bool {
+    reason
         .and_then(|r| r.iso_code.as_deref())
         .is_some_and(|c| DUPLICATE_FILE_REASONS.contains(&c))
-    {
-        tracing::warn!(file_id = %file.file_id, batch = batch_id,
-            "bank rejected a re-sent file as a duplicate; payments unchanged");
-        return Ok(Vec::new());
-    }
-    let Some(rec) = get_json::<BatchRecord>(store, SPACE_BATCH, batch_id)? else {
-        return Ok(Vec::new());
-    };
-    Ok(rec
-        .batch
-        .payments
-        .iter()
+}
+
+/// Every payment of `batch`, failed with `reason`.
+fn failed_rows(
+    batch: &BatchRecord,
+    batch_id: &str,
+    reason: Option<&ReceiptReason>,
+) -> Vec<Receipt> {
+    (batch.batch.payments.iter())
         .map(|p| Receipt {
             payment_id: p.payment_id.clone(),
             batch_id: Some(batch_id.to_owned()),
@@ -776,7 +1020,30 @@ fn whole_file_rejection(
             amount: Some(p.amount),
             bank_reference: None,
             value_date: None,
-            reason: reason.clone(),
+            reason: reason.cloned(),
         })
-        .collect())
+        .collect()
+}
+
+/// A group-only report (pain.002 `GrpSts` without rows): `RJCT` fails every payment of the
+/// batch, except for a duplicate-file rejection, which answers a re-send and changes nothing.
+fn whole_file_rejection(
+    file: &ReceiptFile,
+    batch_id: &str,
+    batch: Option<&BatchRecord>,
+) -> Vec<Receipt> {
+    let Some(group) = &file.group_status else {
+        return Vec::new();
+    };
+    if group.code != "RJCT" {
+        return Vec::new();
+    }
+    if is_duplicate_file_reason(group.reason.as_ref()) {
+        tracing::warn!(file_id = %file.file_id, batch = batch_id,
+            "bank rejected a re-sent file as a duplicate; payments unchanged");
+        return Vec::new();
+    }
+    batch
+        .map(|b| failed_rows(b, batch_id, group.reason.as_ref()))
+        .unwrap_or_default()
 }

@@ -41,7 +41,8 @@ pub use config::{
 };
 pub use error::{FileDropError, rule};
 pub use inbox::{
-    Alert, DUPLICATE_FILE_REASONS, IgnoredReceipt, Inbox, IngestReport, REASON_SUFFIX, RejectedFile,
+    Alert, AmountDifference, DUPLICATE_FILE_REASONS, IgnoredReceipt, Inbox, IngestReport,
+    REASON_SUFFIX, RejectedFile,
 };
 pub use outbox::{DELIMITED_SEQ_MAX, DropReport, FILE_NAME_BYTES_MAX, Outbox};
 pub use simulate::{SimReport, simulate_loop, simulate_pass};

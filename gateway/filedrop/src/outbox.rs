@@ -154,6 +154,7 @@ impl Outbox {
                 status: PaymentStatus::Sent,
                 receipt: None,
                 receipt_file: None,
+                bank_amount: None,
             };
             rec = rec.with_write(StateWrite::put(
                 SPACE_PAYMENT,

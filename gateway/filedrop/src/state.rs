@@ -60,18 +60,31 @@ pub enum IgnoreReason {
     AmountMismatch,
     /// The payment already has this status.
     Repeated,
-    /// The status would move backwards (e.g. paid → pending).
+    /// The status would move backwards (e.g. paid → pending, or a payment-information-level
+    /// rejection of a payment already paid).
     Backward,
+    /// The row names no payment (no `OrgnlEndToEndId`) and its other keys match none, or
+    /// several; or a payment-information status names a payment information never sent.
+    Unidentified,
+    /// The row carries no amount and the amount declared over it (camt.054 entry `Amt`, batch
+    /// `TtlAmt`) differs from what its payments add up to: not marked paid.
+    EntryAmountMismatch,
+    /// A return for a payment the gateway knows only as pending or accepted: the bank says
+    /// it paid, the gateway never heard so. Not applied; an operator reconciles.
+    ReturnedUnpaid,
 }
 
 impl IgnoreReason {
     /// Every reason, in the order reports list them.
-    pub const ALL: [IgnoreReason; 5] = [
+    pub const ALL: [IgnoreReason; 8] = [
         IgnoreReason::UnknownPayment,
         IgnoreReason::WrongBatch,
         IgnoreReason::AmountMismatch,
         IgnoreReason::Repeated,
         IgnoreReason::Backward,
+        IgnoreReason::Unidentified,
+        IgnoreReason::EntryAmountMismatch,
+        IgnoreReason::ReturnedUnpaid,
     ];
 
     /// The rule a row ignored for this reason broke; `None` for an exact repeat, which
@@ -82,6 +95,9 @@ impl IgnoreReason {
             IgnoreReason::WrongBatch => Some(rule::RECEIPT_SAME_BATCH),
             IgnoreReason::AmountMismatch => Some(rule::RECEIPT_AMOUNT_MATCHES),
             IgnoreReason::Backward => Some(rule::RECEIPT_FORWARD_ONLY),
+            IgnoreReason::Unidentified => Some(rule::RECEIPT_IDENTIFIED),
+            IgnoreReason::EntryAmountMismatch => Some(rule::RECEIPT_ENTRY_AMOUNT_MATCHES),
+            IgnoreReason::ReturnedUnpaid => Some(rule::RECEIPT_RETURN_AFTER_PAID),
             IgnoreReason::Repeated => None,
         }
     }
@@ -93,6 +109,9 @@ impl IgnoreReason {
             IgnoreReason::AmountMismatch => "amount_mismatch",
             IgnoreReason::Repeated => "repeated",
             IgnoreReason::Backward => "backward",
+            IgnoreReason::Unidentified => "unidentified",
+            IgnoreReason::EntryAmountMismatch => "entry_amount_mismatch",
+            IgnoreReason::ReturnedUnpaid => "returned_unpaid",
         }
     }
 }
@@ -193,6 +212,11 @@ pub struct PaymentState {
     /// The receipt file it came in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub receipt_file: Option<String>,
+    /// The amount the bank's row echoed when it differs from `amount` (a rejection echoing
+    /// `0.00`, say). Such a row is applied only when it says "failed"; `receipt` then carries
+    /// the payment's own amount, this keeps the bank's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bank_amount: Option<Money>,
 }
 
 /// What happened to a receipt file.
@@ -206,11 +230,19 @@ pub enum InboxOutcome {
         ignored: u64,
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         ignored_by_reason: BTreeMap<IgnoreReason, u64>,
+        /// Rows applied although their echoed amount differs (rejections only; see
+        /// [`PaymentState::bank_amount`]).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        amount_differences: u64,
     },
     /// Not applied at all (undecodable, truncated, totals off, unknown batch…).
     Rejected { rule: String, error: String },
     /// Same name as an earlier file, different content: nothing applied.
     Conflict { earlier_sha256: String },
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The (name, SHA-256) record of a receipt file.
@@ -230,8 +262,13 @@ pub struct ReceiptRowAlert {
     pub file_sha256: String,
     /// The row's position among the file's decoded rows, from 0.
     pub row_index: u64,
+    /// Empty for a row that names no payment (see `row_reference`).
     pub payment_id: String,
     pub reason: IgnoreReason,
+    /// How the row names its payment when not by payment id (e.g. `no OrgnlEndToEndId;
+    /// OrgnlInstrId=…`), or which payment-information status it stands for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub row_reference: Option<String>,
     /// The rule broken ([`IgnoreReason::alert_rule`]).
     pub rule: String,
     /// What the row says.
@@ -347,6 +384,7 @@ mod tests {
                 ignored: 2,
                 ignored_by_reason: [(IgnoreReason::Backward, 1), (IgnoreReason::Repeated, 1)]
                     .into(),
+                amount_differences: 0,
             },
         };
         let json = to_json(&rec);

@@ -38,16 +38,15 @@ fn pain002(msg_id: &str, original: &str, rows: &[Receipt]) -> Vec<u8> {
         ReceiptStatus::Failed => "RJCT",
         ReceiptStatus::Returned => unreachable!("not in pain.002"),
     };
-    pain002::encode(&pain002::Report {
+    pain002::encode(&pain002::Report::new(
         msg_id,
-        created_at: "2025-01-03T18:00:00+08:00",
-        original_msg_id: original,
-        original_count: rows.len() as u64,
-        original_sum: rows.iter().filter_map(|r| r.amount).sum(),
-        group_status: "PART",
-        group_reason: None,
-        rows: rows.iter().map(|r| (r, code(r.status))).collect(),
-    })
+        "2025-01-03T18:00:00+08:00",
+        original,
+        rows.len() as u64,
+        rows.iter().filter_map(|r| r.amount).sum(),
+        "PART",
+        rows.iter().map(|r| (r, code(r.status))).collect(),
+    ))
 }
 
 /// Batches `B-A` (payments B-A-P1..3 of 1007, 2007, 3007 fen) and `B-B` (B-B-P1, 1007 fen)
