@@ -977,3 +977,38 @@ fn the_gateway_pays_and_applies_receipts_with_no_operator_command() {
     let stats = ws.journal_stats();
     assert!(stats["per_kind"].get("ops.action").is_none(), "{stats}");
 }
+
+/// A killed gateway leaves its `gateway.json` behind. A command that reads such a stale file
+/// while a new gateway is starting (it holds the journal before it listens and writes its own
+/// file) finds nobody at the old address and cannot open the journal either: it must keep
+/// looking for the new gateway, not fail.
+#[test]
+fn a_command_during_a_restart_finds_the_new_gateway() {
+    let ws = Workspace::init();
+    let gw = ws.serve_env(&[], &[("MEDSETTLE_LOG", "warn")]);
+    let file = ws.path().join("data/gateway.json");
+    let live = std::fs::read(&file).unwrap();
+    // The dead gateway's address: a port nothing listens on.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_addr = dead.local_addr().unwrap();
+    drop(dead);
+    std::fs::write(&file, format!("{{\"addr\": \"{dead_addr}\", \"pid\": 1}}")).unwrap();
+    let cfg = ws.config();
+    let command = std::process::Command::new(bin())
+        .args(["bank", "status", "--config", cfg.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The new gateway "finishes starting" a little later: its file names where it listens.
+    std::thread::sleep(std::time::Duration::from_millis(1_500));
+    std::fs::write(&file, live).unwrap();
+    let out = command.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("all payments: none"));
+    assert!(gw.terminate().success());
+}

@@ -53,34 +53,80 @@ pub fn perform(config: &Config, action: &Action) -> anyhow::Result<Performed> {
     perform_as(config, &actions::new_op_id(action), action)
 }
 
+/// How long a command keeps looking for a gateway that is starting, ms: a killed gateway
+/// leaves its `gateway.json` behind, and a command that finds nobody listening there opens the
+/// journal itself — unless a new gateway has meanwhile taken the journal, which is then asked
+/// instead.
+pub const GATEWAY_START_WAIT_MS: u64 = 15_000;
+
+/// The gateway's answer, or the journal opened by this process when no gateway runs. A
+/// journal that cannot be opened while a `gateway.json` says a gateway runs means one is
+/// starting (it holds the lock before it listens): ask it again, within
+/// [`GATEWAY_START_WAIT_MS`].
+fn via_gateway_or_journal<T>(
+    config: &Config,
+    mut ask_gateway: impl FnMut() -> anyhow::Result<Option<T>>,
+    open_journal: impl Fn() -> anyhow::Result<Operations>,
+) -> anyhow::Result<Result<T, Operations>> {
+    let deadline =
+        std::time::Instant::now() + std::time::Duration::from_millis(GATEWAY_START_WAIT_MS);
+    loop {
+        if let Some(answer) = ask_gateway()? {
+            return Ok(Ok(answer));
+        }
+        match open_journal() {
+            Ok(ops) => return Ok(Err(ops)),
+            Err(_)
+                if remote::GatewayFile::read(config).is_some()
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// [`perform`] under a given operation id (the same id again does nothing more).
 pub fn perform_as(config: &Config, op_id: &str, action: &Action) -> anyhow::Result<Performed> {
-    if let Some(done) = remote::perform(config, op_id, action)? {
-        return Ok(done);
+    match via_gateway_or_journal(
+        config,
+        || remote::perform(config, op_id, action),
+        || open_local(config),
+    )? {
+        Ok(done) => Ok(done),
+        Err(ops) => ops
+            .perform(op_id, action, LOCAL_OPERATOR)
+            .map_err(ActionError::into_anyhow),
     }
-    open_local(config)?
-        .perform(op_id, action, LOCAL_OPERATOR)
-        .map_err(ActionError::into_anyhow)
 }
 
 /// The text of a read (`settle status`, `bank status`, `journal stats`), from the running
 /// gateway if there is one, else from the journal directly.
 pub fn read(config: &Config, query: Query) -> anyhow::Result<String> {
-    if let Some(text) = remote::read(config, query)? {
-        return Ok(text);
+    match via_gateway_or_journal(
+        config,
+        || remote::read(config, query),
+        || open_local(config),
+    )? {
+        Ok(text) => Ok(text),
+        Err(ops) => query.answer(&ops),
     }
-    query.answer(&open_local(config)?)
 }
 
 /// `journal export --from FROM` into `out`, from the running gateway if there is one (durable
 /// records, page by page), else from the journal directly.
 pub fn export(config: &Config, from: u64, out: &mut dyn std::io::Write) -> anyhow::Result<()> {
-    if remote::export(config, from, out)? {
-        return Ok(());
-    }
-    let store = open::open_store(config)?;
+    let ops = match via_gateway_or_journal(
+        config,
+        || Ok(remote::export(config, from, &mut *out)?.then_some(())),
+        || open_local(config),
+    )? {
+        Ok(()) => return Ok(()),
+        Err(ops) => ops,
+    };
     use medsettle_store::Store;
-    for item in store.export(from) {
+    for item in ops.store().export(from) {
         serde_json::to_writer(&mut *out, &journal::export_line(item))?;
         out.write_all(b"\n")?;
     }
