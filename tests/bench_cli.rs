@@ -3,25 +3,10 @@
 
 mod common;
 
-use std::process::Command;
-
-/// `medsettle-bench ARGS…` against the `medsettle` binary under test; its stdout.
-fn run_bench(args: &[&str]) -> String {
-    // The workspace's test run builds every package's binaries into the same directory.
-    let bench = common::bin().with_file_name("medsettle-bench");
-    assert!(bench.is_file(), "{} is not built", bench.display());
-    let out = Command::new(&bench)
-        .arg("--gateway")
-        .arg(common::bin())
-        .args(args)
-        .output()
-        .expect("run medsettle-bench");
-    assert!(
-        out.status.success(),
-        "medsettle-bench {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+/// `medsettle-bench ARGS…` (its library, exactly what the binary runs) against the
+/// `medsettle` binary under test.
+fn run_bench(args: &[&str]) {
+    medsettle_bench::run_args(args, &common::bin()).expect("medsettle-bench ingest");
 }
 
 #[test]
