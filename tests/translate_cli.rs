@@ -24,6 +24,8 @@ struct Case {
 struct CaseOptions {
     #[serde(default)]
     identity_warn_only: Vec<String>,
+    #[serde(default)]
+    mdtrt_cert_no_max: Option<usize>,
 }
 
 #[derive(serde::Deserialize)]
@@ -55,6 +57,10 @@ fn every_conformance_case_through_the_cli() {
         }
         for w in &case.options.identity_warn_only {
             args.extend(["--warn-only", w]);
+        }
+        let cert_max = case.options.mdtrt_cert_no_max.map(|n| n.to_string());
+        if let Some(n) = &cert_max {
+            args.extend(["--mdtrt-cert-no-max", n]);
         }
         args.push(input.to_str().unwrap());
         let out = run(&args);

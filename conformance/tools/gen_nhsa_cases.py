@@ -561,8 +561,11 @@ def toml_str(s):
 
 
 def main():
-    if OUT_DIR.exists():
-        shutil.rmtree(OUT_DIR)
+    # Only the cases this script writes are replaced; hand-written cases (the provincial shapes,
+    # 100 and up) stay.
+    for c in CASES:
+        if (OUT_DIR / c["name"]).exists():
+            shutil.rmtree(OUT_DIR / c["name"])
     for c in CASES:
         d = OUT_DIR / c["name"]
         d.mkdir(parents=True)

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use crate::envelope::{DecodeLimits, RequestEnvelope, ResponseEnvelope, parse_object};
 use crate::error::NhsaError;
-use crate::field::{Record, join};
+use crate::field::{Record, Repair, RepairKind, Tolerance, join};
 use crate::settlement::claim_from_exchange;
 use crate::tx::t2204::FeeUploadOutput;
 use crate::tx::{
@@ -25,8 +25,57 @@ pub struct Options {
     /// Which identities only warn (default: all enforced).
     pub identity_policy: IdentityPolicy,
     /// The transaction a lone response answers (a response does not carry its infno). When
-    /// absent the output shape is inferred from its node names and `infno` is `null`.
+    /// absent the output shape is inferred from its node names and `infno` is `null`; an
+    /// output whose nodes are not exactly a served transaction's is refused as not served.
     pub infno: Option<String>,
+    /// What is tolerated of provincial shapes (`mdtrt_cert_no_max`, …). Placeholder array
+    /// elements are always tolerated in answers, never in requests.
+    pub tolerance: Tolerance,
+}
+
+/// A decoded message with the repairs applied to provincial shapes on the way
+/// (`specs/nhsa-interface.md` §8). Its JSON is the canonical JSON plus, when anything was
+/// repaired, `"repairs": [{"repair", "path", "detail"}, …]` and, for a claim whose amounts
+/// were derived, `"derived": ["psn_part_amt", …]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decoded {
+    pub canonical: Canonical,
+    pub repairs: Vec<Repair>,
+}
+
+impl Decoded {
+    /// The names of the amounts derived from the identities.
+    pub fn derived_fields(&self) -> Vec<String> {
+        self.repairs
+            .iter()
+            .filter(|r| r.repair == RepairKind::Derived)
+            .map(|r| r.path.rsplit('.').next().unwrap_or(&r.path).to_owned())
+            .collect()
+    }
+
+    /// The canonical JSON with the repairs recorded.
+    pub fn to_json(&self) -> Value {
+        let mut v = self.canonical.to_json();
+        if let Value::Object(m) = &mut v
+            && !self.repairs.is_empty()
+        {
+            let derived = self.derived_fields();
+            if !derived.is_empty() && matches!(self.canonical, Canonical::Claim(_)) {
+                m.insert("derived".into(), derived.into());
+            }
+            m.insert(
+                "repairs".into(),
+                serde_json::to_value(&self.repairs).expect("repairs serialize"),
+            );
+        }
+        v
+    }
+}
+
+impl Serialize for Decoded {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.to_json().serialize(s)
+    }
 }
 
 /// Why a decoded exchange is not a settled claim.
@@ -155,14 +204,21 @@ impl Serialize for Canonical {
 }
 
 /// Decode a request, a response or an exchange (auto-detected) into its canonical form.
+/// The repairs applied on the way are not returned: [`decode`] returns them too.
 pub fn to_canonical(bytes: &[u8], opts: &Options) -> Result<Canonical, NhsaError> {
+    decode(bytes, opts).map(|d| d.canonical)
+}
+
+/// [`to_canonical`] with the repairs of provincial shapes it applied.
+pub fn decode(bytes: &[u8], opts: &Options) -> Result<Decoded, NhsaError> {
     let map = parse_object(bytes, &opts.limits)?;
-    if map.contains_key("request") && map.contains_key("response") {
-        decode_exchange(&map, opts)
+    let mut repairs = Vec::new();
+    let canonical = if map.contains_key("request") && map.contains_key("response") {
+        decode_exchange(&map, opts, &mut repairs)
     } else if map.contains_key("infno") {
-        decode_request(&map, "").map(Canonical::Request)
+        decode_request(&map, "", opts.tolerance, &mut repairs).map(Canonical::Request)
     } else if map.contains_key("infcode") {
-        decode_response(&map, opts.infno.as_deref(), "", &opts.identity_policy)
+        decode_response(&map, opts.infno.as_deref(), "", opts, &mut repairs)
             .map(Canonical::Response)
     } else {
         Err(NhsaError::one(
@@ -170,19 +226,28 @@ pub fn to_canonical(bytes: &[u8], opts: &Options) -> Result<Canonical, NhsaError
             "infno",
             "not a national-interface message: no infno (request), infcode (response) or request+response (exchange)",
         ))
-    }
+    }?;
+    Ok(Decoded { canonical, repairs })
 }
 
-fn decode_request(map: &Map<String, Value>, path: &str) -> Result<CanonicalRequest, NhsaError> {
+fn decode_request(
+    map: &Map<String, Value>,
+    path: &str,
+    tolerance: Tolerance,
+    repairs: &mut Vec<Repair>,
+) -> Result<CanonicalRequest, NhsaError> {
     // envelope and input violations are reported together
     let envelope = RequestEnvelope::from_map(map, path);
     let infno = map.get("infno").and_then(Value::as_str).unwrap_or_default();
     let input = map
         .get("input")
         .filter(|v| v.is_object())
-        .map(|v| decode_input_at(infno, v, &join(path, "input")));
+        .map(|v| decode_input_at(infno, v, &join(path, "input"), tolerance));
     match (envelope, input) {
-        (Ok(envelope), Some(Ok(input))) => Ok(CanonicalRequest { envelope, input }),
+        (Ok(envelope), Some(Ok((input, fixed)))) => {
+            repairs.extend(fixed);
+            Ok(CanonicalRequest { envelope, input })
+        }
         (env, input) => {
             let mut v = Vec::new();
             if let Err(e) = env {
@@ -213,8 +278,10 @@ fn decode_response(
     map: &Map<String, Value>,
     infno: Option<&str>,
     path: &str,
-    policy: &IdentityPolicy,
+    opts: &Options,
+    repairs: &mut Vec<Repair>,
 ) -> Result<CanonicalResponse, NhsaError> {
+    let policy = &opts.identity_policy;
     let envelope = ResponseEnvelope::from_map(map, path)?;
     if !envelope.is_success() {
         return Ok(CanonicalResponse {
@@ -233,14 +300,22 @@ fn decode_response(
             )
         })?,
         None => infer_output_shape(&raw).ok_or_else(|| {
+            let nodes = match &raw {
+                Value::Object(m) => m.keys().cloned().collect::<Vec<_>>().join(", "),
+                _ => String::new(),
+            };
             NhsaError::one(
                 RuleId::NHSA_ENV_INFNO,
                 join(path, "output"),
-                "the output's nodes match no transaction medsettle serves",
+                format!(
+                    "transaction not served: the output's nodes ({nodes}) are not those of a transaction medsettle serves; name the transaction (infno) if it is one"
+                ),
             )
         })?,
     };
-    let output = decode_output_at(shape, infno, &raw, &join(path, "output"))?;
+    let (output, fixed) =
+        decode_output_at(shape, infno, &raw, &join(path, "output"), opts.tolerance)?;
+    repairs.extend(fixed);
     if let TxOutput::FeeUpload(fees) = &output {
         let v = check_fee_lines(fees, &join(path, "output"));
         let errors: Vec<_> = v
@@ -258,7 +333,11 @@ fn decode_response(
     })
 }
 
-fn decode_exchange(map: &Map<String, Value>, opts: &Options) -> Result<Canonical, NhsaError> {
+fn decode_exchange(
+    map: &Map<String, Value>,
+    opts: &Options,
+    repairs: &mut Vec<Repair>,
+) -> Result<Canonical, NhsaError> {
     let mut violations = Vec::new();
     let obj = |name: &str, v: &mut Vec<Violation>| match map.get(name) {
         Some(Value::Object(m)) => Some(m.clone()),
@@ -276,11 +355,11 @@ fn decode_exchange(map: &Map<String, Value>, opts: &Options) -> Result<Canonical
     let (Some(req_map), Some(resp_map)) = (req_map, resp_map) else {
         return Err(NhsaError::new(violations));
     };
-    let request = decode_request(&req_map, "request");
+    let request = decode_request(&req_map, "request", opts.tolerance, repairs);
     let infno = req_map.get("infno").and_then(Value::as_str);
     // the response is typed by the request's infno when that is a known transaction
     let infno = infno.filter(|i| output_shape(i).is_some());
-    let response = decode_response(&resp_map, infno, "response", &opts.identity_policy);
+    let response = decode_response(&resp_map, infno, "response", opts, repairs);
     let (request, response) = match (request, response) {
         (Ok(a), Ok(b)) => (a, b),
         (a, b) => {

@@ -126,16 +126,100 @@ pub mod kinds {
     pub const JSON: FieldKind = FieldKind::Json;
 }
 
+/// Default of [`Tolerance::mdtrt_cert_no_max`]: the longest `mdtrt_cert_no` accepted when it
+/// is a card number joined with a token by `|` (seen with tokens of several hundred
+/// characters). The national table gives the field 50 characters.
+pub const MDTRT_CERT_NO_MAX_DEFAULT: usize = 1024;
+
+/// Credential fields that may carry `card|token` beyond their table length.
+pub const CERT_TOKEN_FIELDS: &[&str] = &["mdtrt_cert_no"];
+
+/// What decoding tolerates of provincial shapes (`specs/nhsa-interface.md` §8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tolerance {
+    /// Read an array element whose fields are all `""` (or `null`) as absent. Set when
+    /// decoding answers (outputs), not requests.
+    pub placeholder_elements: bool,
+    /// The longest `card|token` credential number accepted ([`CERT_TOKEN_FIELDS`]).
+    pub mdtrt_cert_no_max: usize,
+}
+
+impl Default for Tolerance {
+    fn default() -> Self {
+        Tolerance {
+            placeholder_elements: false,
+            mdtrt_cert_no_max: MDTRT_CERT_NO_MAX_DEFAULT,
+        }
+    }
+}
+
+impl Tolerance {
+    /// The tolerance for decoding an answer's output.
+    pub fn for_answers(self) -> Tolerance {
+        Tolerance {
+            placeholder_elements: true,
+            ..self
+        }
+    }
+}
+
+/// What a repair did to a provincial shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RepairKind {
+    /// A `null` amount filled from the settlement identities (§2.5).
+    Derived,
+    /// An array element whose fields were all empty read as absent.
+    PlaceholderElement,
+    /// A single object where the table says array, read as a one-element array.
+    ObjectAsArray,
+    /// A credential number `card|token` longer than its table length, kept verbatim.
+    CertificateToken,
+    /// A date sent as `yyyy-MM-dd 00:00:00`, read as the date.
+    DateWithMidnight,
+}
+
+/// One repair applied while decoding, with the path of what was repaired.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Repair {
+    pub repair: RepairKind,
+    pub path: String,
+    pub detail: String,
+}
+
 /// Where the violations of one message are collected: decoding never stops at the first.
+/// Repairs of tolerated provincial shapes are collected alongside.
 #[derive(Debug, Default)]
 pub struct Errors {
     pub violations: Vec<Violation>,
+    pub repairs: Vec<Repair>,
+    pub tolerance: Tolerance,
 }
 
 impl Errors {
+    pub fn with_tolerance(tolerance: Tolerance) -> Errors {
+        Errors {
+            tolerance,
+            ..Errors::default()
+        }
+    }
+
     pub fn push(&mut self, rule: RuleId, path: impl fmt::Display, message: impl Into<String>) {
         self.violations
             .push(Violation::new(rule, path.to_string(), message));
+    }
+
+    pub fn repaired(
+        &mut self,
+        repair: RepairKind,
+        path: impl fmt::Display,
+        detail: impl Into<String>,
+    ) {
+        self.repairs.push(Repair {
+            repair,
+            path: path.to_string(),
+            detail: detail.into(),
+        });
     }
 
     pub fn is_empty(&self) -> bool {
@@ -251,6 +335,29 @@ impl FieldValue for String {
         };
         if let FieldKind::Char(max) = spec.kind {
             let n = s.chars().count();
+            if n > max && CERT_TOKEN_FIELDS.contains(&spec.name) && cert_token(s, max) {
+                let limit = errs.tolerance.mdtrt_cert_no_max;
+                if n <= limit {
+                    errs.repaired(
+                        RepairKind::CertificateToken,
+                        path,
+                        format!(
+                            "{} has {n} characters (table: {max}): a card number joined with a token by `|`, kept verbatim (limit {limit})",
+                            spec.name
+                        ),
+                    );
+                    return Some(s.clone());
+                }
+                errs.push(
+                    RuleId::FMT_LENGTH,
+                    path,
+                    format!(
+                        "{} ({}) has {n} characters; a card|token credential is accepted up to {limit}",
+                        spec.name, spec.zh
+                    ),
+                );
+                return None;
+            }
             if n > max {
                 errs.push(
                     RuleId::FMT_LENGTH,
@@ -276,6 +383,14 @@ impl FieldValue for String {
 
     fn canonical(&self) -> Value {
         Value::String(self.clone())
+    }
+}
+
+/// `card|token`: a non-empty card number within the table length, `|`, a non-empty token.
+fn cert_token(s: &str, max: usize) -> bool {
+    match s.split_once('|') {
+        Some((card, token)) => !card.is_empty() && card.chars().count() <= max && !token.is_empty(),
+        None => false,
     }
 }
 
@@ -439,8 +554,17 @@ impl FieldValue for Date {
             type_error(errs, path, spec, v, "a date `yyyy-MM-dd`");
             return None;
         };
-        match Date::parse(s, format_description!("[year]-[month]-[day]")) {
-            Ok(d) if s.len() == 10 => Some(d),
+        let parse = |t: &str| Date::parse(t, format_description!("[year]-[month]-[day]")).ok();
+        match (s.len(), s.get(..10), s.get(10..)) {
+            (10, _, _) if parse(s).is_some() => parse(s),
+            (19, Some(day), Some(" 00:00:00")) if parse(day).is_some() => {
+                errs.repaired(
+                    RepairKind::DateWithMidnight,
+                    path,
+                    format!("{} sent as `{s}`: read as the date {day}", spec.name),
+                );
+                parse(day)
+            }
             _ => {
                 errs.push(
                     RuleId::FMT_DATE,
@@ -661,24 +785,57 @@ impl<T: FieldValue> Serialize for FieldWire<'_, T> {
 
 /// Arrays of records. An element that fails is reported at `path[i]`; the array decodes only
 /// when every element does.
+///
+/// Tolerated: a single object where the table says array is a one-element array; in answers,
+/// an element whose fields are all `""` or `null` (a placeholder) is skipped. Both are
+/// recorded as repairs.
 pub fn decode_array<T: Record>(v: &Value, path: &str, errs: &mut Errors) -> Option<Vec<T>> {
-    let Value::Array(items) = v else {
-        errs.push(
-            RuleId::FMT_TYPE,
-            path,
-            format!("{path} must be an array, not {}", json_type(v)),
-        );
-        return None;
+    let items = match v {
+        Value::Array(items) => items,
+        Value::Object(_) => {
+            errs.repaired(
+                RepairKind::ObjectAsArray,
+                path,
+                format!("{path} sent as one object: read as a one-element array"),
+            );
+            return T::decode_value(v, path, errs).map(|x| vec![x]);
+        }
+        _ => {
+            errs.push(
+                RuleId::FMT_TYPE,
+                path,
+                format!("{path} must be an array, not {}", json_type(v)),
+            );
+            return None;
+        }
     };
     let mut out = Vec::with_capacity(items.len());
     let mut ok = true;
     for (i, item) in items.iter().enumerate() {
+        if errs.tolerance.placeholder_elements && is_placeholder(item) {
+            errs.repaired(
+                RepairKind::PlaceholderElement,
+                format!("{path}[{i}]"),
+                format!("{path}[{i}] has only empty fields: read as absent"),
+            );
+            continue;
+        }
         match T::decode_value(item, &format!("{path}[{i}]"), errs) {
             Some(x) => out.push(x),
             None => ok = false,
         }
     }
     ok.then_some(out)
+}
+
+/// A placeholder element: a non-empty object whose every field is `""` or `null`, at least
+/// one of them `""`.
+fn is_placeholder(item: &Value) -> bool {
+    let Value::Object(m) = item else {
+        return false;
+    };
+    m.values().any(|v| v.as_str() == Some(""))
+        && m.values().all(|v| v.is_null() || v.as_str() == Some(""))
 }
 
 /// Collect the keys of `map` that are not in `fields`, for relay.

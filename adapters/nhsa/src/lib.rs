@@ -26,13 +26,16 @@ pub use answer::{
     AnswerContext, answer_for_claim, answer_parts_for_claim, error_answer, success_envelope,
 };
 pub use canonical::{
-    Canonical, CanonicalRequest, CanonicalResponse, ExchangeOutcome, Options, check_fee_lines,
-    to_canonical,
+    Canonical, CanonicalRequest, CanonicalResponse, Decoded, ExchangeOutcome, Options,
+    check_fee_lines, decode, to_canonical,
 };
 pub use envelope::{
     DecodeLimits, Infcode, JSON_DEPTH_MAX_DEFAULT, RequestEnvelope, ResponseEnvelope,
 };
 pub use error::NhsaError;
-pub use field::{FieldKind, FieldSpec, Record, Scaled, Wire};
+pub use field::{
+    FieldKind, FieldSpec, MDTRT_CERT_NO_MAX_DEFAULT, Record, Repair, RepairKind, Scaled, Tolerance,
+    Wire,
+};
 pub use settlement::{PersonExtras, claim_from_exchange, settle_output_for_claim};
 pub use tx::{Infno, TxInput, TxOutput, decode_input, decode_output, input_fields, output_fields};

@@ -15,7 +15,11 @@
 //! # paths = ["input.data.medfee_sumamt"]   # optional: each path must be reported too
 //! [options]                        # optional
 //! identity_warn_only = ["NHSA-ID-2"]
+//! mdtrt_cert_no_max = 1024         # longest card|token credential number accepted
 //! ```
+//!
+//! An accepted message's canonical JSON includes the repairs applied to provincial shapes
+//! (`"repairs"`, and `"derived"` on a claim), so an accept case states what was repaired.
 //!
 //! [`run_dir`] runs every case under a directory and returns a [`Summary`]; the binary
 //! `medsettle-conformance` prints one line per failure and `N passed, N failed`.
@@ -87,6 +91,9 @@ pub struct CaseOptions {
     /// Override of the JSON depth limit.
     #[serde(default)]
     pub json_depth_max: Option<usize>,
+    /// Override of the longest `card|token` credential number accepted.
+    #[serde(default)]
+    pub mdtrt_cert_no_max: Option<usize>,
 }
 
 /// `case.toml`.
@@ -126,7 +133,7 @@ pub fn decode_case(case: &CaseFile, input: &[u8]) -> Result<Decoded, String> {
 
 mod nhsa {
     use medsettle_canonical::IdentityPolicy;
-    use medsettle_nhsa::{Canonical, DecodeLimits, Options, to_canonical};
+    use medsettle_nhsa::{Canonical, DecodeLimits, Options, Tolerance};
 
     use super::{CaseFile, CaseKind, Decoded};
 
@@ -141,15 +148,23 @@ mod nhsa {
                 warn_only: case.options.identity_warn_only.clone(),
             },
             infno: case.infno.clone(),
+            tolerance: Tolerance {
+                mdtrt_cert_no_max: case
+                    .options
+                    .mdtrt_cert_no_max
+                    .unwrap_or(Tolerance::default().mdtrt_cert_no_max),
+                ..Tolerance::default()
+            },
         };
-        match to_canonical(input, &opts) {
-            Ok(c) => Decoded::Accepted {
-                detected: match &c {
+        match medsettle_nhsa::decode(input, &opts) {
+            // the canonical JSON with the repairs recorded (`repairs`, `derived`)
+            Ok(d) => Decoded::Accepted {
+                detected: match &d.canonical {
                     Canonical::Request(_) => CaseKind::Request,
                     Canonical::Response(_) => CaseKind::Response,
                     Canonical::Claim(_) | Canonical::Exchange { .. } => CaseKind::Exchange,
                 },
-                canonical: c.to_json(),
+                canonical: d.to_json(),
             },
             Err(e) => Decoded::Rejected {
                 violations: e

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use medsettle_canonical::{CHINA_OFFSET, IdentityPolicy, SettledClaim};
-use medsettle_nhsa::{AnswerContext, Options, answer_for_claim, to_canonical};
+use medsettle_nhsa::{AnswerContext, Options, answer_for_claim};
 
 use crate::exit::BadInput;
 
@@ -30,6 +30,9 @@ pub struct TranslateArgs {
     /// The transaction a lone response answers (responses do not carry their infno).
     #[arg(long)]
     pub infno: Option<String>,
+    /// Longest `card|token` certificate number accepted (`mdtrt_cert_no`, a provincial shape).
+    #[arg(long, default_value_t = medsettle_nhsa::MDTRT_CERT_NO_MAX_DEFAULT)]
+    pub mdtrt_cert_no_max: usize,
     /// Input file; `-` or absent reads standard input.
     pub file: Option<PathBuf>,
 }
@@ -57,11 +60,16 @@ pub fn run(args: TranslateArgs) -> Result<()> {
                     warn_only: args.warn_only.clone(),
                 },
                 infno: args.infno.clone(),
+                tolerance: medsettle_nhsa::Tolerance {
+                    mdtrt_cert_no_max: args.mdtrt_cert_no_max,
+                    ..medsettle_nhsa::Tolerance::default()
+                },
                 ..Options::default()
             };
-            let canonical =
-                to_canonical(&bytes, &options).map_err(|e| BadInput::new(e.to_string()))?;
-            println!("{}", serde_json::to_string_pretty(&canonical)?);
+            // The canonical JSON, with what was repaired of a provincial shape recorded.
+            let decoded = medsettle_nhsa::decode(&bytes, &options)
+                .map_err(|e| BadInput::new(e.to_string()))?;
+            println!("{}", serde_json::to_string_pretty(&decoded.to_json())?);
         }
         (Dialect::Canonical, Dialect::Nhsa) => {
             let claim: SettledClaim = serde_json::from_slice(&bytes)

@@ -28,7 +28,7 @@ use medsettle_canonical::{ClaimKind, RuleId};
 use serde_json::{Map, Value};
 
 use crate::error::NhsaError;
-use crate::field::{Errors, FieldSpec, Record, join};
+use crate::field::{Errors, FieldKind, FieldSpec, Record, Repair, Tolerance, join};
 
 pub use infno::{INFNO_COUNT, Infno};
 
@@ -137,7 +137,7 @@ tx_input! {
 /// Decode the `input` of transaction `infno`, collecting every violation with its full path
 /// (`input.data.medfee_sumamt`, `input.feedetail[3].pric`).
 pub fn decode_input(infno: &str, input: &Value) -> Result<TxInput, NhsaError> {
-    decode_input_at(infno, input, "input")
+    decode_input_at(infno, input, "input", Tolerance::default()).map(|(tx, _)| tx)
 }
 
 /// The field table of a transaction's input node (`None` if the adapter does not decode it).
@@ -149,7 +149,8 @@ pub(crate) fn decode_input_at(
     infno: &str,
     input: &Value,
     path: &str,
-) -> Result<TxInput, NhsaError> {
+    tolerance: Tolerance,
+) -> Result<(TxInput, Vec<Repair>), NhsaError> {
     let Some(base) = decoded_base(infno) else {
         return Err(NhsaError::one(
             RuleId::NHSA_ENV_INFNO,
@@ -157,7 +158,7 @@ pub(crate) fn decode_input_at(
             format!("infno `{infno}` is not a transaction medsettle serves"),
         ));
     };
-    let mut errs = Errors::default();
+    let mut errs = Errors::with_tolerance(tolerance);
     if !input.is_object() {
         errs.push(
             RuleId::NHSA_ENV_INPUT,
@@ -168,7 +169,7 @@ pub(crate) fn decode_input_at(
     }
     let decoded = TxInput::decode_as(base, input, path, &mut errs);
     match decoded {
-        Some(tx) if errs.is_empty() => Ok(tx),
+        Some(tx) if errs.is_empty() => Ok((tx, errs.repairs)),
         _ => Err(NhsaError::new(errs.violations)),
     }
 }
@@ -244,8 +245,43 @@ pub fn output_shape(infno: &str) -> Option<OutputShape> {
 
 /// The field table of a transaction's output node (`None` for transactions without output).
 pub fn output_fields(infno: &str) -> Option<&'static [FieldSpec]> {
+    output_fields_of_shape(output_shape(infno)?)
+}
+
+/// Infer the output shape from the node names, for a response whose request is unknown.
+///
+/// A shape is inferred only when the output has exactly that shape's nodes: every node is one
+/// of its table's, and its required nodes are there as objects (arrays: an array or a single
+/// object). Anything else (`setlinfo` as an array, a query answer with `setlinfo` and
+/// `feesttinfo`, …) is a transaction medsettle does not serve: `None`.
+pub fn infer_output_shape(output: &Value) -> Option<OutputShape> {
+    let shape = guess_output_shape(output)?;
+    let (Value::Object(m), Some(fields)) = (output, output_fields_of_shape(shape)) else {
+        return Some(shape);
+    };
+    // 4101 answers may wrap the id in `data`.
+    let m = match (shape, m.get("data")) {
+        (OutputShape::SettleList, Some(Value::Object(d))) if !m.contains_key("setl_list_id") => d,
+        _ => m,
+    };
+    let known = m
+        .keys()
+        .all(|k| fields.iter().any(|f| f.name == k.as_str()));
+    let required = fields
+        .iter()
+        .filter(|f| f.required)
+        .all(|f| match (f.kind, m.get(f.name)) {
+            (FieldKind::Object(_), Some(v)) => v.is_object(),
+            (FieldKind::Array(_), Some(v)) => v.is_array() || v.is_object(),
+            (_, Some(v)) => !v.is_null(),
+            (_, None) => false,
+        });
+    (known && required).then_some(shape)
+}
+
+fn output_fields_of_shape(shape: OutputShape) -> Option<&'static [FieldSpec]> {
     use OutputShape::*;
-    Some(match output_shape(infno)? {
+    Some(match shape {
         PsnInfo => t1101::Out1101::FIELDS,
         Register => t2201::Out2201::FIELDS,
         FeeUpload => t2204::FeeUploadOutput::FIELDS,
@@ -261,8 +297,8 @@ pub fn output_fields(infno: &str) -> Option<&'static [FieldSpec]> {
     })
 }
 
-/// Infer the output shape from the node names, for a response whose request is unknown.
-pub fn infer_output_shape(output: &Value) -> Option<OutputShape> {
+/// The shape the node names point to.
+fn guess_output_shape(output: &Value) -> Option<OutputShape> {
     use OutputShape::*;
     let m = match output {
         Value::Null => return Some(Empty),
@@ -347,7 +383,7 @@ pub fn decode_output(infno: &str, output: &Value) -> Result<TxOutput, NhsaError>
             format!("infno `{infno}` is not a transaction medsettle serves"),
         ));
     };
-    decode_output_at(shape, Some(infno), output, "output")
+    decode_output_at(shape, Some(infno), output, "output", Tolerance::default()).map(|(o, _)| o)
 }
 
 pub(crate) fn decode_output_at(
@@ -355,12 +391,13 @@ pub(crate) fn decode_output_at(
     infno: Option<&str>,
     output: &Value,
     path: &str,
-) -> Result<TxOutput, NhsaError> {
-    let mut errs = Errors::default();
+    tolerance: Tolerance,
+) -> Result<(TxOutput, Vec<Repair>), NhsaError> {
+    let mut errs = Errors::with_tolerance(tolerance.for_answers());
     if shape == OutputShape::Empty {
         return match output {
-            Value::Null => Ok(TxOutput::Empty(Map::new())),
-            Value::Object(m) => Ok(TxOutput::Empty(m.clone())),
+            Value::Null => Ok((TxOutput::Empty(Map::new()), Vec::new())),
+            Value::Object(m) => Ok((TxOutput::Empty(m.clone()), Vec::new())),
             _ => Err(NhsaError::one(
                 RuleId::FMT_TYPE,
                 path,
@@ -396,9 +433,12 @@ pub(crate) fn decode_output_at(
             t2204::FeeUploadOutput::decode_value(output, path, &mut errs).map(TxOutput::FeeUpload)
         }
         OutputShape::Settlement => {
-            let out = settle::SettleOutput::decode_value(output, path, &mut errs);
+            let mut out = settle::SettleOutput::decode_value(output, path, &mut errs);
+            if let Some(out) = &mut out {
+                settle::derive_parts(out, path, &mut errs);
+            }
             if infno.is_some_and(|i| is_settlement(i) || is_reversal(i)) {
-                require_settled(output, path, &mut errs);
+                require_settled(output, out.as_ref(), path, &mut errs);
             }
             out.map(TxOutput::Settlement)
         }
@@ -426,13 +466,19 @@ pub(crate) fn decode_output_at(
         OutputShape::Empty => unreachable!("handled above"),
     };
     match decoded {
-        Some(out) if errs.is_empty() => Ok(out),
+        Some(out) if errs.is_empty() => Ok((out, errs.repairs)),
         _ => Err(NhsaError::new(errs.violations)),
     }
 }
 
-/// The `setlinfo` fields a settling transaction must return (pre-settlement need not).
-fn require_settled(output: &Value, path: &str, errs: &mut Errors) {
+/// The `setlinfo` fields a settling transaction must return (pre-settlement need not). A
+/// `null` part that [`settle::derive_parts`] derived from the identities is not missing.
+fn require_settled(
+    output: &Value,
+    decoded: Option<&settle::SettleOutput>,
+    path: &str,
+    errs: &mut Errors,
+) {
     let Some(Value::Object(setlinfo)) = output.get("setlinfo") else {
         return; // reported by the decoder
     };
@@ -443,7 +489,8 @@ fn require_settled(output: &Value, path: &str, errs: &mut Errors) {
             Some(Value::String(s)) => s.is_empty(),
             Some(_) => false,
         };
-        if absent {
+        let derived = decoded.is_some_and(|d| d.setlinfo.amount(name).is_some());
+        if absent && !derived {
             errs.push(
                 RuleId::FMT_REQUIRED,
                 join(&base, name),

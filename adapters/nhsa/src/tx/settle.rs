@@ -4,12 +4,12 @@
 //! Pre-settlement (2206/2303) returns no `setl_id`, `setl_time` or clearing fields, so those
 //! are optional here; the settling transactions require them (see [`SETTLED_REQUIRED`]).
 
-use medsettle_canonical::{Admdvs, Money, Ratio};
+use medsettle_canonical::{Admdvs, FundLineKind, Money, Ratio, fund_line_kind};
 use serde_json::Value;
 use time::{Date, PrimitiveDateTime};
 
-use crate::field::N1;
 use crate::field::kinds::*;
+use crate::field::{Errors, N1, RepairKind, join};
 use crate::record;
 
 /// `setlinfo` fields a settling transaction (2207, 2304, 2208, 2305) must return although
@@ -89,5 +89,57 @@ record! {
     pub struct SettleOutput {
         setlinfo: req (SetlInfo) = NESTED, "结算信息", "settlement";
         setldetail: req [SetlDetail] = NESTED, "结算基金分项信息", "fund lines";
+    }
+}
+
+impl SetlInfo {
+    /// The decoded value of one of the [`SETTLED_REQUIRED`] amounts, by name.
+    pub fn amount(&self, name: &str) -> Option<Money> {
+        match name {
+            "fund_pay_sumamt" => self.fund_pay_sumamt,
+            "psn_part_amt" => self.psn_part_amt,
+            "acct_pay" => self.acct_pay,
+            "psn_cash_pay" => self.psn_cash_pay,
+            "hosp_part_amt" => self.hosp_part_amt,
+            _ => None,
+        }
+    }
+}
+
+/// Fill the parts a provincial answer leaves `null` although the settlement identities
+/// (§2.5) determine them from independent fields, recording each as a repair:
+/// - `psn_part_amt` = `acct_pay` + `psn_cash_pay` (item 3), when both are sent;
+/// - `hosp_part_amt` = Σ `setldetail[999996].fund_payamt` (item 5), when such lines are sent.
+///
+/// Nothing is derived from identity 2 (`medfee_sumamt = fund + psn + hosp`): that would make
+/// the identity unfalsifiable. The identities then run as usual on the repaired amounts.
+pub fn derive_parts(out: &mut SettleOutput, path: &str, errs: &mut Errors) {
+    let base = join(path, "setlinfo");
+    let s = &mut out.setlinfo;
+    if s.psn_part_amt.is_none()
+        && let (Some(acct), Some(cash)) = (s.acct_pay, s.psn_cash_pay)
+    {
+        let v = acct + cash;
+        s.psn_part_amt = Some(v);
+        errs.repaired(
+            RepairKind::Derived,
+            join(&base, "psn_part_amt"),
+            format!("psn_part_amt null: derived {v} = acct_pay {acct} + psn_cash_pay {cash}"),
+        );
+    }
+    let hospital: Vec<Money> = out
+        .setldetail
+        .iter()
+        .filter(|l| fund_line_kind(&l.fund_pay_type) == FundLineKind::HospitalBorne)
+        .map(|l| l.fund_payamt)
+        .collect();
+    if s.hosp_part_amt.is_none() && !hospital.is_empty() {
+        let v: Money = hospital.into_iter().sum();
+        s.hosp_part_amt = Some(v);
+        errs.repaired(
+            RepairKind::Derived,
+            join(&base, "hosp_part_amt"),
+            format!("hosp_part_amt null: derived {v} = Σ setldetail[999996].fund_payamt"),
+        );
     }
 }
