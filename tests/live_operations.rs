@@ -12,20 +12,6 @@ use common::*;
 
 const CODES: [&str; 2] = ["H44030000001", "H44030000002"];
 
-/// An institution's name as `institutions.toml` gives it.
-fn name_of(ws_dir: &Path, code: &str) -> String {
-    let text = std::fs::read_to_string(ws_dir.join("institutions.toml")).unwrap();
-    let table: toml::Table = toml::from_str(&text).unwrap();
-    table["institution"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["fixmedins_code"].as_str() == Some(code))
-        .and_then(|i| i["fixmedins_name"].as_str())
-        .unwrap_or_else(|| panic!("{code} in institutions.toml"))
-        .to_owned()
-}
-
 /// `per` complete outpatient visits for each of [`CODES`] through the gateway at `addr`.
 fn visits(ws: &Workspace, addr: std::net::SocketAddr, per: usize) {
     visits_on(ws, addr, per, today_in_china());
@@ -33,42 +19,7 @@ fn visits(ws: &Workspace, addr: std::net::SocketAddr, per: usize) {
 
 /// [`visits`] sent as on `day` (the envelopes' times; the gateway's clock must agree).
 fn visits_on(ws: &Workspace, addr: std::net::SocketAddr, per: usize, day: time::Date) {
-    let persons: Vec<his::Insured> = ws
-        .insured()
-        .into_iter()
-        .filter(|p| p.insutype == "310")
-        .collect();
-    runtime().block_on(async {
-        for (i, code) in CODES.iter().enumerate() {
-            let mut conn = his::HisConnection::connect(addr, ws.tls_for(code))
-                .await
-                .unwrap();
-            let base = time::PrimitiveDateTime::new(day, time::Time::MIDNIGHT);
-            let sender = Sender {
-                fixmedins_code: (*code).into(),
-                fixmedins_name: name_of(ws.path(), code),
-                mdtrtarea_admvs: "440300".into(),
-            };
-            let mut b = EnvelopeBuilder::new(sender, base);
-            for n in 0..per {
-                let lines = vec![
-                    FeeLine {
-                        med_list_codg: "EXAM002".into(),
-                        units: 1,
-                        pric_fen: 60_000 + (i * 1_000 + n * 137) as i64,
-                    },
-                    FeeLine {
-                        med_list_codg: "WM001".into(),
-                        units: 2,
-                        pric_fen: 1_850,
-                    },
-                ];
-                his::outpatient_visit(&mut conn, &mut b, &persons[i * per + n], &lines, n as u64)
-                    .await
-                    .unwrap_or_else(|e| panic!("{code} visit {n}: {e:#}"));
-            }
-        }
-    });
+    outpatient_visits(ws, addr, &CODES, per, day);
 }
 
 /// Set `[SECTION] KEY = VALUE` in a configuration file.
@@ -400,7 +351,7 @@ fn keep_calling(
                 let conn = his::HisConnection::connect(addr, tls).await.unwrap();
                 let sender = Sender {
                     fixmedins_code: (*code).into(),
-                    fixmedins_name: name_of(&ws_dir, code),
+                    fixmedins_name: institution_name(&ws_dir, code),
                     mdtrtarea_admvs: "440300".into(),
                 };
                 // Another hour of the day than the first visits: msgids never collide.

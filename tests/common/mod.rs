@@ -533,3 +533,68 @@ pub fn infcode(answer: &serde_json::Value) -> i64 {
         v => v.as_i64().unwrap_or(-1),
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Claims through a running gateway.
+// ---------------------------------------------------------------------------------------------
+
+/// An institution's name as `institutions.toml` gives it.
+pub fn institution_name(ws_dir: &Path, code: &str) -> String {
+    let text = std::fs::read_to_string(ws_dir.join("institutions.toml")).unwrap();
+    let table: toml::Table = toml::from_str(&text).unwrap();
+    table["institution"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["fixmedins_code"].as_str() == Some(code))
+        .and_then(|i| i["fixmedins_name"].as_str())
+        .unwrap_or_else(|| panic!("{code} in institutions.toml"))
+        .to_owned()
+}
+
+/// `per` complete outpatient visits (two fee lines each, prices varied) for each institution
+/// of `codes` through the gateway at `addr`, as sent on `day` (the gateway's clock must agree).
+pub fn outpatient_visits(
+    ws: &Workspace,
+    addr: SocketAddr,
+    codes: &[&str],
+    per: usize,
+    day: time::Date,
+) {
+    let persons: Vec<his::Insured> = ws
+        .insured()
+        .into_iter()
+        .filter(|p| p.insutype == "310")
+        .collect();
+    runtime().block_on(async {
+        for (i, code) in codes.iter().enumerate() {
+            let mut conn = his::HisConnection::connect(addr, ws.tls_for(code))
+                .await
+                .unwrap();
+            let base = time::PrimitiveDateTime::new(day, time::Time::MIDNIGHT);
+            let sender = his::Sender {
+                fixmedins_code: (*code).into(),
+                fixmedins_name: institution_name(ws.path(), code),
+                mdtrtarea_admvs: "440300".into(),
+            };
+            let mut b = his::EnvelopeBuilder::new(sender, base);
+            for n in 0..per {
+                let lines = vec![
+                    his::FeeLine {
+                        med_list_codg: "EXAM002".into(),
+                        units: 1,
+                        pric_fen: 60_000 + (i * 1_000 + n * 137) as i64,
+                    },
+                    his::FeeLine {
+                        med_list_codg: "WM001".into(),
+                        units: 2,
+                        pric_fen: 1_850,
+                    },
+                ];
+                his::outpatient_visit(&mut conn, &mut b, &persons[i * per + n], &lines, n as u64)
+                    .await
+                    .unwrap_or_else(|e| panic!("{code} visit {n}: {e:#}"));
+            }
+        }
+    });
+}
