@@ -32,6 +32,20 @@ pub struct ExchangeRecord {
     pub core: String,
     /// Receive time, ISO 8601 +08:00.
     pub received_at: String,
+    /// What was repaired of a provincial shape to read an upstream's answer (a `null` part
+    /// derived from the identities, a placeholder element dropped, …): the record says so.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repairs: Vec<RecordedRepair>,
+}
+
+/// One repair recorded with an exchange (`specs/nhsa-interface.md` §8).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedRepair {
+    /// What was done (`derived`, `placeholder_element`, …).
+    pub repair: String,
+    /// The field path in the message.
+    pub path: String,
+    pub detail: String,
 }
 
 /// The one part of an [`ExchangeRecord`] a settlement consumer needs. Deserializing this

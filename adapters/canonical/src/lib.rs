@@ -17,7 +17,7 @@ pub use claim::{
     SettlementAmounts, check_identities, check_reversal_of,
 };
 pub use codes::{ChargeLevel, FeeCategory, FundLineKind, fund_line_kind};
-pub use journal::ExchangeRecord;
+pub use journal::{ExchangeRecord, RecordedRepair};
 pub use money::{DecimalError, Money, Ratio};
 pub use party::{BankAccount, EnrolmentStatus, Institution, InstitutionLevel, Person};
 pub use payment::{

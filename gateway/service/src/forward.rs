@@ -32,7 +32,7 @@ use bytes::Bytes;
 use medsettle_canonical::journal::{KIND_IN_DOUBT, KIND_REQUEST, KIND_SETTLEMENT};
 use medsettle_canonical::{CHINA_OFFSET, ExchangeRecord, RuleId, SettledClaim, describe};
 use medsettle_nhsa::tx::{is_reversal, is_settlement};
-use medsettle_nhsa::{Canonical, DecodeLimits, Infno, Options, ResponseEnvelope, to_canonical};
+use medsettle_nhsa::{Canonical, DecodeLimits, Infno, Options, ResponseEnvelope};
 use medsettle_store::{IdempotentOutcome, JournalRecord, StateWrite, Store, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -501,6 +501,7 @@ impl Forwarder {
                     request_json.clone(),
                     Value::Null,
                     None,
+                    Vec::new(),
                     received,
                 ),
             )
@@ -540,6 +541,7 @@ impl Forwarder {
                                 request_json,
                                 json!({ "error": e.to_string() }),
                                 None,
+                                Vec::new(),
                                 received,
                             ),
                         )
@@ -620,6 +622,7 @@ impl Forwarder {
                     request_json,
                     body_json(&reply.body),
                     None,
+                    Vec::new(),
                     received,
                 ),
             )
@@ -654,9 +657,31 @@ impl Forwarder {
             ..Options::default()
         };
         let mut writes = Vec::new();
-        let claim = match to_canonical(&exchange, &opts) {
-            Ok(Canonical::Claim(c)) => Some(c),
-            Ok(_) => None,
+        let mut repairs = Vec::new();
+        let claim = match medsettle_nhsa::decode(&exchange, &opts) {
+            Ok(decoded) => {
+                // A provincial shape read as the interface means it: the record says what was
+                // repaired (specs/nhsa-interface.md §8).
+                repairs = decoded
+                    .repairs
+                    .iter()
+                    .map(|r| medsettle_canonical::RecordedRepair {
+                        repair: serde_json::to_value(r.repair)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_owned))
+                            .unwrap_or_default(),
+                        path: r.path.clone(),
+                        detail: r.detail.clone(),
+                    })
+                    .collect();
+                if !repairs.is_empty() {
+                    warn!(code, msgid, infno = %req.infno, repairs = repairs.len(), "upstream answer read with repairs of a provincial shape");
+                }
+                match decoded.canonical {
+                    Canonical::Claim(c) => Some(c),
+                    _ => None,
+                }
+            }
             Err(e) => {
                 if envelope.is_success() && (is_settlement(&req.infno) || is_reversal(&req.infno)) {
                     // Upstream settled (or answered success) but the exchange does not make a
@@ -686,6 +711,7 @@ impl Forwarder {
                 request_json,
                 body_json(&reply.body),
                 claim.clone(),
+                repairs,
                 received,
             ),
         )
@@ -890,6 +916,7 @@ impl Forwarder {
             request_2601,
             body_json(&reply.body),
             None,
+            Vec::new(),
             OffsetDateTime::now_utc(),
         );
         // Keyed by the *original* msgid with the caller's answer, so a retry of that msgid is
@@ -1072,6 +1099,7 @@ fn exchange_payload(
     request: Value,
     answer: Value,
     claim: Option<SettledClaim>,
+    repairs: Vec<medsettle_canonical::RecordedRepair>,
     received: OffsetDateTime,
 ) -> Vec<u8> {
     serde_json::to_vec(&ExchangeRecord {
@@ -1083,6 +1111,7 @@ fn exchange_payload(
         claim,
         core: CORE_FORWARDED.to_owned(),
         received_at: rfc3339(received),
+        repairs,
     })
     .expect("an exchange record serializes")
 }

@@ -1043,6 +1043,7 @@ mod tests {
                 claim: claim.clone(),
                 core: "embedded".into(),
                 received_at: "2024-06-01T10:30:15.123+08:00".into(),
+                repairs: Vec::new(),
             };
             let payload = exchange_payload(
                 "2207",

@@ -133,6 +133,43 @@ fn assert_no_pending(store: &dyn Store) {
     assert!(pending.is_empty(), "pending in doubt: {pending:?}");
 }
 
+/// Issue 20: an upstream answer in a province's shape (`psn_part_amt: null`, determined by
+/// `acct_pay` + `psn_cash_pay`) is relayed verbatim, settled into a claim with the part
+/// derived, and the journal record says what was repaired.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provincial_answer_is_journaled_with_its_repair() {
+    let env = Env::new().await;
+    env.double.state.set_mode(SettleMode::Provincial);
+    let store = env.open_store();
+    let f = env.forwarder();
+    let msgid = "H44030000001202406011030150009";
+    let out = forward(
+        &f,
+        &store,
+        forward_request("2207", msgid, request_2207(msgid)),
+    )
+    .await;
+    assert_eq!(out.disposition, Disposition::Relayed);
+    let sent = env.double.state.answers.lock().unwrap()[msgid].clone();
+    assert_eq!(out.answer_bytes, sent, "upstream's bytes, verbatim");
+    assert!(
+        std::str::from_utf8(&sent)
+            .unwrap()
+            .contains(r#""psn_part_amt":null"#)
+    );
+    let claim = out.claim.expect("a canonical claim");
+    assert_eq!(claim.amounts.psn_part_amt, Money::from_fen(4_050));
+    let recs = records_for(&store, msgid);
+    let settled = recs
+        .iter()
+        .find(|r| r.1 == KIND_SETTLEMENT)
+        .expect("settlement record");
+    let repairs = &settled.2.repairs;
+    assert_eq!(repairs.len(), 1, "{repairs:?}");
+    assert_eq!(repairs[0].repair, "derived");
+    assert!(repairs[0].path.ends_with("psn_part_amt"), "{repairs:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_quirky_answer_is_relayed_verbatim_and_journaled_as_the_canonical_claim() {
     let env = Env::new().await;

@@ -34,6 +34,9 @@ pub enum SettleMode {
     /// Settle and answer a valid envelope with quirks: `infcode` as text, `err_msg` "成功",
     /// unknown fields, unusual whitespace.
     Quirky,
+    /// Settle and answer as one province does: `psn_part_amt` is `null` although `acct_pay`
+    /// and `psn_cash_pay` determine it.
+    Provincial,
     /// Settle, then close the connection without answering (lost response).
     DropAfterSettling,
     /// Close the connection without settling (the request never reached the business).
@@ -262,6 +265,12 @@ async fn handle(st: Arc<DoubleState>, kill: Arc<Notify>, req: Request<Incoming>)
             }
             let seq = st.setl_seq.fetch_add(1, Ordering::SeqCst);
             let answer = settlement_answer(&v, seq, mode == SettleMode::Quirky);
+            let answer = if mode == SettleMode::Provincial {
+                let text = String::from_utf8(answer.to_vec()).expect("utf-8");
+                Bytes::from(text.replacen(r#""psn_part_amt":40.50"#, r#""psn_part_amt":null"#, 1))
+            } else {
+                answer
+            };
             st.answers.lock().unwrap().insert(msgid, answer.clone());
             respond(StatusCode::OK, answer)
         }

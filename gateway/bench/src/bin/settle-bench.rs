@@ -228,6 +228,7 @@ fn main() {
                 claim: Some(c.clone()),
                 core: "embedded".into(),
                 received_at: "2025-10-09T10:00:00+08:00".into(),
+                repairs: Vec::new(),
             };
             store
                 .append(

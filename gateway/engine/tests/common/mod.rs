@@ -167,6 +167,7 @@ pub fn journal(store: &dyn Store, claims: &[SettledClaim]) {
             claim: Some(c.clone()),
             core: "embedded".into(),
             received_at: "2025-10-09T10:00:00+08:00".into(),
+            repairs: Vec::new(),
         };
         let rec = JournalRecord::new(KIND_SETTLEMENT, serde_json::to_vec(&ex).unwrap())
             .with_key(&c.fixmedins_code, &c.msgid);
