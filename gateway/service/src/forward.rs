@@ -500,8 +500,7 @@ impl Forwarder {
                     msgid,
                     request_json.clone(),
                     Value::Null,
-                    None,
-                    Vec::new(),
+                    Normalized::default(),
                     received,
                 ),
             )
@@ -540,8 +539,7 @@ impl Forwarder {
                                 msgid,
                                 request_json,
                                 json!({ "error": e.to_string() }),
-                                None,
-                                Vec::new(),
+                                Normalized::default(),
                                 received,
                             ),
                         )
@@ -621,8 +619,7 @@ impl Forwarder {
                     msgid,
                     request_json,
                     body_json(&reply.body),
-                    None,
-                    Vec::new(),
+                    Normalized::default(),
                     received,
                 ),
             )
@@ -710,8 +707,10 @@ impl Forwarder {
                 msgid,
                 request_json,
                 body_json(&reply.body),
-                claim.clone(),
-                repairs,
+                Normalized {
+                    claim: claim.clone(),
+                    repairs,
+                },
                 received,
             ),
         )
@@ -915,8 +914,7 @@ impl Forwarder {
             &msgid_2601,
             request_2601,
             body_json(&reply.body),
-            None,
-            Vec::new(),
+            Normalized::default(),
             OffsetDateTime::now_utc(),
         );
         // Keyed by the *original* msgid with the caller's answer, so a retry of that msgid is
@@ -1092,16 +1090,24 @@ pub fn reversal_request(entry: &InDoubtEntry, msgid: &str, now: OffsetDateTime) 
     Value::Object(env)
 }
 
+/// The canonical reading of an upstream exchange: its claim, if it made one, and what was
+/// repaired of a provincial shape to read it.
+#[derive(Default)]
+struct Normalized {
+    claim: Option<SettledClaim>,
+    repairs: Vec<medsettle_canonical::RecordedRepair>,
+}
+
 fn exchange_payload(
     infno: &str,
     code: &str,
     msgid: &str,
     request: Value,
     answer: Value,
-    claim: Option<SettledClaim>,
-    repairs: Vec<medsettle_canonical::RecordedRepair>,
+    normalized: Normalized,
     received: OffsetDateTime,
 ) -> Vec<u8> {
+    let Normalized { claim, repairs } = normalized;
     serde_json::to_vec(&ExchangeRecord {
         infno: infno.to_owned(),
         fixmedins_code: code.to_owned(),
