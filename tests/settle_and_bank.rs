@@ -114,6 +114,10 @@ fn settle_reconcile_close_pay_and_ingest() {
     )
     .unwrap();
     assert!(summary.lines().count() >= 2, "{summary}");
+    // Dated on official calendar files: the report says so in its last column.
+    let mut lines = summary.lines();
+    assert!(lines.next().unwrap().ends_with(",calendar"), "{summary}");
+    assert!(lines.next().unwrap().ends_with(",official"), "{summary}");
 
     // Payment file: dropped once, valid against the official schema, same bytes when re-run.
     let first = run_ok(&["bank", "export", "--date", &pay_date, "--config", cfg]);

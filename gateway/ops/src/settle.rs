@@ -108,28 +108,52 @@ pub fn close_daily(
     let close = engine
         .close_day(store, pay_date, now())
         .map_err(engine_err)?;
-    let summary_csv = write_report(
-        config,
-        &format!("daily-{pay_date}-summary.csv"),
-        &close.summary_csv,
-    )?;
-    let detail_csv = write_report(
-        config,
-        &format!("daily-{pay_date}-detail.csv"),
-        &close.detail_csv,
-    )?;
     let calendar = &engine.config().calendar;
     let s = &close.run.summary;
     let provisional = calendar.is_provisional(s.pay_date)
         || s.settlement_dates
             .iter()
             .any(|d| calendar.is_provisional(*d));
+    let summary_csv = write_report(
+        config,
+        &format!("daily-{pay_date}-summary.csv"),
+        &with_calendar_column(&close.summary_csv, provisional)?,
+    )?;
+    let detail_csv = write_report(
+        config,
+        &format!("daily-{pay_date}-detail.csv"),
+        &with_calendar_column(&close.detail_csv, provisional)?,
+    )?;
     Ok(ClosedDay {
         close,
         provisional,
         summary_csv,
         detail_csv,
     })
+}
+
+/// Column appended to the daily reports: which calendar dated them.
+pub const CALENDAR_COLUMN: &str = "calendar";
+
+/// A daily report with a last column saying which calendar dated it, `official` or
+/// `provisional` (a derived year: the dates may move when the official file is published).
+/// Added where the reports are written, so the stored closing stays as it was.
+fn with_calendar_column(csv_text: &str, provisional: bool) -> Result<String> {
+    let value = if provisional {
+        "provisional"
+    } else {
+        "official"
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(csv_text.as_bytes());
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    for (i, record) in reader.records().enumerate() {
+        let mut record = record.context("a report of the engine")?;
+        record.push_field(if i == 0 { CALENDAR_COLUMN } else { value });
+        writer.write_record(&record)?;
+    }
+    Ok(String::from_utf8(writer.into_inner().context("flush")?)?)
 }
 
 /// What `settle daily` prints: the payment summary and where its reports are.
@@ -533,4 +557,25 @@ pub fn suspend_or_resume(
     }
     .map_err(engine_err)?;
     Ok(format!("{change}\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_say_which_calendar_dated_them() {
+        let report = "run_id,settlement_dates,pay_total\nD1,\"2027-01-01 2027-01-02\",1.00\n";
+        let marked = with_calendar_column(report, true).unwrap();
+        assert_eq!(
+            marked,
+            "run_id,settlement_dates,pay_total,calendar\nD1,2027-01-01 2027-01-02,1.00,provisional\n"
+        );
+        let official = with_calendar_column(report, false).unwrap();
+        assert!(official.ends_with(",official\n"), "{official}");
+        assert_eq!(
+            with_calendar_column("a,b\n", true).unwrap(),
+            "a,b,calendar\n"
+        );
+    }
 }
