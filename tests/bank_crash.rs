@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 
 use common::his::{self, EnvelopeBuilder, FeeLine, Sender};
 use common::*;
-use medsettle_bank::{Outcome, OutcomePlan, trigger};
+use medsettle_bank::{OutcomePlan, trigger};
 use medsettle_canonical::{Money, PaymentBatch, ReceiptStatus};
 use medsettle_filedrop::state::{
     BatchRecord, InboxFileRecord, InboxOutcome, KIND_BATCH_DROPPED, KIND_BATCH_RENDERED,
@@ -257,40 +257,19 @@ fn timed(args: &[String]) -> (String, u64) {
     (String::from_utf8(out.stdout).expect("UTF-8 stdout"), ms)
 }
 
-fn kind(o: Outcome) -> u8 {
-    match o {
-        Outcome::Paid => 0,
-        Outcome::Failed(_) => 1,
-        Outcome::PendingThenPaid => 2,
-        Outcome::PaidThenReturned(_) => 3,
-        Outcome::Pending => 4,
-    }
-}
-
 fn plan(seed: u64) -> OutcomePlan {
-    let mut p = OutcomePlan::all_paid(seed);
-    p.failed_per_mille = FAILED_PER_MILLE;
-    p.pending_per_mille = PENDING_PER_MILLE;
-    p.returned_per_mille = RETURNED_PER_MILLE;
-    p.duplicate_receipt = true;
-    p
+    receipt_mix(
+        seed,
+        FAILED_PER_MILLE,
+        PENDING_PER_MILLE,
+        RETURNED_PER_MILLE,
+    )
 }
 
 /// The first seed whose plan fails one payment, pays one after a pending receipt and returns
 /// one after paying it (deterministic for the batch's payment ids).
 fn choose_sim_seed(batch: &PaymentBatch) -> u64 {
-    let want: BTreeSet<u8> = [1, 2, 3].into();
-    (1..PLAN_SEED_SEARCH_MAX)
-        .find(|&seed| {
-            let p = plan(seed);
-            let got: BTreeSet<u8> = batch
-                .payments
-                .iter()
-                .map(|x| kind(p.outcome_for(&x.payment_id)))
-                .collect();
-            got == want
-        })
-        .expect("a seed giving failed, pending-then-paid and paid-then-returned")
+    seed_with_every_outcome(batch, plan, PLAN_SEED_SEARCH_MAX)
 }
 
 fn the_batch(store: &SledStore) -> (BatchRecord, Option<BatchState>) {

@@ -53,9 +53,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use common::his::{self, EnvelopeBuilder, FeeLine, Sender};
 use common::*;
-use medsettle_bank::{Outcome, OutcomePlan};
+use medsettle_bank::OutcomePlan;
 use medsettle_canonical::{PaymentBatch, ReceiptStatus};
 use medsettle_filedrop::PaymentStatus;
 use medsettle_filedrop::state::{
@@ -201,100 +200,23 @@ fn days_back_to_last_month(today: time::Date) -> i64 {
     back
 }
 
-/// An institution's name as `institutions.toml` gives it.
-fn name_of(ws_dir: &Path, code: &str) -> String {
-    let text = fs::read_to_string(ws_dir.join("institutions.toml")).unwrap();
-    let table: toml::Table = toml::from_str(&text).unwrap();
-    table["institution"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["fixmedins_code"].as_str() == Some(code))
-        .and_then(|i| i["fixmedins_name"].as_str())
-        .unwrap_or_else(|| panic!("{code} in institutions.toml"))
-        .to_owned()
-}
-
-/// Complete outpatient visits for each of [`CODES`] through the gateway at `addr`, sent as on
-/// `day` (the gateway's clock must agree).
-fn visits_on(ws: &Workspace, addr: std::net::SocketAddr, day: time::Date) {
-    let persons: Vec<his::Insured> = ws
-        .insured()
-        .into_iter()
-        .filter(|p| p.insutype == "310")
-        .collect();
-    runtime().block_on(async {
-        for (i, code) in CODES.iter().enumerate() {
-            let mut conn = his::HisConnection::connect(addr, ws.tls_for(code))
-                .await
-                .unwrap();
-            let sender = Sender {
-                fixmedins_code: (*code).into(),
-                fixmedins_name: name_of(ws.path(), code),
-                mdtrtarea_admvs: "440300".into(),
-            };
-            let base = time::PrimitiveDateTime::new(day, time::Time::MIDNIGHT);
-            let mut b = EnvelopeBuilder::new(sender, base);
-            for n in 0..VISITS_PER_INSTITUTION {
-                let lines = vec![
-                    FeeLine {
-                        med_list_codg: "EXAM002".into(),
-                        units: 1,
-                        pric_fen: 60_000 + (i * 1_000 + n * 137) as i64,
-                    },
-                    FeeLine {
-                        med_list_codg: "WM001".into(),
-                        units: 2,
-                        pric_fen: 1_850,
-                    },
-                ];
-                let person = &persons[i * VISITS_PER_INSTITUTION + n];
-                his::outpatient_visit(&mut conn, &mut b, person, &lines, n as u64)
-                    .await
-                    .unwrap_or_else(|e| panic!("{code} visit {n}: {e:#}"));
-            }
-        }
-    });
-}
-
 // ---------------------------------------------------------------------------------------------
 // The bank's plan and its files.
 // ---------------------------------------------------------------------------------------------
 
-fn kind(o: Outcome) -> u8 {
-    match o {
-        Outcome::Paid => 0,
-        Outcome::Failed(_) => 1,
-        Outcome::PendingThenPaid => 2,
-        Outcome::PaidThenReturned(_) => 3,
-        Outcome::Pending => 4,
-    }
-}
-
 fn plan(seed: u64) -> OutcomePlan {
-    let mut p = OutcomePlan::all_paid(seed);
-    p.failed_per_mille = FAILED_PER_MILLE;
-    p.pending_per_mille = PENDING_PER_MILLE;
-    p.returned_per_mille = RETURNED_PER_MILLE;
-    p.duplicate_receipt = true;
-    p
+    receipt_mix(
+        seed,
+        FAILED_PER_MILLE,
+        PENDING_PER_MILLE,
+        RETURNED_PER_MILLE,
+    )
 }
 
 /// The first seed whose plan fails one payment, pays one after a pending receipt and returns
 /// one after paying it (deterministic for the batch's payment ids).
 fn choose_sim_seed(batch: &PaymentBatch) -> u64 {
-    let want: BTreeSet<u8> = [1, 2, 3].into();
-    (1..PLAN_SEED_SEARCH_MAX)
-        .find(|&seed| {
-            let p = plan(seed);
-            let got: BTreeSet<u8> = batch
-                .payments
-                .iter()
-                .map(|x| kind(p.outcome_for(&x.payment_id)))
-                .collect();
-            got == want
-        })
-        .expect("a seed giving failed, pending-then-paid and paid-then-returned")
+    seed_with_every_outcome(batch, plan, PLAN_SEED_SEARCH_MAX)
 }
 
 fn simulate_args(cfg: &str, seed: u64) -> Vec<String> {
@@ -767,7 +689,7 @@ fn kill9_the_gateway_while_its_inbox_watcher_and_an_operator_action_work() {
             .spawn()
             .unwrap(),
     );
-    visits_on(&ws, gw.addr, then);
+    outpatient_visits(&ws, gw.addr, &CODES, VISITS_PER_INSTITUTION, then);
     let day_pay = ws.pay_date(&then.to_string());
     let export = medsettle_back(back)
         .args(["bank", "export", "--date", &day_pay, "--config", &cfg])

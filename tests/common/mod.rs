@@ -598,3 +598,52 @@ pub fn outpatient_visits(
         }
     });
 }
+
+// ---------------------------------------------------------------------------------------------
+// The simulated bank's answers.
+// ---------------------------------------------------------------------------------------------
+
+/// A plan that answers with a mix: of the payments not overridden, so many per mille fail, go
+/// pending then paid, or are paid then returned; the first receipt file is delivered twice.
+pub fn receipt_mix(
+    seed: u64,
+    failed_per_mille: u16,
+    pending_per_mille: u16,
+    returned_per_mille: u16,
+) -> medsettle_bank::OutcomePlan {
+    let mut p = medsettle_bank::OutcomePlan::all_paid(seed);
+    p.failed_per_mille = failed_per_mille;
+    p.pending_per_mille = pending_per_mille;
+    p.returned_per_mille = returned_per_mille;
+    p.duplicate_receipt = true;
+    p
+}
+
+/// The first seed (below `search_max`) whose plan, for `batch`'s payments, fails one, pays one
+/// after a pending receipt and returns one after paying it: every kind of answer, every run.
+pub fn seed_with_every_outcome(
+    batch: &medsettle_canonical::PaymentBatch,
+    plan: impl Fn(u64) -> medsettle_bank::OutcomePlan,
+    search_max: u64,
+) -> u64 {
+    use medsettle_bank::Outcome;
+    let kind = |o: Outcome| match o {
+        Outcome::Paid => 0u8,
+        Outcome::Failed(_) => 1,
+        Outcome::PendingThenPaid => 2,
+        Outcome::PaidThenReturned(_) => 3,
+        Outcome::Pending => 4,
+    };
+    let want: std::collections::BTreeSet<u8> = [1, 2, 3].into();
+    (1..search_max)
+        .find(|&seed| {
+            let p = plan(seed);
+            let got: std::collections::BTreeSet<u8> = batch
+                .payments
+                .iter()
+                .map(|x| kind(p.outcome_for(&x.payment_id)))
+                .collect();
+            got == want
+        })
+        .expect("a seed giving failed, pending-then-paid and paid-then-returned")
+}
