@@ -99,19 +99,6 @@ fn names(dir: &Path) -> BTreeSet<String> {
     }
 }
 
-fn copy_tree(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for e in fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_tree(&e.path(), &dest);
-        } else {
-            fs::copy(e.path(), &dest).unwrap();
-        }
-    }
-}
-
 /// An in-flight temp file of `fsio::write_atomic` for one of `finals`: `.<name>.<pid>-<n>.tmp`
 /// (hidden and `.tmp`: documented as never picked up by a reader).
 fn is_temp_of(name: &str, finals: &BTreeSet<String>) -> bool {

@@ -36,19 +36,6 @@ fn a_dropped_batch() -> Workspace {
     ws
 }
 
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_tree(&e.path(), &dest);
-        } else {
-            std::fs::copy(e.path(), dest).unwrap();
-        }
-    }
-}
-
 /// Payment id → status, read from the journal (the gateway stopped).
 fn payments(ws_dir: &Path) -> BTreeMap<String, PaymentStatus> {
     let store = SledStore::open(&ws_dir.join("data/journal"), StoreConfig::default()).unwrap();

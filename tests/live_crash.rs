@@ -124,33 +124,6 @@ fn names(dir: &Path) -> BTreeSet<String> {
     }
 }
 
-/// Copy a directory tree (a workspace, journal included, while no medsettle process runs).
-fn copy_tree(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for e in fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_tree(&e.path(), &dest);
-        } else {
-            fs::copy(e.path(), dest).unwrap();
-        }
-    }
-}
-
-/// Set `[SECTION] KEY = VALUE` in a configuration file.
-fn set_key(config: &Path, section: &str, key: &str, value: impl Into<toml::Value>) {
-    let text = fs::read_to_string(config).unwrap();
-    let mut table: toml::Table = toml::from_str(&text).unwrap();
-    table
-        .entry(section)
-        .or_insert_with(|| toml::Value::Table(toml::Table::new()))
-        .as_table_mut()
-        .unwrap()
-        .insert(key.to_owned(), value.into());
-    fs::write(config, toml::to_string(&table).unwrap()).unwrap();
-}
-
 /// A number printed as `N <label>` in a command's output.
 fn count_before(out: &str, label: &str) -> u64 {
     let at = out
@@ -167,38 +140,6 @@ fn count_before(out: &str, label: &str) -> u64 {
 // ---------------------------------------------------------------------------------------------
 // Last month (libfaketime), as in tests/live_operations.rs.
 // ---------------------------------------------------------------------------------------------
-
-/// libfaketime, preloaded into the gateway itself (not the `faketime` wrapper, which would
-/// stand between the test and the gateway's signals).
-fn faketime_lib() -> PathBuf {
-    let path = PathBuf::from("/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1");
-    assert!(
-        path.is_file(),
-        "libfaketime is not installed (apt-get install faketime; .ci/test installs it)"
-    );
-    path
-}
-
-/// `medsettle ARGS…` as a command whose clock runs `days` days back.
-fn medsettle_back(days: i64) -> Command {
-    let mut c = Command::new(bin());
-    c.env("LD_PRELOAD", faketime_lib())
-        .env("FAKETIME", format!("-{days}d"))
-        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
-    c
-}
-
-/// Days back to a weekday of the previous month, about ten days before this month began.
-fn days_back_to_last_month(today: time::Date) -> i64 {
-    let mut back = i64::from(today.day()) + 10;
-    while matches!(
-        (today - time::Duration::days(back)).weekday(),
-        time::Weekday::Saturday | time::Weekday::Sunday
-    ) {
-        back += 1;
-    }
-    back
-}
 
 // ---------------------------------------------------------------------------------------------
 // The bank's plan and its files.

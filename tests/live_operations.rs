@@ -22,33 +22,6 @@ fn visits_on(ws: &Workspace, addr: std::net::SocketAddr, per: usize, day: time::
     outpatient_visits(ws, addr, &CODES, per, day);
 }
 
-/// Set `[SECTION] KEY = VALUE` in a configuration file.
-fn set_key(config: &Path, section: &str, key: &str, value: impl Into<toml::Value>) {
-    let text = std::fs::read_to_string(config).unwrap();
-    let mut table: toml::Table = toml::from_str(&text).unwrap();
-    table
-        .entry(section)
-        .or_insert_with(|| toml::Value::Table(toml::Table::new()))
-        .as_table_mut()
-        .unwrap()
-        .insert(key.to_owned(), value.into());
-    std::fs::write(config, toml::to_string(&table).unwrap()).unwrap();
-}
-
-/// Copy a directory tree (a workspace, journal included, while no gateway runs).
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_tree(&e.path(), &dest);
-        } else {
-            std::fs::copy(e.path(), dest).unwrap();
-        }
-    }
-}
-
 /// What one command did: exit code, standard output, standard error.
 #[derive(Debug, PartialEq, Eq)]
 struct Ran {
@@ -420,40 +393,6 @@ fn percentile(sorted: &[u64], per_mille: usize) -> u64 {
         return 0;
     }
     sorted[(sorted.len() * per_mille / 1000).min(sorted.len() - 1)]
-}
-
-/// libfaketime (Debian's `faketime` package; `.ci/test` installs it), preloaded into the
-/// gateway itself (not the `faketime` wrapper, which would stand between the test and the
-/// gateway's signals): the first phase runs "last month", so that the month the operator
-/// closes is over while today's claims flow.
-fn faketime_lib() -> PathBuf {
-    let path = PathBuf::from("/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1");
-    assert!(
-        path.is_file(),
-        "libfaketime is not installed (apt-get install faketime; .ci/test installs it)"
-    );
-    path
-}
-
-/// `medsettle ARGS…` as a command whose clock runs `days` days back.
-fn medsettle_back(days: i64) -> std::process::Command {
-    let mut c = std::process::Command::new(bin());
-    c.env("LD_PRELOAD", faketime_lib())
-        .env("FAKETIME", format!("-{days}d"))
-        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
-    c
-}
-
-/// Days back to a weekday of the previous month, about ten days before this month began.
-fn days_back_to_last_month(today: time::Date) -> i64 {
-    let mut back = i64::from(today.day()) + 10;
-    while matches!(
-        (today - time::Duration::days(back)).weekday(),
-        time::Weekday::Saturday | time::Weekday::Sunday
-    ) {
-        back += 1;
-    }
-    back
 }
 
 /// `medsettle ARGS…` with the clock `days` days back (certificates, claims, ids).
@@ -843,16 +782,6 @@ fn logs_are_plain_in_a_file_json_on_request_and_coloured_on_a_terminal() {
         shown.contains('\u{1b}'),
         "no colours on a terminal: {shown:?}"
     );
-}
-
-/// `medsettle ARGS…` as a command whose clock starts at `at` (UTC, `YYYY-MM-DD HH:MM:SS`) and
-/// runs on from there.
-fn medsettle_at(at: &str) -> std::process::Command {
-    let mut c = std::process::Command::new(bin());
-    c.env("LD_PRELOAD", faketime_lib())
-        .env("FAKETIME", format!("@{at}"))
-        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
-    c
 }
 
 /// Issue 14: "`serve` with the bank simulator running beside it pays, receives and applies
