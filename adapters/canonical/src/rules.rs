@@ -50,6 +50,7 @@ rules! {
     FMT_MSGID = "FMT-MSGID";
     FMT_DEPTH = "FMT-DEPTH";
     FMT_ENCODING = "FMT-ENCODING";
+    FMT_DUPLICATE_KEY = "FMT-DUPLICATE-KEY";
     // envelope rules of the national interface
     NHSA_ENV_INFNO = "NHSA-ENV-INFNO";
     NHSA_ENV_INPUT = "NHSA-ENV-INPUT";

@@ -11,6 +11,7 @@ use time::PrimitiveDateTime;
 use crate::error::NhsaError;
 use crate::field::kinds::*;
 use crate::field::{Errors, FieldPath, FieldSpec, FieldValue, Record, Wire, number};
+use crate::json::{ParseError, parse_value};
 use crate::record;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
@@ -73,7 +74,8 @@ pub fn check_depth(bytes: &[u8], limits: &DecodeLimits) -> Result<(), NhsaError>
     Ok(())
 }
 
-/// Parse a message body into a JSON object: depth limit first, then UTF-8, then JSON.
+/// Parse a message body into a JSON object: depth limit first, then UTF-8, then JSON, in which
+/// no object may name a key twice (`FMT-DUPLICATE-KEY`, path of the second one).
 pub fn parse_object(bytes: &[u8], limits: &DecodeLimits) -> Result<Map<String, Value>, NhsaError> {
     check_depth(bytes, limits)?;
     let text = std::str::from_utf8(bytes).map_err(|e| {
@@ -84,17 +86,24 @@ pub fn parse_object(bytes: &[u8], limits: &DecodeLimits) -> Result<Map<String, V
         )
     })?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    match serde_json::from_str::<Value>(text) {
+    match parse_value(text) {
         Ok(Value::Object(m)) => Ok(m),
         Ok(_) => Err(NhsaError::one(
             RuleId::FMT_JSON,
             "",
             "the body must be a JSON object",
         )),
-        Err(e) => Err(NhsaError::one(
+        Err(ParseError::Json(e)) => Err(NhsaError::one(
             RuleId::FMT_JSON,
             "",
             format!("the body is not well-formed JSON: {e}"),
+        )),
+        Err(ParseError::DuplicateKey { path, key }) => Err(NhsaError::one(
+            RuleId::FMT_DUPLICATE_KEY,
+            path,
+            format!(
+                "duplicate key `{key}` (键重复): an object names it twice; each field may appear once"
+            ),
         )),
     }
 }
@@ -437,6 +446,7 @@ impl ResponseEnvelope {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use medsettle_canonical::Violation;
 
     /// `decode` moves the input instead of copying it; it must decide exactly as `from_map`.
     #[test]
@@ -450,7 +460,8 @@ mod tests {
             format!(r#"{{{head},"insuplc_admdvs":"440300","input":"text"}}"#),
             format!(r#"{{{head},"insuplc_admdvs":"440300","input":null}}"#),
             format!(r#"{{{head},"insuplc_admdvs":"440300"}}"#),
-            format!(r#"{{{head},"insuplc_admdvs":"440300","input":{{}},"msgid":"bad"}}"#),
+            format!(r#"{{{head},"insuplc_admdvs":"440300","input":{{}}}}"#)
+                .replace("H44030000001202406011030150001", "bad"),
         ];
         let limits = DecodeLimits::default();
         for body in &bodies {
@@ -566,6 +577,78 @@ mod tests {
         assert!(check_depth(br#"{"a":"[[[[[[\"]]]]"}"#, &limits).is_ok());
         let hostile = "[".repeat(100_000);
         assert!(parse_object(hostile.as_bytes(), &DecodeLimits::default()).is_err());
+    }
+
+    /// A key named twice in one object, at any depth, refuses the whole envelope with
+    /// `FMT-DUPLICATE-KEY` at the second key's path; equal keys in sibling objects are fine.
+    #[test]
+    fn duplicate_keys_are_refused_with_their_path() {
+        let head = r#""infno":"2204","msgid":"H44030000001202406011030150001","mdtrtarea_admvs":"440300","insuplc_admdvs":"440300","recer_sys_code":"YBXT","infver":"V1.0","opter_type":"1","opter":"1","opter_name":"a","inf_time":"2024-06-01 10:30:15","fixmedins_code":"H44030000001","fixmedins_name":"x""#;
+        let limits = DecodeLimits::default();
+        let refused = |body: &str| -> Violation {
+            let err = RequestEnvelope::decode(body.as_bytes(), &limits).unwrap_err();
+            assert_eq!(err.violations.len(), 1, "{body}");
+            err.violations[0].clone()
+        };
+        // top level: the first value is not silently replaced (nor kept)
+        let v = refused(&format!(
+            r#"{{{head},"input":{{}},"fixmedins_code":"H44030000002"}}"#
+        ));
+        assert_eq!(v.rule, RuleId::FMT_DUPLICATE_KEY);
+        assert_eq!(v.path, "fixmedins_code");
+        assert!(v.message.contains("`fixmedins_code`"), "{}", v.message);
+        assert!(
+            medsettle_canonical::describe(std::slice::from_ref(&v))
+                .starts_with("[FMT-DUPLICATE-KEY] fixmedins_code: duplicate key")
+        );
+        // inside input.data (an amount named twice, equal or not)
+        for amount in ["100.00", "1.00"] {
+            let v = refused(&format!(
+                r#"{{{head},"input":{{"data":{{"psn_no":"1","medfee_sumamt":100.00,"medfee_sumamt":{amount}}}}}}}"#
+            ));
+            assert_eq!(
+                (v.rule, v.path.as_str()),
+                (RuleId::FMT_DUPLICATE_KEY, "input.data.medfee_sumamt")
+            );
+        }
+        // inside an array element, deeper than the envelope's records
+        let v = refused(&format!(
+            r#"{{{head},"input":{{"feedetail":[{{"feedetl_sn":"1"}},{{"feedetl_sn":"2","det_item_fee_sumamt":1.00,"exp_content":{{"a":1,"a":2}}}}]}}}}"#
+        ));
+        assert_eq!(
+            (v.rule, v.path.as_str()),
+            (
+                RuleId::FMT_DUPLICATE_KEY,
+                "input.feedetail[1].exp_content.a"
+            )
+        );
+        // the same key in sibling objects (array elements, nested objects) is fine
+        let body = format!(
+            r#"{{{head},"input":{{"feedetail":[{{"feedetl_sn":"1","x":{{"feedetl_sn":"1"}}}},{{"feedetl_sn":"2"}}],"data":{{"infno":"x"}}}}}}"#
+        );
+        assert!(RequestEnvelope::decode(body.as_bytes(), &limits).is_ok());
+        // answers too
+        let err = ResponseEnvelope::decode(
+            br#"{"infcode":0,"output":{"setlinfo":{"setl_id":"S1","setl_id":"S2"}}}"#,
+            &limits,
+        )
+        .unwrap_err();
+        assert_eq!(err.rules(), vec![RuleId::FMT_DUPLICATE_KEY]);
+        assert_eq!(err.violations[0].path, "output.setlinfo.setl_id");
+        // the depth limit still comes first, and malformed JSON stays FMT-JSON
+        let shallow = DecodeLimits { json_depth_max: 1 };
+        assert_eq!(
+            RequestEnvelope::decode(br#"{"a":{},"a":{}}"#, &shallow)
+                .unwrap_err()
+                .rules(),
+            vec![RuleId::FMT_DEPTH]
+        );
+        assert_eq!(
+            RequestEnvelope::decode(br#"{"a":1,"b":}"#, &limits)
+                .unwrap_err()
+                .rules(),
+            vec![RuleId::FMT_JSON]
+        );
     }
 
     #[test]

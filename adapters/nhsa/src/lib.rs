@@ -19,6 +19,7 @@ pub mod canonical;
 pub mod envelope;
 pub mod error;
 pub mod field;
+mod json;
 pub mod settlement;
 pub mod tx;
 
