@@ -71,6 +71,8 @@ refusal_codes! {
     NegativeTotal = "CORE-NEGATIVE-TOTAL", Sender;
     /// The request msgid already produced a settlement or reversal.
     MsgidReused = "CORE-MSGID-REUSED", Sender;
+    /// The request msgid was reversed (2601) before it arrived: it is closed for good.
+    MsgidReversed = "CORE-MSGID-REVERSED", Sender;
     /// The id minted from the caller's seed is already in use: the caller's seed is not unique.
     IdCollision = "CORE-ID-COLLISION", Internal;
     /// The settlement to reverse is unknown.

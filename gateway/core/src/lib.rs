@@ -29,7 +29,7 @@ pub use policy::{PolicyBook, Scheme};
 pub use processor::{Core, CoreOutcome, RequestCtx};
 pub use registry::{PersonRegistry, RegisteredPerson};
 pub use state::{
-    CoreView, FeeLineRecord, MemView, SettlementRecord, SignInRecord, StateChange, Visit,
-    VisitKind, VisitStatus,
+    CoreView, FeeLineRecord, MemView, SettlementRecord, SignInRecord, StateChange, Tombstone,
+    Visit, VisitKind, VisitStatus,
 };
 pub use txn::{CoreAnswer, CoreRequest, SetlInfo};

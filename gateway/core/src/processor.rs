@@ -19,8 +19,8 @@ use crate::catalogue::{Catalogue, classify_line};
 use crate::error::{CoreRefusal, CoreWarning, RefusalCode};
 use crate::policy::{PolicyBook, Scheme};
 use crate::state::{
-    CoreView, FeeLineRecord, SettlementRecord, SignInRecord, StateChange, Visit, VisitKind,
-    VisitStatus,
+    CoreView, FeeLineRecord, SettlementRecord, SignInRecord, StateChange, Tombstone, Visit,
+    VisitKind, VisitStatus,
 };
 use crate::txn::*;
 
@@ -100,6 +100,22 @@ fn full_years(brdy: &str, now: OffsetDateTime) -> u32 {
     u32::try_from(years).unwrap_or(0)
 }
 
+/// A request whose msgid a 2601 reversed before it arrived is refused, whatever it asks: the
+/// HIS was told there was nothing to reverse and believes the msgid is dead.
+fn refuse_reversed_msgid(ctx: &RequestCtx, view: &dyn CoreView) -> Result<(), CoreRefusal> {
+    match view.tombstone(&ctx.fixmedins_code, &ctx.msgid) {
+        None => Ok(()),
+        Some(t) => Err(refuse(
+            RefusalCode::MsgidReversed,
+            "msgid",
+            format!(
+                "msgid {} was reversed by 2601 (msgid {}, oinfno {}) at {} before it arrived; nothing was done — a new request needs a new msgid",
+                t.msgid, t.reversed_by_msgid, t.oinfno, t.reversed_at
+            ),
+        )),
+    }
+}
+
 fn person_or_refuse(view: &dyn CoreView, psn_no: &str, path: &str) -> Result<Person, CoreRefusal> {
     view.person(psn_no).ok_or_else(|| {
         refuse(
@@ -134,6 +150,7 @@ impl Core {
         ctx: &RequestCtx,
         view: &dyn CoreView,
     ) -> Result<CoreOutcome, CoreRefusal> {
+        refuse_reversed_msgid(ctx, view)?;
         match req {
             CoreRequest::PersonInfo(r) => self.person_info(&r, ctx, view),
             CoreRequest::SignIn(r) => Ok(self.sign_in(&r, ctx)),
@@ -998,13 +1015,27 @@ impl Core {
             ));
         }
         let Some(original) = view.settlement_by_msgid(&ctx.fixmedins_code, &r.omsgid) else {
-            // The original never took effect: tell the caller so, change nothing.
+            // The original never took effect — or has not arrived yet: tell the caller there was
+            // nothing to reverse, and close its msgid so that a late original cannot settle
+            // behind the caller's back (a tombstone, kept for ever). A second 2601 of the same
+            // original keeps the first tombstone.
+            let changes = match view.tombstone(&ctx.fixmedins_code, &r.omsgid) {
+                Some(_) => Vec::new(),
+                None => vec![StateChange::PutTombstone(Tombstone {
+                    fixmedins_code: ctx.fixmedins_code.clone(),
+                    msgid: r.omsgid.clone(),
+                    oinfno: r.oinfno.clone(),
+                    psn_no: r.psn_no.clone(),
+                    reversed_by_msgid: ctx.msgid.clone(),
+                    reversed_at: interface_time(ctx.now),
+                })],
+            };
             return Ok(CoreOutcome::answer(
                 CoreAnswer::NothingToReverse {
                     omsgid: r.omsgid.clone(),
                     oinfno: r.oinfno.clone(),
                 },
-                Vec::new(),
+                changes,
             ));
         };
         if original.claim.kind == ClaimKind::Reversal {

@@ -82,6 +82,26 @@ pub struct SignInRecord {
     pub signed_out: bool,
 }
 
+/// A reversal that outran its original: 2601 named an `omsgid` the core has no record of, so
+/// that `(fixmedins_code, msgid)` is closed. A request that later arrives with it is refused
+/// (`CORE-MSGID-REVERSED`) instead of settling behind the back of a HIS that believes it was
+/// reversed. Kept for ever, like the idempotency index: the interface sets no limit on how late
+/// a HIS may retry a msgid (`specs/gateway.md` §2, "Reversal before its original").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tombstone {
+    pub fixmedins_code: String,
+    /// The original's msgid: the 2601's `omsgid`.
+    pub msgid: String,
+    /// What the 2601 said the original was (`oinfno`).
+    pub oinfno: String,
+    /// The person the 2601 named.
+    pub psn_no: String,
+    /// The msgid of the 2601 that closed it.
+    pub reversed_by_msgid: String,
+    /// When the 2601 was handled (interface time, +08:00).
+    pub reversed_at: String,
+}
+
 /// One absolute change of state. Puts replace the whole record under its key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "op")]
@@ -105,6 +125,8 @@ pub enum StateChange {
         setl_id: String,
     },
     PutSignIn(SignInRecord),
+    /// `(fixmedins_code, msgid)` was reversed before it arrived ([`Tombstone`]).
+    PutTombstone(Tombstone),
 }
 
 /// Read-only lookups the core needs. Implemented by the store and by [`MemView`].
@@ -123,6 +145,8 @@ pub trait CoreView {
     /// `None` = the person has no personal account.
     fn balance(&self, psn_no: &str) -> Option<Money>;
     fn sign_in(&self, sign_no: &str) -> Option<SignInRecord>;
+    /// The tombstone a 2601 left for `(fixmedins_code, msgid)` before that msgid arrived.
+    fn tombstone(&self, fixmedins_code: &str, msgid: &str) -> Option<Tombstone>;
 }
 
 /// An in-memory [`CoreView`] that applies [`StateChange`]s: for tests, and for a caller that
@@ -137,6 +161,7 @@ pub struct MemView {
     pub accumulators: BTreeMap<(String, i32), Accumulator>,
     pub balances: BTreeMap<String, Money>,
     pub sign_ins: BTreeMap<String, SignInRecord>,
+    pub tombstones: BTreeMap<(String, String), Tombstone>,
 }
 
 impl MemView {
@@ -193,6 +218,10 @@ impl MemView {
                 StateChange::PutSignIn(s) => {
                     self.sign_ins.insert(s.sign_no.clone(), s.clone());
                 }
+                StateChange::PutTombstone(t) => {
+                    self.tombstones
+                        .insert((t.fixmedins_code.clone(), t.msgid.clone()), t.clone());
+                }
             }
         }
     }
@@ -237,5 +266,10 @@ impl CoreView for MemView {
     }
     fn sign_in(&self, sign_no: &str) -> Option<SignInRecord> {
         self.sign_ins.get(sign_no).cloned()
+    }
+    fn tombstone(&self, fixmedins_code: &str, msgid: &str) -> Option<Tombstone> {
+        self.tombstones
+            .get(&(fixmedins_code.to_owned(), msgid.to_owned()))
+            .cloned()
     }
 }

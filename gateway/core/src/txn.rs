@@ -355,6 +355,7 @@ pub enum CoreAnswer {
         setlinfo: Box<SetlInfo>,
         setldetail: Vec<FundLine>,
     },
-    /// 2601 whose `omsgid` produced no settlement: there was nothing to reverse.
+    /// 2601 whose `omsgid` produced no settlement: there was nothing to reverse. The `omsgid`
+    /// is now closed (a [`crate::Tombstone`]): if it arrives later it is refused.
     NothingToReverse { omsgid: String, oinfno: String },
 }

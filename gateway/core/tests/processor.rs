@@ -9,7 +9,7 @@ use medsettle_core::error::WARN_UNKNOWN_LIST_CODE;
 use medsettle_core::txn::*;
 use medsettle_core::{
     Core, CoreAnswer, CoreOutcome, CoreRefusal, CoreRequest, MemView, Quantity, RefusalCode,
-    UnitPrice,
+    StateChange, UnitPrice,
 };
 
 struct Flow {
@@ -316,7 +316,12 @@ fn reversal_by_msgid_2601() {
         oinfno: "2207".into(),
     }));
     assert!(matches!(out.answer, CoreAnswer::NothingToReverse { .. }));
-    assert!(out.changes.is_empty() && out.claim.is_none());
+    assert!(out.claim.is_none());
+    assert!(
+        matches!(out.changes.as_slice(), [StateChange::PutTombstone(t)] if t.msgid == "H990100000012024NEVERSENT"),
+        "only a tombstone: {:?}",
+        out.changes
+    );
 
     let e = f.refused(CoreRequest::Reverse(Req2601 {
         psn_no: P.into(),
@@ -358,6 +363,87 @@ fn reversal_by_msgid_2601() {
         oinfno: "2208".into(),
     }));
     assert_eq!(e.refusal_code(), Some(RefusalCode::ReversalOfReversal));
+}
+
+/// Issue 15: a 2601 that outruns its original. It answers "nothing to reverse" and leaves a
+/// tombstone under the original's msgid; the late 2207 is then refused (changing nothing)
+/// instead of settling behind the back of a HIS that believes it was reversed.
+#[test]
+fn a_reversal_that_outruns_its_original_closes_the_msgid() {
+    let mut f = Flow::new();
+    let visit = f.register(P);
+    f.fees(&visit, P, &[("1", "XA0001", "30", "100")]);
+    // The 2207 the HIS sent (and timed out on) will use this msgid; it has not arrived yet.
+    let late = ctx(1000);
+    let out = f.run(CoreRequest::Reverse(Req2601 {
+        psn_no: P.into(),
+        omsgid: late.msgid.clone(),
+        oinfno: "2207".into(),
+    }));
+    let reversal_msgid = ctx(f.seq).msgid;
+    assert!(
+        matches!(&out.answer, CoreAnswer::NothingToReverse { omsgid, .. } if *omsgid == late.msgid)
+    );
+    let key = (late.fixmedins_code.clone(), late.msgid.clone());
+    let tombstone = f.view.tombstones.get(&key).expect("a tombstone").clone();
+    assert_eq!(tombstone.reversed_by_msgid, reversal_msgid);
+    assert_eq!(
+        (tombstone.oinfno.as_str(), tombstone.psn_no.as_str()),
+        ("2207", P)
+    );
+
+    // A second 2601 of the same original (another msgid) answers the same, keeps the tombstone.
+    let again = f.run(CoreRequest::Reverse(Req2601 {
+        psn_no: P.into(),
+        omsgid: late.msgid.clone(),
+        oinfno: "2207".into(),
+    }));
+    assert!(matches!(again.answer, CoreAnswer::NothingToReverse { .. }));
+    assert!(again.changes.is_empty(), "{:?}", again.changes);
+    assert_eq!(f.view.tombstones[&key], tombstone);
+
+    // The original arrives late: refused, nothing settled, state unchanged.
+    let before = f.view.clone();
+    let e = f
+        .core
+        .handle(
+            CoreRequest::OutpatientSettle(settle_req(&visit, P)),
+            &late,
+            &f.view,
+        )
+        .unwrap_err();
+    assert_eq!(e.refusal_code(), Some(RefusalCode::MsgidReversed));
+    assert_eq!(e.path(), "msgid");
+    assert!(e.to_string().contains(&reversal_msgid), "{e}");
+    assert_eq!(f.view, before);
+    // Any transaction under that msgid, not only the settlement.
+    let e = f
+        .core
+        .handle(
+            CoreRequest::OutpatientPreSettle(settle_req(&visit, P)),
+            &late,
+            &f.view,
+        )
+        .unwrap_err();
+    assert_eq!(e.refusal_code(), Some(RefusalCode::MsgidReversed));
+    // The tombstone is per institution: another institution's msgid is its own.
+    let elsewhere = medsettle_core::RequestCtx {
+        fixmedins_code: "H99010000002".into(),
+        ..late.clone()
+    };
+    let other = f.core.handle(
+        CoreRequest::OutpatientPreSettle(settle_req(&visit, P)),
+        &elsewhere,
+        &f.view,
+    );
+    assert_ne!(
+        other.err().and_then(|e| e.refusal_code()),
+        Some(RefusalCode::MsgidReversed)
+    );
+
+    // The visit itself is untouched: settling it under a new msgid works.
+    let settled = f.run(CoreRequest::OutpatientSettle(settle_req(&visit, P)));
+    assert!(settled.claim.is_some());
 }
 
 #[test]

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use medsettle_canonical::{Money, Person};
 use medsettle_core::{
     Accumulator, CoreView, FeeLineRecord, PersonRegistry, SettlementRecord, SignInRecord,
-    StateChange, Visit,
+    StateChange, Tombstone, Visit,
 };
 use medsettle_store::{StateWrite, Store};
 use serde::Serialize;
@@ -29,6 +29,9 @@ pub mod space {
     pub const ACCUMULATOR: &str = "core.accumulator";
     pub const BALANCE: &str = "core.balance";
     pub const SIGN_IN: &str = "core.sign_in";
+    /// `(fixmedins_code, msgid)` a 2601 reversed before it arrived → its [`Tombstone`] (JSON).
+    /// Never deleted: see `specs/gateway.md` §2, "Reversal before its original".
+    pub const TOMBSTONE: &str = "core.tombstone";
 }
 
 fn key(parts: &[&str]) -> Vec<u8> {
@@ -105,6 +108,11 @@ pub fn state_writes(changes: &[StateChange], view: &StoreCoreView<'_>) -> Vec<St
             StateChange::PutSignIn(s) => {
                 writes.push(StateWrite::put(space::SIGN_IN, key(&[&s.sign_no]), json(s)))
             }
+            StateChange::PutTombstone(t) => writes.push(StateWrite::put(
+                space::TOMBSTONE,
+                key(&[&t.fixmedins_code, &t.msgid]),
+                json(t),
+            )),
         }
     }
     for (mdtrt_id, lines) in fee_lists {
@@ -275,6 +283,10 @@ impl CoreView for StoreCoreView<'_> {
 
     fn sign_in(&self, sign_no: &str) -> Option<SignInRecord> {
         self.get(space::SIGN_IN, &key(&[sign_no]))
+    }
+
+    fn tombstone(&self, fixmedins_code: &str, msgid: &str) -> Option<Tombstone> {
+        self.get(space::TOMBSTONE, &key(&[fixmedins_code, msgid]))
     }
 }
 

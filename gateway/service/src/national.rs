@@ -1130,6 +1130,10 @@ mod tests {
             _ => serde_json::json!({"data": {
                 "mdtrt_cert_type": "02", "mdtrt_cert_no": "x", "psn_cert_type": "01"}}),
         };
+        envelope_with(code, msgid, infno, input)
+    }
+
+    fn envelope_with(code: &str, msgid: &str, infno: &str, input: Value) -> String {
         serde_json::json!({
             "infno": infno, "msgid": msgid, "mdtrtarea_admvs": "440300",
             "insuplc_admdvs": "440300", "recer_sys_code": "YBXT", "dev_no": "",
@@ -1211,6 +1215,112 @@ mod tests {
         let (conflict, _) = service.handle(request("H44030000001", &other)).await;
         assert_eq!(conflict.status, 409);
         assert_eq!(service.store.stats().unwrap().record_count, 1);
+    }
+
+    /// Issue 15: a 2601 that outruns its 2207. The 2601 answers "nothing to reverse" and
+    /// journals a tombstone with its answer; the late 2207 is refused (HTTP 200, infcode -1,
+    /// CORE-MSGID-REVERSED) and settles nothing; the 2601 repeated gets its stored answer.
+    #[tokio::test]
+    async fn a_reversal_that_outruns_its_original_refuses_the_late_original() {
+        let dir = tempfile::tempdir().unwrap();
+        let service = sample_service(dir.path());
+        let code = "H44030000001";
+        let psn_no = "44030000000001";
+        let msgid = |n: u32| format!("H44030000001202611221030{n:06}");
+        let svc = &service;
+        let call = |m: String, infno: &'static str, input: Value| {
+            let body = envelope_with(code, &m, infno, input);
+            async move {
+                let (answer, _) = svc.handle(request(code, &body)).await;
+                let v: Value = serde_json::from_slice(&answer.body).unwrap();
+                (answer, v)
+            }
+        };
+        let (_, reg) = call(
+            msgid(1),
+            "2201",
+            serde_json::json!({"data": {
+                "psn_no": psn_no, "insutype": "310", "begntime": "2026-11-22 10:00:00",
+                "mdtrt_cert_type": "02", "mdtrt_cert_no": "440304198609080010",
+                "ipt_otp_no": "MZ0001", "atddr_no": "D0001", "dr_name": "门诊医生",
+                "dept_code": "0301", "dept_name": "内科", "caty": "A03"}}),
+        )
+        .await;
+        assert_eq!(reg["infcode"], 0, "{reg}");
+        let mdtrt_id = reg["output"]["data"]["mdtrt_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let (_, fees) = call(
+            msgid(2),
+            "2204",
+            serde_json::json!({"feedetail": [{
+                "feedetl_sn": "F0001", "mdtrt_id": mdtrt_id, "psn_no": psn_no,
+                "chrg_bchno": "CB1", "fee_ocur_time": "2026-11-22 10:00:00",
+                "med_list_codg": "DIAG001", "medins_list_codg": "HDIAG001",
+                "det_item_fee_sumamt": 20.00, "cnt": 1, "pric": 20.00, "rx_circ_flag": "0",
+                "bilg_dept_codg": "0301", "bilg_dept_name": "内科", "bilg_dr_codg": "D0001",
+                "bilg_dr_name": "门诊医生", "hosp_appr_flag": "1"}]}),
+        )
+        .await;
+        assert_eq!(fees["infcode"], 0, "{fees}");
+
+        // The HIS sent 2207 under msgid 3 and timed out; its 2601 (msgid 4) arrives first.
+        let original = msgid(3);
+        let reversal = envelope_with(
+            code,
+            &msgid(4),
+            "2601",
+            serde_json::json!({"data": {"psn_no": psn_no, "omsgid": original, "oinfno": "2207"}}),
+        );
+        let (first, _) = service.handle(request(code, &reversal)).await;
+        let v: Value = serde_json::from_slice(&first.body).unwrap();
+        assert_eq!((first.status, &v["infcode"]), (200, &Value::from(0)), "{v}");
+        assert_eq!(v["output"]["data"]["omsgid"], original.as_str());
+        let tombstone = service
+            .store
+            .get(
+                crate::core_state::space::TOMBSTONE,
+                format!("{code}\0{original}").as_bytes(),
+            )
+            .unwrap();
+        assert!(tombstone.is_some(), "the 2601 journaled a tombstone");
+
+        // The original arrives late: refused, nothing settled.
+        let records = service.store.stats().unwrap().record_count;
+        let (late, v) = call(
+            original.clone(),
+            "2207",
+            serde_json::json!({"data": {
+                "psn_no": psn_no, "mdtrt_cert_type": "02",
+                "mdtrt_cert_no": "440304198609080010", "med_type": "11",
+                "medfee_sumamt": 20.00, "psn_setlway": "01", "mdtrt_id": mdtrt_id,
+                "chrg_bchno": "CB1", "acct_used_flag": "1", "insutype": "310"}}),
+        )
+        .await;
+        assert_eq!(late.status, 200, "{v}");
+        assert_eq!(v["infcode"], -1, "{v}");
+        let err_msg = v["err_msg"].as_str().unwrap();
+        assert!(err_msg.contains("[CORE-MSGID-REVERSED]"), "{err_msg}");
+        assert!(err_msg.contains(&msgid(4)), "names the 2601: {err_msg}");
+        assert_eq!(
+            service.store.stats().unwrap().record_count,
+            records,
+            "nothing journaled"
+        );
+        let settled = service
+            .store
+            .read_from(0, 100)
+            .unwrap()
+            .into_iter()
+            .filter(|(_, r)| r.kind == KIND_SETTLEMENT)
+            .count();
+        assert_eq!(settled, 0, "nothing settled");
+
+        // The 2601 again: its stored answer, byte for byte.
+        let (again, _) = service.handle(request(code, &reversal)).await;
+        assert_eq!(again.outcome, "replayed");
+        assert_eq!(again.body, first.body);
     }
 
     #[test]

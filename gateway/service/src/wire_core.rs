@@ -338,7 +338,7 @@ pub fn output_for(answer: &CoreAnswer, infno: &str, ctx_code: &str, admdvs: Admd
         ),
         CoreAnswer::NothingToReverse { omsgid, oinfno } => json!({
             "data": {"omsgid": omsgid, "oinfno": oinfno, "rslt": "0",
-                     "rslt_dscr": "原交易未产生结算，无需冲正 (the original message settled nothing; nothing to reverse)"}
+                     "rslt_dscr": "原交易未产生结算，无需冲正；原报文ID已作废，迟到的原交易将被拒绝 (the original message settled nothing; nothing to reverse; its msgid is closed and refused if it arrives later)"}
         }),
     }
 }
