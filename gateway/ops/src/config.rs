@@ -357,6 +357,18 @@ pub fn load(file: &Path) -> Result<Config> {
             .validate()
             .map_err(|e| BadInput::new(format!("forward[{i}].settings: {e}")))?;
     }
+    if raw.gateway.json_depth_max == 0 {
+        bail!(BadInput::new(
+            "gateway.json_depth_max: must be at least 1 (every envelope is a JSON object)"
+        ));
+    }
+    if let Some(format) = raw.bank.format.as_deref()
+        && !["pain001", "gbk"].contains(&format)
+    {
+        bail!(BadInput::new(format!(
+            "bank.format: `{format}` is not pain001 or gbk"
+        )));
+    }
     let mut bank = raw.bank.clone();
     bank.profile = bank.profile.map(|p| resolve(&base, &p));
     let inbox_poll_ms = bank.inbox_poll_ms.unwrap_or(INBOX_POLL_MS_DEFAULT);

@@ -41,7 +41,16 @@ pub use error::{BadInput, is_bad_input};
 pub const LOCAL_OPERATOR: &str = "local";
 
 /// The operations of `config` on its journal, opened by this process (no gateway running).
+/// The journal must exist: an operator command never creates one (a mistyped `data_dir`
+/// would otherwise report an empty journal); `serve` creates it.
 pub fn open_local(config: &Config) -> anyhow::Result<Operations> {
+    let dir = config.journal_dir();
+    if !dir.is_dir() {
+        anyhow::bail!(BadInput::new(format!(
+            "no journal at {}: is data_dir right? (`medsettle serve` creates it)",
+            dir.display()
+        )));
+    }
     let store = open::open_store(config)?;
     let engine = Arc::new(open::build_engine(config)?);
     Ok(Operations::new(config.clone(), store, engine))

@@ -23,7 +23,7 @@ fn an_operation_id_does_its_action_once_and_durably() {
     let path = medsettle_ops::init::run(dir.path(), "127.0.0.1:0", false).unwrap();
     let config = medsettle_ops::config::load(&path).unwrap();
 
-    let ops = medsettle_ops::open_local(&config).unwrap();
+    let ops = open_local(&config);
     let catch_up = Action::SettleCatchUp;
     let first = ops.perform("op-1", &catch_up, "tester").unwrap();
     assert!(!first.replayed);
@@ -57,9 +57,16 @@ fn an_operation_id_does_its_action_once_and_durably() {
     drop(ops);
 
     // A new process on the same journal: the id is still taken, with its first answer.
-    let ops = medsettle_ops::open_local(&config).unwrap();
+    let ops = open_local(&config);
     let later = ops.perform("op-1", &catch_up, "someone else").unwrap();
     assert!(later.replayed);
     assert_eq!(later.outcome, first.outcome);
     assert_eq!(actions_journaled(&ops), 1);
+}
+
+/// The operations on the journal of `config`, created first as `serve` would (an operator
+/// command never creates one).
+fn open_local(config: &medsettle_ops::Config) -> medsettle_ops::Operations {
+    drop(medsettle_ops::open::open_store(config).unwrap());
+    medsettle_ops::open_local(config).unwrap()
 }

@@ -43,7 +43,7 @@ fn an_invalid_close_time_is_refused_at_load_naming_the_key() {
 fn an_invalid_close_time_stops_the_start_instead_of_never_closing() {
     let (_dir, mut config) = sample();
     config.settlement.daily_close_at = Some("25:00".into());
-    let ops = Arc::new(medsettle_ops::open_local(&config).unwrap());
+    let ops = Arc::new(open_local(&config));
     let e = EngineWorker::new(ops, &Metrics::new(64))
         .err()
         .expect("refused");
@@ -54,7 +54,7 @@ fn an_invalid_close_time_stops_the_start_instead_of_never_closing() {
 #[test]
 fn the_engine_step_catches_up_and_counts() {
     let (_dir, config) = sample();
-    let ops = Arc::new(medsettle_ops::open_local(&config).unwrap());
+    let ops = Arc::new(open_local(&config));
     let metrics = Metrics::new(64);
     let mut worker = EngineWorker::new(ops, &metrics).unwrap();
     worker.step().unwrap();
@@ -67,7 +67,7 @@ fn the_engine_step_catches_up_and_counts() {
 #[test]
 fn the_inbox_step_reads_an_empty_inbox_and_keeps_files_it_cannot_judge() {
     let (dir, config) = sample();
-    let ops = Arc::new(medsettle_ops::open_local(&config).unwrap());
+    let ops = Arc::new(open_local(&config));
     let metrics = Metrics::new(64);
     let watcher = InboxWatcher::new(ops, 50, &metrics);
     let report = watcher.step().unwrap();
@@ -84,4 +84,49 @@ fn the_inbox_step_reads_an_empty_inbox_and_keeps_files_it_cannot_judge() {
         metric(&metrics, "medsettle_receipt_files_applied_total").as_deref(),
         Some("0")
     );
+}
+
+/// The operations on the journal of `config`, created first as `serve` would (an operator
+/// command never creates one).
+fn open_local(config: &medsettle_ops::Config) -> medsettle_ops::Operations {
+    drop(medsettle_ops::open::open_store(config).unwrap());
+    medsettle_ops::open_local(config).unwrap()
+}
+
+/// Issue 15: every configuration value is checked at start, the key named.
+#[test]
+fn configuration_values_are_checked_at_load() {
+    for (from, to, key) in [
+        (
+            "json_depth_max = 32\n",
+            "json_depth_max = 0\n",
+            "gateway.json_depth_max",
+        ),
+        (
+            "format = \"pain001\"\n",
+            "format = \"swift\"\n",
+            "bank.format",
+        ),
+    ] {
+        let (dir, _) = sample();
+        let path = dir.path().join("medsettle.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(from), "{from} in the sample configuration");
+        std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+        let e = medsettle_ops::config::load(&path).expect_err("refused");
+        assert!(medsettle_ops::is_bad_input(&e), "{e:#}");
+        assert!(format!("{e:#}").contains(key), "{key}: {e:#}");
+    }
+}
+
+/// Issue 15: an operator command on a mistyped `data_dir` says so instead of creating an
+/// empty journal and reporting nothing in it.
+#[test]
+fn an_operator_command_never_creates_a_journal() {
+    let (dir, config) = sample();
+    let e = medsettle_ops::read(&config, medsettle_ops::Query::JournalStats { json: false })
+        .expect_err("no journal yet");
+    assert!(medsettle_ops::is_bad_input(&e), "{e:#}");
+    assert!(format!("{e:#}").contains("no journal at"), "{e:#}");
+    assert!(!dir.path().join("data/journal").exists(), "nothing created");
 }
