@@ -45,6 +45,8 @@ refusal_codes! {
     PolicyNoBenefit = "CORE-POLICY-NO-BENEFIT", Internal;
     /// No such person in the registry.
     PersonUnknown = "CORE-PERSON-UNKNOWN", Sender;
+    /// The ID number in `mdtrt_cert_no` (`mdtrt_cert_type` 02) is not the person's `certno`.
+    CertMismatch = "CORE-CERT-MISMATCH", Sender;
     /// The request's insurance type is not the person's.
     InsutypeMismatch = "CORE-INSUTYPE-MISMATCH", Sender;
     /// 9002 names a sign-in that does not exist or is already signed out.

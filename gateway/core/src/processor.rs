@@ -116,6 +116,63 @@ fn refuse_reversed_msgid(ctx: &RequestCtx, view: &dyn CoreView) -> Result<(), Co
     }
 }
 
+/// `mdtrt_cert_type` of a certificate number that is an ID number (居民身份证号码): the only type
+/// the registry can check, as in 1101 (the registry is keyed by `certno`). The e-voucher (01,
+/// a token issued by the platform) and the social-security card (03, a card number) are not
+/// held by the registry and stay unchecked.
+const CERT_TYPE_ID_NUMBER: &str = "02";
+
+/// The shape of a mainland ID number: 18 characters (17 digits and a digit or `X` check
+/// character) or the old 15 digits.
+fn is_id_number_shape(s: &str) -> bool {
+    let b = s.as_bytes();
+    match b.len() {
+        18 => {
+            b[..17].iter().all(u8::is_ascii_digit)
+                && (b[17].is_ascii_digit() || b[17] == b'X' || b[17] == b'x')
+        }
+        15 => b.iter().all(u8::is_ascii_digit),
+        _ => false,
+    }
+}
+
+/// The ID number a request's certificate names, if the registry can check it: type 02 only; an
+/// empty number is "not sent"; a provincial `card|token` number is checked by the part before
+/// the first `|`, and only when that part has the shape of an ID number (otherwise unchecked).
+fn checkable_id_number<'a>(mdtrt_cert_type: &str, mdtrt_cert_no: &'a str) -> Option<&'a str> {
+    if mdtrt_cert_type != CERT_TYPE_ID_NUMBER || mdtrt_cert_no.is_empty() {
+        return None;
+    }
+    match mdtrt_cert_no.split_once('|') {
+        Some((card, _token)) => is_id_number_shape(card).then_some(card),
+        None => Some(mdtrt_cert_no),
+    }
+}
+
+/// Issue 15: a certificate number of a checkable type must be the person's own. The refusal
+/// does not say whom the number belongs to (or whether it belongs to anyone).
+fn refuse_foreign_cert(
+    person: &Person,
+    mdtrt_cert_type: Option<&str>,
+    mdtrt_cert_no: Option<&str>,
+    path: &str,
+) -> Result<(), CoreRefusal> {
+    let (Some(cert_type), Some(cert_no)) = (mdtrt_cert_type, mdtrt_cert_no) else {
+        return Ok(());
+    };
+    match checkable_id_number(cert_type, cert_no) {
+        Some(id) if !id.eq_ignore_ascii_case(&person.certno) => Err(refuse(
+            RefusalCode::CertMismatch,
+            path,
+            format!(
+                "the ID number in mdtrt_cert_no (mdtrt_cert_type {cert_type}) does not belong to psn_no {}",
+                person.psn_no
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn person_or_refuse(view: &dyn CoreView, psn_no: &str, path: &str) -> Result<Person, CoreRefusal> {
     view.person(psn_no).ok_or_else(|| {
         refuse(
@@ -161,6 +218,7 @@ impl Core {
                 VisitKind::Outpatient,
                 &r.psn_no,
                 &r.insutype,
+                (&r.mdtrt_cert_type, &r.mdtrt_cert_no),
                 None,
                 &r.ipt_otp_no,
                 &r.begntime,
@@ -171,6 +229,7 @@ impl Core {
                 VisitKind::Inpatient,
                 &r.psn_no,
                 &r.insutype,
+                (&r.mdtrt_cert_type, &r.mdtrt_cert_no),
                 Some(&r.med_type),
                 &r.ipt_no,
                 &r.begntime,
@@ -366,6 +425,7 @@ impl Core {
         kind: VisitKind,
         psn_no: &str,
         insutype: &str,
+        (mdtrt_cert_type, mdtrt_cert_no): (&str, &str),
         med_type: Option<&str>,
         ipt_otp_no: &str,
         begntime: &str,
@@ -376,6 +436,12 @@ impl Core {
             "data"
         };
         let person = person_or_refuse(view, psn_no, &format!("input.{node}.psn_no"))?;
+        refuse_foreign_cert(
+            &person,
+            Some(mdtrt_cert_type),
+            Some(mdtrt_cert_no),
+            &format!("input.{node}.mdtrt_cert_no"),
+        )?;
         if person.insutype != insutype {
             return Err(refuse(
                 RefusalCode::InsutypeMismatch,
@@ -766,6 +832,12 @@ impl Core {
         }
         let visit = self.open_visit_of(ctx, view, &r.mdtrt_id, &r.psn_no, kind, "input.data")?;
         let person = person_or_refuse(view, &r.psn_no, "input.data.psn_no")?;
+        refuse_foreign_cert(
+            &person,
+            r.mdtrt_cert_type.as_deref(),
+            r.mdtrt_cert_no.as_deref(),
+            "input.data.mdtrt_cert_no",
+        )?;
         let insutype = r.insutype.clone().unwrap_or_else(|| visit.insutype.clone());
         if insutype != person.insutype || insutype != visit.insutype {
             return Err(refuse(

@@ -8,8 +8,8 @@ use medsettle_canonical::{ClaimKind, IdentityPolicy, Money, check_identities, ch
 use medsettle_core::error::WARN_UNKNOWN_LIST_CODE;
 use medsettle_core::txn::*;
 use medsettle_core::{
-    Core, CoreAnswer, CoreOutcome, CoreRefusal, CoreRequest, MemView, Quantity, RefusalCode,
-    StateChange, UnitPrice,
+    Core, CoreAnswer, CoreOutcome, CoreRefusal, CoreRequest, CoreView, MemView, Quantity,
+    RefusalCode, StateChange, UnitPrice,
 };
 
 struct Flow {
@@ -47,12 +47,18 @@ impl Flow {
     }
 
     fn register(&mut self, psn_no: &str) -> String {
+        // the person's own ID number: a foreign one is refused (CORE-CERT-MISMATCH)
+        let certno = self
+            .view
+            .person(psn_no)
+            .map(|p| p.certno)
+            .unwrap_or_default();
         let out = self.run(CoreRequest::Register(Req2201 {
             psn_no: psn_no.into(),
             insutype: "310".into(),
             begntime: "2024-05-20 09:00:00".into(),
             mdtrt_cert_type: "02".into(),
-            mdtrt_cert_no: "x".into(),
+            mdtrt_cert_no: certno,
             ipt_otp_no: format!("MZ{}", self.seq),
             atddr_no: None,
             dr_name: None,
@@ -579,4 +585,106 @@ fn inpatient_cancel_settle_and_hospital_borne_overlimit() {
         &mdtrt_id, psn, "9", "XA0001", "1", "1",
     )]));
     assert_eq!(e.refusal_code(), Some(RefusalCode::VisitSettled));
+}
+
+/// P's own ID number and B's (both employees, insutype 310, in the example registry).
+const P_CERT: &str = "990101198001010011";
+const B: &str = "9900000004";
+const B_CERT: &str = "990101197501010044";
+
+fn reg_2201(psn_no: &str, cert_type: &str, cert_no: &str) -> CoreRequest {
+    CoreRequest::Register(Req2201 {
+        psn_no: psn_no.into(),
+        insutype: "310".into(),
+        begntime: "2024-05-20 09:00:00".into(),
+        mdtrt_cert_type: cert_type.into(),
+        mdtrt_cert_no: cert_no.into(),
+        ipt_otp_no: "MZ-CERT".into(),
+        atddr_no: None,
+        dr_name: None,
+        dept_code: None,
+        dept_name: None,
+        caty: None,
+    })
+}
+
+/// The refusal names the field and the psn_no, and reveals nothing about the number's owner.
+fn assert_cert_mismatch(e: &CoreRefusal, path: &str) {
+    assert_eq!(e.refusal_code(), Some(RefusalCode::CertMismatch), "{e}");
+    assert_eq!(e.code(), "CORE-CERT-MISMATCH");
+    assert_eq!(e.path(), path);
+    let text = e.to_string();
+    assert!(
+        text.contains(&format!("does not belong to psn_no {P}")),
+        "{text}"
+    );
+    assert!(
+        !text.contains(B) && !text.contains(B_CERT),
+        "reveals the owner: {text}"
+    );
+}
+
+#[test]
+fn a_2201_with_another_persons_id_number_is_refused() {
+    let mut f = Flow::new();
+    assert_eq!(f.view.person(B).unwrap().certno, B_CERT);
+    let e = f.refused(reg_2201(P, "02", B_CERT));
+    assert_cert_mismatch(&e, "input.data.mdtrt_cert_no");
+    // a number that belongs to no one: the same refusal, the same words
+    let e = f.refused(reg_2201(P, "02", "990101190001010000"));
+    assert_cert_mismatch(&e, "input.data.mdtrt_cert_no");
+    // provincial card|token: checked by the card part when it is an ID number
+    let e = f.refused(reg_2201(P, "02", &format!("{B_CERT}|{}", "T".repeat(300))));
+    assert_cert_mismatch(&e, "input.data.mdtrt_cert_no");
+    // 2401 likewise, at its own node
+    let e = f.refused(CoreRequest::Admit(Req2401 {
+        psn_no: P.into(),
+        insutype: "310".into(),
+        begntime: "2024-05-01 08:00:00".into(),
+        mdtrt_cert_type: "02".into(),
+        mdtrt_cert_no: B_CERT.into(),
+        med_type: "21".into(),
+        ipt_no: "ZY-CERT".into(),
+        adm_dept_codg: None,
+        adm_dept_name: None,
+    }));
+    assert_cert_mismatch(&e, "input.mdtrtinfo.mdtrt_cert_no");
+}
+
+#[test]
+fn a_2201_with_the_persons_own_or_an_uncheckable_certificate_succeeds() {
+    let mut f = Flow::new();
+    f.run(reg_2201(P, "02", P_CERT));
+    f.run(reg_2201(B, "02", B_CERT));
+    // the card part of card|token is the person's ID number
+    f.run(reg_2201(P, "02", &format!("{P_CERT}|{}", "T".repeat(300))));
+    // not checkable by the registry: e-voucher token, card number, card|token with a card number
+    f.run(reg_2201(P, "01", B_CERT));
+    f.run(reg_2201(P, "03", B_CERT));
+    f.run(reg_2201(P, "02", &format!("A1234567|{}", "T".repeat(300))));
+}
+
+#[test]
+fn a_2207_with_another_persons_id_number_is_refused_and_settles_nothing() {
+    let mut f = Flow::new();
+    let visit = f.register(P);
+    f.fees(&visit, P, &[("1", "XA0001", "1", "30")]);
+    let foreign = SettleReq {
+        mdtrt_cert_type: Some("02".into()),
+        mdtrt_cert_no: Some(B_CERT.into()),
+        ..settle_req(&visit, P)
+    };
+    let e = f.refused(CoreRequest::OutpatientPreSettle(foreign.clone()));
+    assert_cert_mismatch(&e, "input.data.mdtrt_cert_no");
+    let e = f.refused(CoreRequest::OutpatientSettle(foreign));
+    assert_cert_mismatch(&e, "input.data.mdtrt_cert_no");
+    assert!(f.view.settlements.is_empty(), "nothing settled");
+
+    let own = SettleReq {
+        mdtrt_cert_type: Some("02".into()),
+        mdtrt_cert_no: Some(P_CERT.into()),
+        ..settle_req(&visit, P)
+    };
+    let out = f.run(CoreRequest::OutpatientSettle(own));
+    assert!(out.claim.is_some(), "settled with the person's own number");
 }
