@@ -49,7 +49,6 @@ use medsettle_store::{SledStore, StateWrite, Store, StoreConfig};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 /// Institutions paid by the daily close; the fourth is suspended and must be skipped.
 const PAID: [&str; 3] = ["H44030000001", "H44030000002", "H44030000003"];
@@ -80,23 +79,8 @@ const PENDING_PER_MILLE: u16 = 250;
 const RETURNED_PER_MILLE: u16 = 250;
 const PLAN_SEED_SEARCH_MAX: u64 = 100_000;
 
-fn sha(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
-
 fn s(p: &Path) -> &str {
     p.to_str().expect("UTF-8 path")
-}
-
-/// Every name in `dir` (hidden ones included); an absent directory is empty.
-fn names(dir: &Path) -> BTreeSet<String> {
-    match fs::read_dir(dir) {
-        Ok(rd) => rd
-            .map(|e| e.expect("dir entry").file_name().into_string().unwrap())
-            .collect(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeSet::new(),
-        Err(e) => panic!("list {}: {e}", dir.display()),
-    }
 }
 
 /// An in-flight temp file of `fsio::write_atomic` for one of `finals`: `.<name>.<pid>-<n>.tmp`
@@ -193,11 +177,11 @@ fn run_to_completion(ws: &Ws) -> Vec<String> {
         let applied = count_before(&ingest, "applied, ");
         let duplicate = count_before(&ingest, "duplicate (no-op)");
         log.push(format!("{export}{sim}{ingest}"));
-        let inbox_files: Vec<String> = names(&ws.bank("inbox"))
+        let inbox_files: Vec<String> = dir_names(&ws.bank("inbox"))
             .into_iter()
             .filter(|n| !n.starts_with('.'))
             .collect();
-        let held = names(&ws.bank("bank-sim/held"));
+        let held = dir_names(&ws.bank("bank-sim/held"));
         if written == 0
             && applied == 0
             && duplicate == 0
@@ -292,7 +276,7 @@ fn oracle(ws: &mut Ws) -> Oracle {
     let outbox = ws.bank("outbox");
     let archive = ws.bank("archive");
     let mut receipts = BTreeMap::new();
-    for n in names(&archive) {
+    for n in dir_names(&archive) {
         if n.ends_with(".ok") {
             continue;
         }
@@ -344,15 +328,15 @@ fn oracle(ws: &mut Ws) -> Oracle {
 fn check_outbox(ws: &Ws, o: &Oracle, when: &str) {
     let dir = ws.bank("outbox");
     let finals: BTreeSet<String> = [o.file_name.clone(), o.trigger_name.clone()].into();
-    let present = names(&dir);
+    let present = dir_names(&dir);
     for n in &present {
         if *n == o.file_name {
             let b = fs::read(dir.join(n)).unwrap();
             assert!(
                 b == o.file,
                 "{when}: outbox {n} differs from the uninterrupted render (sha {} vs {}): two different files for one batch",
-                sha(&b),
-                sha(&o.file)
+                sha256_hex(&b),
+                sha256_hex(&o.file)
             );
         } else if *n == o.trigger_name {
             let b = fs::read(dir.join(n)).unwrap();
@@ -381,15 +365,15 @@ fn check_receipt_dir(dir: &Path, o: &Oracle, temps_allowed: bool, when: &str) {
         finals.insert(n.clone());
         finals.insert(format!("{n}.ok"));
     }
-    for n in names(dir) {
+    for n in dir_names(dir) {
         if let Some((data, _)) = o.receipts.get(&n) {
             let b = fs::read(dir.join(&n)).unwrap();
             assert!(
                 b == *data,
                 "{when}: {}/{n} differs from the bank's file (sha {} vs {})",
                 dir.display(),
-                sha(&b),
-                sha(data)
+                sha256_hex(&b),
+                sha256_hex(data)
             );
         } else if let Some((_, trig)) = n.strip_suffix(".ok").and_then(|d| o.receipts.get(d)) {
             let b = fs::read(dir.join(&n)).unwrap();
@@ -413,27 +397,11 @@ fn check_dirs(ws: &Ws, o: &Oracle, when: &str) {
     check_outbox(ws, o, when);
     check_receipt_dir(&ws.bank("inbox"), o, true, when);
     check_receipt_dir(&ws.bank("archive"), o, false, when);
-    let rejected = names(&ws.bank("rejected"));
+    let rejected = dir_names(&ws.bank("rejected"));
     assert!(
         rejected.is_empty(),
         "{when}: receipt files were rejected or raised an alert (same name, other bytes?): {rejected:?}"
     );
-}
-
-/// With `BANK_CRASH_KEEP` set, a failing run copies the crashed workspace (journal, bank
-/// directories, logs) to `<tmp>/bank_crash-<pid>` for a post-mortem.
-struct KeepOnPanic(Vec<(PathBuf, &'static str)>);
-
-impl Drop for KeepOnPanic {
-    fn drop(&mut self) {
-        if std::thread::panicking() && std::env::var_os("BANK_CRASH_KEEP").is_some() {
-            let dest = std::env::temp_dir().join(format!("bank_crash-{}", std::process::id()));
-            for (dir, name) in &self.0 {
-                copy_tree(dir, &dest.join(name));
-            }
-            eprintln!("bank_crash: kept the workspaces in {}", dest.display());
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -671,7 +639,7 @@ fn prove_final(ws: &Ws, o: &Oracle) {
     // --- one payment file per batch, as announced ---
     let want_outbox: BTreeSet<String> = [o.file_name.clone(), o.trigger_name.clone()].into();
     assert_eq!(
-        names(&outbox),
+        dir_names(&outbox),
         want_outbox,
         "the outbox must hold exactly one payment file and its trigger (no temp files) after completion"
     );
@@ -681,7 +649,7 @@ fn prove_final(ws: &Ws, o: &Oracle) {
     assert_eq!(trig.file_name, o.file_name, "trigger names its file");
     assert_eq!(
         trig.sha256,
-        sha(&file),
+        sha256_hex(&file),
         "payment file SHA-256 differs from what its trigger announces"
     );
     assert_eq!(trig.size_bytes, file.len() as u64, "trigger size");
@@ -706,7 +674,11 @@ fn prove_final(ws: &Ws, o: &Oracle) {
         rec.batch, o.batch,
         "the crashed workspace journaled another batch than the uninterrupted run"
     );
-    assert_eq!(rec.file_sha256, sha(&o.file), "journaled file SHA-256");
+    assert_eq!(
+        rec.file_sha256,
+        sha256_hex(&o.file),
+        "journaled file SHA-256"
+    );
     assert_eq!(
         state,
         Some(BatchState::Acknowledged),
@@ -743,7 +715,7 @@ fn prove_final(ws: &Ws, o: &Oracle) {
         "applied receipt files ≠ the files the bank wrote (a receipt lost, or an unknown one applied)"
     );
     for (name, shas) in &facts.applied {
-        let want = sha(&o.receipts[name].0);
+        let want = sha256_hex(&o.receipts[name].0);
         assert_eq!(
             shas,
             &vec![want],
@@ -756,7 +728,7 @@ fn prove_final(ws: &Ws, o: &Oracle) {
         let r = files
             .get(name)
             .unwrap_or_else(|| panic!("no inbox record for receipt file {name}"));
-        assert_eq!(r.sha256, sha(data), "inbox record sha of {name}");
+        assert_eq!(r.sha256, sha256_hex(data), "inbox record sha of {name}");
         assert!(
             matches!(r.outcome, InboxOutcome::Applied { .. }),
             "{name}: {:?}",
@@ -774,17 +746,17 @@ fn prove_final(ws: &Ws, o: &Oracle) {
         "inbox records for files the bank never wrote: {:?}",
         files.keys().collect::<Vec<_>>()
     );
-    let left: Vec<String> = names(&inbox).into_iter().collect();
+    let left: Vec<String> = dir_names(&inbox).into_iter().collect();
     assert!(
         left.is_empty(),
         "left in the inbox after completion (unapplied receipts or stray temp files): {left:?}"
     );
     let bank_sim = ws.bank("bank-sim");
     let held = bank_sim.join("held");
-    let sim_left: Vec<String> = names(&bank_sim)
+    let sim_left: Vec<String> = dir_names(&bank_sim)
         .into_iter()
         .filter(|n| n.ends_with(".tmp"))
-        .chain(names(&held))
+        .chain(dir_names(&held))
         .collect();
     assert!(
         sim_left.is_empty(),
@@ -933,7 +905,7 @@ fn prove_reingest_is_noop(ws: &Ws, o: &Oracle) {
             && out.contains("receipts: 0 applied"),
         "an archived receipt file ingested by path must be a no-op duplicate:\n{out}"
     );
-    let left: Vec<String> = names(&inbox).into_iter().collect();
+    let left: Vec<String> = dir_names(&inbox).into_iter().collect();
     assert!(
         left.is_empty(),
         "re-ingested files must go back to the archive: {left:?}"
@@ -998,11 +970,15 @@ fn kill9_bank_export_simulate_ingest_with_the_real_binary() {
         sim_seed: 0,
     };
     let logs = tempfile::tempdir().unwrap();
-    let _keep = KeepOnPanic(vec![
-        (ws.root.clone(), "crashed"),
-        (reference.root.clone(), "reference"),
-        (logs.path().to_owned(), "logs"),
-    ]);
+    let _keep = KeepOnPanic::new(
+        "BANK_CRASH_KEEP",
+        "bank_crash",
+        vec![
+            (ws.root.clone(), "crashed"),
+            (reference.root.clone(), "reference"),
+            (logs.path().to_owned(), "logs"),
+        ],
+    );
     let o = oracle(&mut reference);
     ws.sim_seed = reference.sim_seed;
     let payees: BTreeSet<&str> = o
@@ -1085,7 +1061,7 @@ fn kill9_bank_export_simulate_ingest_with_the_real_binary() {
         if dropped_at.is_none() && ws.bank("outbox").join(&o.trigger_name).exists() {
             dropped_at = Some(cycle);
         }
-        let archived = names(&ws.bank("archive"));
+        let archived = dir_names(&ws.bank("archive"));
         if all_archived_at.is_none() && o.receipts.keys().all(|n| archived.contains(n)) {
             all_archived_at = Some(cycle);
         }

@@ -49,7 +49,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fs::{self, File};
 use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
@@ -65,7 +65,6 @@ use medsettle_store::{SledStore, Store, StoreConfig};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 /// The institutions that settle claims and are paid daily.
 const CODES: [&str; 3] = ["H44030000001", "H44030000002", "H44030000003"];
@@ -105,23 +104,8 @@ const PENDING_PER_MILLE: u16 = 300;
 const RETURNED_PER_MILLE: u16 = 200;
 const PLAN_SEED_SEARCH_MAX: u64 = 100_000;
 
-fn sha(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
-
 fn s(p: &Path) -> &str {
     p.to_str().expect("UTF-8 path")
-}
-
-/// Every name in `dir` (hidden ones included); an absent directory is empty.
-fn names(dir: &Path) -> BTreeSet<String> {
-    match fs::read_dir(dir) {
-        Ok(rd) => rd
-            .map(|e| e.expect("dir entry").file_name().into_string().unwrap())
-            .collect(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeSet::new(),
-        Err(e) => panic!("list {}: {e}", dir.display()),
-    }
 }
 
 /// A number printed as `N <label>` in a command's output.
@@ -278,16 +262,16 @@ fn facts(root: &Path, period: &str) -> Facts {
             .collect(),
         report: fs::read(root.join(format!("data/reports/monthly-{period}.csv")))
             .unwrap_or_default(),
-        inbox: names(&root.join("data/bank/inbox")),
-        rejected_dir: names(&root.join("data/bank/rejected")),
-        archive: names(&root.join("data/bank/archive"))
+        inbox: dir_names(&root.join("data/bank/inbox")),
+        rejected_dir: dir_names(&root.join("data/bank/rejected")),
+        archive: dir_names(&root.join("data/bank/archive"))
             .into_iter()
             .map(|n| {
                 let b = fs::read(root.join("data/bank/archive").join(&n)).unwrap();
                 (n, b)
             })
             .collect(),
-        outbox: names(&root.join("data/bank/outbox")),
+        outbox: dir_names(&root.join("data/bank/outbox")),
     };
     let export = run_ok(&["journal", "export", "--config", cfg]);
     let month_close = format!("monthly/{period}");
@@ -425,22 +409,6 @@ impl Drop for Kid {
     }
 }
 
-/// With `LIVE_CRASH_KEEP` set, a failing run copies the workspaces and logs to
-/// `<tmp>/live_crash-<pid>` for a post-mortem.
-struct KeepOnPanic(Vec<(PathBuf, &'static str)>);
-
-impl Drop for KeepOnPanic {
-    fn drop(&mut self) {
-        if std::thread::panicking() && std::env::var_os("LIVE_CRASH_KEEP").is_some() {
-            let dest = std::env::temp_dir().join(format!("live_crash-{}", std::process::id()));
-            for (dir, name) in &self.0 {
-                copy_tree(dir, &dest.join(name));
-            }
-            eprintln!("live_crash: kept the workspaces in {}", dest.display());
-        }
-    }
-}
-
 /// A step of the work the test can see on disk, to kill right after it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Step {
@@ -484,12 +452,12 @@ fn inode(p: &Path) -> Option<u64> {
 impl Marks {
     fn now(root: &Path, report: &Path) -> Marks {
         Marks {
-            inbox: names(&root.join("data/bank/inbox"))
+            inbox: dir_names(&root.join("data/bank/inbox"))
                 .into_iter()
                 .filter(|n| !n.starts_with('.') && !n.ends_with(".ok"))
                 .collect(),
             report: inode(report),
-            outbox: names(&root.join("data/bank/outbox")),
+            outbox: dir_names(&root.join("data/bank/outbox")),
         }
     }
 
@@ -504,7 +472,7 @@ impl Marks {
                 self.inbox.iter().any(|n| !inbox.join(n).exists())
             }
             Step::ReportWritten => inode(report).is_some_and(|i| Some(i) != self.report),
-            Step::OutboxChanged => names(&root.join("data/bank/outbox")) != self.outbox,
+            Step::OutboxChanged => dir_names(&root.join("data/bank/outbox")) != self.outbox,
         })
     }
 }
@@ -542,7 +510,7 @@ impl Attempt {
 fn check_receipt_dirs(root: &Path, bank: &BankFiles, when: &str) {
     for (sub, temps_allowed) in [("inbox", true), ("archive", false)] {
         let dir = root.join("data/bank").join(sub);
-        for n in names(&dir) {
+        for n in dir_names(&dir) {
             let want = match n.strip_suffix(".ok") {
                 Some(d) => bank.get(d).map(|(_, t)| t),
                 None => bank.get(&n).map(|(d, _)| d),
@@ -553,8 +521,8 @@ fn check_receipt_dirs(root: &Path, bank: &BankFiles, when: &str) {
                     assert!(
                         got == *want,
                         "{when}: {sub}/{n} differs from the bank's file (sha {} vs {})",
-                        sha(&got),
-                        sha(want)
+                        sha256_hex(&got),
+                        sha256_hex(want)
                     );
                 }
                 None => assert!(
@@ -565,7 +533,7 @@ fn check_receipt_dirs(root: &Path, bank: &BankFiles, when: &str) {
             }
         }
     }
-    let rejected = names(&root.join("data/bank/rejected"));
+    let rejected = dir_names(&root.join("data/bank/rejected"));
     assert!(
         rejected.is_empty(),
         "{when}: receipt files were rejected or raised a conflict alert: {rejected:?}"
@@ -582,7 +550,7 @@ fn wait_settled(root: &Path, bank: &mut BankSide) -> String {
     loop {
         bank.deliver_next(&inbox);
         let status = run_ok(&["bank", "status", "--config", s(&cfg)]);
-        let left = names(&inbox);
+        let left = dir_names(&inbox);
         if bank.queue.is_empty() && left.is_empty() && status == last {
             return status;
         }
@@ -655,7 +623,7 @@ fn kill9_the_gateway_while_its_inbox_watcher_and_an_operator_action_work() {
     let inbox = root.join("data/bank/inbox");
     let held = root.join("data/bank/bank-sim/held");
     let mut bank_files: BankFiles = BTreeMap::new();
-    for n in names(&inbox) {
+    for n in dir_names(&inbox) {
         if n.ends_with(".ok") {
             continue;
         }
@@ -663,7 +631,7 @@ fn kill9_the_gateway_while_its_inbox_watcher_and_an_operator_action_work() {
         let trig = fs::read(inbox.join(format!("{n}.ok"))).unwrap();
         bank_files.insert(n, (data, trig));
     }
-    let second: Vec<String> = names(&held).into_iter().collect();
+    let second: Vec<String> = dir_names(&held).into_iter().collect();
     assert!(
         bank_files.len() >= 4 && second.len() == 1,
         "the bank answers with receipts of two generations and holds one second delivery:\n{sim}\ninbox {:?}, held {second:?}",
@@ -710,11 +678,15 @@ fn kill9_the_gateway_while_its_inbox_watcher_and_an_operator_action_work() {
     let oracle = oracle_dir.path().join("ws");
     copy_tree(&root, &oracle);
     let logs = tempfile::tempdir().unwrap();
-    let _keep = KeepOnPanic(vec![
-        (root.clone(), "crashed"),
-        (oracle.clone(), "oracle"),
-        (logs.path().to_owned(), "logs"),
-    ]);
+    let _keep = KeepOnPanic::new(
+        "LIVE_CRASH_KEEP",
+        "live_crash",
+        vec![
+            (root.clone(), "crashed"),
+            (oracle.clone(), "oracle"),
+            (logs.path().to_owned(), "logs"),
+        ],
+    );
     let ocfg = s(&oracle.join("medsettle.toml")).to_owned();
     let ingest = run_ok(&["bank", "ingest", "--config", &ocfg]);
     assert_eq!(
@@ -924,7 +896,7 @@ fn kill9_the_gateway_while_its_inbox_watcher_and_an_operator_action_work() {
         };
         let when = format!("cycle {cycle}");
         check_receipt_dirs(&root, &bank_files, &when);
-        let archived = names(&root.join("data/bank/archive"));
+        let archived = dir_names(&root.join("data/bank/archive"));
         if all_applied_at.is_none() && bank_files.keys().all(|n| archived.contains(n)) {
             all_applied_at = Some(cycle);
         }
@@ -956,7 +928,7 @@ fn kill9_the_gateway_while_its_inbox_watcher_and_an_operator_action_work() {
                 ""
             },
             a.summary(),
-            names(&inbox)
+            dir_names(&inbox)
         );
         attempts.push(a);
         cycle += 1;
@@ -1010,7 +982,7 @@ fn kill9_the_gateway_while_its_inbox_watcher_and_an_operator_action_work() {
     // Receipts: each (name, SHA-256) applied by exactly one record, nothing else.
     let want_applied: BTreeMap<String, Vec<String>> = bank_files
         .iter()
-        .map(|(n, (d, _))| (n.clone(), vec![sha(d)]))
+        .map(|(n, (d, _))| (n.clone(), vec![sha256_hex(d)]))
         .collect();
     assert_eq!(
         o.applied, want_applied,

@@ -622,11 +622,6 @@ fn the_gateway_runs_the_whole_day_while_hospitals_keep_calling() {
     assert!(gw.terminate().success());
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    hex::encode(Sha256::digest(bytes))
-}
-
 /// Issue 14, defect 1: `bank ingest DATA/bank/inbox/FILE` — a receipt that already sits in the
 /// inbox, named on the command line — once copied the file onto itself, truncating it and its
 /// trigger to 0 bytes, and the empty file went to `rejected/`. The bank's word must survive:

@@ -722,3 +722,54 @@ pub fn medsettle_at(at: &str) -> std::process::Command {
         .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
     c
 }
+
+// ---------------------------------------------------------------------------------------------
+// Files and directories, and keeping a failed run's workspaces.
+// ---------------------------------------------------------------------------------------------
+
+/// Lowercase hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Every name in `dir` (hidden ones included); an absent directory is empty.
+pub fn dir_names(dir: &Path) -> std::collections::BTreeSet<String> {
+    match std::fs::read_dir(dir) {
+        Ok(rd) => rd
+            .map(|e| e.expect("dir entry").file_name().into_string().unwrap())
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::collections::BTreeSet::new(),
+        Err(e) => panic!("list {}: {e}", dir.display()),
+    }
+}
+
+/// With the environment variable `env` set, a failing test copies the listed directories to
+/// `<tmp>/<prefix>-<pid>` for a post-mortem.
+pub struct KeepOnPanic {
+    env: &'static str,
+    prefix: &'static str,
+    pub dirs: Vec<(PathBuf, &'static str)>,
+}
+
+impl KeepOnPanic {
+    pub fn new(
+        env: &'static str,
+        prefix: &'static str,
+        dirs: Vec<(PathBuf, &'static str)>,
+    ) -> KeepOnPanic {
+        KeepOnPanic { env, prefix, dirs }
+    }
+}
+
+impl Drop for KeepOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() && std::env::var_os(self.env).is_some() {
+            let dest = std::env::temp_dir().join(format!("{}-{}", self.prefix, std::process::id()));
+            for (dir, name) in &self.dirs {
+                copy_tree(dir, &dest.join(name));
+            }
+            eprintln!("{}: kept the workspaces in {}", self.prefix, dest.display());
+        }
+    }
+}
