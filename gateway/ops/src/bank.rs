@@ -56,6 +56,14 @@ pub fn ingest(
     store: &dyn Store,
     path: Option<&Path>,
 ) -> Result<IngestReport> {
+    let report = scan_inbox(config, store, path)?;
+    tell_engine(engine, store)?;
+    Ok(report)
+}
+
+/// Apply the receipt files of the inbox (or of `path`) to the file drop's payment states,
+/// each file once; the engine is not told ([`tell_engine`]).
+pub fn scan_inbox(config: &Config, store: &dyn Store, path: Option<&Path>) -> Result<IngestReport> {
     let mut cfg = filedrop_config(config)?;
     Outbox::recover(store, &cfg)?;
     match path {
@@ -65,10 +73,15 @@ pub fn ingest(
         }
         None => {}
     }
-    let report = Inbox::scan_once(store, &cfg)?;
+    Ok(Inbox::scan_once(store, &cfg)?)
+}
+
+/// Bring the engine up to the journal and to the payments' states (reads every payment: run
+/// it when receipts moved something, or once after a start).
+pub fn tell_engine(engine: &Engine, store: &dyn Store) -> Result<()> {
     engine.catch_up(store, &|_, _| {}).map_err(engine_err)?;
     sync_engine(engine, store)?;
-    Ok(report)
+    Ok(())
 }
 
 /// What `bank ingest` prints: files by outcome, rows by outcome and, for rows not applied,

@@ -169,6 +169,11 @@ pub struct InboxWatcher {
     rows_not_applied: Vec<(medsettle_filedrop::IgnoreReason, Arc<Counter>)>,
     alerts: Arc<Gauge>,
     failures: Arc<Counter>,
+    /// The engine has been brought up to the payment states since the start. Until then every
+    /// step tells it (a crash may have come between applying a file and telling the engine);
+    /// afterwards only a step that applied something does: telling the engine and counting
+    /// the alerts read every payment, too much for a poll of an empty inbox.
+    engine_told: std::sync::atomic::AtomicBool,
 }
 
 impl InboxWatcher {
@@ -208,13 +213,22 @@ impl InboxWatcher {
                 "medsettle_inbox_scan_failures_total",
                 "Inbox scans that failed (retried at the next poll)",
             ),
+            engine_told: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
     /// One scan of the inbox, with the operator actions held off meanwhile. Blocking.
     pub fn step(&self) -> anyhow::Result<medsettle_filedrop::IngestReport> {
-        let report = self.ops.exclusive(|ops| {
-            crate::bank::ingest(ops.config(), ops.engine(), ops.store().as_ref(), None)
+        use std::sync::atomic::Ordering;
+        let (report, moved) = self.ops.exclusive(|ops| -> anyhow::Result<_> {
+            let store = ops.store().as_ref();
+            let report = crate::bank::scan_inbox(ops.config(), store, None)?;
+            let moved = !report.is_idle() || !self.engine_told.load(Ordering::SeqCst);
+            if moved {
+                crate::bank::tell_engine(ops.engine(), store)?;
+                self.engine_told.store(true, Ordering::SeqCst);
+            }
+            Ok((report, moved))
         })?;
         self.files_applied.add(report.files_applied.len() as u64);
         self.files_rejected.add(report.files_rejected.len() as u64);
@@ -233,9 +247,11 @@ impl InboxWatcher {
                 "receipt files read from the inbox"
             );
         }
-        let status = medsettle_filedrop::status(self.ops.store().as_ref())?;
-        self.alerts
-            .set(i64::try_from(status.alerts).unwrap_or(i64::MAX));
+        if moved {
+            let status = medsettle_filedrop::status(self.ops.store().as_ref())?;
+            self.alerts
+                .set(i64::try_from(status.alerts).unwrap_or(i64::MAX));
+        }
         Ok(report)
     }
 
