@@ -12,7 +12,7 @@
 //!   scheduled close, bank inbox watcher, calendar watch).
 //! - [`remote`]: how an operator command finds the gateway running on its configuration.
 //!
-//! [`perform`], [`read`] and [`export`] are what the command line calls: through the running
+//! [`perform_as`], [`read`] and [`export`] are what the command line calls: through the running
 //! gateway when there is one, on the journal directly when there is none — the same text
 //! either way.
 
@@ -56,12 +56,6 @@ pub fn open_local(config: &Config) -> anyhow::Result<Operations> {
     Ok(Operations::new(config.clone(), store, engine))
 }
 
-/// Perform `action` under a fresh operation id: on the running gateway if there is one,
-/// else on the journal directly.
-pub fn perform(config: &Config, action: &Action) -> anyhow::Result<Performed> {
-    perform_as(config, &actions::new_op_id(action), action)
-}
-
 /// How long a command keeps looking for a gateway that is starting, ms: a killed gateway
 /// leaves its `gateway.json` behind, and a command that finds nobody listening there opens the
 /// journal itself — unless a new gateway has meanwhile taken the journal, which is then asked
@@ -96,7 +90,8 @@ fn via_gateway_or_journal<T>(
     }
 }
 
-/// [`perform`] under a given operation id (the same id again does nothing more).
+/// Perform `action` under operation `op_id` (the same id again does nothing more): on the
+/// running gateway if there is one, else on the journal directly.
 pub fn perform_as(config: &Config, op_id: &str, action: &Action) -> anyhow::Result<Performed> {
     match via_gateway_or_journal(
         config,
