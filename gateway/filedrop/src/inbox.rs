@@ -4,8 +4,19 @@
 //! **Completeness convention:** a data file `X` counts only when its trigger `X.ok` exists
 //! (rendered by `medsettle_bank::trigger`) and announces `X`'s exact size and SHA-256; the
 //! row count and control sum it announces must equal the decoded file's. A file without its
-//! trigger, or whose trigger announces other bytes (a re-delivery in progress), waits. Names
-//! starting with `.` or ending in `.tmp` are in-flight and never looked at.
+//! trigger, or whose trigger announces other bytes (a re-delivery in progress), waits where
+//! it is, untouched, reported in [`IngestReport::files_waiting`] (the latter also in
+//! [`IngestReport::files_trigger_mismatch`]). Names starting with `.` or ending in `.tmp` are
+//! in-flight and never looked at.
+//!
+//! **No starvation:** `files_per_scan_max` counts complete files only (those handled: applied,
+//! duplicate, rejected, alerted or deferred). A waiting file does not count, so any number of
+//! pairs whose trigger announces other bytes, sorted before a genuine receipt, cannot keep it
+//! from being read in the same scan. Such a pair is left where it is, never moved: it may
+//! be a re-delivery in progress, and moving it would file the bank's corrected file as
+//! rejected. Telling it apart costs a `stat` when the sizes differ (the usual case) and one read and
+//! hash of the file when only the hashes do; that, not the cap, bounds such files' cost per
+//! scan (each at most `receipt_bytes_max` in memory, larger ones hashed in chunks).
 //!
 //! Per complete file, in name order:
 //! * (name, SHA-256) already recorded → duplicate: no-op, the file is archived again;
@@ -145,8 +156,12 @@ pub struct IngestReport {
     pub files_rejected: Vec<RejectedFile>,
     /// Files held back because their batch is not yet `dropped` (run `Outbox::recover`).
     pub files_deferred: Vec<String>,
-    /// Files without a trigger, or whose trigger announces other bytes.
+    /// Files without a trigger, or whose trigger announces other bytes. They do not count
+    /// against `files_per_scan_max`.
     pub files_waiting: Vec<String>,
+    /// Of `files_waiting`, those whose trigger announces another name, size or SHA-256 (a
+    /// re-delivery in progress, or a bad pair an operator should look at if it stays).
+    pub files_trigger_mismatch: Vec<String>,
     pub alerts: Vec<Alert>,
     /// Rows that moved a payment forward, in application order: feed these to the settlement
     /// engine (daily aggregator, IS-D-6 policy; monthly settlement, IS-M-3).
@@ -178,7 +193,8 @@ pub struct Inbox;
 
 impl Inbox {
     /// One polling pass over `cfg.inbox_dir` (see the module docs). Call it every
-    /// `poll_interval_ms`; it handles at most `files_per_scan_max` complete files.
+    /// `poll_interval_ms`; it handles at most `files_per_scan_max` complete files (files that
+    /// wait for their trigger, or for a trigger that matches them, do not count).
     pub fn scan_once(
         store: &dyn Store,
         cfg: &FileDropConfig,
@@ -216,8 +232,9 @@ impl Inbox {
             if handled >= cfg.files_per_scan_max {
                 break;
             }
-            handled += 1;
-            handle_file(store, cfg, &profile, name, hook, &mut report)?;
+            if handle_file(store, cfg, &profile, name, hook, &mut report)? == Handled::Counted {
+                handled += 1;
+            }
         }
         Ok(report)
     }
@@ -340,7 +357,6 @@ fn move_pair(from: &Path, name: &str, to: &Path, dest: &str) -> Result<PathBuf, 
 
 enum Verdict {
     Reject { rule: &'static str, error: String },
-    Wait,
     Defer,
     // Boxed: a decoded file is large and the other verdicts are tiny.
     Apply(Box<Plan>),
@@ -357,6 +373,23 @@ struct Plan {
     differences: Vec<AmountDifference>,
 }
 
+/// Whether a file used up one of the scan's `files_per_scan_max`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Handled {
+    /// A complete file: applied, duplicate, rejected, alerted or deferred.
+    Counted,
+    /// Waiting (no trigger, or a trigger announcing other bytes) or gone: looked at, not
+    /// handled.
+    NotCounted,
+}
+
+/// A file whose trigger announces another name, size or SHA-256 waits, untouched.
+fn trigger_mismatch(report: &mut IngestReport, name: &str) -> Handled {
+    report.files_waiting.push(name.to_owned());
+    report.files_trigger_mismatch.push(name.to_owned());
+    Handled::NotCounted
+}
+
 fn handle_file(
     store: &dyn Store,
     cfg: &FileDropConfig,
@@ -364,7 +397,7 @@ fn handle_file(
     name: &str,
     hook: Hook<'_>,
     report: &mut IngestReport,
-) -> Result<(), FileDropError> {
+) -> Result<Handled, FileDropError> {
     let inbox = &cfg.inbox_dir;
     let path = inbox.join(name);
     // A file bigger than we would decode is rejected unread (memory stays bounded).
@@ -373,8 +406,18 @@ fn handle_file(
         .len();
     let Some(trig_bytes) = read_opt(&inbox.join(format!("{name}{TRIGGER_SUFFIX}")))? else {
         report.files_waiting.push(name.to_owned());
-        return Ok(());
+        return Ok(Handled::NotCounted);
     };
+    // A trigger that cannot be read is the file's fault and rejects it (in `examine`); one
+    // that reads but announces other bytes waits, at the cost of a `stat` when the size
+    // differs, before anything else is done with the file.
+    let announced = trigger::parse(&trig_bytes).ok();
+    if announced
+        .as_ref()
+        .is_some_and(|t| t.file_name != name || t.size_bytes != len)
+    {
+        return Ok(trigger_mismatch(report, name));
+    }
     let (data, sha) = if len > cfg.receipt_bytes_max as u64 {
         (None, sha256_file(&path)?)
     } else {
@@ -383,19 +426,23 @@ fn handle_file(
                 let sha = sha256_hex(&d);
                 (Some(d), sha)
             }
-            None => return Ok(()), // moved away between listing and reading
+            None => return Ok(Handled::NotCounted), // moved away between listing and reading
         }
     };
+    if announced.as_ref().is_some_and(|t| t.sha256 != sha) {
+        return Ok(trigger_mismatch(report, name));
+    }
     let prior: Option<InboxFileRecord> = get_json(store, SPACE_INBOX_FILE, name)?;
     if let Some(prior) = &prior {
         if prior.sha256 == sha {
             // Seen before (maybe the crash came before the archive): archive, nothing else.
             file_away(cfg, prior)?;
             report.files_duplicate.push(name.to_owned());
-            return Ok(());
+            return Ok(Handled::Counted);
         }
         if let InboxOutcome::Applied { .. } = prior.outcome {
-            return alert(store, cfg, name, &sha, &prior.sha256, report);
+            alert(store, cfg, name, &sha, &prior.sha256, report)?;
+            return Ok(Handled::Counted);
         }
         // An earlier, rejected file under this name: a corrected re-delivery is processed.
     }
@@ -410,12 +457,11 @@ fn handle_file(
         Some(d) => examine(store, cfg, profile, name, &sha, &d, &trig_bytes)?,
     };
     match verdict {
-        Verdict::Wait => report.files_waiting.push(name.to_owned()),
         Verdict::Defer => report.files_deferred.push(name.to_owned()),
         Verdict::Reject { rule, error } => reject(store, cfg, name, sha, rule, error, report)?,
         Verdict::Apply(plan) => apply(store, cfg, name, sha, *plan, hook, report)?,
     }
-    Ok(())
+    Ok(Handled::Counted)
 }
 
 /// Journals the rejection, then moves the file (and trigger) to `rejected_dir` with its
@@ -616,11 +662,11 @@ fn examine(
         Ok(t) => t,
         Err(e) => return reject(rule::TRIGGER_MATCHES, format!("trigger: {e}")),
     };
-    if trig.file_name != name || !trig.matches(data) {
-        // Written atomically, a trigger disagrees with its file only while the bank is
-        // re-delivering both; wait for the new trigger.
-        return Ok(Verdict::Wait);
-    }
+    // A trigger announcing other bytes was sent to wait before (see `handle_file`).
+    assert!(
+        trig.file_name == name && trig.size_bytes == data.len() as u64 && trig.sha256 == sha,
+        "examine is only given files their trigger announces"
+    );
     let format = match detect_format(data) {
         Some(FileKind::Pain002) => ReceiptFormat::Pain002,
         Some(FileKind::Camt054) => ReceiptFormat::Camt054,

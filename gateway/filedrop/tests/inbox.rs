@@ -422,3 +422,78 @@ fn a_rejected_file_is_moved_intact_with_its_reason_beside_it() {
     assert_eq!(std::fs::read(&rej.moved_to).unwrap(), truncated);
     assert!(names(&env.cfg.inbox_dir).is_empty());
 }
+
+/// Issue 15 item 6: pairs whose trigger announces other bytes (more of them than a scan
+/// handles) sorted before a genuine receipt do not use up the scan's `files_per_scan_max`:
+/// the genuine receipt is applied in the first scan, and every bad pair stays where it was,
+/// byte for byte (it may be a re-delivery in progress).
+#[test]
+fn mismatching_triggers_do_not_starve_a_genuine_receipt() {
+    let env = Env::new();
+    let cap = env.cfg.files_per_scan_max;
+    let r = Outbox::drop_batch(env.store(), &env.cfg, &batch("B-13", 2)).unwrap();
+    let files = answer(&r, &plan(&[]));
+    let (genuine, genuine_bytes) = &files[0];
+    std::fs::create_dir_all(&env.cfg.inbox_dir).unwrap();
+    let mut bad = Vec::new();
+    for i in 0..cap + 10 {
+        let name = format!("A-mismatch-{i:05}.xml");
+        assert!(name < *genuine, "the bad pairs sort first");
+        let data = format!("<data {i:05}/>").into_bytes();
+        // Three kinds: another size, the same size with another hash, another name.
+        let announced: Vec<u8> = match i % 3 {
+            0 => b"<something else entirely/>".to_vec(),
+            1 => format!("<DATA {i:05}/>").into_bytes(),
+            _ => data.clone(),
+        };
+        let announced_name = if i % 3 == 2 {
+            format!("Z-other-{i:05}.xml")
+        } else {
+            name.clone()
+        };
+        let t = medsettle_bank::TriggerFile::for_file(
+            &announced_name,
+            &announced,
+            1,
+            medsettle_canonical::Money::from_fen(100),
+        );
+        let trig = medsettle_bank::trigger::render(&t).unwrap();
+        std::fs::write(env.cfg.inbox_dir.join(&name), &data).unwrap();
+        std::fs::write(env.cfg.inbox_dir.join(format!("{name}.ok")), &trig).unwrap();
+        bad.push((name, data, trig));
+    }
+    put_inbox(&env.cfg, genuine, genuine_bytes);
+
+    let rep = Inbox::scan_once(env.store(), &env.cfg).unwrap();
+    assert_eq!(rep.files_applied, std::slice::from_ref(genuine));
+    assert_eq!(rep.receipts_applied.len(), 2);
+    assert_eq!(status_of(&env, "B-13-P1"), PaymentStatus::Paid);
+    assert_eq!(rep.files_trigger_mismatch.len(), cap + 10);
+    assert_eq!(rep.files_waiting.len(), cap + 10);
+    assert!(rep.files_rejected.is_empty() && rep.alerts.is_empty());
+
+    // Every bad pair is still in the inbox, untouched, and stays so scan after scan.
+    let rep = Inbox::scan_once(env.store(), &env.cfg).unwrap();
+    assert!(rep.is_idle(), "{:?}", rep.files_rejected);
+    assert_eq!(rep.files_trigger_mismatch.len(), cap + 10);
+    for (name, data, trig) in &bad {
+        assert_eq!(&std::fs::read(env.cfg.inbox_dir.join(name)).unwrap(), data);
+        assert_eq!(
+            &std::fs::read(env.cfg.inbox_dir.join(format!("{name}.ok"))).unwrap(),
+            trig
+        );
+    }
+    assert_eq!(names(&env.cfg.inbox_dir).len(), 2 * (cap + 10));
+    assert!(names(&env.cfg.rejected_dir).is_empty());
+
+    // The bank finishes a re-delivery: the matching trigger arrives and the file is read.
+    let (name, data, _) = &bad[0];
+    put_inbox(&env.cfg, name, data);
+    let rep = Inbox::scan_once(env.store(), &env.cfg).unwrap();
+    assert_eq!(
+        rep.files_rejected.len(),
+        1,
+        "not a receipt: rejected, not waiting"
+    );
+    assert_eq!(rep.files_trigger_mismatch.len(), cap + 9);
+}

@@ -54,6 +54,7 @@ fn text(status: u16, body: String, outcome: &'static str) -> ServiceResponse {
         body: Bytes::from(body),
         outcome,
         infno: None,
+        headers: Vec::new(),
     }
 }
 
@@ -64,6 +65,7 @@ fn json(status: u16, body: Vec<u8>, outcome: &'static str) -> ServiceResponse {
         body: Bytes::from(body),
         outcome,
         infno: None,
+        headers: Vec::new(),
     }
 }
 

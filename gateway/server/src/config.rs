@@ -39,6 +39,16 @@ pub const HEADER_READ_TIMEOUT_MS_DEFAULT: u64 = 10_000;
 pub const REQUEST_TIMEOUT_MS_DEFAULT: u64 = 30_000;
 /// Default number of simultaneously open client connections (TCP accepted, TLS or HTTP).
 pub const CONNECTIONS_MAX_DEFAULT: usize = 1024;
+/// Default number of simultaneously open connections presenting one client certificate
+/// (counted by its SHA-256 fingerprint, registered or not). A large hospital's HIS keeps a few
+/// dozen connections at most (one per billing window with keep-alive); 128 leaves room for
+/// that while one certificate can take at most an eighth of [`CONNECTIONS_MAX_DEFAULT`].
+pub const CONNECTIONS_PER_CERTIFICATE_MAX_DEFAULT: usize = 128;
+/// Default number of simultaneously open connections from one source IP address, counted
+/// from `accept` (bare TCP that has not finished TLS included). Larger than the
+/// per-certificate cap because several institutions may reach the gateway through one NAT
+/// of the medical-insurance private network; a quarter of [`CONNECTIONS_MAX_DEFAULT`].
+pub const CONNECTIONS_PER_SOURCE_ADDRESS_MAX_DEFAULT: usize = 256;
 /// Default number of concurrent HTTP/2 streams per connection.
 pub const STREAMS_PER_CONNECTION_MAX_DEFAULT: u32 = 100;
 /// Default sustained request rate per client identity (token-bucket refill), requests/second.
@@ -164,13 +174,29 @@ pub struct LimitsConfig {
     pub header_bytes_max: usize,
     /// TLS handshake deadline, milliseconds. Default 10000.
     pub handshake_timeout_ms: u64,
-    /// Deadline for a complete HTTP/1.1 request head, milliseconds. Default 10000.
+    /// Deadline for a complete HTTP/1.1 request head, milliseconds, which is also how long
+    /// an HTTP/1.1 connection may wait idle for its next request. Default 10000. The same
+    /// value is the idle time of an HTTP/2 connection (no request open for this long →
+    /// GOAWAY and close) and its keep-alive: a PING after this long without a frame from the
+    /// client, the connection closed if the PING is not answered within this long again.
     pub header_read_timeout_ms: u64,
     /// Deadline from request head to answer (body upload + service), milliseconds. Default
     /// 30000. Exceeded → 503 `GW-UNAVAILABLE`.
     pub request_timeout_ms: u64,
     /// Open connections at most; more are closed right after accept. Default 1024.
     pub connections_max: usize,
+    /// Open connections per client certificate (SHA-256 fingerprint, whether or not it matches
+    /// a configured client) at most; one more is closed right after its TLS handshake, when
+    /// the certificate is known. Default 128, or `connections_max` if that is lower; at least
+    /// 1 and at most `connections_max`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connections_per_certificate_max: Option<usize>,
+    /// Open connections per source IP address at most, counted from accept (TCP connections
+    /// still in or before their TLS handshake included); one more is closed right after
+    /// accept, before the handshake. Default 256, or `connections_max` if that is lower; at
+    /// least 1 and at most `connections_max`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connections_per_source_address_max: Option<usize>,
     /// Concurrent HTTP/2 streams per connection. Default 100.
     pub streams_per_connection_max: u32,
     /// Sustained national requests per second per client identity; 0 disables rate
@@ -204,6 +230,8 @@ impl Default for LimitsConfig {
             header_read_timeout_ms: HEADER_READ_TIMEOUT_MS_DEFAULT,
             request_timeout_ms: REQUEST_TIMEOUT_MS_DEFAULT,
             connections_max: CONNECTIONS_MAX_DEFAULT,
+            connections_per_certificate_max: None,
+            connections_per_source_address_max: None,
             streams_per_connection_max: STREAMS_PER_CONNECTION_MAX_DEFAULT,
             rate_per_institution_per_second: RATE_PER_INSTITUTION_PER_SECOND_DEFAULT,
             rate_burst: RATE_BURST_DEFAULT,
@@ -226,6 +254,8 @@ pub struct Limits {
     pub header_read_timeout: Duration,
     pub request_timeout: Duration,
     pub connections_max: usize,
+    pub connections_per_certificate_max: usize,
+    pub connections_per_source_address_max: usize,
     pub streams_per_connection_max: u32,
     /// `None` when rate limiting is off.
     pub rate: Option<RateSettings>,
@@ -486,6 +516,18 @@ impl LimitsConfig {
                 "must be at least 1",
             ));
         }
+        let connections_per_certificate_max = per_connection_cap(
+            self.connections_per_certificate_max,
+            CONNECTIONS_PER_CERTIFICATE_MAX_DEFAULT,
+            self.connections_max,
+            "connections_per_certificate_max",
+        )?;
+        let connections_per_source_address_max = per_connection_cap(
+            self.connections_per_source_address_max,
+            CONNECTIONS_PER_SOURCE_ADDRESS_MAX_DEFAULT,
+            self.connections_max,
+            "connections_per_source_address_max",
+        )?;
         if self.streams_per_connection_max == 0 {
             return Err(ServerError::config(
                 field("streams_per_connection_max"),
@@ -533,6 +575,8 @@ impl LimitsConfig {
             header_read_timeout: positive(self.header_read_timeout_ms, "header_read_timeout_ms")?,
             request_timeout: positive(self.request_timeout_ms, "request_timeout_ms")?,
             connections_max: self.connections_max,
+            connections_per_certificate_max,
+            connections_per_source_address_max,
             streams_per_connection_max: self.streams_per_connection_max,
             rate,
             tif_clock_skew_seconds: self.tif_clock_skew_seconds,
@@ -542,6 +586,27 @@ impl LimitsConfig {
             shutdown_grace: Duration::from_millis(self.shutdown_grace_ms),
             metric_series_max: self.metric_series_max,
         })
+    }
+}
+
+/// A per-certificate or per-source connection cap: the configured value, which must be
+/// 1..=`connections_max`, or the default lowered to `connections_max`.
+fn per_connection_cap(
+    configured: Option<usize>,
+    default: usize,
+    connections_max: usize,
+    field: &str,
+) -> Result<usize, ServerError> {
+    match configured {
+        None => Ok(default.min(connections_max)),
+        Some(n) if n == 0 || n > connections_max => Err(ServerError::config(
+            format!("limits.{field}"),
+            format!(
+                "{n} must be at least 1 and at most connections_max ({connections_max}); \
+                 omit it for the default ({default}, or connections_max if lower)"
+            ),
+        )),
+        Some(n) => Ok(n),
     }
 }
 
@@ -569,6 +634,8 @@ mod tests {
         assert_eq!(l.handshake_timeout, Duration::from_secs(10));
         assert_eq!(l.header_read_timeout, Duration::from_secs(10));
         assert_eq!(l.connections_max, 1024);
+        assert_eq!(l.connections_per_certificate_max, 128);
+        assert_eq!(l.connections_per_source_address_max, 256);
         assert_eq!(l.streams_per_connection_max, 100);
         assert_eq!(l.tif_clock_skew_seconds, 300);
     }
@@ -590,6 +657,34 @@ mod tests {
         l.rate_per_institution_per_second = 0;
         l.rate_burst = 0;
         assert_eq!(l.validate().unwrap().rate, None);
+
+        // the per-certificate and per-source caps: 1..=connections_max, defaults lowered
+        for bad in [0, 1025] {
+            let mut l = limits();
+            l.connections_per_certificate_max = Some(bad);
+            let e = l.validate().unwrap_err().to_string();
+            assert!(e.contains("limits.connections_per_certificate_max"), "{e}");
+            let mut l = limits();
+            l.connections_per_source_address_max = Some(bad);
+            let e = l.validate().unwrap_err().to_string();
+            assert!(
+                e.contains("limits.connections_per_source_address_max"),
+                "{e}"
+            );
+        }
+        let mut l = limits();
+        l.connections_max = 100;
+        let v = l.validate().unwrap();
+        assert_eq!(
+            (
+                v.connections_per_certificate_max,
+                v.connections_per_source_address_max
+            ),
+            (100, 100)
+        );
+        l.connections_per_certificate_max = Some(100);
+        l.connections_per_source_address_max = Some(1);
+        assert!(l.validate().is_ok());
 
         let mut l = limits();
         l.handshake_timeout_ms = 0;

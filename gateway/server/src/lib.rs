@@ -1,7 +1,8 @@
 //! medsettle-server: the HTTPS transport of the medsettle gateway.
 //!
 //! Mutual TLS (rustls, aws-lc-rs) on hyper 1 / tokio; the client is identified once per
-//! connection from its certificate; limits (body, headers, timeouts, connections, streams),
+//! connection from its certificate; limits (body, headers, timeouts, the idle time of both
+//! HTTP versions, connections — in all, per source address and per certificate —, streams),
 //! x-tif signatures and per-client rate limits are enforced before a request reaches the
 //! [`Service`] that the national-interface handling implements. `/healthz`, `/readyz` and
 //! `/metrics` are served alongside. [`pki`] makes a development CA and certificates.
@@ -9,7 +10,9 @@
 //! Modules, one job each: [`config`] (file format, validation), [`tls`] (rustls setup),
 //! [`identity`] (certificate → client), [`tif`] (x-tif signatures), [`rate`] (token buckets),
 //! [`metrics`] (registry, text exposition), [`routes`] (paths, national error envelope),
-//! [`service`] (the seam), [`server`] (accept loop, limits, shutdown), [`pki`];
+//! [`service`] (the seam), [`server`] (accept loop, limits, shutdown), [`lifecycle`]
+//! (per-source and per-certificate caps, idle timer, close after a refusal, lingering TLS
+//! close), [`pki`];
 //! [`upstream`] (HTTPS client to the national platform). What is done with a request —
 //! decoding, journaling, forwarding with in-doubt resolution — is the service's business
 //! (`medsettle-service`), not the transport's.
@@ -17,6 +20,7 @@
 pub mod config;
 pub mod error;
 pub mod identity;
+pub mod lifecycle;
 pub mod metrics;
 pub mod pki;
 pub mod rate;

@@ -21,6 +21,11 @@ pub const PATH_METRICS: &str = "/metrics";
 /// [`crate::Service::operator`] (`specs/operations.md`).
 pub const PATH_OPS_PREFIX: &str = "/ops/";
 
+/// HIS endpoints of the legacy provincial dialects: `/legacy/<profile>/<transaction>`,
+/// routed as national requests (HIS certificates) and told apart by the service
+/// (`specs/legacy.md`).
+pub const PATH_LEGACY_PREFIX: &str = "/legacy/";
+
 /// Where per-service paths live: `/fsi/api/<service path>`.
 pub const PATH_NATIONAL_PREFIX: &str = "/fsi/api/";
 /// Longest per-service path accepted in a [`ServicePaths`] table, bytes.
@@ -130,6 +135,9 @@ pub fn route<'a>(path: &str, prefixes: &[String], services: &'a ServicePaths) ->
     if path.starts_with(PATH_OPS_PREFIX) {
         return Route::Operator;
     }
+    if path.starts_with(PATH_LEGACY_PREFIX) {
+        return Route::National { infno: None };
+    }
     let national = national_infno(path, services).or_else(|| {
         prefixes.iter().find_map(|p| {
             path.strip_prefix(p.as_str())
@@ -237,6 +245,11 @@ mod tests {
             Route::NotFound
         );
         assert_eq!(route("/ops", &p, &s), Route::NotFound);
+        assert_eq!(
+            route("/legacy/guizhou/41", &p, &s),
+            Route::National { infno: None }
+        );
+        assert_eq!(route("/legacy", &p, &s), Route::NotFound);
     }
 
     #[test]

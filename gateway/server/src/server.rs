@@ -1,10 +1,13 @@
-//! The server loop: accept under the connection cap, TLS handshake under a deadline,
-//! identify the client once per connection, serve HTTP/1.1 or HTTP/2 (by ALPN), and shut
-//! down gracefully.
+//! The server loop: accept under the connection cap and the per-source-address cap, TLS
+//! handshake under a deadline, identify the client once per connection under the
+//! per-certificate cap, serve HTTP/1.1 or HTTP/2 (by ALPN) until the connection is idle for
+//! `header_read_timeout_ms` (both versions), close it after a refused client's first answer,
+//! close TLS so that the client can read an early answer to its end, and shut down
+//! gracefully. The connection-level pieces are in [`crate::lifecycle`].
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -17,18 +20,21 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use medsettle_canonical::RuleId;
 use time::OffsetDateTime;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
 use tracing::{debug, info, warn};
 
 use crate::config::{Limits, ServerConfig};
 use crate::error::ServerError;
 use crate::identity::{CertificateFacts, ClientDirectory, ConnectionClient, Role, Unrecognised};
+use crate::lifecycle::{
+    Activity, CLOSE_GRACE_MS, CountedBody, PerKeyCap, PerKeySlot, Returnable, linger_close,
+};
 use crate::metrics::Metrics;
 use crate::rate::{RateLimiter, retry_after_seconds};
 use crate::routes::{self, Route, ServicePaths, national_error};
@@ -163,6 +169,10 @@ struct Shared {
     service: Arc<dyn Service>,
     readiness: Arc<dyn Readiness>,
     http: auto::Builder<TokioExecutor>,
+    /// Open connections per source IP address (from accept).
+    per_source: Arc<PerKeyCap<IpAddr>>,
+    /// Open connections per client certificate (SHA-256 of the leaf, from the handshake).
+    per_certificate: Arc<PerKeyCap<[u8; 32]>>,
     shutting_down: AtomicBool,
     in_flight: InFlight,
     /// Becomes `true` when shutdown starts: abandons TLS handshakes in progress.
@@ -199,8 +209,13 @@ impl BoundServer {
             .timer(TokioTimer::new())
             .header_read_timeout(self.limits.header_read_timeout)
             .max_buf_size(self.limits.header_bytes_max);
+        // hyper's HTTP/2 server has no idle timeout: the connection task closes an HTTP/2
+        // connection idle for `header_read_timeout` (see `serve_http`); the keep-alive PING finds
+        // a client that vanished while a request runs.
         http.http2()
             .timer(TokioTimer::new())
+            .keep_alive_interval(Some(self.limits.header_read_timeout))
+            .keep_alive_timeout(self.limits.header_read_timeout)
             .max_concurrent_streams(self.limits.streams_per_connection_max)
             .max_header_list_size(
                 u32::try_from(self.limits.header_bytes_max).expect("validated to fit u32"),
@@ -222,6 +237,8 @@ impl BoundServer {
                 limits.tif_nonce_cache_max,
             ),
             rate: limits.rate.map(RateLimiter::new),
+            per_source: PerKeyCap::new(limits.connections_per_source_address_max),
+            per_certificate: PerKeyCap::new(limits.connections_per_certificate_max),
             limits,
             metrics: self.metrics,
             service,
@@ -234,7 +251,6 @@ impl BoundServer {
         });
         let listener = self.listener;
         let connections = Arc::new(Semaphore::new(shared.limits.connections_max));
-        let graceful = GracefulShutdown::new();
         let mut tasks = JoinSet::new();
         tokio::pin!(shutdown);
 
@@ -250,23 +266,12 @@ impl BoundServer {
                     }
                 }
                 accepted = listener.accept() => match accepted {
-                    Ok((tcp, peer)) => match connections.clone().try_acquire_owned() {
-                        Ok(permit) => {
-                            tasks.spawn(connection(
-                                shared.clone(),
-                                tcp,
-                                peer,
-                                permit,
-                                graceful.watcher(),
-                            ));
+                    Ok((tcp, peer)) => {
+                        if let Some(slots) = admit(&shared, &connections, peer) {
+                            tasks.spawn(connection(shared.clone(), tcp, peer, slots));
                         }
-                        Err(_) => {
-                            warn!(%peer, connections_max = shared.limits.connections_max,
-                                "connection refused: connections_max reached");
-                            shared.metrics.connection_refused("connections_max");
-                            drop(tcp);
-                        }
-                    },
+                        // else `tcp` is dropped here: closed before any TLS byte
+                    }
                     Err(e) => {
                         warn!(error = %e, "accept failed");
                         tokio::time::sleep(Duration::from_millis(ACCEPT_ERROR_BACKOFF_MS)).await;
@@ -283,8 +288,9 @@ impl BoundServer {
             grace_ms = shared.limits.shutdown_grace.as_millis(),
             "shutting down: no new connections; letting requests finish"
         );
+        // Each connection task sees `soft_stop` and closes its connection gracefully
+        // (HTTP/1.1: after the current answer; HTTP/2: GOAWAY).
         let drain = async {
-            graceful.shutdown().await;
             while tasks.join_next().await.is_some() {}
             shared.in_flight.wait_idle().await;
         };
@@ -312,6 +318,39 @@ impl BoundServer {
     }
 }
 
+/// What an admitted connection holds until it ends: its place under `connections_max` and
+/// under its source address's cap.
+struct Slots {
+    _connection: OwnedSemaphorePermit,
+    _source: PerKeySlot<IpAddr>,
+}
+
+/// Admit a just-accepted connection under `connections_max`, then under the
+/// per-source-address cap, or refuse it (counted by reason) before its TLS handshake. A
+/// connection over both caps is counted under `connections_max`: a full server is the
+/// bigger news.
+fn admit(shared: &Shared, connections: &Arc<Semaphore>, peer: SocketAddr) -> Option<Slots> {
+    let Ok(permit) = connections.clone().try_acquire_owned() else {
+        warn!(%peer, connections_max = shared.limits.connections_max,
+            "connection refused: connections_max reached");
+        shared.metrics.connection_refused("connections_max");
+        return None;
+    };
+    let Some(source) = shared.per_source.try_enter(peer.ip().to_canonical()) else {
+        warn!(%peer, connections_per_source_address_max =
+            shared.limits.connections_per_source_address_max,
+            "connection refused: connections_per_source_address_max reached for this address");
+        shared
+            .metrics
+            .connection_refused("connections_per_source_address_max");
+        return None;
+    };
+    Some(Slots {
+        _connection: permit,
+        _source: source,
+    })
+}
+
 /// Decrements the open-connections gauge however the task ends.
 struct OpenConnection(Arc<Metrics>);
 
@@ -321,77 +360,123 @@ impl Drop for OpenConnection {
     }
 }
 
-async fn connection(
-    shared: Arc<Shared>,
-    tcp: TcpStream,
-    peer: SocketAddr,
-    permit: OwnedSemaphorePermit,
-    watcher: Watcher,
-) {
-    let _permit = permit;
+async fn connection(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, slots: Slots) {
+    let _slots = slots;
     shared.metrics.connection_opened();
     let _open = OpenConnection(shared.metrics.clone());
     let _ = tcp.set_nodelay(true);
+    let Some(tls) = handshake(&shared, tcp, peer).await else {
+        return;
+    };
+    let (_, session) = tls.get_ref();
+    let h2 = session.alpn_protocol() == Some(tls::ALPN_H2);
+    let (client, fingerprint) = identify(&shared, session, peer, h2);
+    // Counted by certificate whether it is registered or not: a certificate of the client CA
+    // that matches no client must not be able to fill `connections_max` either.
+    let _certificate = match fingerprint.map(|fp| (fp, shared.per_certificate.try_enter(fp))) {
+        None => None,
+        Some((_, Some(slot))) => Some(slot),
+        Some((fp, None)) => {
+            warn!(%peer, fingerprint_sha256 = %hex::encode(fp),
+                connections_per_certificate_max = shared.limits.connections_per_certificate_max,
+                "connection closed: connections_per_certificate_max reached for this certificate");
+            shared
+                .metrics
+                .connection_refused("connections_per_certificate_max");
+            linger_close(tls).await;
+            return;
+        }
+    };
+    if client.is_err() {
+        shared.metrics.connection_refused("unknown_client");
+    }
+    serve_http(&shared, tls, peer, client, h2).await;
+}
 
+/// The TLS handshake under `handshake_timeout`; `None` (logged and counted) if it failed,
+/// timed out or shutdown began.
+async fn handshake(
+    shared: &Shared,
+    tcp: TcpStream,
+    peer: SocketAddr,
+) -> Option<TlsStream<TcpStream>> {
     let mut soft_stop = shared.soft_stop.clone();
     let handshake =
         tokio::time::timeout(shared.limits.handshake_timeout, shared.acceptor.accept(tcp));
-    let tls = tokio::select! {
+    tokio::select! {
         r = handshake => match r {
-            Ok(Ok(tls)) => tls,
+            Ok(Ok(tls)) => Some(tls),
             Ok(Err(e)) => {
                 // The authoritative record of a refused client: with TLS 1.3 the client
                 // may believe the handshake succeeded and only sees a closed connection.
                 warn!(%peer, error = %e, "TLS handshake refused");
                 shared.metrics.connection_refused("tls_handshake");
-                return;
+                None
             }
             Err(_) => {
                 warn!(%peer, timeout_ms = shared.limits.handshake_timeout.as_millis(),
                     "TLS handshake timed out");
                 shared.metrics.connection_refused("handshake_timeout");
-                return;
+                None
             }
         },
-        _ = soft_stop.wait_for(|stop| *stop) => return,
-    };
-
-    let (_, session) = tls.get_ref();
-    let h2 = session.alpn_protocol() == Some(tls::ALPN_H2);
-    let client: Result<ConnectionClient, ()> =
-        match session.peer_certificates().and_then(|chain| chain.first()) {
-            None => {
-                // The verifier requires a certificate; reaching here would be a rustls bug.
-                warn!(%peer, "no client certificate after handshake; refusing");
-                Err(())
-            }
-            Some(leaf) => match CertificateFacts::from_der(leaf.as_ref()) {
-                Err(reason) => {
-                    warn!(%peer, %reason, "client certificate unreadable; refusing");
-                    Err(())
-                }
-                Ok(facts) => match shared.directory.identify(&facts) {
-                    Ok(client) => {
-                        debug!(%peer, client = %client.identity.name, h2, "client identified");
-                        Ok(client)
-                    }
-                    Err(why) => {
-                        let ambiguous = match &why {
-                            Unrecognised::NoMatch => Vec::new(),
-                            Unrecognised::Ambiguous(names) => names.clone(),
-                        };
-                        warn!(%peer, fingerprint_sha256 = %facts.fingerprint_hex(),
-                        subject_cn = ?facts.subject_cn, san = ?facts.san, ?ambiguous,
-                        "verified certificate matches no single configured client; refusing");
-                        Err(())
-                    }
-                },
-            },
-        };
-    if client.is_err() {
-        shared.metrics.connection_refused("unknown_client");
+        _ = soft_stop.wait_for(|stop| *stop) => None,
     }
+}
 
+/// The configured client of the connection's certificate (`Err` when it is unreadable or
+/// matches no single client: logged here, refused per request), and the certificate's
+/// SHA-256 fingerprint when there is one.
+fn identify(
+    shared: &Shared,
+    session: &rustls::ServerConnection,
+    peer: SocketAddr,
+    h2: bool,
+) -> (Result<ConnectionClient, ()>, Option<[u8; 32]>) {
+    let Some(leaf) = session.peer_certificates().and_then(|chain| chain.first()) else {
+        // The verifier requires a certificate; reaching here would be a rustls bug.
+        warn!(%peer, "no client certificate after handshake; refusing");
+        return (Err(()), None);
+    };
+    let facts = match CertificateFacts::from_der(leaf.as_ref()) {
+        Ok(facts) => facts,
+        Err(reason) => {
+            warn!(%peer, %reason, "client certificate unreadable; refusing");
+            return (Err(()), None);
+        }
+    };
+    let client = match shared.directory.identify(&facts) {
+        Ok(client) => {
+            debug!(%peer, client = %client.identity.name, h2, "client identified");
+            Ok(client)
+        }
+        Err(why) => {
+            let ambiguous = match &why {
+                Unrecognised::NoMatch => Vec::new(),
+                Unrecognised::Ambiguous(names) => names.clone(),
+            };
+            warn!(%peer, fingerprint_sha256 = %facts.fingerprint_hex(),
+                subject_cn = ?facts.subject_cn, san = ?facts.san, ?ambiguous,
+                "verified certificate matches no single configured client; refusing");
+            Err(())
+        }
+    };
+    (client, Some(facts.fingerprint_sha256))
+}
+
+/// Serve HTTP on a connection until it ends, then close its TLS so the client can read to
+/// the end ([`linger_close`]). The connection is told to close (HTTP/1.1: after the current
+/// answer; HTTP/2: GOAWAY) when shutdown begins, after a refused client's first answer, or
+/// when no request has been open on it for `header_read_timeout` (hyper closes idle
+/// HTTP/1.1 connections itself at that time; its HTTP/2 server never would). Once told, it
+/// gets [`CLOSE_GRACE_MS`] without open requests to finish before it is dropped.
+async fn serve_http(
+    shared: &Arc<Shared>,
+    tls: TlsStream<TcpStream>,
+    peer: SocketAddr,
+    client: Result<ConnectionClient, ()>,
+    h2: bool,
+) {
     let builder = if h2 {
         shared.http.clone().http2_only()
     } else {
@@ -399,23 +484,63 @@ async fn connection(
         // the version also keeps the header-read timeout in force from the first byte.
         shared.http.clone().http1_only()
     };
-    let handler_shared = shared.clone();
+    let activity = Arc::new(Activity::default());
+    let refused = client.is_err();
+    let (handler_shared, handler_activity) = (shared.clone(), activity.clone());
     let client = Arc::new(client);
     let svc = service_fn(move |req: Request<Incoming>| {
-        let shared = handler_shared.clone();
-        let client = client.clone();
-        async move { Ok::<_, Infallible>(handle(&shared, &client, req).await) }
+        let (shared, client) = (handler_shared.clone(), client.clone());
+        let activity = handler_activity.clone();
+        // Counted from the moment hyper hands the request over, before its task first runs.
+        let open = activity.enter();
+        async move {
+            let response = handle(&shared, &client, req).await;
+            if refused {
+                // One refusal per connection: HTTP/1.1 already says `Connection: close`.
+                activity.want_close();
+            }
+            Ok::<_, Infallible>(response.map(|body| CountedBody::new(body, open)))
+        }
     });
-    let conn = builder
-        .serve_connection(TokioIo::new(tls), svc)
-        .into_owned();
-    let conn = watcher.watch(conn);
-    let mut hard_stop = shared.hard_stop.clone();
-    tokio::select! {
-        r = conn => if let Err(e) = r {
-            debug!(%peer, error = %e, "connection ended with an error");
-        },
-        _ = hard_stop.wait_for(|stop| *stop) => {}
+    let (io, mut returned) = Returnable::new(tls);
+    let mut conn = Box::pin(builder.serve_connection(TokioIo::new(io), svc).into_owned());
+    let (mut soft_stop, mut hard_stop) = (shared.soft_stop.clone(), shared.hard_stop.clone());
+    let idle = shared.limits.header_read_timeout;
+    let mut closing = false;
+    loop {
+        let period = if closing {
+            Duration::from_millis(CLOSE_GRACE_MS)
+        } else {
+            idle
+        };
+        tokio::select! {
+            r = conn.as_mut() => {
+                if let Err(e) = r {
+                    debug!(%peer, error = %e, "connection ended with an error");
+                }
+                break;
+            }
+            _ = soft_stop.wait_for(|stop| *stop), if !closing => {}
+            () = activity.close_wanted(), if !closing => {
+                debug!(%peer, "closing the connection of a refused client");
+            }
+            () = activity.idle_for(period) => {
+                if closing {
+                    debug!(%peer, grace_ms = CLOSE_GRACE_MS, "connection did not close in time; dropped");
+                    break;
+                }
+                debug!(%peer, idle_ms = idle.as_millis(), "idle connection closed");
+            }
+            _ = hard_stop.wait_for(|stop| *stop) => return,
+        }
+        if !closing {
+            closing = true;
+            conn.as_mut().graceful_shutdown();
+        }
+    }
+    drop(conn);
+    if let Ok(tls) = returned.try_recv() {
+        linger_close(tls).await;
     }
 }
 
@@ -832,7 +957,7 @@ async fn national(
                 body: resp.body,
                 outcome: resp.outcome,
                 infno: resp.infno.or_else(|| infno.map(str::to_owned)),
-                headers: Vec::new(),
+                headers: service_headers(resp.headers),
                 counted: true,
                 close: false,
             },
@@ -850,4 +975,24 @@ async fn national(
             }
         },
     }
+}
+
+/// A service's extra headers as header pairs; a pair that is not a valid header is dropped
+/// (logged): the service's answer still goes out.
+fn service_headers(pairs: Vec<(String, String)>) -> Vec<(header::HeaderName, HeaderValue)> {
+    pairs
+        .into_iter()
+        .filter_map(|(k, v)| {
+            match (
+                header::HeaderName::from_bytes(k.as_bytes()),
+                HeaderValue::from_str(&v),
+            ) {
+                (Ok(k), Ok(v)) => Some((k, v)),
+                _ => {
+                    warn!(header = %k, "a service header is not a valid header: dropped");
+                    None
+                }
+            }
+        })
+        .collect()
 }

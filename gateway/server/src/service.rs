@@ -49,6 +49,9 @@ pub struct ServiceResponse {
     /// Metrics `infno` label: only a transaction number the service recognised (never raw
     /// client text), or `None`.
     pub infno: Option<String>,
+    /// Further response headers (name, value), e.g. the out-of-band values of a legacy
+    /// dialect; a pair that is not a valid header is dropped with a warning.
+    pub headers: Vec<(String, String)>,
 }
 
 impl ServiceResponse {
@@ -60,6 +63,7 @@ impl ServiceResponse {
             body: body.into(),
             outcome,
             infno: None,
+            headers: Vec::new(),
         }
     }
 
@@ -105,6 +109,7 @@ pub trait Service: Send + Sync + 'static {
                 body: Bytes::from_static(b"this service has no operator endpoints\n"),
                 outcome: "route",
                 infno: None,
+                headers: Vec::new(),
             }
         })
     }

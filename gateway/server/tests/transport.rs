@@ -904,3 +904,300 @@ async fn operator_endpoints_are_for_operators() {
     assert!(!text.contains("medsettle_requests_total{"), "{text}");
     h.stop().await;
 }
+
+// --- issue 15 item 2: idle HTTP/2, per-certificate and per-source caps, refusals, 413 ------
+
+/// How long the idle-connection tests wait for the server to close. The configured idle time
+/// is 0.3 s; before the fix an idle HTTP/2 connection was never closed at all.
+const IDLE_GUARD: Duration = Duration::from_secs(10);
+
+type H2Sender = hyper::client::conn::http2::SendRequest<Full<Bytes>>;
+
+/// An HTTP/2 connection as `client` and the task driving it, which ends when the server
+/// closes the connection.
+async fn h2_driven(
+    h: &Harness,
+    client: &str,
+) -> (H2Sender, tokio::task::JoinHandle<hyper::Result<()>>) {
+    let tls = h.connect(h.client_tls(client, Proto::H2)).await.unwrap();
+    let (sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
+            .await
+            .unwrap();
+    (sender, tokio::spawn(conn))
+}
+
+async fn h2_get(sender: &mut H2Sender, path: &str) -> Result<StatusCode, BoxError> {
+    let req = Request::builder()
+        .uri(format!("https://localhost{path}"))
+        .body(Full::new(Bytes::new()))?;
+    let resp = sender.send_request(req).await?;
+    let status = resp.status();
+    resp.into_body().collect().await?;
+    Ok(status)
+}
+
+#[tokio::test]
+async fn an_idle_http2_connection_is_closed_but_not_while_a_request_runs() {
+    let mut h = start(|c| c.limits.header_read_timeout_ms = 300).await;
+    // the preface and SETTINGS, then nothing: closed by the idle timer
+    let (_sender, driver) = h2_driven(&h, "his-a").await;
+    let closed = tokio::time::timeout(IDLE_GUARD, driver).await;
+    assert!(closed.is_ok(), "an idle HTTP/2 connection stayed open");
+
+    // ALPN h2 and then not even the preface
+    let mut silent = h.connect(h.client_tls("his-a", Proto::H2)).await.unwrap();
+    let mut buf = Vec::new();
+    let closed = tokio::time::timeout(IDLE_GUARD, silent.read_to_end(&mut buf)).await;
+    assert!(closed.is_ok(), "a silent HTTP/2 connection stayed open");
+
+    // a request running longer than the idle time keeps its connection
+    let (mut sender, driver) = h2_driven(&h, "his-a").await;
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri(format!("https://localhost{SETT_V2}"))
+        .body(Full::new(Bytes::from_static(b"slow")))
+        .unwrap();
+    let answer = tokio::spawn(sender.send_request(req));
+    tokio::time::timeout(HANG_GUARD, h.entered.recv())
+        .await
+        .expect("service reached")
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    assert!(!driver.is_finished(), "closed while a request was running");
+    h.echo.release.notify_one();
+    let resp = tokio::time::timeout(HANG_GUARD, answer)
+        .await
+        .expect("answered")
+        .unwrap()
+        .expect("the running request was answered");
+    assert_eq!(resp.status(), StatusCode::OK);
+    // and once it is done, the connection is idle and closed in its turn
+    assert!(tokio::time::timeout(IDLE_GUARD, driver).await.is_ok());
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn an_unregistered_certificate_gets_its_refusal_and_then_the_connection_closes() {
+    let h = start(|_| {}).await;
+    // HTTP/1.1: the 403 with `Connection: close`, then a clean end of the stream
+    let mut tls = h
+        .connect(h.client_tls("stranger", Proto::H1))
+        .await
+        .unwrap();
+    tls.write_all(b"GET /healthz HTTP/1.1\r\nhost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    let read = tokio::time::timeout(HANG_GUARD, tls.read_to_end(&mut got))
+        .await
+        .expect("the connection was closed after the refusal");
+    let text = String::from_utf8_lossy(&got);
+    assert!(read.is_ok(), "{read:?}: {text}");
+    assert!(text.starts_with("HTTP/1.1 403"), "{text}");
+    assert!(
+        text.to_ascii_lowercase().contains("connection: close"),
+        "{text}"
+    );
+
+    // HTTP/2: the 403, then GOAWAY and the end of the connection
+    let (mut sender, driver) = h2_driven(&h, "stranger").await;
+    assert_eq!(
+        h2_get(&mut sender, "/healthz").await.unwrap(),
+        StatusCode::FORBIDDEN
+    );
+    let closed = tokio::time::timeout(HANG_GUARD, driver).await;
+    assert!(closed.is_ok(), "the refused HTTP/2 connection stayed open");
+    assert!(h2_get(&mut sender, "/healthz").await.is_err());
+    assert_eq!(h.echo.calls.load(Ordering::SeqCst), 0);
+    h.stop().await;
+}
+
+/// A body far over the limit (but within what the server drains): the client reads the
+/// whole 413 and a TLS close_notify, never a reset — whether it reads while it sends, or (as
+/// many HTTP clients do) sends the whole body first and reads then.
+#[tokio::test]
+async fn an_oversized_body_gets_a_readable_413_and_a_clean_tls_close() {
+    const BODY_BYTES: usize = 768 * 1024;
+    const SMALL_SEND_BUFFER_BYTES: u32 = 32 * 1024;
+    let h = start(|c| c.limits.body_bytes_max = 1024).await;
+    let head = format!(
+        "POST {SETT_V2} HTTP/1.1\r\nhost: localhost\r\ncontent-length: {BODY_BYTES}\r\n\r\n"
+    );
+    for round in 0..3 {
+        // sends everything, then reads; a small send buffer keeps the kernel from taking
+        // the whole body off the client's hands, so it is sent only if the server reads it
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket
+            .set_send_buffer_size(SMALL_SEND_BUFFER_BYTES)
+            .unwrap();
+        let tcp = socket.connect(h.addr).await.unwrap();
+        let mut tls = TlsConnector::from(h.client_tls("his-a", Proto::H1))
+            .connect(ServerName::try_from("localhost").unwrap(), tcp)
+            .await
+            .unwrap();
+        let sent = async {
+            tls.write_all(head.as_bytes()).await?;
+            for _ in 0..BODY_BYTES / 4096 {
+                tls.write_all(&[b'x'; 4096]).await?;
+            }
+            tls.flush().await
+        };
+        let sent = tokio::time::timeout(HANG_GUARD, sent).await.expect("sent");
+        assert!(sent.is_ok(), "round {round}: sending the body: {sent:?}");
+        let mut got = Vec::new();
+        let read = tokio::time::timeout(HANG_GUARD, tls.read_to_end(&mut got))
+            .await
+            .expect("the connection was closed");
+        let text = String::from_utf8_lossy(&got);
+        assert!(
+            read.is_ok(),
+            "round {round}: {read:?} after {} bytes: {text}",
+            got.len()
+        );
+        assert!(text.starts_with("HTTP/1.1 413"), "round {round}: {text}");
+        assert!(text.contains("[GW-LIMIT]"), "round {round}: {text}");
+
+        // reads while it sends
+        let tls = h.connect(h.client_tls("his-a", Proto::H1)).await.unwrap();
+        let (mut rd, mut wr) = tokio::io::split(tls);
+        let head = head.clone();
+        let writer = tokio::spawn(async move {
+            wr.write_all(head.as_bytes()).await?;
+            for _ in 0..BODY_BYTES / 4096 {
+                wr.write_all(&[b'x'; 4096]).await?;
+            }
+            wr.flush().await?;
+            Ok::<_, std::io::Error>(wr)
+        });
+        let mut got = Vec::new();
+        let read = tokio::time::timeout(HANG_GUARD, rd.read_to_end(&mut got))
+            .await
+            .expect("the connection was closed");
+        let text = String::from_utf8_lossy(&got);
+        assert!(
+            read.is_ok(),
+            "round {round}: {read:?} after {} bytes: {text}",
+            got.len()
+        );
+        assert!(text.starts_with("HTTP/1.1 413"), "round {round}: {text}");
+        let _ = writer.await;
+    }
+
+    // and with an HTTP client
+    let a = h
+        .request(
+            "his-a",
+            Proto::H1,
+            Method::POST,
+            SETT_V2,
+            &[],
+            &vec![b'x'; BODY_BYTES],
+        )
+        .await
+        .expect("the 413 was readable");
+    assert_national_error(&a, StatusCode::PAYLOAD_TOO_LARGE, "GW-LIMIT");
+    assert_eq!(h.echo.calls.load(Ordering::SeqCst), 0);
+    h.stop().await;
+}
+
+/// One HTTP/1.1 request on a fresh connection as `client`; `Err` if the connection was
+/// closed without an answer.
+async fn healthz_on_new_connection(h: &Harness, client: &str) -> Result<Conn, BoxError> {
+    let tls = h.connect(h.client_tls(client, Proto::H1)).await?;
+    let mut conn = Conn::open(tls, Proto::H1).await?;
+    let a = conn.send(Method::GET, "/healthz", &[], b"").await?;
+    assert_eq!(a.status, StatusCode::OK);
+    Ok(conn)
+}
+
+#[tokio::test]
+async fn connections_per_certificate_are_capped_and_other_certificates_still_connect() {
+    // All of loopback is one source: its cap is set above the per-certificate cap.
+    let h = start(|c| {
+        c.limits.connections_max = 20;
+        c.limits.connections_per_certificate_max = Some(2);
+        c.limits.connections_per_source_address_max = Some(10);
+    })
+    .await;
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        held.push(healthz_on_new_connection(&h, "his-a").await.unwrap());
+    }
+    assert!(
+        healthz_on_new_connection(&h, "his-a").await.is_err(),
+        "a third connection with one certificate was served"
+    );
+    assert!(
+        h.metrics
+            .connections_refused_total("connections_per_certificate_max")
+            >= 1
+    );
+    // another certificate is not affected, and neither is an unregistered one's count
+    let other = healthz_on_new_connection(&h, "his-b").await.unwrap();
+    let (mut sender, _driver) = h2_driven(&h, "stranger").await;
+    assert_eq!(
+        h2_get(&mut sender, "/healthz").await.unwrap(),
+        StatusCode::FORBIDDEN
+    );
+    // a closed connection gives its certificate's slot back
+    held.pop();
+    let mut served = false;
+    for _ in 0..200 {
+        if let Ok(conn) = healthz_on_new_connection(&h, "his-a").await {
+            held.push(conn);
+            served = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(served, "the freed slot never came back");
+    drop((held, other));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn bare_tcp_connections_per_source_address_are_capped_before_tls() {
+    // The handshake deadline is far beyond the test's wait, so a close seen by the test is
+    // the cap's, not the handshake timeout's.
+    let h = start(|c| {
+        c.limits.connections_max = 20;
+        c.limits.connections_per_source_address_max = Some(2);
+        c.limits.connections_per_certificate_max = Some(2);
+        c.limits.handshake_timeout_ms = 120_000;
+    })
+    .await;
+    let mut bare = Vec::new();
+    for _ in 0..2 {
+        bare.push(TcpStream::connect(h.addr).await.unwrap());
+    }
+    let mut extra = TcpStream::connect(h.addr).await.unwrap();
+    let mut buf = [0u8; 1];
+    let read = tokio::time::timeout(SLOWLORIS_GUARD, extra.read(&mut buf))
+        .await
+        .expect("the connection over the per-source cap was closed at once");
+    assert!(
+        matches!(read, Ok(0) | Err(_)),
+        "the server sent bytes: {read:?}"
+    );
+    assert!(
+        h.metrics
+            .connections_refused_total("connections_per_source_address_max")
+            >= 1
+    );
+    // the first two still hold their slots: a TLS client from this source is refused too
+    assert!(healthz_on_new_connection(&h, "his-b").await.is_err());
+    // one gone, its slot comes back
+    bare.pop();
+    let mut served = false;
+    for _ in 0..200 {
+        if healthz_on_new_connection(&h, "his-b").await.is_ok() {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(served, "the freed slot never came back");
+    drop(bare);
+    h.stop().await;
+}
