@@ -202,6 +202,15 @@ impl FieldValue for Infcode {
     }
 }
 
+/// Which `msgid` layout an envelope's decoder checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MsgidLayout {
+    /// `fixmedins_code` + `yyyyMMddHHmmss` + 4 digits (§1.1).
+    National,
+    /// A key the gateway made for a call of another dialect (length only).
+    GatewayMade,
+}
+
 /// Whether `msgid` is `fixmedins_code` + `yyyyMMddHHmmss` (a real time) + 4 digits.
 pub fn check_msgid(msgid: &str, fixmedins_code: &str) -> Result<(), String> {
     let Some(rest) = msgid.strip_prefix(fixmedins_code) else {
@@ -272,19 +281,37 @@ impl RequestEnvelope {
     /// whole fee list, say) is moved into the envelope instead of copied: the field decoder
     /// sees an empty object in its place, the checks see the real one.
     pub fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<RequestEnvelope, NhsaError> {
+        Self::decode_checking(bytes, limits, MsgidLayout::National)
+    }
+
+    /// [`Self::decode`] for an envelope the gateway itself made from another dialect's call
+    /// (a legacy HIS message): its `msgid` is the gateway's key for that call, not
+    /// `fixmedins_code` + time + sequence, so only its length is checked.
+    pub fn decode_gateway_made(
+        bytes: &[u8],
+        limits: &DecodeLimits,
+    ) -> Result<RequestEnvelope, NhsaError> {
+        Self::decode_checking(bytes, limits, MsgidLayout::GatewayMade)
+    }
+
+    fn decode_checking(
+        bytes: &[u8],
+        limits: &DecodeLimits,
+        layout: MsgidLayout,
+    ) -> Result<RequestEnvelope, NhsaError> {
         let mut map = parse_object(bytes, limits)?;
         let input = match map.get_mut("input") {
             Some(v @ Value::Object(_)) => std::mem::replace(v, Value::Object(Map::new())),
-            _ => return Self::from_map(&map, ""),
+            _ => return Self::checked(&map, "", map.get("input"), layout),
         };
-        let mut env = Self::checked(&map, "", Some(&input))?;
+        let mut env = Self::checked(&map, "", Some(&input), layout)?;
         env.input = input;
         Ok(env)
     }
 
     /// Decode from a parsed object; violation paths are prefixed with `path`.
     pub fn from_map(map: &Map<String, Value>, path: &str) -> Result<RequestEnvelope, NhsaError> {
-        Self::checked(map, path, map.get("input"))
+        Self::checked(map, path, map.get("input"), MsgidLayout::National)
     }
 
     /// [`Self::from_map`] with the input the checks look at given apart from `map`.
@@ -292,6 +319,7 @@ impl RequestEnvelope {
         map: &Map<String, Value>,
         path: &str,
         input: Option<&Value>,
+        layout: MsgidLayout,
     ) -> Result<RequestEnvelope, NhsaError> {
         let mut errs = Errors::default();
         let env = Self::decode_map(map, path, &mut errs);
@@ -301,6 +329,7 @@ impl RequestEnvelope {
             (map.get("msgid"), map.get("fixmedins_code"))
             && !msgid.is_empty()
             && !code.is_empty()
+            && layout == MsgidLayout::National
             && let Err(why) = check_msgid(msgid, code)
         {
             errs.push(RuleId::FMT_MSGID, at("msgid"), why);

@@ -1,29 +1,61 @@
-//! `medsettle translate`: one message between the national dialect and the canonical schema.
+//! `medsettle translate`: one message between a dialect and the canonical schema — the
+//! national JSON interface both ways, and the legacy provincial dialects (`legacy:<profile>`):
+//! a legacy call to its national steps, and national answers back to the legacy answer.
 
 use std::io::Read;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use clap::{Args, ValueEnum};
+use clap::Args;
 use medsettle_canonical::{CHINA_OFFSET, IdentityPolicy, SettledClaim};
 use medsettle_nhsa::{AnswerContext, Options, answer_for_claim};
 
 use crate::exit::BadInput;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+/// `nhsa`, `canonical` or `legacy:<profile>`.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Dialect {
     /// The national JSON interface (request, response, or exchange {"request","response"}).
     Nhsa,
-    /// The canonical schema (a settled claim).
+    /// The canonical schema: a settled claim; for a legacy call, its national steps.
     Canonical,
+    /// A legacy provincial dialect by its profile (`specs/legacy.md`).
+    Legacy(String),
+}
+
+fn parse_dialect(s: &str) -> std::result::Result<Dialect, String> {
+    match s {
+        "nhsa" => Ok(Dialect::Nhsa),
+        "canonical" => Ok(Dialect::Canonical),
+        _ => match s.strip_prefix("legacy:") {
+            Some(name) if medsettle_legacy::Profile::builtin(name).is_some() => {
+                Ok(Dialect::Legacy(name.to_owned()))
+            }
+            _ => Err(format!(
+                "`{s}` is not nhsa, canonical or legacy:<profile> (profiles: {})",
+                medsettle_legacy::Profile::builtin_names().join(", ")
+            )),
+        },
+    }
 }
 
 #[derive(Args)]
 pub struct TranslateArgs {
-    #[arg(long, value_enum)]
+    /// `nhsa`, `canonical` or `legacy:<profile>`.
+    #[arg(long, value_parser = parse_dialect)]
     pub from: Dialect,
-    #[arg(long, value_enum)]
+    /// `nhsa`, `canonical` or `legacy:<profile>`.
+    #[arg(long, value_parser = parse_dialect)]
     pub to: Dialect,
+    /// The legacy transaction (the path's `<transaction>`), for `legacy:<profile>`.
+    #[arg(long)]
+    pub transaction: Option<String>,
+    /// A legacy call argument `Name=value` (the DLL's parameters, e.g. SenderSerialNo=…).
+    #[arg(long = "arg", value_name = "NAME=VALUE")]
+    pub args: Vec<String>,
+    /// For `--to legacy:<profile>`: the legacy request the national answers answer.
+    #[arg(long)]
+    pub request: Option<PathBuf>,
     /// Identity rules to only warn about (e.g. NHSA-ID-2 for a known provincial quirk).
     #[arg(long = "warn-only")]
     pub warn_only: Vec<String>,
@@ -53,7 +85,27 @@ fn read_stdin() -> Result<Vec<u8>> {
 
 pub fn run(args: TranslateArgs) -> Result<()> {
     let bytes = read_input(&args.file)?;
-    match (args.from, args.to) {
+    match (&args.from, &args.to) {
+        (Dialect::Legacy(name), Dialect::Canonical) => {
+            let (_, call) = legacy_call(name, &args, &bytes)?;
+            println!("{}", serde_json::to_string_pretty(&call)?);
+        }
+        (Dialect::Canonical | Dialect::Nhsa, Dialect::Legacy(name)) => {
+            let request = args.request.as_ref().ok_or_else(|| {
+                BadInput::new("--to legacy:<profile> needs --request: the legacy call answered")
+            })?;
+            let request =
+                std::fs::read(request).with_context(|| format!("reading {}", request.display()))?;
+            let (profile, call) = legacy_call(name, &args, &request)?;
+            let outputs = national_outputs(&bytes)?;
+            let answer = medsettle_legacy::encode_answer(&profile, &call, &outputs)
+                .map_err(|e| BadInput::new(e.to_string()))?;
+            use std::io::Write as _;
+            let mut out = std::io::stdout().lock();
+            out.write_all(&answer.body)?;
+            out.flush()?;
+            eprintln!("appcode {} {}", answer.appcode, answer.appmsg);
+        }
         (Dialect::Nhsa, Dialect::Canonical) => {
             let options = Options {
                 identity_policy: IdentityPolicy {
@@ -103,8 +155,57 @@ pub fn run(args: TranslateArgs) -> Result<()> {
             println!("{}", String::from_utf8(envelope.to_bytes())?);
         }
         (a, b) => bail!(BadInput::new(format!(
-            "no translation from {a:?} to {b:?}: use nhsa↔canonical"
+            "no translation from {a:?} to {b:?}: use nhsa↔canonical, legacy:<profile> → canonical or canonical → legacy:<profile>"
         ))),
     }
     Ok(())
+}
+
+/// The legacy call in `bytes`, read with the built-in profile `name`.
+fn legacy_call(
+    name: &str,
+    args: &TranslateArgs,
+    bytes: &[u8],
+) -> Result<(medsettle_legacy::Profile, medsettle_legacy::LegacyCall)> {
+    let profile = medsettle_legacy::Profile::builtin(name)
+        .ok_or_else(|| BadInput::new(format!("no legacy profile `{name}`")))?;
+    let transaction = args
+        .transaction
+        .as_deref()
+        .ok_or_else(|| BadInput::new("legacy:<profile> needs --transaction (e.g. 41)"))?;
+    let call_args = args
+        .args
+        .iter()
+        .map(|a| {
+            a.split_once('=')
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .ok_or_else(|| BadInput::new(format!("--arg `{a}` is not NAME=VALUE")))
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let call = medsettle_legacy::decode_call(
+        &profile,
+        transaction,
+        &call_args,
+        bytes,
+        &medsettle_legacy::Limits::default(),
+    )
+    .map_err(|e| BadInput::new(e.to_string()))?;
+    Ok((profile, call))
+}
+
+/// The national `output` of each step: a JSON array of answer envelopes (or of outputs).
+fn national_outputs(bytes: &[u8]) -> Result<Vec<serde_json::Value>> {
+    let v: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| BadInput::new(format!("national answers: not JSON: {e}")))?;
+    let items = match v {
+        serde_json::Value::Array(items) => items,
+        one => vec![one],
+    };
+    Ok(items
+        .into_iter()
+        .map(|a| match a.get("output") {
+            Some(out) if a.get("infcode").is_some() => out.clone(),
+            _ => a,
+        })
+        .collect())
 }

@@ -96,16 +96,43 @@ impl HisConnection {
         self.send(req).await
     }
 
+    /// POST `body` with `content_type` and further `headers`; the status, the response
+    /// headers and the body (a legacy dialect's answer carries values in its headers).
+    pub async fn post_with_headers(
+        &mut self,
+        path: &str,
+        content_type: &str,
+        headers: &[(String, String)],
+        body: Bytes,
+    ) -> Result<(u16, hyper::HeaderMap, Bytes)> {
+        let mut req = hyper::Request::post(path)
+            .header("host", &self.authority)
+            .header("content-type", content_type);
+        for (k, v) in headers {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        self.send_full(req.body(Full::new(body))?).await
+    }
+
     /// Send one request once the connection is ready; the status and the whole body.
     async fn send(&mut self, req: hyper::Request<Full<Bytes>>) -> Result<(u16, Bytes)> {
+        let (status, _, body) = self.send_full(req).await?;
+        Ok((status, body))
+    }
+
+    async fn send_full(
+        &mut self,
+        req: hyper::Request<Full<Bytes>>,
+    ) -> Result<(u16, hyper::HeaderMap, Bytes)> {
         self.sender
             .ready()
             .await
             .map_err(|e| anyhow!("connection closed: {e}"))?;
         let resp = self.sender.send_request(req).await?;
         let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
         let body = resp.into_body().collect().await?.to_bytes();
-        Ok((status, body))
+        Ok((status, headers, body))
     }
 
     /// POST an envelope; on 429 (rate limit) or 503 (store not writable) wait and resend the

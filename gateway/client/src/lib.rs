@@ -4,9 +4,12 @@
 //!   connection with retries, and whole visits (register → fees → pre-settle → settle). The
 //!   demo, the ingest benchmark, the end-to-end tests and the conformance runner all drive the
 //!   gateway through it, exactly as a hospital would.
+//! - [`legacy`]: the hospital side of the legacy provincial dialects (`specs/legacy.md`):
+//!   GBK XML calls and the Guizhou two-phase commit, as a vendor's shim DLL makes them.
 //! - [`operator`]: the operator API (`/ops/…`, JSON in and out) that the command line uses when
 //!   a gateway is running on its configuration.
 
 pub mod his;
+pub mod legacy;
 pub mod operator;
 pub mod traffic;

@@ -37,7 +37,50 @@ pub struct RawConfig {
     /// on this configuration. Default none (commands then need the gateway stopped).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operator: Option<OperatorSection>,
+    /// The legacy provincial dialects served under `/legacy/` (`specs/legacy.md`). Default:
+    /// every built-in profile, with the default limits and confirm window.
+    #[serde(default)]
+    pub legacy: LegacySection,
 }
+
+/// `[legacy]`: which dialects the gateway serves, their limits, the two-phase window.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LegacySection {
+    /// Built-in profiles served (`guizhou`, `shijiazhuang`, `yunnan`, `mohrss`). Default all;
+    /// `[]` serves none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profiles: Option<Vec<String>>,
+    /// Further profiles: TOML files in the format of `specs/legacy/README.md`, relative to
+    /// this file. Default none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub profile_files: Vec<PathBuf>,
+    /// Seconds a two-phase call (Guizhou 41, 48) may wait for its confirm before the gateway
+    /// cancels it. Default 1800.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirm_window_secs: Option<u64>,
+    /// Largest legacy body, bytes. Default the adapter's `BODY_BYTES_MAX`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_bytes_max: Option<usize>,
+    /// Deepest XML nesting. Default the adapter's `DEPTH_MAX`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depth_max: Option<usize>,
+    /// Most attributes on one element. Default the adapter's `ATTRIBUTES_MAX`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attributes_max: Option<usize>,
+    /// Most rows in one call. Default the adapter's `ROWS_MAX`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows_max: Option<usize>,
+    /// Longest text of one element or attribute, bytes. Default the adapter's `TEXT_BYTES_MAX`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text_bytes_max: Option<usize>,
+}
+
+/// Shortest confirm window accepted, seconds: a HIS needs time to write its own database.
+pub const CONFIRM_WINDOW_SECS_MIN: u64 = 10;
+/// Longest confirm window accepted, seconds (a day): an undecided settlement holds the
+/// person's accumulators and the institution's money.
+pub const CONFIRM_WINDOW_SECS_MAX: u64 = 86_400;
 
 /// Where the operator commands find their certificate to talk to a running gateway.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -198,6 +241,8 @@ pub struct Config {
     pub log_format: LogFormat,
     /// `[bank] inbox_poll_ms`, resolved.
     pub inbox_poll_ms: u64,
+    /// `[legacy]`, resolved: the profiles loaded, the limits and the window checked.
+    pub legacy: medsettle_service::LegacySettings,
 }
 
 /// Name of the file a running gateway writes into `data_dir` (its address and process id):
@@ -382,6 +427,7 @@ pub fn load(file: &Path) -> Result<Config> {
         key: resolve(&base, &o.key),
         ca: resolve(&base, &o.ca),
     });
+    let legacy = legacy_settings(&raw.legacy, &base)?;
     Ok(Config {
         data_dir: resolve(&base, &raw.data_dir),
         receiver_admdvs,
@@ -396,5 +442,70 @@ pub fn load(file: &Path) -> Result<Config> {
         operator,
         log_format: raw.gateway.log_format,
         inbox_poll_ms,
+        legacy,
+    })
+}
+
+/// `[legacy]` checked: every profile named exists and parses, every limit is at least 1, the
+/// window within its bounds.
+fn legacy_settings(raw: &LegacySection, base: &Path) -> Result<medsettle_service::LegacySettings> {
+    let names: Vec<String> = match &raw.profiles {
+        Some(names) => names.clone(),
+        None => medsettle_legacy::Profile::builtin_names()
+            .iter()
+            .map(|n| (*n).to_owned())
+            .collect(),
+    };
+    let mut profiles = Vec::new();
+    for name in &names {
+        let p = medsettle_legacy::Profile::builtin(name).ok_or_else(|| {
+            BadInput::new(format!(
+                "legacy.profiles: `{name}` is not a built-in profile ({})",
+                medsettle_legacy::Profile::builtin_names().join(", ")
+            ))
+        })?;
+        profiles.push(p);
+    }
+    for (i, f) in raw.profile_files.iter().enumerate() {
+        let path = resolve(base, f);
+        let text = read(&path)?;
+        let p = medsettle_legacy::Profile::from_toml(&text).map_err(|e| {
+            BadInput::new(format!("legacy.profile_files[{i}] {}: {e}", path.display()))
+        })?;
+        if profiles.iter().any(|q| q.name() == p.name()) {
+            bail!(BadInput::new(format!(
+                "legacy.profile_files[{i}]: profile `{}` is served twice",
+                p.name()
+            )));
+        }
+        profiles.push(p);
+    }
+    let d = medsettle_legacy::Limits::default();
+    let limit = |key: &str, v: Option<usize>, default: usize| -> Result<usize> {
+        match v {
+            Some(0) => bail!(BadInput::new(format!("legacy.{key}: must be at least 1"))),
+            Some(n) => Ok(n),
+            None => Ok(default),
+        }
+    };
+    let limits = medsettle_legacy::Limits {
+        body_bytes_max: limit("body_bytes_max", raw.body_bytes_max, d.body_bytes_max)?,
+        depth_max: limit("depth_max", raw.depth_max, d.depth_max)?,
+        attributes_max: limit("attributes_max", raw.attributes_max, d.attributes_max)?,
+        rows_max: limit("rows_max", raw.rows_max, d.rows_max)?,
+        text_bytes_max: limit("text_bytes_max", raw.text_bytes_max, d.text_bytes_max)?,
+    };
+    let window = raw
+        .confirm_window_secs
+        .unwrap_or(medsettle_service::legacy::CONFIRM_WINDOW_DEFAULT.as_secs());
+    if !(CONFIRM_WINDOW_SECS_MIN..=CONFIRM_WINDOW_SECS_MAX).contains(&window) {
+        bail!(BadInput::new(format!(
+            "legacy.confirm_window_secs: {window} is not within {CONFIRM_WINDOW_SECS_MIN}..={CONFIRM_WINDOW_SECS_MAX}"
+        )));
+    }
+    Ok(medsettle_service::LegacySettings {
+        profiles,
+        limits,
+        confirm_window: std::time::Duration::from_secs(window),
     })
 }

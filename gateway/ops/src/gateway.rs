@@ -26,7 +26,7 @@ use crate::workers::{CalendarWatch, EngineWorker, InboxWatcher};
 /// The service the transport calls: national requests to the request service, `/ops/…` to
 /// the operator API.
 pub struct Gateway {
-    national: NationalService,
+    national: Arc<NationalService>,
     ops: Arc<Operations>,
 }
 
@@ -80,7 +80,8 @@ pub fn run(config: Config, listen: Option<String>) -> Result<()> {
             config.receiver_admdvs,
             metrics.clone(),
         )?
-        .with_engine(engine.clone());
+        .with_engine(engine.clone())
+        .with_legacy(config.legacy.clone());
         let (batch, latency) = flush_histograms(&metrics);
         store.set_flush_observer(Arc::new(move |writes, took| {
             batch.observe(writes);
@@ -134,6 +135,12 @@ pub fn run(config: Config, listen: Option<String>) -> Result<()> {
         workers.push(tokio::spawn(calendar_watch.run(stop_rx.clone())));
         let readiness_store = store.clone();
         let readiness = Arc::new(move || readiness_store.is_writable());
+        let national = Arc::new(national);
+        workers.push(tokio::spawn(legacy_window(
+            national.clone(),
+            config.legacy.confirm_window,
+            stop_rx.clone(),
+        )));
         let gateway = Gateway { national, ops };
         let report = bound.serve(Arc::new(gateway), readiness, shutdown).await;
         tracing::info!(
@@ -153,6 +160,43 @@ pub fn run(config: Config, listen: Option<String>) -> Result<()> {
     tracing::info!("journal flushed; bye");
     result
 }
+
+/// Cancels two-phase legacy calls left unconfirmed past the window (`specs/legacy.md` §4),
+/// at start (a crash may have left some) and then every [`LEGACY_WINDOW_CHECKS`]th of the
+/// window.
+async fn legacy_window(
+    national: Arc<NationalService>,
+    window: std::time::Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let gateway = Arc::new(medsettle_server::ClientIdentity {
+        name: "gateway (confirm window)".into(),
+        role: medsettle_server::Role::Operator,
+        fixmedins_codes: Vec::new(),
+        fingerprint_sha256: String::new(),
+    });
+    let every = (window / LEGACY_WINDOW_CHECKS).max(std::time::Duration::from_secs(1));
+    loop {
+        match national.resolve_expired_legacy(gateway.clone()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                cancelled = n,
+                "unconfirmed legacy calls past the window cancelled"
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "the confirm window could not be checked; will retry")
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+/// How often per confirm window the gateway looks for expired calls: a call is cancelled at
+/// most a tenth of the window late.
+const LEGACY_WINDOW_CHECKS: u32 = 10;
 
 /// The group-commit histograms of `/metrics`: writes per commit, and commit duration in µs
 /// (rendered in seconds). The ingest benchmark reads them back around each measured window.

@@ -9,11 +9,15 @@
 //! [`core_state`] (the core's state in the store), [`seeds`] (id seeds reserved in blocks),
 //! [`file_channel`] (9101 upload, 3202 detail reconciliation, 9102 download), [`forward`]
 //! (settling a pool region upstream, journaled, with in-doubt resolution by 2601) and
-//! [`paths`] (the per-service paths, from the adapter's transaction table).
+//! [`paths`] (the per-service paths, from the adapter's transaction table), [`legacy`] (the
+//! provincial XML dialects as steps of the national pipeline) and [`legacy_commit`] (their
+//! two-phase commit: provisional settlements, confirm, cancel, the confirm window).
 
 pub mod core_state;
 pub mod file_channel;
 pub mod forward;
+pub mod legacy;
+pub mod legacy_commit;
 pub mod national;
 pub mod paths;
 pub mod seeds;
@@ -24,5 +28,7 @@ pub use forward::{
     Disposition, ForwardError, ForwardOutcome, ForwardRequest, ForwardSettings, Forwarder,
     InDoubtEntry, ResolveReport,
 };
+pub use legacy::LegacySettings;
+pub use legacy_commit::PendingEntry;
 pub use national::NationalService;
 pub use paths::national_paths;

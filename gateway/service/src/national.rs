@@ -48,13 +48,13 @@ const APPLY_SHARDS: usize = 64;
 
 /// Everything the national service needs, built once at start.
 pub struct NationalService {
-    store: Arc<SledStore>,
+    pub(crate) store: Arc<SledStore>,
     core: Core,
     persons: PersonIndex,
-    institutions: HashMap<String, Institution>,
-    limits: DecodeLimits,
+    pub(crate) institutions: HashMap<String, Institution>,
+    pub(crate) limits: DecodeLimits,
     /// The receiver's region, first 6 digits of every `inf_refmsgid`.
-    receiver_admdvs: Admdvs,
+    pub(crate) receiver_admdvs: Admdvs,
     seeds: SeedAllocator,
     /// Serializes "read state → compute → append" per person shard (the core's state is per
     /// person: visits, fee lines, settlements, accumulators and balance are all bound to one
@@ -67,14 +67,27 @@ pub struct NationalService {
     forwarders: Vec<(Vec<String>, Arc<Forwarder>)>,
     /// The instant-settlement engine, for 3201 reconciliation (IS-D-9).
     engine: Option<Arc<medsettle_engine::Engine>>,
+    /// The legacy dialects served under `/legacy/` (`crate::legacy`), if any.
+    pub(crate) legacy: Option<Arc<crate::legacy::Legacy>>,
 }
 
 /// An answer ready to send: status, bytes, metrics labels.
 #[derive(Debug)]
-struct Answer {
-    status: u16,
-    body: Vec<u8>,
-    outcome: &'static str,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) body: Vec<u8>,
+    pub(crate) outcome: &'static str,
+}
+
+/// What one national exchange is beyond its envelope: the hash its idempotency compares, and
+/// whether a settlement it makes is provisional (a two-phase legacy call, `crate::legacy`).
+pub(crate) struct Exchange {
+    /// SHA-256 of what the sender sent: the national body, or for a step the gateway made
+    /// from a legacy call, the legacy body with the step and the values carried into it.
+    pub(crate) body_sha256: [u8; 32],
+    /// A settlement that waits for the HIS's confirm: journaled as
+    /// [`crate::legacy_commit::KIND_PROVISIONAL`] with its pending entry, not as a settlement.
+    pub(crate) provisional: Option<crate::legacy_commit::Provisional>,
 }
 
 /// What a decoded, authorized request asks of the gateway ([`NationalService::route`]).
@@ -145,6 +158,7 @@ impl NationalService {
             metrics,
             forwarders: Vec::new(),
             engine: None,
+            legacy: None,
         })
     }
 
@@ -321,20 +335,25 @@ impl NationalService {
             Err(answer) => return (answer, None),
         };
         let label = Some(env.infno.clone());
-        match self.pipeline(&req, &env, received).await {
+        let exchange = Exchange {
+            body_sha256: Sha256::digest(&req.body).into(),
+            provisional: None,
+        };
+        match self.pipeline(&req, &env, received, &exchange).await {
             Ok(answer) | Err(answer) => (answer, label),
         }
     }
 
     /// The stages after decoding; `Err` is an answer that ends the request early.
-    async fn pipeline(
+    pub(crate) async fn pipeline(
         &self,
         req: &ServiceRequest,
         env: &RequestEnvelope,
         received: OffsetDateTime,
+        exchange: &Exchange,
     ) -> Result<Answer, Answer> {
         self.authorize(req, env, received)?;
-        let body_sha256: [u8; 32] = Sha256::digest(&req.body).into();
+        let body_sha256 = exchange.body_sha256;
         if let Some(forwarder) = self.forwarder_for(env) {
             return Ok(self.forward(forwarder, req, env, body_sha256).await);
         }
@@ -349,7 +368,7 @@ impl NationalService {
         }
         let (work, institution) = self.route(env, body_sha256, received).await?;
         let (outcome, answer_bytes) = self
-            .compute_and_journal(req, env, work, institution, body_sha256, received)
+            .compute_and_journal(req, env, work, institution, exchange, received)
             .await?;
         self.await_durable(outcome, answer_bytes, env, received)
             .await
@@ -509,9 +528,10 @@ impl NationalService {
         env: &RequestEnvelope,
         work: Work,
         institution: &Institution,
-        body_sha256: [u8; 32],
+        exchange: &Exchange,
         received: OffsetDateTime,
     ) -> Result<(IdempotentOutcome, Vec<u8>), Answer> {
+        let body_sha256 = exchange.body_sha256;
         let shard = match &work {
             Work::Core { request, .. } => person_of(request).map(shard_of),
             _ => None,
@@ -522,7 +542,7 @@ impl NationalService {
             let ctx = self.answer_ctx(seed.value, received);
             match self.compute(env, work, institution, seed.value, &ctx, received) {
                 Ok(computed) => {
-                    return self.journal(req, env, computed, seed, body_sha256, received);
+                    return self.journal(req, env, computed, seed, exchange, received);
                 }
                 Err(Refused::Answer(answer)) => return Err(answer),
                 Err(Refused::Core(refusal)) => (refusal, seed.value),
@@ -580,9 +600,10 @@ impl NationalService {
         env: &RequestEnvelope,
         (answer_bytes, claim, writes): Computed,
         seed: Seed<'_>,
-        body_sha256: [u8; 32],
+        exchange: &Exchange,
         received: OffsetDateTime,
     ) -> Result<(IdempotentOutcome, Vec<u8>), Answer> {
+        let body_sha256 = exchange.body_sha256;
         // The decoder accepted the body as one JSON object after an optional UTF-8 BOM, so
         // without the BOM it is valid where a value goes.
         let request = req.body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&req.body);
@@ -598,13 +619,27 @@ impl NationalService {
             claim.as_ref(),
             &received_at,
         );
-        let kind = if claim.is_some() {
-            KIND_SETTLEMENT
-        } else {
-            KIND_REQUEST
+        // A provisional settlement is not yet one for the engine: its confirm journals the
+        // claim again as a settlement (crate::legacy_commit).
+        let pending = match (&exchange.provisional, &claim) {
+            (Some(p), Some(c)) => Some(crate::legacy_commit::pending_writes(
+                p,
+                &answer_bytes,
+                c,
+                &received_at,
+            )),
+            _ => None,
+        };
+        let kind = match (&claim, &pending) {
+            (Some(_), Some(_)) => crate::legacy_commit::KIND_PROVISIONAL,
+            (Some(_), None) => KIND_SETTLEMENT,
+            (None, _) => KIND_REQUEST,
         };
         let mut record = JournalRecord::new(kind, payload)
             .with_key(env.fixmedins_code.clone(), env.msgid.clone());
+        for w in pending.into_iter().flatten() {
+            record = record.with_write(w);
+        }
         if let Some(highest) = seed.reservation() {
             let ceiling = highest.to_be_bytes().to_vec();
             record = record.with_write(StateWrite::put(META_SPACE, ID_SEED_KEY, ceiling));
@@ -854,6 +889,12 @@ impl Service for NationalService {
 
     fn call(&self, req: ServiceRequest) -> BoxFuture<'_, ServiceResponse> {
         Box::pin(async move {
+            if req
+                .path
+                .contains(medsettle_server::routes::PATH_LEGACY_PREFIX)
+            {
+                return self.legacy_call(req).await;
+            }
             let (answer, infno) = self.handle(req).await;
             // A 9102 download is the only non-JSON answer: a zip (PK header).
             let zip = answer.status == 200 && answer.body.starts_with(b"PK\x03\x04");

@@ -1,0 +1,368 @@
+//! Legacy provincial dialects end to end (issue 16; `specs/legacy.md`), with the real binary,
+//! real TLS and real sled: a Guizhou inpatient stay (21 → 31 → 43 → 41 → confirm) and a
+//! Guizhou outpatient visit (48 → confirm) settle with the amounts the same visits give as
+//! national JSON; a cancelled 41 never reaches the daily batch; a `kill -9` between a 41 and
+//! its confirm leaves a call that can still be confirmed, and one the confirm window cancels.
+
+mod common;
+
+use common::*;
+use medsettle_canonical::{Money, Ratio};
+use medsettle_client::his::{self, EnvelopeBuilder, FeeLine, HisConnection, Sender};
+use medsettle_client::legacy;
+use serde_json::Value;
+
+const CODE: &str = "H44030000001";
+
+fn lines(table: &[(&str, u32, i64)]) -> Vec<FeeLine> {
+    table
+        .iter()
+        .map(|(c, u, p)| FeeLine {
+            med_list_codg: (*c).into(),
+            units: *u,
+            pric_fen: *p,
+        })
+        .collect()
+}
+
+const INPATIENT: &[(&str, u32, i64)] = &[
+    ("BED001", 6, 6_000),
+    ("NUR001", 6, 3_200),
+    ("EXAM001", 1, 32_000),
+    ("OPR001", 1, 350_000),
+    ("WM002", 10, 3_350),
+];
+const OUTPATIENT: &[(&str, u32, i64)] = &[
+    ("DIAG001", 1, 2_000),
+    ("WM001", 2, 1_850),
+    ("LAB002", 1, 6_800),
+];
+
+/// The fee time both dialects use: today 09:00 in China.
+fn when() -> String {
+    format!("{} 09:00:00", today_in_china())
+}
+
+/// The settled claims of a stopped gateway's journal (records the engine reads), by setl_id.
+fn settled_claims(ws: &Workspace) -> Vec<Value> {
+    ws.journal_export()
+        .into_iter()
+        .filter(|r| r["kind"] == "nhsa.settlement")
+        .map(|r| r["record"]["claim"].clone())
+        .collect()
+}
+
+/// What a claim says of money: every amount and the fund lines.
+fn money_of(claim: &Value) -> Value {
+    let mut m = serde_json::Map::new();
+    for (k, v) in claim.as_object().unwrap() {
+        if k.ends_with("_amt")
+            || k.ends_with("_pay")
+            || k.ends_with("_sumamt")
+            || k == "act_pay_dedc"
+            || k == "balc"
+            || k == "setldetail"
+        {
+            m.insert(k.clone(), v.clone());
+        }
+    }
+    Value::Object(m)
+}
+
+fn sender() -> Sender {
+    Sender {
+        fixmedins_code: CODE.into(),
+        fixmedins_name: "深圳市示例第一人民医院".into(),
+        mdtrtarea_admvs: "440300".into(),
+    }
+}
+
+#[test]
+fn guizhou_visits_settle_like_national_ones_and_only_confirmed_calls_are_paid() {
+    let national = Workspace::init();
+    let leg = Workspace::init();
+    let persons = national.insured();
+    let employees: Vec<_> = persons.iter().filter(|p| p.insutype == "310").collect();
+    let (inpatient, outpatient, cancelled) = (employees[0], employees[1], employees[2]);
+    let rt = runtime();
+
+    // The same two visits as national JSON…
+    let gw = national.serve(&[]);
+    let (n_in, n_out) = rt.block_on(async {
+        let mut conn = HisConnection::connect(gw.addr, national.tls_for(CODE))
+            .await
+            .unwrap();
+        let now = time::OffsetDateTime::now_utc().to_offset(medsettle_canonical::CHINA_OFFSET);
+        let base = time::PrimitiveDateTime::new(now.date(), time::Time::from_hms(9, 0, 0).unwrap());
+        let mut b = EnvelopeBuilder::new(sender(), base);
+        let a = his::inpatient_stay(&mut conn, &mut b, inpatient, &lines(INPATIENT), 1)
+            .await
+            .unwrap();
+        let o = his::outpatient_visit(&mut conn, &mut b, outpatient, &lines(OUTPATIENT), 2)
+            .await
+            .unwrap();
+        (a, o)
+    });
+    assert!(gw.terminate().success());
+
+    // …and in the Guizhou dialect, on a gateway with the same persons and policy.
+    let gw = leg.serve(&[]);
+    let (g_in, g_out, g_cancelled, listed, replay) = rt.block_on(async {
+        let mut conn = HisConnection::connect(gw.addr, leg.tls_for(CODE))
+            .await
+            .unwrap();
+        let a = legacy::guizhou_inpatient(&mut conn, inpatient, &lines(INPATIENT), 1, &when())
+            .await
+            .unwrap();
+        let o = legacy::guizhou_outpatient(&mut conn, outpatient, &lines(OUTPATIENT), 2, &when())
+            .await
+            .unwrap();
+        let c = legacy::guizhou_inpatient(&mut conn, cancelled, &lines(INPATIENT), 3, &when())
+            .await
+            .unwrap();
+        // Undecided calls are listed until decided.
+        let q = legacy::guizhou_input(&[("jybh", "41".into())], &[], true);
+        let listed = legacy::call(&mut conn, "guizhou", "getuncertaintytrade", &[], q)
+            .await
+            .unwrap()
+            .ok("uncertain")
+            .unwrap();
+        legacy::guizhou_confirm(&mut conn, &a.jylsh, &a.jyyzm)
+            .await
+            .unwrap()
+            .ok("confirm 41")
+            .unwrap();
+        legacy::guizhou_confirm(&mut conn, &o.jylsh, &o.jyyzm)
+            .await
+            .unwrap()
+            .ok("confirm 48")
+            .unwrap();
+        // Confirming twice is still a success; a wrong code is refused.
+        legacy::guizhou_confirm(&mut conn, &a.jylsh, &a.jyyzm)
+            .await
+            .unwrap()
+            .ok("confirm again")
+            .unwrap();
+        let wrong = legacy::guizhou_confirm(&mut conn, &c.jylsh, "000000")
+            .await
+            .unwrap();
+        assert!(
+            wrong.appcode < 0 && wrong.appmsg.contains("LEG-COMMIT-CODE"),
+            "{wrong:?}"
+        );
+        legacy::guizhou_cancel(&mut conn, &c.jylsh)
+            .await
+            .unwrap()
+            .ok("cancel")
+            .unwrap();
+        let late = legacy::guizhou_confirm(&mut conn, &c.jylsh, &c.jyyzm)
+            .await
+            .unwrap();
+        assert!(
+            late.appcode < 0 && late.appmsg.contains("LEG-COMMIT-DECIDED"),
+            "{late:?}"
+        );
+        // The same 48 bytes again replay the stored answer: nothing settles twice.
+        let again =
+            legacy::guizhou_outpatient(&mut conn, outpatient, &lines(OUTPATIENT), 2, &when())
+                .await
+                .unwrap();
+        (a, o, c, listed, again)
+    });
+    assert!(gw.terminate().success());
+    for s in [&g_in, &g_cancelled] {
+        assert!(
+            listed.xml.contains(&s.jylsh),
+            "{} not listed: {}",
+            s.jylsh,
+            listed.xml
+        );
+    }
+    assert!(
+        !listed.xml.contains(&g_out.jylsh),
+        "a 48 is not a 41: {}",
+        listed.xml
+    );
+    assert_eq!(replay.setl_id, g_out.setl_id);
+    assert_eq!(replay.answer.xml, g_out.answer.xml);
+
+    // Same money, claim for claim.
+    let n_claims = settled_claims(&national);
+    let g_claims = settled_claims(&leg);
+    assert!(
+        n_claims
+            .iter()
+            .all(|c| money_of(c).get("medfee_sumamt").is_some()
+                && money_of(c).get("setldetail").is_some()),
+        "{n_claims:?}"
+    );
+    let claim = |claims: &[Value], setl_id: &str| {
+        claims
+            .iter()
+            .find(|c| c["setl_id"] == setl_id)
+            .unwrap_or_else(|| panic!("no settlement {setl_id} in {claims:?}"))
+            .clone()
+    };
+    assert_eq!(
+        money_of(&claim(&g_claims, &g_in.setl_id)),
+        money_of(&claim(&n_claims, &n_in.setl_id))
+    );
+    assert_eq!(
+        money_of(&claim(&g_claims, &g_out.setl_id)),
+        money_of(&claim(&n_claims, &n_out.setl_id))
+    );
+    assert_eq!(claim(&g_claims, &g_in.setl_id)["med_type"], "21");
+    // The legacy answer said the same amounts as the national one.
+    let fen = |s: &str| Money::parse_yuan(s).unwrap().fen();
+    let national_fen = |v: &Value| Money::parse_yuan(&v.to_string()).unwrap().fen();
+    assert_eq!(
+        fen(g_in.answer.field("prm_yka055").unwrap()),
+        national_fen(&n_in.setlinfo["medfee_sumamt"])
+    );
+    assert_eq!(
+        fen(g_in.answer.field("prm_yka248").unwrap()),
+        national_fen(&n_in.setlinfo["hifp_pay"])
+    );
+    assert_eq!(
+        fen(g_in.answer.field("prm_yka065").unwrap()),
+        national_fen(&n_in.setlinfo["acct_pay"])
+    );
+
+    // The cancelled 41 is no settlement the engine reads, and the daily batch pays exactly
+    // the confirmed ones (IS-D-2: the fund amount in scope × the sample policy's 70 % for
+    // this institution, `[daily.institution_ratios]`).
+    assert!(
+        g_claims
+            .iter()
+            .all(|c| c["setl_id"] != g_cancelled.setl_id.as_str())
+    );
+    assert_eq!(g_claims.len(), 2, "{g_claims:?}");
+    let in_scope = ["310100", "330100", "390100", "390200"];
+    let expected: i64 = g_claims
+        .iter()
+        .map(|c| {
+            let fund: i64 = c["setldetail"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|l| in_scope.contains(&l["fund_pay_type"].as_str().unwrap()))
+                .map(|l| l["fund_payamt"].as_i64().unwrap())
+                .sum();
+            Money::from_fen(fund)
+                .mul_ratio_half_up(Ratio::from_bp(7_000))
+                .fen()
+        })
+        .sum();
+    assert!(expected > 0);
+    let cfg = leg.config();
+    let pay_date = leg.pay_date(&today_in_china().to_string());
+    let daily = run_ok(&[
+        "settle",
+        "daily",
+        "--date",
+        &pay_date,
+        "--config",
+        cfg.to_str().unwrap(),
+    ]);
+    assert!(
+        daily.contains(&format!(
+            "total: 1 institutions paid {}",
+            Money::from_fen(expected)
+        )),
+        "expected {expected}: {daily}"
+    );
+    // The provisional records and the cancel's reversal are in the journal, for the record.
+    let kinds: Vec<String> = leg
+        .journal_export()
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "legacy.provisional").count(),
+        4,
+        "{kinds:?}"
+    );
+}
+
+#[test]
+fn a_call_left_undecided_by_a_crash_is_confirmed_later_or_cancelled_by_the_window() {
+    let ws = Workspace::init();
+    set_key(&ws.config(), "legacy", "confirm_window_secs", 10);
+    let persons = ws.insured();
+    let employees: Vec<_> = persons.iter().filter(|p| p.insutype == "310").collect();
+    let rt = runtime();
+    let gw = ws.serve(&[]);
+    let (kept, dropped) = rt.block_on(async {
+        let mut conn = HisConnection::connect(gw.addr, ws.tls_for(CODE))
+            .await
+            .unwrap();
+        let a = legacy::guizhou_inpatient(&mut conn, employees[0], &lines(INPATIENT), 1, &when())
+            .await
+            .unwrap();
+        let b = legacy::guizhou_outpatient(&mut conn, employees[1], &lines(OUTPATIENT), 2, &when())
+            .await
+            .unwrap();
+        (a, b)
+    });
+    // The power goes between the settlement and the HIS's confirm.
+    gw.kill9();
+    let gw = ws.serve(&[]);
+    rt.block_on(async {
+        let mut conn = HisConnection::connect(gw.addr, ws.tls_for(CODE))
+            .await
+            .unwrap();
+        let q = legacy::guizhou_input(&[("jybh", "41".into())], &[], true);
+        let listed = legacy::call(&mut conn, "guizhou", "getuncertaintytrade", &[], q)
+            .await
+            .unwrap()
+            .ok("uncertain")
+            .unwrap();
+        assert!(listed.xml.contains(&kept.jylsh), "{}", listed.xml);
+        legacy::guizhou_confirm(&mut conn, &kept.jylsh, &kept.jyyzm)
+            .await
+            .unwrap()
+            .ok("confirm after restart")
+            .unwrap();
+        // The 48 is never confirmed: the window (10 s) cancels it — it leaves the undecided
+        // list, and a confirm after that is refused naming the window.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let q = legacy::guizhou_input(&[("jybh", "48".into())], &[], true);
+            let listed = legacy::call(&mut conn, "guizhou", "getuncertaintytrade", &[], q)
+                .await
+                .unwrap()
+                .ok("uncertain")
+                .unwrap();
+            if !listed.xml.contains(&dropped.jylsh) {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the window never cancelled {}",
+                dropped.jylsh
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+        let late = legacy::guizhou_confirm(&mut conn, &dropped.jylsh, &dropped.jyyzm)
+            .await
+            .unwrap();
+        assert!(
+            late.appcode < 0
+                && late.appmsg.contains("LEG-COMMIT-DECIDED")
+                && late.appmsg.contains("window"),
+            "{late:?}"
+        );
+    });
+    assert!(gw.terminate().success());
+    let claims = settled_claims(&ws);
+    assert!(claims.iter().any(|c| c["setl_id"] == kept.setl_id.as_str()));
+    assert!(
+        claims
+            .iter()
+            .all(|c| c["setl_id"] != dropped.setl_id.as_str())
+    );
+    let kinds: Vec<Value> = ws.journal_export();
+    // The cancel is a reversal in the core, journaled provisional (no batch sees it).
+    assert!(kinds.iter().any(|r| r["kind"] == "legacy.provisional"
+        && r["record"]["claim"]["reversal_of"]["setl_id"] == dropped.setl_id.as_str()));
+}
