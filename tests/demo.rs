@@ -19,6 +19,32 @@ fn the_demo_runs_the_whole_flow_and_leaves_a_working_directory() {
     ] {
         assert!(out.contains(step), "missing {step}:\n{out}");
     }
+    // Part of the traffic came in the Guizhou legacy dialect and settled into the same batch.
+    let legacy_visits: u64 = out
+        .split(" visits in the Guizhou legacy dialect")
+        .next()
+        .and_then(|head| head.rsplit(['(', ' ']).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no legacy count in:\n{out}"));
+    assert!(legacy_visits > 0, "{out}");
+    let export = run_ok(&[
+        "journal",
+        "export",
+        "--config",
+        d.join("medsettle.toml").to_str().unwrap(),
+    ]);
+    let confirmed = export
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| {
+            r["kind"] == "nhsa.settlement"
+                && r["record"]["request"]["legacy"]["transaction"] == "confirm"
+        })
+        .count();
+    assert_eq!(
+        confirmed as u64, legacy_visits,
+        "every legacy visit was confirmed into a settlement"
+    );
     // The simulated bank pays one institution, fails one (closed account), leaves one pending.
     assert!(out.contains(" paid "), "{out}");
     assert!(out.contains(" failed ") && out.contains("AC04"), "{out}");

@@ -20,6 +20,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use medsettle_canonical::{ClaimKind, ExchangeRecord, Money};
 use medsettle_client::his::{self, EnvelopeBuilder, FeeLine, HisConnection, Insured, Sender};
+use medsettle_client::legacy;
 use medsettle_client::traffic::Draw;
 use medsettle_ops::open::{CALENDAR_WARN_DAYS_DEFAULT, build_engine, today_in_china};
 use medsettle_store::Store;
@@ -126,7 +127,13 @@ fn pick(rng: &mut Draw, table: &[(&str, u32, i64)], n: usize) -> Vec<FeeLine> {
 struct Tally {
     requests: u64,
     refused: u64,
+    /// Visits settled in the Guizhou legacy dialect (48 + confirm).
+    legacy: u64,
 }
+
+/// One outpatient visit in `LEGACY_SHARE` is sent as a Guizhou HIS sends it (GBK XML, 48 then
+/// confirm): the day's batch mixes both dialects.
+const LEGACY_SHARE: usize = 4;
 
 async fn hospital(
     addr: std::net::SocketAddr,
@@ -150,15 +157,44 @@ async fn hospital(
             let n = rng.within(4..=INPATIENT.len());
             let lines = pick(&mut rng, INPATIENT, n);
             tally.requests += 6;
-            his::inpatient_stay(&mut conn, &mut b, p, &lines, seed * 100_000 + v).await
+            his::inpatient_stay(&mut conn, &mut b, p, &lines, seed * 100_000 + v)
+                .await
+                .map(Some)
+        } else if rng.within(0..LEGACY_SHARE) == 0 {
+            let n = rng.within(1..=4);
+            let lines = pick(&mut rng, OUTPATIENT, n);
+            tally.requests += 2;
+            let now = time::OffsetDateTime::now_utc().to_offset(medsettle_canonical::CHINA_OFFSET);
+            let when = format!(
+                "{} {:02}:{:02}:{:02}",
+                now.date(),
+                now.hour(),
+                now.minute(),
+                now.second()
+            );
+            // Settled provisionally, then confirmed as the HIS's own database has it.
+            let r =
+                match legacy::guizhou_outpatient(&mut conn, p, &lines, seed * 100_000 + v, &when)
+                    .await
+                {
+                    Ok(s) => legacy::guizhou_confirm(&mut conn, &s.jylsh, &s.jyyzm)
+                        .await?
+                        .ok("confirm")
+                        .map(|_| None),
+                    Err(e) => Err(e),
+                };
+            tally.legacy += u64::from(r.is_ok());
+            r
         } else {
             let n = rng.within(1..=4);
             let lines = pick(&mut rng, OUTPATIENT, n);
             tally.requests += 5;
-            his::outpatient_visit(&mut conn, &mut b, p, &lines, seed * 100_000 + v).await
+            his::outpatient_visit(&mut conn, &mut b, p, &lines, seed * 100_000 + v)
+                .await
+                .map(Some)
         };
         match result {
-            Ok(settled) if rng.within(0..20) == 0 => {
+            Ok(Some(settled)) if rng.within(0..20) == 0 => {
                 tally.requests += 1;
                 his::reverse(&mut conn, &mut b, p, &settled, inpatient).await?;
             }
@@ -258,8 +294,9 @@ pub fn run(args: DemoArgs) -> Result<()> {
     gateway.stop()?;
     let requests: u64 = tallies.iter().map(|t| t.requests).sum();
     let refused: u64 = tallies.iter().map(|t| t.refused).sum();
+    let legacy_visits: u64 = tallies.iter().map(|t| t.legacy).sum();
     println!(
-        "          {requests} requests answered ({refused} visits refused by policy); gateway stopped cleanly"
+        "          {requests} requests answered ({legacy_visits} visits in the Guizhou legacy dialect, GBK XML; {refused} visits refused by policy); gateway stopped cleanly"
     );
 
     println!("step 3/6  what the journal holds");
