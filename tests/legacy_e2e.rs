@@ -307,6 +307,19 @@ fn a_call_left_undecided_by_a_crash_is_confirmed_later_or_cancelled_by_the_windo
     // The power goes between the settlement and the HIS's confirm.
     gw.kill9();
     let gw = ws.serve(&[]);
+    // The operator sees both, through the running gateway.
+    let pending = run_ok(&[
+        "journal",
+        "pending",
+        "--config",
+        ws.config().to_str().unwrap(),
+    ]);
+    assert!(
+        pending.starts_with("2 legacy call(s) waiting")
+            && pending.contains(&kept.jylsh)
+            && pending.contains(&dropped.jylsh),
+        "{pending}"
+    );
     rt.block_on(async {
         let mut conn = HisConnection::connect(gw.addr, ws.tls_for(CODE))
             .await

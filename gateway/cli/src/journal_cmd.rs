@@ -20,12 +20,17 @@ pub enum JournalCommand {
         #[arg(long, default_value_t = 0)]
         from: u64,
     },
+    /// Legacy two-phase calls (Guizhou 41/48) settled but not yet confirmed or cancelled.
+    Pending,
 }
 
 pub fn run(cmd: JournalCommand, config: &Config) -> Result<()> {
     match cmd {
         JournalCommand::Stats { json } => {
             crate::exit::print(&medsettle_ops::read(config, Query::JournalStats { json })?)?;
+        }
+        JournalCommand::Pending => {
+            crate::exit::print(&medsettle_ops::read(config, Query::LegacyPending)?)?;
         }
         JournalCommand::Export { from } => {
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());

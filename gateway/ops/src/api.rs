@@ -18,9 +18,13 @@ pub const HEADER_IDEMPOTENCY_KEY: &str = "idempotency-key";
 /// A read of the running system: the text of `journal stats`, `settle status`, `bank status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Query {
-    JournalStats { json: bool },
+    JournalStats {
+        json: bool,
+    },
     SettleStatus,
     BankStatus,
+    /// Legacy two-phase calls waiting for their confirm (`specs/legacy.md` §4).
+    LegacyPending,
 }
 
 impl Query {
@@ -31,6 +35,7 @@ impl Query {
             Query::JournalStats { json: true } => "journal/stats?json",
             Query::SettleStatus => "settle/status",
             Query::BankStatus => "bank/status",
+            Query::LegacyPending => "legacy/pending",
         }
     }
 
@@ -43,6 +48,9 @@ impl Query {
             }
             Query::SettleStatus => crate::settle::status_text(ops.engine(), store.as_ref()),
             Query::BankStatus => crate::bank::status_text(store.as_ref()),
+            Query::LegacyPending => Ok(medsettle_service::legacy_commit::undecided_text(
+                &medsettle_service::legacy_commit::undecided(store.as_ref(), None)?,
+            )),
         }
     }
 }
@@ -102,12 +110,13 @@ async fn read(ops: Arc<Operations>, path: &str, query: Option<&str>) -> ServiceR
             let why = format!("`{other}` is not a parameter of this endpoint (json)\n");
             return text(400, why, "rejected");
         }
-        ("settle/status" | "bank/status", Some(q)) => {
+        ("settle/status" | "bank/status" | "legacy/pending", Some(q)) => {
             let why = format!("`{q}` is not a parameter: this endpoint takes none\n");
             return text(400, why, "rejected");
         }
         ("settle/status", None) => Query::SettleStatus,
         ("bank/status", None) => Query::BankStatus,
+        ("legacy/pending", None) => Query::LegacyPending,
         _ => return text(404, format!("no operator read at /ops/{path}\n"), "route"),
     };
     blocking(move || q.answer(&ops)).await
@@ -124,11 +133,12 @@ async fn blocking(
 }
 
 /// The reads: a `POST` to one of them is the wrong method, not an unknown action.
-const READ_PATHS: [&str; 4] = [
+const READ_PATHS: [&str; 5] = [
     "journal/stats",
     "journal/export",
     "settle/status",
     "bank/status",
+    "legacy/pending",
 ];
 
 async fn act(ops: Arc<Operations>, req: OperatorRequest) -> ServiceResponse {

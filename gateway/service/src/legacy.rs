@@ -542,21 +542,7 @@ impl NationalService {
 
     /// Undecided two-phase calls, optionally only of legacy transaction `jybh`.
     pub fn undecided(&self, jybh: Option<&str>) -> Result<Vec<PendingEntry>, LegacyError> {
-        let mut out = Vec::new();
-        for item in self
-            .store
-            .scan_prefix(SPACE_PENDING, b"")
-            .map_err(|e| store_error(&e))?
-        {
-            let (_, v) = item.map_err(|e| store_error(&e))?;
-            let Ok(entry) = serde_json::from_slice::<PendingEntry>(&v) else {
-                continue;
-            };
-            if jybh.is_none_or(|j| j == entry.jybh) {
-                out.push(entry);
-            }
-        }
-        Ok(out)
+        crate::legacy_commit::undecided(self.store.as_ref(), jybh).map_err(|e| store_error(&e))
     }
 
     /// Confirm `jylsh`: its claim is journaled as a settlement (the engine pays it).

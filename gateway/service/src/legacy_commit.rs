@@ -86,6 +86,57 @@ pub struct Decided {
     pub reason: String,
 }
 
+/// Every undecided call, optionally only of legacy transaction `jybh`, in `jylsh` order.
+pub fn undecided(
+    store: &dyn medsettle_store::Store,
+    jybh: Option<&str>,
+) -> Result<Vec<PendingEntry>, medsettle_store::StoreError> {
+    let mut out = Vec::new();
+    for item in store.scan_prefix(SPACE_PENDING, b"")? {
+        let (_, v) = item?;
+        // Written by this module only; one that does not read is skipped, not fatal.
+        let Ok(entry) = serde_json::from_slice::<PendingEntry>(&v) else {
+            continue;
+        };
+        if jybh.is_none_or(|j| j == entry.jybh) {
+            out.push(entry);
+        }
+    }
+    Ok(out)
+}
+
+/// The operator's view of [`undecided`]: one line per call, oldest first.
+pub fn undecided_text(entries: &[PendingEntry]) -> String {
+    use std::fmt::Write as _;
+    let mut t = format!(
+        "{} legacy call(s) waiting for their confirm\n",
+        entries.len()
+    );
+    if !entries.is_empty() {
+        let _ = writeln!(
+            t,
+            "{:<32} {:<13} {:<5} {:<14} {:<32} {:>12}  since",
+            "jylsh", "profile", "jybh", "institution", "setl_id", "fund pays"
+        );
+    }
+    let mut sorted: Vec<&PendingEntry> = entries.iter().collect();
+    sorted.sort_by(|a, b| a.received_at.cmp(&b.received_at));
+    for e in sorted {
+        let _ = writeln!(
+            t,
+            "{:<32} {:<13} {:<5} {:<14} {:<32} {:>12}  {}",
+            e.jylsh,
+            e.profile,
+            e.jybh,
+            e.fixmedins_code,
+            e.setl_id,
+            e.claim.amounts.fund_pay_sumamt.to_string(),
+            e.received_at
+        );
+    }
+    t
+}
+
 /// The `jylsh` of a settling answer: its `inf_refmsgid`.
 pub fn jylsh_of(answer: &[u8]) -> Option<String> {
     let v: serde_json::Value = serde_json::from_slice(answer).ok()?;
