@@ -43,6 +43,11 @@ fn when() -> String {
     format!("{} 09:00:00", today_in_china())
 }
 
+/// The same time as Shijiazhuang writes it (`YYYYMMDDHH24MISS`).
+fn opttime() -> String {
+    when().replace(['-', ' ', ':'], "")
+}
+
 /// The settled claims of a stopped gateway's journal (records the engine reads), by setl_id.
 fn settled_claims(ws: &Workspace) -> Vec<Value> {
     ws.journal_export()
@@ -83,12 +88,13 @@ fn guizhou_visits_settle_like_national_ones_and_only_confirmed_calls_are_paid() 
     let leg = Workspace::init();
     let persons = national.insured();
     let employees: Vec<_> = persons.iter().filter(|p| p.insutype == "310").collect();
-    let (inpatient, outpatient, cancelled) = (employees[0], employees[1], employees[2]);
+    let (inpatient, outpatient, cancelled, hebei) =
+        (employees[0], employees[1], employees[2], employees[3]);
     let rt = runtime();
 
     // The same two visits as national JSON…
     let gw = national.serve(&[]);
-    let (n_in, n_out) = rt.block_on(async {
+    let (n_in, n_out, n_sjz) = rt.block_on(async {
         let mut conn = HisConnection::connect(gw.addr, national.tls_for(CODE))
             .await
             .unwrap();
@@ -101,13 +107,16 @@ fn guizhou_visits_settle_like_national_ones_and_only_confirmed_calls_are_paid() 
         let o = his::outpatient_visit(&mut conn, &mut b, outpatient, &lines(OUTPATIENT), 2)
             .await
             .unwrap();
-        (a, o)
+        let h = his::outpatient_visit(&mut conn, &mut b, hebei, &lines(OUTPATIENT), 4)
+            .await
+            .unwrap();
+        (a, o, h)
     });
     assert!(gw.terminate().success());
 
     // …and in the Guizhou dialect, on a gateway with the same persons and policy.
     let gw = leg.serve(&[]);
-    let (g_in, g_out, g_cancelled, listed, replay) = rt.block_on(async {
+    let (g_in, g_out, g_cancelled, listed, replay, sjz) = rt.block_on(async {
         let mut conn = HisConnection::connect(gw.addr, leg.tls_for(CODE))
             .await
             .unwrap();
@@ -167,7 +176,21 @@ fn guizhou_visits_settle_like_national_ones_and_only_confirmed_calls_are_paid() 
             legacy::guizhou_outpatient(&mut conn, outpatient, &lines(OUTPATIENT), 2, &when())
                 .await
                 .unwrap();
-        (a, o, c, listed, again)
+        // A Shijiazhuang outpatient settlement (1108, UTF-8 HOSDATA): one call, no confirm.
+        let body = legacy::sjz_outpatient_body(
+            CODE,
+            hebei,
+            &lines(OUTPATIENT),
+            "SJZ0000000001",
+            4,
+            &opttime(),
+        );
+        let sjz = legacy::call(&mut conn, "shijiazhuang", "1108", &[], body)
+            .await
+            .unwrap()
+            .ok("1108")
+            .unwrap();
+        (a, o, c, listed, again, sjz)
     });
     assert!(gw.terminate().success());
     for s in [&g_in, &g_cancelled] {
@@ -228,6 +251,25 @@ fn guizhou_visits_settle_like_national_ones_and_only_confirmed_calls_are_paid() 
         national_fen(&n_in.setlinfo["acct_pay"])
     );
 
+    assert_eq!(sjz.field("RETURNNUM"), Some("1"), "{}", sjz.xml);
+    let sjz_setl_id = sjz.field("REFMSGID").unwrap();
+    assert_eq!(
+        money_of(&claim(&g_claims, sjz_setl_id)),
+        money_of(&claim(&n_claims, &n_sjz.setl_id))
+    );
+    assert_eq!(
+        fen(sjz.field("AKC264").unwrap()),
+        national_fen(&n_sjz.setlinfo["medfee_sumamt"])
+    );
+    assert_eq!(
+        fen(sjz.field("AKC255").unwrap()),
+        national_fen(&n_sjz.setlinfo["acct_pay"])
+    );
+    assert_eq!(
+        fen(sjz.field("AKC261").unwrap()),
+        national_fen(&n_sjz.setlinfo["psn_cash_pay"])
+    );
+
     // The cancelled 41 is no settlement the engine reads, and the daily batch pays exactly
     // the confirmed ones (IS-D-2: the fund amount in scope × the sample policy's 70 % for
     // this institution, `[daily.institution_ratios]`).
@@ -236,7 +278,7 @@ fn guizhou_visits_settle_like_national_ones_and_only_confirmed_calls_are_paid() 
             .iter()
             .all(|c| c["setl_id"] != g_cancelled.setl_id.as_str())
     );
-    assert_eq!(g_claims.len(), 2, "{g_claims:?}");
+    assert_eq!(g_claims.len(), 3, "{g_claims:?}");
     let in_scope = ["310100", "330100", "390100", "390200"];
     let expected: i64 = g_claims
         .iter()
@@ -378,4 +420,90 @@ fn a_call_left_undecided_by_a_crash_is_confirmed_later_or_cancelled_by_the_windo
     // The cancel is a reversal in the core, journaled provisional (no batch sees it).
     assert!(kinds.iter().any(|r| r["kind"] == "legacy.provisional"
         && r["record"]["claim"]["reversal_of"]["setl_id"] == dropped.setl_id.as_str()));
+}
+
+/// Shijiazhuang keys a call by its `MSGID`: the same MSGID and bytes replay the answer, the
+/// same MSGID with other bytes is refused (409, in the dialect), and a 1202 names the call it
+/// reverses by its MSGID only — the gateway finds the settlement from that call's answer.
+#[test]
+fn a_shijiazhuang_call_is_keyed_by_its_msgid_and_reversed_by_it() {
+    let ws = Workspace::init();
+    let persons = ws.insured();
+    let p = persons.iter().find(|p| p.insutype == "310").unwrap();
+    let gw = ws.serve(&[]);
+    let rt = runtime();
+    let (first, again, conflict, reversal) = rt.block_on(async {
+        let mut conn = HisConnection::connect(gw.addr, ws.tls_for(CODE))
+            .await
+            .unwrap();
+        let body = legacy::sjz_outpatient_body(
+            CODE,
+            p,
+            &lines(OUTPATIENT),
+            "SJZ0000000042",
+            42,
+            &opttime(),
+        );
+        let first = legacy::call(&mut conn, "shijiazhuang", "1108", &[], body.clone())
+            .await
+            .unwrap()
+            .ok("1108")
+            .unwrap();
+        let again = legacy::call(&mut conn, "shijiazhuang", "1108", &[], body)
+            .await
+            .unwrap()
+            .ok("1108 again")
+            .unwrap();
+        let other = legacy::sjz_outpatient_body(
+            CODE,
+            p,
+            &lines(INPATIENT),
+            "SJZ0000000042",
+            42,
+            &opttime(),
+        );
+        let conflict = legacy::call(&mut conn, "shijiazhuang", "1108", &[], other)
+            .await
+            .unwrap();
+        let inner = format!("<INPUT><AAC001>{}</AAC001></INPUT>", p.psn_no);
+        let reverse = legacy::sjz_request(
+            &legacy::SjzHeader {
+                fixmedins_code: CODE,
+                msgno: "1202",
+                msgid: "SJZ0000000043",
+                akc190: "MZ0000000042",
+                card_no: &format!("C{}", p.psn_no),
+                insutype: &p.insutype,
+                opttime: &opttime(),
+                original: Some(("1108", "SJZ0000000042")),
+            },
+            &inner,
+        );
+        let reversal = legacy::call(&mut conn, "shijiazhuang", "1202", &[], reverse)
+            .await
+            .unwrap()
+            .ok("1202")
+            .unwrap();
+        (first, again, conflict, reversal)
+    });
+    assert!(gw.terminate().success());
+    assert_eq!(
+        first.xml, again.xml,
+        "a repeated MSGID with the same bytes replays"
+    );
+    assert_eq!(conflict.status, 409, "{conflict:?}");
+    assert_eq!(conflict.field("RETURNNUM"), Some("-1"), "{}", conflict.xml);
+    let setl_id = first.field("REFMSGID").unwrap();
+    let claims = settled_claims(&ws);
+    assert_eq!(
+        claims.iter().filter(|c| c["setl_id"] == setl_id).count(),
+        1,
+        "settled once: {claims:?}"
+    );
+    let reversed: Vec<_> = claims
+        .iter()
+        .filter(|c| c["reversal_of"]["setl_id"] == setl_id)
+        .collect();
+    assert_eq!(reversed.len(), 1, "{claims:?}");
+    assert_eq!(reversal.field("RETURNNUM"), Some("1"), "{}", reversal.xml);
 }

@@ -303,3 +303,76 @@ pub async fn guizhou_inpatient(
     let r = call(conn, "guizhou", "41", &[], settle).await?.ok("41")?;
     settled(r, "41")
 }
+
+/// The call header of a Shijiazhuang `HOSDATA` request (reference §1D).
+pub struct SjzHeader<'a> {
+    pub fixmedins_code: &'a str,
+    pub msgno: &'a str,
+    /// The HIS's sender serial (`MSGID`): the call's key.
+    pub msgid: &'a str,
+    /// The visit number the HIS assigned (`AKC190`).
+    pub akc190: &'a str,
+    pub card_no: &'a str,
+    pub insutype: &'a str,
+    /// `YYYYMMDDHH24MISS`.
+    pub opttime: &'a str,
+    /// The call this one reverses (`ORGMSGNO`, `ORGMSGID`).
+    pub original: Option<(&'a str, &'a str)>,
+}
+
+/// A `HOSDATA/REQUESTDATA` document in UTF-8: the header, then `inner` (INPUT, KC21XML,
+/// KC22XML) as given.
+pub fn sjz_request(h: &SjzHeader<'_>, inner: &str) -> Vec<u8> {
+    let (orgmsgno, orgmsgid) = h.original.unwrap_or(("", ""));
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?><HOSDATA><REQUESTDATA><AAE140>{}</AAE140><AAC001>0</AAC001><AKB020>{}</AKB020><AKC190>{}</AKC190><AKC020>{}</AKC020><AKA130>11</AKA130><MSGNO>{}</MSGNO><MSGID>{}</MSGID><GRANTID></GRANTID><ORGMSGNO>{orgmsgno}</ORGMSGNO><ORGMSGID>{orgmsgid}</ORGMSGID><OPERID>0001</OPERID><OPERNAME>收费员</OPERNAME><BATNO></BATNO><OPTTIME>{}</OPTTIME>{inner}</REQUESTDATA></HOSDATA>"#,
+        h.insutype, h.fixmedins_code, h.akc190, h.card_no, h.msgno, h.msgid, h.opttime
+    )
+    .into_bytes()
+}
+
+/// A Shijiazhuang outpatient settlement (1108): the visit, its fee lines and the total in one
+/// call. `opttime` is `YYYYMMDDHH24MISS`.
+pub fn sjz_outpatient_body(
+    fixmedins_code: &str,
+    p: &Insured,
+    lines: &[FeeLine],
+    msgid: &str,
+    visit_no: u64,
+    opttime: &str,
+) -> Vec<u8> {
+    let total: i64 = lines.iter().map(FeeLine::amount_fen).sum();
+    let akc190 = format!("MZ{visit_no:010}");
+    let card = format!("C{}", p.psn_no);
+    let mut inner = format!(
+        "<INPUT><AAC001>{}</AAC001><AAE072>FP{visit_no:08}</AAE072><AKC190>{akc190}</AKC190><AKC264>{}</AKC264></INPUT>\
+         <KC21XML><AKC192>{opttime}</AKC192><BKF040>0101</BKF040><AKC025>内科</AKC025><BKF050>D0001</BKF050><AKC008>门诊医生</AKC008></KC21XML><KC22XML>",
+        p.psn_no,
+        yuan(total)
+    );
+    for (i, l) in lines.iter().enumerate() {
+        inner.push_str(&format!(
+            "<KC22ROW><AKC378>{}</AKC378><AKC221>{opttime}</AKC221><AKC222>{}</AKC222><AKC515>H{}</AKC515><AKC225>{}</AKC225><AKC226>{}</AKC226><AKC227>{}</AKC227></KC22ROW>",
+            i + 1,
+            l.med_list_codg,
+            l.med_list_codg,
+            yuan(l.pric_fen),
+            l.units,
+            yuan(l.amount_fen())
+        ));
+    }
+    inner.push_str("</KC22XML>");
+    sjz_request(
+        &SjzHeader {
+            fixmedins_code,
+            msgno: "1108",
+            msgid,
+            akc190: &akc190,
+            card_no: &card,
+            insutype: &p.insutype,
+            opttime,
+            original: None,
+        },
+        &inner,
+    )
+}
