@@ -507,3 +507,61 @@ fn a_shijiazhuang_call_is_keyed_by_its_msgid_and_reversed_by_it() {
     assert_eq!(reversed.len(), 1, "{claims:?}");
     assert_eq!(reversal.field("RETURNNUM"), Some("1"), "{}", reversal.xml);
 }
+
+/// The Yunnan cross-region dialect is routed by its insured area (`X-Legacy-Arg-InsuredAreaNo`):
+/// a 14 of a person insured in Chongqing (500000) goes to the upstream configured for `50`
+/// (a test double of the national platform), and its split comes back in upper-case codes.
+#[test]
+fn a_yunnan_settlement_is_routed_upstream_by_its_insured_area() {
+    use medsettle_server::Role;
+    use medsettle_server::pki::generate_dev_pki;
+    use medsettle_testkit::upstream_double::Double;
+    let ws = Workspace::init();
+    let rt = runtime();
+    let pki = generate_dev_pki(
+        &ws.path().join("upstream-pki"),
+        &["localhost", "127.0.0.1"],
+        &[("gateway", Role::Peer, &[])],
+    )
+    .unwrap();
+    let double = rt.block_on(Double::start(&pki, None));
+    let cert = pki.client("gateway").unwrap();
+    let mut config = std::fs::read_to_string(ws.config()).unwrap();
+    config.push_str(&format!(
+        "\n[[forward]]\nadmdvs = [\"50\"]\n[forward.upstream]\nurl = \"{}\"\nca_bundle = \"{}\"\nclient_cert = \"{}\"\nclient_key = \"{}\"\n",
+        double.url(),
+        pki.ca_cert.display(),
+        cert.cert.display(),
+        cert.key.display()
+    ));
+    std::fs::write(ws.config(), config).unwrap();
+    let gw = ws.serve(&[]);
+    let reply = rt.block_on(async {
+        let mut conn = HisConnection::connect(gw.addr, ws.tls_for(CODE)).await.unwrap();
+        let body = encoding_rs::GBK
+            .encode(&format!(
+                "<input><AKB020>{CODE}</AKB020><AKC190>500000000123</AKC190><AKA130>11</AKA130><AKC264>100.00</AKC264></input>"
+            ))
+            .0
+            .into_owned();
+        let args = [
+            ("SenderSerialNo", "YD0000000001"),
+            ("InsuredAreaNo", "500000"),
+            ("PersonNo", "50000000000000000001"),
+            ("SICardNo", "C500000001"),
+            ("TransCode", "14"),
+        ];
+        legacy::call(&mut conn, "yunnan", "14", &args, body).await.unwrap()
+    });
+    assert!(gw.terminate().success());
+    let reply = reply.ok("yunnan 14").unwrap();
+    // The double's split (medfee 100.00, cash 10.50), in the dialect's upper-case fields.
+    assert_eq!(reply.field("AKC264"), Some("100.00"), "{}", reply.xml);
+    assert_eq!(reply.field("AKC261"), Some("10.50"), "{}", reply.xml);
+    assert_eq!(reply.field("AKC255"), Some("30.00"), "{}", reply.xml);
+    let seen = double.state.seen.lock().unwrap().clone();
+    assert!(seen.iter().any(|(infno, _, _)| infno == "2207"), "{seen:?}");
+    let claims = settled_claims(&ws);
+    assert_eq!(claims.len(), 1, "{:?}", ws.journal_export());
+    assert_eq!(claims[0]["insuplc_admdvs"], "500000");
+}

@@ -102,6 +102,14 @@ fn inputs(dir: &Path, today: time::Date) -> Inputs {
 fn the_day(ws: &Workspace, today: time::Date, i: &Inputs) -> Vec<Vec<String>> {
     let pay = ws.pay_date(&today.to_string());
     let period = format!("{:04}-{:02}", today.year(), today.month() as u8);
+    // A month is paid after it ends, on a working day (IS-M-4): the first after its last day.
+    let month_end = time::Date::from_calendar_date(
+        today.year(),
+        today.month(),
+        today.month().length(today.year()),
+    )
+    .unwrap();
+    let month_pay = ws.pay_date(&month_end.to_string());
     let quarter = ((today.month() as u8 - 1) / 3 + 1).to_string();
     let year = today.year().to_string();
     let p = |p: &PathBuf| p.to_str().unwrap().to_owned();
@@ -134,7 +142,7 @@ fn the_day(ws: &Workspace, today: time::Date, i: &Inputs) -> Vec<Vec<String>> {
             "--declarations",
             &p(&i.declarations),
             "--pay-date",
-            &pay,
+            &month_pay,
         ]),
         args(&[
             "settle",

@@ -378,3 +378,158 @@ fn serve_drops_the_file_of_a_day_closed_but_not_dropped() {
         "serve prints only its address line on standard output"
     );
 }
+
+/// `medsettle settle month ARGS --config CFG`: exit code, standard output, standard error.
+fn settle_month(cfg: &str, args: &[&str]) -> (Option<i32>, String, String) {
+    let mut all = vec!["settle", "month", "--period", "2026-10"];
+    all.extend(args);
+    all.extend(["--config", cfg]);
+    let out = run(&all);
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Issue 15 item 5, with the real binary: every bad operator input of `settle month` exits 2
+/// naming the input, line and column (or the argument), before anything is settled; the same
+/// inputs again answer the closed month; other inputs for the closed month are refused with
+/// the way to correct it, never answered with the old result.
+#[test]
+fn settle_month_refuses_bad_inputs_and_a_rerun_with_other_inputs() {
+    let ws = Workspace::init();
+    // `serve` creates the journal (an operator command never does).
+    assert!(ws.serve(&[]).terminate().success());
+    let cfg = ws.config();
+    let cfg = cfg.to_str().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let p = files.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_owned()
+    };
+    let head = "fixmedins_code,month,fund_amount,claim_count\n";
+    let good = format!("{head}H44030000001,2026-10,2000.00,3\nH44030000002,2026-10,1500.00,2\n");
+    let decl = write("decl.csv", &good);
+    // Mon 2026-11-16: after October, a working day, before the due date (IS-M-4).
+    let pay = "2026-11-16";
+
+    let refused = |args: &[&str], expect: &[&str]| {
+        let (code, stdout, stderr) = settle_month(cfg, args);
+        assert_eq!(code, Some(2), "{args:?}: {stdout}{stderr}");
+        for e in expect {
+            assert!(stderr.contains(e), "{args:?}: `{e}` not in {stderr}");
+        }
+        assert!(
+            !stderr.contains("deductions"),
+            "no file never given is blamed: {stderr}"
+        );
+        assert_eq!(stdout, "", "{args:?}");
+    };
+    let bad = |name: &str, row: &str| {
+        write(
+            name,
+            &format!("{head}H44030000001,2026-10,2000.00,3\n{row}\n"),
+        )
+    };
+    refused(
+        &[
+            "--declarations",
+            &bad("negative.csv", "H44030000002,2026-10,-1500.00,2"),
+            "--pay-date",
+            pay,
+        ],
+        &[
+            "[IS-M-1] declarations line 3, column `fund_amount`",
+            "must not be negative",
+        ],
+    );
+    refused(
+        &[
+            "--declarations",
+            &bad("absurd.csv", "H44030000002,2026-10,150000000000.00,2"),
+            "--pay-date",
+            pay,
+        ],
+        &[
+            "[IS-M-1] declarations line 3, column `fund_amount`",
+            "ROW_AMOUNT_FEN_MAX",
+        ],
+    );
+    refused(
+        &[
+            "--declarations",
+            &bad("september.csv", "H44030000002,2026-09,1500.00,2"),
+            "--pay-date",
+            pay,
+        ],
+        &[
+            "[IS-M-1] declarations line 3, column `month`",
+            "2026-09 is not the period settled (2026-10)",
+        ],
+    );
+    refused(
+        &["--declarations", &decl, "--pay-date", "2026-10-30"],
+        &["[IS-M-4] `pay_date`", "not after the period 2026-10"],
+    );
+    refused(
+        &["--declarations", &decl, "--pay-date", "2026-11-22"],
+        &["[IS-D-4] `pay_date`", "Sunday", "not a working day"],
+    );
+    let deductions = write(
+        "deductions.csv",
+        "fixmedins_code,month,setl_id,amount,reason\nH44030000001,2026-11,S1,10.00,x\n",
+    );
+    let (code, _, stderr) = settle_month(
+        cfg,
+        &[
+            "--declarations",
+            &decl,
+            "--deductions",
+            &deductions,
+            "--pay-date",
+            pay,
+        ],
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("[IS-M-2] audit deductions line 2, column `month`"),
+        "{stderr}"
+    );
+
+    // Closed once; the same inputs again answer the same month (the file found dropped).
+    let (code, first, stderr) = settle_month(cfg, &["--declarations", &decl, "--pay-date", pay]);
+    assert_eq!(code, Some(0), "{first}{stderr}");
+    assert!(first.starts_with("monthly settlement 2026-10: "), "{first}");
+    let (code, again, stderr) = settle_month(cfg, &["--declarations", &decl, "--pay-date", pay]);
+    assert_eq!(code, Some(0), "{again}{stderr}");
+    assert_eq!(again.lines().next(), first.lines().next(), "{again}");
+    assert!(again.contains("already dropped"), "{again}");
+
+    // A corrected declaration, or another pay date, for the closed month: refused.
+    let corrected = write("corrected.csv", &good.replace("1500.00", "1400.00"));
+    let report = ws.path().join("data/reports/monthly-2026-10.csv");
+    let report_text = std::fs::read_to_string(&report).unwrap();
+    let outbox = || dir_names(&ws.path().join("data/bank/outbox"));
+    let outbox_before = outbox();
+    for args in [
+        ["--declarations", corrected.as_str(), "--pay-date", pay],
+        ["--declarations", decl.as_str(), "--pay-date", "2026-11-17"],
+    ] {
+        let (code, stdout, stderr) = settle_month(cfg, &args);
+        assert_eq!(code, Some(2), "{args:?}: {stdout}{stderr}");
+        assert_eq!(stdout, "", "never the old result: {stdout}");
+        for e in [
+            "[IS-RK-3] `period`",
+            "already closed",
+            "settle quarter",
+            "settle year",
+            "Correcting a closed period",
+        ] {
+            assert!(stderr.contains(e), "`{e}` not in {stderr}");
+        }
+    }
+    assert_eq!(std::fs::read_to_string(&report).unwrap(), report_text);
+    assert_eq!(outbox(), outbox_before, "nothing more for the bank");
+}

@@ -237,7 +237,17 @@ fn decode_request(
     repairs: &mut Vec<Repair>,
 ) -> Result<CanonicalRequest, NhsaError> {
     // envelope and input violations are reported together
-    let envelope = RequestEnvelope::from_map(map, path);
+    let envelope = if tolerance.gateway_made_msgid {
+        RequestEnvelope::from_map_gateway_made(map, path)
+    } else {
+        RequestEnvelope::from_map(map, path)
+    };
+    let envelope = envelope.and_then(|e| {
+        match crate::plausible::check_sender_region(&e.fixmedins_code, &e.mdtrtarea_admvs, path) {
+            Some(v) => Err(NhsaError::new(vec![v])),
+            None => Ok(e),
+        }
+    });
     let infno = map.get("infno").and_then(Value::as_str).unwrap_or_default();
     let input = map
         .get("input")

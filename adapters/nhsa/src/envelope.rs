@@ -314,6 +314,14 @@ impl RequestEnvelope {
         Self::checked(map, path, map.get("input"), MsgidLayout::National)
     }
 
+    /// [`Self::from_map`] for an envelope the gateway made (see [`Self::decode_gateway_made`]).
+    pub fn from_map_gateway_made(
+        map: &Map<String, Value>,
+        path: &str,
+    ) -> Result<RequestEnvelope, NhsaError> {
+        Self::checked(map, path, map.get("input"), MsgidLayout::GatewayMade)
+    }
+
     /// [`Self::from_map`] with the input the checks look at given apart from `map`.
     fn checked(
         map: &Map<String, Value>,

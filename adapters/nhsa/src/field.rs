@@ -142,6 +142,10 @@ pub struct Tolerance {
     pub placeholder_elements: bool,
     /// The longest `card|token` credential number accepted ([`CERT_TOKEN_FIELDS`]).
     pub mdtrt_cert_no_max: usize,
+    /// Accept a request `msgid` the gateway made for a legacy call
+    /// ([`crate::RequestEnvelope::decode_gateway_made`]): set by the gateway when it reads
+    /// back an exchange it forwarded, never for what a HIS sends.
+    pub gateway_made_msgid: bool,
 }
 
 impl Default for Tolerance {
@@ -149,6 +153,7 @@ impl Default for Tolerance {
         Tolerance {
             placeholder_elements: false,
             mdtrt_cert_no_max: MDTRT_CERT_NO_MAX_DEFAULT,
+            gateway_made_msgid: false,
         }
     }
 }
@@ -194,6 +199,9 @@ pub struct Errors {
     pub violations: Vec<Violation>,
     pub repairs: Vec<Repair>,
     pub tolerance: Tolerance,
+    /// Decoding an answer (the platform's output): times are taken as the platform writes
+    /// them. A request's times must lie in the plausible window ([`crate::plausible`]).
+    pub answer: bool,
 }
 
 impl Errors {
@@ -556,14 +564,14 @@ impl FieldValue for Date {
         };
         let parse = |t: &str| Date::parse(t, format_description!("[year]-[month]-[day]")).ok();
         match (s.len(), s.get(..10), s.get(10..)) {
-            (10, _, _) if parse(s).is_some() => parse(s),
+            (10, _, _) if parse(s).is_some() => plausible_date(parse(s), path, spec, errs),
             (19, Some(day), Some(" 00:00:00")) if parse(day).is_some() => {
                 errs.repaired(
                     RepairKind::DateWithMidnight,
                     path,
                     format!("{} sent as `{s}`: read as the date {day}", spec.name),
                 );
-                parse(day)
+                plausible_date(parse(day), path, spec, errs)
             }
             _ => {
                 errs.push(
@@ -585,6 +593,27 @@ impl FieldValue for Date {
 
     fn canonical(&self) -> Value {
         Value::String(format_date(*self))
+    }
+}
+
+/// A request's date inside the plausible window (dates of birth exempt), else `None` and
+/// the violation recorded.
+fn plausible_date(
+    d: Option<Date>,
+    path: FieldPath<'_>,
+    spec: &FieldSpec,
+    errs: &mut Errors,
+) -> Option<Date> {
+    let d = d?;
+    if errs.answer || crate::plausible::WINDOW_EXEMPT_DATES.contains(&spec.name) {
+        return Some(d);
+    }
+    match crate::plausible::time_outside_window(d.midnight(), spec, path.to_string()) {
+        Some(v) => {
+            errs.violations.push(v);
+            None
+        }
+        None => Some(d),
     }
 }
 
@@ -626,7 +655,14 @@ impl FieldValue for PrimitiveDateTime {
             return None;
         };
         match parse_datetime(s) {
-            Some(t) => Some(t),
+            Some(t) if errs.answer => Some(t),
+            Some(t) => match crate::plausible::time_outside_window(t, spec, path.to_string()) {
+                Some(v) => {
+                    errs.violations.push(v);
+                    None
+                }
+                None => Some(t),
+            },
             None => {
                 errs.push(
                     RuleId::FMT_DATETIME,

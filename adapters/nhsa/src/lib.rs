@@ -20,6 +20,7 @@ pub mod envelope;
 pub mod error;
 pub mod field;
 mod json;
+pub mod plausible;
 pub mod settlement;
 pub mod tx;
 

@@ -14,6 +14,7 @@
 pub mod calc;
 pub mod catalogue;
 pub mod error;
+pub mod plausible;
 pub mod policy;
 pub mod processor;
 pub mod registry;

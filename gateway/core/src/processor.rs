@@ -208,6 +208,7 @@ impl Core {
         view: &dyn CoreView,
     ) -> Result<CoreOutcome, CoreRefusal> {
         refuse_reversed_msgid(ctx, view)?;
+        crate::plausible::check_request(&req, ctx)?;
         match req {
             CoreRequest::PersonInfo(r) => self.person_info(&r, ctx, view),
             CoreRequest::SignIn(r) => Ok(self.sign_in(&r, ctx)),

@@ -688,3 +688,71 @@ fn a_2207_with_another_persons_id_number_is_refused_and_settles_nothing() {
     let out = f.run(CoreRequest::OutpatientSettle(own));
     assert!(out.claim.is_some(), "settled with the person's own number");
 }
+
+/// Issue 15 item 7: a place of treatment that is not the sender's region, an event in the
+/// future (2999), a fee line of 150 billion yuan (sent, or only as `cnt × pric`) and an absurd
+/// settlement total are refused with the field's format rule, changing nothing.
+#[test]
+fn implausible_requests_are_refused_with_the_fields_rule() {
+    use medsettle_canonical::RuleId;
+    let mut f = Flow::new();
+    // another city's place of treatment (the sender H99010000001 is of 990100)
+    let mut c = ctx(1);
+    c.mdtrtarea_admvs = admdvs("440300");
+    let before = f.view.clone();
+    let e = f
+        .core
+        .handle(reg_2201(P, "02", P_CERT), &c, &f.view)
+        .unwrap_err();
+    assert_eq!(
+        (e.code(), e.path()),
+        ("FMT-ADMDVS", "mdtrtarea_admvs"),
+        "{e}"
+    );
+    assert_eq!(f.view, before);
+    // a district of the sender's city is its own
+    let mut c = ctx(2);
+    c.mdtrtarea_admvs = admdvs("990102");
+    assert!(
+        f.core
+            .handle(reg_2201(P, "02", P_CERT), &c, &f.view)
+            .is_ok()
+    );
+
+    let CoreRequest::Register(mut late) = reg_2201(P, "02", P_CERT) else {
+        unreachable!()
+    };
+    late.begntime = "2999-12-31 23:59:59".into();
+    let e = f.refused(CoreRequest::Register(late));
+    assert_eq!(
+        (e.code(), e.path()),
+        ("FMT-DATETIME", "input.data.begntime"),
+        "{e}"
+    );
+
+    let mdtrt_id = f.register(P);
+    let mut line = fee(&mdtrt_id, P, "1", "XA0001", "1", "1");
+    line.fee_ocur_time = Some("2999-01-01 00:00:00".into());
+    let e = f.refused(CoreRequest::OutpatientFees(vec![line]));
+    assert_eq!(e.path(), "input.feedetail[0].fee_ocur_time", "{e}");
+    let mut line = fee(&mdtrt_id, P, "1", "XA0001", "1", "150000000000");
+    let e = f.refused(CoreRequest::OutpatientFees(vec![line.clone()]));
+    assert_eq!(
+        (e.code(), e.path()),
+        ("FMT-MONEY", "input.feedetail[0].pric"),
+        "{e}"
+    );
+    line.pric = UnitPrice::parse("1").unwrap();
+    line.det_item_fee_sumamt = Some(Money::from_fen(15_000_000_000_000));
+    let e = f.refused(CoreRequest::OutpatientFees(vec![line]));
+    assert_eq!(
+        (e.code(), e.path()),
+        ("FMT-MONEY", "input.feedetail[0].det_item_fee_sumamt"),
+        "{e}"
+    );
+    let mut req = settle_req(&mdtrt_id, P);
+    req.medfee_sumamt = Some(Money::from_fen(10_000_000_001));
+    let e = f.refused(CoreRequest::OutpatientSettle(req));
+    assert_eq!(e.code(), RuleId::FMT_MONEY.0, "{e}");
+    assert_eq!(e.path(), "input.data.medfee_sumamt");
+}

@@ -17,7 +17,7 @@ use medsettle_settlement::csvin::{Advance, Declaration, Deduction};
 use medsettle_settlement::daily::{ReceiptOutcome, china_timestamp};
 use medsettle_settlement::ledger::{self, AuditReport, Expectations, Transfer};
 use medsettle_settlement::monthly::{
-    MonthlyInputs, MonthlyRun, distributor_payment_id, settle_month,
+    MonthlyInputs, MonthlyRun, distributor_payment_id, monthly_due_date, settle_month,
 };
 use medsettle_settlement::{DailyRun, YearMonth};
 use medsettle_store::{JournalRecord, StateWrite, Store};
@@ -71,6 +71,72 @@ pub struct MonthlyClose {
     pub csv: String,
     pub audit: AuditReport,
     pub already_closed: bool,
+    /// SHA-256 (hex) of what the month was closed from ([`monthly_inputs_sha256`]): a later
+    /// call with the same inputs answers this result, one with other inputs is refused.
+    /// `None` in a result stored before the hash was kept.
+    #[serde(default)]
+    pub inputs_sha256: Option<String>,
+}
+
+/// Rule cited when a closed month is asked to close again from other inputs: business and
+/// finance must agree, and a period is settled once (no double count).
+pub const CLOSED_PERIOD_RULE: &str = "IS-RK-3";
+
+/// SHA-256 (lower-case hex) of a monthly settlement's inputs: the period, the pay date and the
+/// exact bytes of the three CSV texts, each framed by its length so that no two different
+/// inputs hash alike by moving bytes from one text to the next.
+pub fn monthly_inputs_sha256(
+    month: YearMonth,
+    declarations_csv: &str,
+    deductions_csv: &str,
+    advances_csv: &str,
+    pay_date: Date,
+) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    let period = month.to_string();
+    let pay = pay_date.to_string();
+    for part in [
+        period.as_str(),
+        pay.as_str(),
+        declarations_csv,
+        deductions_csv,
+        advances_csv,
+    ] {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part.as_bytes());
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The refusal of a closed month asked again with other inputs: what differs, and how a
+/// closed period is corrected (`specs/operations.md`, "Correcting a closed period").
+fn closed_with_other_inputs(stored: &MonthlyClose, sha: &str, pay_date: Date) -> EngineError {
+    let month = stored.run.month;
+    let what = if stored.batch.pay_date != pay_date {
+        format!(
+            "pay date {pay_date}; it was closed with pay date {}",
+            stored.batch.pay_date
+        )
+    } else {
+        format!(
+            "inputs sha256 {sha}; it was closed from inputs sha256 {}",
+            stored.inputs_sha256.as_deref().unwrap_or("(not recorded)")
+        )
+    };
+    EngineError::OperatorInput {
+        rule: CLOSED_PERIOD_RULE,
+        field: "period",
+        detail: format!(
+            "the monthly settlement of {month} is already closed and paid from other inputs \
+             ({what}); a closed month is never settled again. Correct it in a later period: \
+             approved extra amounts by the quarterly supplement (`settle quarter`, IS-Q-1), \
+             any other difference of the institution's fund expenditure by the annual \
+             clearing (`settle year`, IS-A-2), which settles the year against what was paid \
+             (specs/operations.md, \"Correcting a closed period\"). Re-run with the original \
+             files and pay date to see the closed result."
+        ),
+    }
 }
 
 /// The result of [`Engine::close_quarter`].
@@ -401,13 +467,30 @@ impl Engine {
         pay_date: Date,
         approved_at: OffsetDateTime,
     ) -> Result<MonthlyClose> {
-        let declarations = Declaration::from_csv_str(declarations_csv)?;
-        let deductions = Deduction::from_csv_str(deductions_csv)?;
-        let advances = Advance::from_csv_str(advances_csv)?;
+        let declarations = Declaration::from_csv_str_of(declarations_csv, month)?;
+        let deductions = Deduction::from_csv_str_of(deductions_csv, month)?;
+        let advances = Advance::from_csv_str_of(advances_csv, month)?;
+        self.check_month_pay_date(month, pay_date)?;
+        let sha = monthly_inputs_sha256(
+            month,
+            declarations_csv,
+            deductions_csv,
+            advances_csv,
+            pay_date,
+        );
         self.with_state(store, |s| {
             self.catch_up_locked(store, s, &|_, _| {}, true)?;
             let key = format!("monthly/{month}");
             if let Some(mut c) = self.stored::<MonthlyClose>(store, &key)? {
+                // A result stored before the hash was kept can only be told apart by its
+                // pay date.
+                let same = match &c.inputs_sha256 {
+                    Some(stored) => *stored == sha,
+                    None => c.batch.pay_date == pay_date,
+                };
+                if !same {
+                    return Err(closed_with_other_inputs(&c, &sha, pay_date));
+                }
                 c.already_closed = true;
                 return Ok(c);
             }
@@ -512,11 +595,49 @@ impl Engine {
                 batch,
                 audit,
                 already_closed: false,
+                inputs_sha256: Some(sha.clone()),
             };
             writes.push(self.stage_result(store, &key, &c)?);
             self.persist(store, s, &key, writes)?;
             Ok(c)
         })
+    }
+
+    /// The pay date of `month`'s settlement, as the operator gave it: after the month (its
+    /// declarations come in the next month, IS-M-1), a working day (IS-D-4: money moves on
+    /// working days) and not after the due date (IS-M-4). The operator's input: nothing
+    /// is read or written when it is refused.
+    fn check_month_pay_date(&self, month: YearMonth, pay_date: Date) -> Result<()> {
+        let bad = |rule: &'static str, detail: String| EngineError::OperatorInput {
+            rule,
+            field: "pay_date",
+            detail,
+        };
+        if pay_date <= month.last_day() {
+            return Err(bad(
+                "IS-M-4",
+                format!(
+                    "{pay_date} is not after the period {month}: a month is paid after it ends"
+                ),
+            ));
+        }
+        if !self.cfg.calendar.is_working_day(pay_date)? {
+            return Err(bad(
+                "IS-D-4",
+                format!(
+                    "{pay_date} ({}) is not a working day on the calendar",
+                    pay_date.weekday()
+                ),
+            ));
+        }
+        let (_, due) = monthly_due_date(&self.cfg.policy, &self.cfg.calendar, month)?;
+        if pay_date > due {
+            return Err(bad(
+                "IS-M-4",
+                format!("{pay_date} is after the due date {due} of {month}"),
+            ));
+        }
+        Ok(())
     }
 
     /// Quarterly supplements (IS-Q-1) from the special-case CSV

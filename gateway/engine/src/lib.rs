@@ -46,7 +46,8 @@ use serde_json::{Map, Value};
 use time::Date;
 
 pub use closes::{
-    AnnualAmounts, AnnualClose, DailyClose, MonthlyClose, QuarterlyClose, ReceiptApplied,
+    AnnualAmounts, AnnualClose, CLOSED_PERIOD_RULE, DailyClose, MonthlyClose, QuarterlyClose,
+    ReceiptApplied, monthly_inputs_sha256,
 };
 pub use error::{EngineError, Result};
 pub use medsettle_settlement::daily::Suspension;

@@ -46,6 +46,14 @@ fn october(store: &dyn Store) {
     );
 }
 
+const OCT_DECLARATIONS: &str = "fixmedins_code,month,fund_amount,claim_count\n\
+     H64010000001,2025-10,1833.33,3\nH64010000002,2025-10,100.01,1\n\
+     H64010000003,2025-10,500.00,1\n";
+const OCT_DEDUCTIONS: &str =
+    "fixmedins_code,month,setl_id,amount,reason\nH64010000001,2025-10,D1,10.00,超标准收费\n";
+const NO_ADVANCES: &str =
+    "fixmedins_code,month,distributor_code,account_name,account,bank_code,amount\n";
+
 #[test]
 fn is_d_full_year_over_the_store_to_the_fen() {
     let dir = tempfile::tempdir().unwrap();
@@ -135,11 +143,9 @@ fn is_d_full_year_over_the_store_to_the_fen() {
         .close_month(
             &store,
             YearMonth::parse("2025-10").unwrap(),
-            "fixmedins_code,month,fund_amount,claim_count\n\
-             H64010000001,2025-10,1833.33,3\nH64010000002,2025-10,100.01,1\n\
-             H64010000003,2025-10,500.00,1\n",
-            "fixmedins_code,month,setl_id,amount,reason\nH64010000001,2025-10,D1,10.00,超标准收费\n",
-            "fixmedins_code,month,distributor_code,account_name,account,bank_code,amount\n",
+            OCT_DECLARATIONS,
+            OCT_DEDUCTIONS,
+            NO_ADVANCES,
             date!(2025 - 12 - 01),
             at(date!(2025 - 12 - 01), 9),
         )
@@ -161,19 +167,60 @@ fn is_d_full_year_over_the_store_to_the_fen() {
     );
     assert_eq!(m.audit.positions[A].margin_held, fen(9_167));
     assert!(m.csv.starts_with("fixmedins_code,month"));
+    // The same inputs again (another engine, later): the stored result, nothing paid twice.
     let again = engine()
         .close_month(
             &store,
             YearMonth::parse("2025-10").unwrap(),
-            "fixmedins_code,month,fund_amount,claim_count\n",
-            "fixmedins_code,month,setl_id,amount,reason\n",
-            "fixmedins_code,month,distributor_code,account_name,account,bank_code,amount\n",
+            OCT_DECLARATIONS,
+            OCT_DEDUCTIONS,
+            NO_ADVANCES,
             date!(2025 - 12 - 01),
-            at(date!(2025 - 12 - 01), 9),
+            at(date!(2025 - 12 - 02), 11),
         )
         .unwrap();
     assert!(again.already_closed);
     assert_eq!(again.run, m.run);
+    assert_eq!(again.batch, m.batch);
+    assert_eq!(again.inputs_sha256, m.inputs_sha256);
+    // Other inputs (a corrected declaration, or another pay date) are refused, never answered
+    // with the old result (issue 15 item 5).
+    let corrected = OCT_DECLARATIONS.replace("1833.33", "1800.00");
+    for (decl, pay) in [
+        (corrected.as_str(), date!(2025 - 12 - 01)),
+        (OCT_DECLARATIONS, date!(2025 - 12 - 02)),
+    ] {
+        let e = engine()
+            .close_month(
+                &store,
+                YearMonth::parse("2025-10").unwrap(),
+                decl,
+                OCT_DEDUCTIONS,
+                NO_ADVANCES,
+                pay,
+                at(date!(2025 - 12 - 02), 11),
+            )
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                EngineError::OperatorInput {
+                    rule: "IS-RK-3",
+                    field: "period",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let text = e.to_string();
+        assert!(
+            text.contains("already closed")
+                && text.contains("settle quarter")
+                && text.contains("settle year")
+                && text.contains("Correcting a closed period"),
+            "{text}"
+        );
+    }
 
     // ---- quarter (IS-Q-1): A's approved case 100.00; B's rejected case is not paid ---------
     let q = e
@@ -397,4 +444,68 @@ fn a_close_result_larger_than_a_part_is_stored_in_parts_and_read_back() {
         (&again.run, &again.batch, &again.detail_csv),
         (&first.run, &first.batch, &first.detail_csv)
     );
+}
+
+/// Issue 15 item 5: the operator's inputs of a month are refused before anything is read or
+/// written — a negative or absurd declaration, a row of another month, a pay date inside the
+/// period, on a Sunday or after the due date — each as the operator's input.
+#[test]
+fn is_m_month_inputs_are_refused_as_the_operators_without_effect() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    october(&store);
+    let e = engine();
+    let records = |s: &dyn Store| s.read_from(0, 100_000).unwrap().len();
+    let before = records(&store);
+    let oct = YearMonth::parse("2025-10").unwrap();
+    let close = |decl: &str, pay: time::Date| {
+        e.close_month(
+            &store,
+            oct,
+            decl,
+            OCT_DEDUCTIONS,
+            NO_ADVANCES,
+            pay,
+            at(date!(2025 - 12 - 01), 9),
+        )
+        .unwrap_err()
+    };
+    let row = |e: &EngineError| match e {
+        EngineError::Settlement(SettlementError::Row { line, column, .. }) => {
+            (*line, column.clone())
+        }
+        other => panic!("not a row error: {other}"),
+    };
+    let negative = OCT_DECLARATIONS.replace("100.01", "-100.01");
+    assert_eq!(
+        row(&close(&negative, date!(2025 - 12 - 01))),
+        (3, "fund_amount".into())
+    );
+    let absurd = OCT_DECLARATIONS.replace("500.00", "150000000000.00");
+    assert_eq!(
+        row(&close(&absurd, date!(2025 - 12 - 01))),
+        (4, "fund_amount".into())
+    );
+    let september = OCT_DECLARATIONS.replace("H64010000002,2025-10", "H64010000002,2025-09");
+    assert_eq!(
+        row(&close(&september, date!(2025 - 12 - 01))),
+        (3, "month".into())
+    );
+    let pay_date_refusal = |pay: time::Date| match close(OCT_DECLARATIONS, pay) {
+        EngineError::OperatorInput {
+            rule,
+            field,
+            detail,
+        } => {
+            assert_eq!(field, "pay_date", "{detail}");
+            rule
+        }
+        other => panic!("not an operator input error: {other}"),
+    };
+    // inside the period; its last day; a Sunday after it; after the due date
+    assert_eq!(pay_date_refusal(date!(2025 - 10 - 20)), "IS-M-4");
+    assert_eq!(pay_date_refusal(date!(2025 - 10 - 31)), "IS-M-4");
+    assert_eq!(pay_date_refusal(date!(2025 - 11 - 30)), "IS-D-4");
+    assert_eq!(pay_date_refusal(date!(2026 - 01 - 30)), "IS-M-4");
+    assert_eq!(records(&store), before, "nothing was written");
 }

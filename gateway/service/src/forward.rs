@@ -651,6 +651,11 @@ impl Forwarder {
             identity_policy: medsettle_canonical::IdentityPolicy {
                 warn_only: self.settings.identity_warn_only.clone(),
             },
+            // A step of a legacy call carries the msgid the gateway made for it.
+            tolerance: medsettle_nhsa::Tolerance {
+                gateway_made_msgid: true,
+                ..medsettle_nhsa::Tolerance::default()
+            },
             ..Options::default()
         };
         let mut writes = Vec::new();

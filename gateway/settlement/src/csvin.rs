@@ -11,6 +11,13 @@ use serde::{Deserialize, Serialize};
 use crate::calendar::YearMonth;
 use crate::error::{Result, SettlementError};
 
+/// The largest amount one row of an operator's CSV may carry, in fen: 10 billion yuan
+/// (100 亿元). A whole pool region's fund spends a few hundred billion yuan a year; one
+/// institution's month, one deduction or one advance above this is a typing error (a
+/// misplaced decimal point, an amount in fen typed as yuan), never a real figure. Raise the
+/// constant (and rebuild) for a pool whose real figures come near it.
+pub const ROW_AMOUNT_FEN_MAX: i64 = 1_000_000_000_000;
+
 /// A parsed table: column index by name, then rows with their 1-based line numbers.
 pub(crate) struct Table {
     input: &'static str,
@@ -136,9 +143,31 @@ impl Row<'_> {
     }
 
     pub(crate) fn positive_money(&self, column: &str) -> Result<Money> {
-        let m = self.money(column)?;
+        let m = self.bounded_money(column)?;
         if m <= Money::ZERO {
             return Err(self.err(column, format!("{m} must be greater than zero")));
+        }
+        Ok(m)
+    }
+
+    /// An amount of at most [`ROW_AMOUNT_FEN_MAX`] either way.
+    pub(crate) fn bounded_money(&self, column: &str) -> Result<Money> {
+        let m = self.money(column)?;
+        let max = Money::from_fen(ROW_AMOUNT_FEN_MAX);
+        if m > max || m < -max {
+            return Err(self.err(
+                column,
+                format!("{m} is beyond the plausible {max} for one row (ROW_AMOUNT_FEN_MAX)"),
+            ));
+        }
+        Ok(m)
+    }
+
+    /// An amount of zero or more, at most [`ROW_AMOUNT_FEN_MAX`].
+    pub(crate) fn non_negative_money(&self, column: &str) -> Result<Money> {
+        let m = self.bounded_money(column)?;
+        if m.is_negative() {
+            return Err(self.err(column, format!("{m} must not be negative")));
         }
         Ok(m)
     }
@@ -146,6 +175,19 @@ impl Row<'_> {
     pub(crate) fn month(&self, column: &str) -> Result<YearMonth> {
         let t = self.text(column)?;
         YearMonth::parse(&t).ok_or_else(|| self.err(column, format!("`{t}` is not YYYY-MM")))
+    }
+
+    /// The row's month, which must be `period` when one is given: a row of another month in
+    /// a month's file is a wrong file or a wrong row, never something to skip silently.
+    pub(crate) fn month_of(&self, column: &str, period: Option<YearMonth>) -> Result<YearMonth> {
+        let m = self.month(column)?;
+        match period {
+            Some(p) if p != m => Err(self.err(
+                column,
+                format!("{m} is not the period settled ({p}); a file holds one month's rows"),
+            )),
+            _ => Ok(m),
+        }
     }
 
     pub(crate) fn ratio(&self, column: &str) -> Result<Ratio> {
@@ -179,8 +221,19 @@ pub struct Declaration {
 }
 
 impl Declaration {
-    /// Columns: `fixmedins_code,month,fund_amount,claim_count`. One row per institution and month.
+    /// Columns: `fixmedins_code,month,fund_amount,claim_count`. One row per institution and
+    /// month; the fund amount is zero or more (a negative declaration is no debt to record)
+    /// and at most [`ROW_AMOUNT_FEN_MAX`].
     pub fn from_csv_str(text: &str) -> Result<Vec<Declaration>> {
+        Self::parse(text, None)
+    }
+
+    /// [`Self::from_csv_str`] for the settlement of `period`: every row must be of `period`.
+    pub fn from_csv_str_of(text: &str, period: YearMonth) -> Result<Vec<Declaration>> {
+        Self::parse(text, Some(period))
+    }
+
+    fn parse(text: &str, period: Option<YearMonth>) -> Result<Vec<Declaration>> {
         let t = Table::parse(
             "declarations",
             "IS-M-1",
@@ -193,8 +246,8 @@ impl Declaration {
         for r in t.rows() {
             let d = Declaration {
                 fixmedins_code: r.code("fixmedins_code")?,
-                month: r.month("month")?,
-                fund_amount: r.money("fund_amount")?,
+                month: r.month_of("month", period)?,
+                fund_amount: r.non_negative_money("fund_amount")?,
                 claim_count: r
                     .text("claim_count")?
                     .parse()
@@ -223,8 +276,18 @@ pub struct Deduction {
 }
 
 impl Deduction {
-    /// Columns: `fixmedins_code,month,setl_id,amount,reason`. Amounts are positive.
+    /// Columns: `fixmedins_code,month,setl_id,amount,reason`. Amounts are positive, at most
+    /// [`ROW_AMOUNT_FEN_MAX`].
     pub fn from_csv_str(text: &str) -> Result<Vec<Deduction>> {
+        Self::parse(text, None)
+    }
+
+    /// [`Self::from_csv_str`] for the settlement of `period`: every row must be of `period`.
+    pub fn from_csv_str_of(text: &str, period: YearMonth) -> Result<Vec<Deduction>> {
+        Self::parse(text, Some(period))
+    }
+
+    fn parse(text: &str, period: Option<YearMonth>) -> Result<Vec<Deduction>> {
         let t = Table::parse(
             "audit deductions",
             "IS-M-2",
@@ -237,7 +300,7 @@ impl Deduction {
         for r in t.rows() {
             let d = Deduction {
                 fixmedins_code: r.code("fixmedins_code")?,
-                month: r.month("month")?,
+                month: r.month_of("month", period)?,
                 setl_id: r.text("setl_id")?,
                 amount: r.positive_money("amount")?,
                 reason: r.opt("reason").unwrap_or_default().to_owned(),
@@ -264,8 +327,18 @@ pub struct Advance {
 impl Advance {
     /// Columns: `fixmedins_code,month,distributor_code,account_name,account,bank_code,amount`
     /// (+ optional `bank_name`). Distributor codes are at most 16 characters so payment ids fit
-    /// the bank's 35-character end-to-end id.
+    /// the bank's 35-character end-to-end id. Amounts are positive, at most
+    /// [`ROW_AMOUNT_FEN_MAX`].
     pub fn from_csv_str(text: &str) -> Result<Vec<Advance>> {
+        Self::parse(text, None)
+    }
+
+    /// [`Self::from_csv_str`] for the settlement of `period`: every row must be of `period`.
+    pub fn from_csv_str_of(text: &str, period: YearMonth) -> Result<Vec<Advance>> {
+        Self::parse(text, Some(period))
+    }
+
+    fn parse(text: &str, period: Option<YearMonth>) -> Result<Vec<Advance>> {
         let t = Table::parse(
             "procurement advances",
             "IS-M-6",
@@ -302,7 +375,7 @@ impl Advance {
             }
             let a = Advance {
                 fixmedins_code: r.code("fixmedins_code")?,
-                month: r.month("month")?,
+                month: r.month_of("month", period)?,
                 distributor_code,
                 distributor: account,
                 amount: r.positive_money("amount")?,
@@ -366,6 +439,61 @@ mod tests {
                 .to_string()
                 .contains("column `month`")
         );
+    }
+
+    /// Issue 15 item 5: a negative declaration recorded a debt that suspended the hospital's
+    /// daily payments; an absurd one settled. Both are refused at their cell.
+    #[test]
+    fn is_m_1_declarations_are_neither_negative_nor_absurd() {
+        let head = "fixmedins_code,month,fund_amount,claim_count\n";
+        let negative = format!("{head}H1,2025-10,1.00,1\nH2,2025-10,-500.00,1\n");
+        let e = Declaration::from_csv_str(&negative).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "[IS-M-1] declarations line 3, column `fund_amount`: -500.00 must not be negative"
+        );
+        let absurd = format!("{head}H1,2025-10,10000000000.01,1\n");
+        let e = Declaration::from_csv_str(&absurd).unwrap_err();
+        assert!(
+            e.to_string().starts_with(
+                "[IS-M-1] declarations line 2, column `fund_amount`: 10000000000.01 is beyond"
+            ),
+            "{e}"
+        );
+        let at_cap = format!("{head}H1,2025-10,10000000000.00,1\nH2,2025-10,0.00,0\n");
+        let d = Declaration::from_csv_str(&at_cap).unwrap();
+        assert_eq!(d[0].fund_amount, Money::from_fen(ROW_AMOUNT_FEN_MAX));
+        assert_eq!(d[1].fund_amount, Money::ZERO);
+        let deduction =
+            "fixmedins_code,month,setl_id,amount,reason\nH1,2025-10,S1,15000000000.00,x\n";
+        assert!(
+            Deduction::from_csv_str(deduction)
+                .unwrap_err()
+                .to_string()
+                .contains("line 2, column `amount`")
+        );
+    }
+
+    /// Issue 15 item 5: rows of another month than the period settled were silently skipped.
+    #[test]
+    fn rows_of_another_month_than_the_period_are_refused() {
+        let period = YearMonth::parse("2025-10").unwrap();
+        let decl =
+            "fixmedins_code,month,fund_amount,claim_count\nH1,2025-10,1.00,1\nH2,2025-09,2.00,1\n";
+        assert_eq!(Declaration::from_csv_str(decl).unwrap().len(), 2);
+        let e = Declaration::from_csv_str_of(decl, period).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "[IS-M-1] declarations line 3, column `month`: 2025-09 is not the period settled (2025-10); a file holds one month's rows"
+        );
+        let ded = "fixmedins_code,month,setl_id,amount,reason\nH1,2025-11,S1,5.00,x\n";
+        let e = Deduction::from_csv_str_of(ded, period).unwrap_err();
+        assert_eq!(e.rule(), "IS-M-2");
+        assert!(e.to_string().contains("line 2, column `month`"), "{e}");
+        let adv = "fixmedins_code,month,distributor_code,account_name,account,bank_code,amount\nH1,2025-09,DIST01,某医药公司,6222000011112222,102871000011,100.00\n";
+        let e = Advance::from_csv_str_of(adv, period).unwrap_err();
+        assert_eq!(e.rule(), "IS-M-6");
+        assert!(e.to_string().contains("line 2, column `month`"), "{e}");
     }
 
     #[test]

@@ -168,6 +168,13 @@ pub(crate) fn decode_input_at(
         return Err(NhsaError::new(errs.violations));
     }
     let decoded = TxInput::decode_as(base, input, path, &mut errs);
+    if decoded.is_some()
+        && errs.is_empty()
+        && let Some(fields) = input_fields_of(base)
+    {
+        errs.violations
+            .extend(crate::plausible::check_input(base, input, fields, path));
+    }
     match decoded {
         Some(tx) if errs.is_empty() => Ok((tx, errs.repairs)),
         _ => Err(NhsaError::new(errs.violations)),
@@ -394,6 +401,7 @@ pub(crate) fn decode_output_at(
     tolerance: Tolerance,
 ) -> Result<(TxOutput, Vec<Repair>), NhsaError> {
     let mut errs = Errors::with_tolerance(tolerance.for_answers());
+    errs.answer = true;
     if shape == OutputShape::Empty {
         return match output {
             Value::Null => Ok((TxOutput::Empty(Map::new()), Vec::new())),
