@@ -565,3 +565,80 @@ fn a_yunnan_settlement_is_routed_upstream_by_its_insured_area() {
     assert_eq!(claims.len(), 1, "{:?}", ws.journal_export());
     assert_eq!(claims[0]["insuplc_admdvs"], "500000");
 }
+
+/// Refusals answer in the caller's dialect and encoding, naming the legacy field and the rule,
+/// and change nothing: a code outside a recode table (400, `LEG-RECODE`), a body that is not
+/// GBK (400, `LEG-ENCODING` with its byte offset), a settlement the core refuses (200,
+/// `LEG-NATIONAL` with the national rule, at the legacy field that maps to the national path).
+#[test]
+fn refusals_answer_in_the_dialect_and_change_nothing() {
+    let ws = Workspace::init();
+    let persons = ws.insured();
+    let p = persons.iter().find(|p| p.insutype == "310").unwrap();
+    let gw = ws.serve(&[]);
+    let rt = runtime();
+    let (recode, encoding, core) = rt.block_on(async {
+        let mut conn = HisConnection::connect(gw.addr, ws.tls_for(CODE))
+            .await
+            .unwrap();
+        let settle = |aka130: &str, akc190: &str| {
+            legacy::guizhou_input(
+                &[
+                    ("akc190", akc190.to_owned()),
+                    ("aka130", aka130.to_owned()),
+                    ("ykb065", "1".into()),
+                    ("hisfyze", "100.00".into()),
+                    ("aac001", p.psn_no.clone()),
+                ],
+                &[],
+                true,
+            )
+        };
+        let recode = legacy::call(&mut conn, "guizhou", "41", &[], settle("G31", "ZY1"))
+            .await
+            .unwrap();
+        let mut broken = settle("31", "ZY1");
+        let at = broken.len() - 20;
+        broken.insert(at, 0xFF);
+        let encoding = legacy::call(&mut conn, "guizhou", "41", &[], broken)
+            .await
+            .unwrap();
+        // A visit the core never admitted.
+        let core = legacy::call(
+            &mut conn,
+            "guizhou",
+            "41",
+            &[],
+            settle("31", "NO-SUCH-VISIT"),
+        )
+        .await
+        .unwrap();
+        (recode, encoding, core)
+    });
+    assert!(gw.terminate().success());
+    assert_eq!(recode.status, 400, "{recode:?}");
+    assert!(recode.appcode < 0, "{recode:?}");
+    assert!(
+        recode.appmsg.contains("LEG-RECODE") && recode.appmsg.contains("aka130"),
+        "{recode:?}"
+    );
+    assert!(recode.xml.contains("<output"), "{}", recode.xml);
+    assert_eq!(encoding.status, 400, "{encoding:?}");
+    assert!(
+        encoding.appmsg.contains("LEG-ENCODING") && encoding.appmsg.contains("offset"),
+        "{encoding:?}"
+    );
+    assert_eq!(core.status, 200, "{core:?}");
+    assert!(core.appcode < 0, "{core:?}");
+    assert!(
+        core.appmsg.contains("LEG-NATIONAL") && core.appmsg.contains("CORE-"),
+        "{core:?}"
+    );
+    // Nothing was settled or made pending.
+    assert!(settled_claims(&ws).is_empty());
+    assert!(
+        ws.journal_export()
+            .iter()
+            .all(|r| r["kind"] != "legacy.provisional")
+    );
+}
