@@ -380,10 +380,20 @@ impl NationalService {
         req: &ServiceRequest,
         received: OffsetDateTime,
     ) -> Result<RequestEnvelope, Answer> {
-        RequestEnvelope::decode(&req.body, &self.limits).map_err(|e| {
+        let env = RequestEnvelope::decode(&req.body, &self.limits).map_err(|e| {
             tracing::info!(client = %req.identity.name, error = %e, "request refused: bad envelope");
             self.refuse(400, "rejected", &e.violations, None, received)
-        })
+        })?;
+        // A place of treatment is the sender's own region: refused here like any envelope
+        // fault, whatever the transaction (the core checks it again for its own).
+        if let Some(v) = medsettle_nhsa::plausible::check_sender_region(
+            &env.fixmedins_code,
+            &env.mdtrtarea_admvs,
+            "",
+        ) {
+            return Err(self.refuse(400, "rejected", &[v], None, received));
+        }
+        Ok(env)
     }
 
     /// Stage 2: a per-service path must name the envelope's transaction, and the client
