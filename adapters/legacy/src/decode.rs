@@ -341,6 +341,11 @@ impl<'a> Builder<'a> {
         Some((f.value.as_str(), Some(f)))
     }
 
+    /// Whether a field is present with a non-empty value.
+    fn present(&self, key: &str) -> bool {
+        self.raw(key, None).is_some_and(|(v, _)| !v.is_empty())
+    }
+
     fn required_text(&self, key: &str) -> Result<String> {
         match self.raw(key, None) {
             Some((v, _)) if !v.is_empty() => Ok(v.to_owned()),
@@ -390,7 +395,7 @@ impl<'a> Builder<'a> {
 
     fn build(&mut self) -> Result<()> {
         for group in &self.tx.require_one_of {
-            if !group.iter().any(|k| self.raw(k, None).is_some()) {
+            if !group.iter().any(|k| self.present(k)) {
                 let names: Vec<String> = group.iter().map(|k| self.wire(k, None)).collect();
                 return Err(LegacyError::new(
                     LEG_FIELD,
@@ -567,7 +572,7 @@ impl<'a> Builder<'a> {
     fn defaults(&mut self) {
         let tx = self.tx;
         for d in &tx.defaults {
-            if !d.when.is_empty() && self.raw(&d.when, None).is_none() {
+            if !d.when.is_empty() && !self.present(&d.when) {
                 continue;
             }
             let mut applied = false;

@@ -63,7 +63,8 @@ pub use profile::{Profile, ProfileError};
 pub use text::Encoding;
 
 /// Bounds on what a request may make the reader do. All configurable; the defaults are the
-/// named constants below.
+/// named constants below. (The element count is bounded too, by the fixed
+/// [`xml::ELEMENTS_MAX`].)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Largest request body, bytes.

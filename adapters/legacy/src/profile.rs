@@ -431,10 +431,19 @@ impl Profile {
         Ok(p)
     }
 
-    /// A built-in profile by name (`guizhou`, `shijiazhuang`, `yunnan`, `mohrss`).
+    /// A built-in profile by name (`guizhou`, `shijiazhuang`, `yunnan`, `mohrss`). Parsed
+    /// once per process; callers get a clone (hold it rather than calling this per request).
     pub fn builtin(name: &str) -> Option<Profile> {
-        let (_, text) = BUILTIN.iter().find(|(n, _)| *n == name)?;
-        Some(Profile::from_toml(text).expect("a built-in profile parses (tested)"))
+        static PARSED: std::sync::OnceLock<Vec<Profile>> = std::sync::OnceLock::new();
+        let all = PARSED.get_or_init(|| {
+            BUILTIN
+                .iter()
+                .map(|(_, text)| {
+                    Profile::from_toml(text).expect("a built-in profile parses (tested)")
+                })
+                .collect()
+        });
+        all.iter().find(|p| p.name() == name).cloned()
     }
 
     pub fn builtin_names() -> &'static [&'static str] {

@@ -75,9 +75,15 @@ fn limit_err(limit: &str, msg: String) -> LegacyError {
     LegacyError::new(LEG_LIMIT, limit, msg)
 }
 
+/// Most elements in one document: a full fee upload ([`Limits::ROWS_MAX`] rows of about 30
+/// fields) fits; a body of millions of empty elements does not become a tree of millions of
+/// nodes (about 100 bytes each).
+pub const ELEMENTS_MAX: usize = 200_000;
+
 /// Parse the decoded text into its root element.
 pub fn parse(text: &str, limits: &Limits) -> Result<Element> {
     let mut reader = Reader::from_str(text);
+    let mut elements = 0usize;
     reader.config_mut().check_end_names = true;
     let mut stack: Vec<Element> = Vec::new();
     let mut root: Option<Element> = None;
@@ -88,10 +94,12 @@ pub fn parse(text: &str, limits: &Limits) -> Result<Element> {
             .map_err(|e| xml_err(e.to_string(), pos))?;
         match ev {
             Event::Start(e) => {
+                elements = count_element(elements)?;
                 let el = open_element(&e, &stack, &root, limits, pos)?;
                 stack.push(el);
             }
             Event::Empty(e) => {
+                elements = count_element(elements)?;
                 let el = open_element(&e, &stack, &root, limits, pos)?;
                 close(el, &mut stack, &mut root);
             }
@@ -148,6 +156,16 @@ pub fn parse(text: &str, limits: &Limits) -> Result<Element> {
         ));
     }
     root.ok_or_else(|| xml_err("no root element", 0))
+}
+
+fn count_element(n: usize) -> Result<usize> {
+    if n + 1 > ELEMENTS_MAX {
+        return Err(limit_err(
+            "elements_max",
+            format!("more than {ELEMENTS_MAX} elements (elements_max)"),
+        ));
+    }
+    Ok(n + 1)
 }
 
 /// A start tag as an element, checked against the limits.
@@ -292,7 +310,7 @@ pub fn flatten(body: &Element, spec: &FlattenSpec<'_>) -> Result<Flat> {
     }
     flat.stray_whitespace |= !body.children.is_empty() && !body.text.is_empty();
     attrs_into(body, "", spec, &mut flat.scalars)?;
-    walk(body, "", spec, &mut flat)?;
+    walk(body, "", "", spec, &mut flat)?;
     Ok(flat)
 }
 
@@ -369,7 +387,13 @@ fn attrs_into(
     Ok(())
 }
 
-fn walk(el: &Element, path: &str, spec: &FlattenSpec<'_>, flat: &mut Flat) -> Result<()> {
+fn walk(
+    el: &Element,
+    path: &str,
+    wire_path: &str,
+    spec: &FlattenSpec<'_>,
+    flat: &mut Flat,
+) -> Result<()> {
     for child in &el.children {
         let local = child.local();
         if spec.ignore.contains(&local) {
@@ -394,16 +418,20 @@ fn walk(el: &Element, path: &str, spec: &FlattenSpec<'_>, flat: &mut Flat) -> Re
             continue;
         }
         if child.children.is_empty() {
-            leaf(child, path, spec, &mut flat.scalars)?;
+            leaf(child, path, wire_path, spec, &mut flat.scalars)?;
         } else {
             if !child.text.trim().is_empty() {
                 return Err(mixed(child));
             }
             flat.stray_whitespace |= !child.text.is_empty();
             let p = join(path, &local);
+            let w = join(
+                wire_path,
+                child.name.rsplit(':').next().unwrap_or(&child.name),
+            );
             flat.containers.push(p.clone());
             attrs_into(child, &p, spec, &mut flat.scalars)?;
-            walk(child, &p, spec, flat)?;
+            walk(child, &p, &w, spec, flat)?;
         }
     }
     Ok(())
@@ -422,7 +450,7 @@ fn row_walk(
     *stray |= !el.children.is_empty() && !el.text.is_empty();
     for child in &el.children {
         if child.children.is_empty() {
-            leaf(child, path, spec, &mut row.fields)?;
+            leaf(child, path, "", spec, &mut row.fields)?;
         } else {
             let p = join(path, &child.local());
             attrs_into(child, &p, spec, &mut row.fields)?;
@@ -436,6 +464,7 @@ fn row_walk(
 fn leaf(
     el: &Element,
     path: &str,
+    wire_path: &str,
     spec: &FlattenSpec<'_>,
     out: &mut BTreeMap<String, Field>,
 ) -> Result<()> {
@@ -450,7 +479,7 @@ fn leaf(
         join(path, &name),
         Field {
             value: value.to_owned(),
-            wire: el.name.clone(),
+            wire: join(wire_path, &el.name),
             prefixed,
             trimmed: value.len() != el.text.len(),
         },

@@ -18,6 +18,9 @@
 //! mdtrt_cert_no_max = 1024         # longest card|token credential number accepted
 //! ```
 //!
+//! Legacy dialects (`dialect = "legacy:<profile>"`, input `input.xml`) add `transaction`,
+//! `[args]`, `kind = "request" | "answer"` and `fields` in `[expected]`; see `src/legacy.rs`.
+//!
 //! An accepted message's canonical JSON includes the repairs applied to provincial shapes
 //! (`"repairs"`, and `"derived"` on a claim), so an accept case states what was repaired.
 //!
@@ -64,6 +67,9 @@ pub struct Expected {
     pub rules: Vec<String>,
     #[serde(default)]
     pub paths: Vec<String>,
+    /// Legacy dialects: the legacy field the refusal must name (`prm_hisfyze`, `MSGNO`).
+    #[serde(default)]
+    pub fields: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -79,6 +85,9 @@ pub enum CaseKind {
     Request,
     Response,
     Exchange,
+    /// Legacy dialects: the answer to the call in `input.xml`, encoded from the national
+    /// outputs in `outputs.json` (`expected.xml`: the exact bytes).
+    Answer,
 }
 
 /// Decoding options a case may set.
@@ -94,6 +103,17 @@ pub struct CaseOptions {
     /// Override of the longest `card|token` credential number accepted.
     #[serde(default)]
     pub mdtrt_cert_no_max: Option<usize>,
+    /// Legacy dialects: overrides of `medsettle_legacy::Limits`.
+    #[serde(default)]
+    pub body_bytes_max: Option<usize>,
+    #[serde(default)]
+    pub xml_depth_max: Option<usize>,
+    #[serde(default)]
+    pub attributes_max: Option<usize>,
+    #[serde(default)]
+    pub rows_max: Option<usize>,
+    #[serde(default)]
+    pub text_bytes_max: Option<usize>,
 }
 
 /// `case.toml`.
@@ -105,6 +125,12 @@ pub struct CaseFile {
     pub description: String,
     #[serde(default)]
     pub infno: Option<String>,
+    /// Legacy dialects: the transaction of the URL path (`41`, `1108`, `confirm`).
+    #[serde(default)]
+    pub transaction: Option<String>,
+    /// Legacy dialects: the call arguments (Yunnan `TransCode`, `InsuredAreaNo`, …).
+    #[serde(default)]
+    pub args: std::collections::BTreeMap<String, String>,
     pub expected: Expected,
     #[serde(default)]
     pub options: CaseOptions,
@@ -127,6 +153,9 @@ pub enum Decoded {
 pub fn decode_case(case: &CaseFile, input: &[u8]) -> Result<Decoded, String> {
     match case.dialect.as_str() {
         "nhsa" => Ok(nhsa::decode(case, input)),
+        other if other.starts_with("legacy:") => {
+            Err("legacy cases are run by run_case (request and answer kinds)".into())
+        }
         other => Err(format!("unknown dialect `{other}`")),
     }
 }
@@ -177,6 +206,8 @@ mod nhsa {
     }
 }
 
+mod legacy;
+
 /// Run one case directory. `Ok(())` when it passes, `Err(why)` when it fails.
 pub fn run_case(dir: &Path) -> Result<(), String> {
     let text =
@@ -188,6 +219,9 @@ pub fn run_case(dir: &Path) -> Result<(), String> {
         .find(|p| p.exists())
         .ok_or("no input.json")?;
     let input = std::fs::read(&input_path).map_err(|e| format!("{}: {e}", input_path.display()))?;
+    if let Some(profile) = case.dialect.strip_prefix("legacy:") {
+        return legacy::run(&case, profile, dir, &input);
+    }
     let decoded = decode_case(&case, &input)?;
     match (case.expected.outcome, decoded) {
         (
