@@ -116,7 +116,7 @@ fn guizhou_visits_settle_like_national_ones_and_only_confirmed_calls_are_paid() 
 
     // …and in the Guizhou dialect, on a gateway with the same persons and policy.
     let gw = leg.serve(&[]);
-    let (g_in, g_out, g_cancelled, listed, replay, sjz) = rt.block_on(async {
+    let (g_in, g_out, g_cancelled, listed, replay, sjz, g_retried) = rt.block_on(async {
         let mut conn = HisConnection::connect(gw.addr, leg.tls_for(CODE))
             .await
             .unwrap();
@@ -171,6 +171,19 @@ fn guizhou_visits_settle_like_national_ones_and_only_confirmed_calls_are_paid() 
             late.appcode < 0 && late.appmsg.contains("LEG-COMMIT-DECIDED"),
             "{late:?}"
         );
+        // The HIS settles the cancelled stay again with the very same bytes: a new call, a new
+        // settlement, confirmed this time.
+        let retried =
+            legacy::guizhou_inpatient(&mut conn, cancelled, &lines(INPATIENT), 3, &when())
+                .await
+                .unwrap();
+        assert_ne!(retried.setl_id, c.setl_id);
+        assert_ne!(retried.jylsh, c.jylsh);
+        legacy::guizhou_confirm(&mut conn, &retried.jylsh, &retried.jyyzm)
+            .await
+            .unwrap()
+            .ok("confirm the retried 41")
+            .unwrap();
         // The same 48 bytes again replay the stored answer: nothing settles twice.
         let again =
             legacy::guizhou_outpatient(&mut conn, outpatient, &lines(OUTPATIENT), 2, &when())
@@ -190,7 +203,7 @@ fn guizhou_visits_settle_like_national_ones_and_only_confirmed_calls_are_paid() 
             .unwrap()
             .ok("1108")
             .unwrap();
-        (a, o, c, listed, again, sjz)
+        (a, o, c, listed, again, sjz, retried)
     });
     assert!(gw.terminate().success());
     for s in [&g_in, &g_cancelled] {
@@ -278,7 +291,12 @@ fn guizhou_visits_settle_like_national_ones_and_only_confirmed_calls_are_paid() 
             .iter()
             .all(|c| c["setl_id"] != g_cancelled.setl_id.as_str())
     );
-    assert_eq!(g_claims.len(), 3, "{g_claims:?}");
+    assert_eq!(g_claims.len(), 4, "{g_claims:?}");
+    assert!(
+        g_claims
+            .iter()
+            .any(|c| c["setl_id"] == g_retried.setl_id.as_str())
+    );
     let in_scope = ["310100", "330100", "390100", "390200"];
     let expected: i64 = g_claims
         .iter()
@@ -319,9 +337,10 @@ fn guizhou_visits_settle_like_national_ones_and_only_confirmed_calls_are_paid() 
         .iter()
         .map(|r| r["kind"].as_str().unwrap().to_owned())
         .collect();
+    // 41, 48, the cancelled 41, its reversal, the retried 41.
     assert_eq!(
         kinds.iter().filter(|k| *k == "legacy.provisional").count(),
-        4,
+        5,
         "{kinds:?}"
     );
 }

@@ -31,8 +31,8 @@ use time::OffsetDateTime;
 
 use crate::legacy_commit::{
     Decided, KIND_CONFIRMED, PendingEntry, Provisional, RULE_CODE, RULE_DECIDED, RULE_PENDING,
-    RULE_UNKNOWN, SPACE_DECIDED, SPACE_PENDING, SPACE_PENDING_SETL, decision_writes, jylsh_of,
-    jyyzm_of,
+    RULE_UNKNOWN, SPACE_DECIDED, SPACE_GENERATION, SPACE_PENDING, SPACE_PENDING_SETL,
+    decision_writes, jylsh_of, jyyzm_of,
 };
 use crate::national::{Answer, Exchange, NationalService};
 
@@ -336,7 +336,18 @@ impl NationalService {
                 }
             }
         }
-        let basis = call_basis(call, &fixmedins_code, &req.body, received);
+        let call_key = call_basis(call, &fixmedins_code, &req.body, received);
+        // A two-phase call cancelled before is sent again as a new call (the HIS's database
+        // write failed, it cancelled, the cashier settles again with the same bytes).
+        let generation = if call.two_phase {
+            match self.generation_of(&call_key) {
+                Ok(g) => g,
+                Err(e) => return fail(503, "unavailable", e),
+            }
+        } else {
+            0
+        };
+        let basis = with_generation(&call_key, generation);
         let origin = StepOrigin::of(call);
         // The call this one reverses, named by its sender serial: its steps' answers.
         let original = match &call.reverses {
@@ -372,6 +383,8 @@ impl NationalService {
             let provisional = (call.two_phase && settles).then(|| Provisional::Settle {
                 profile: call.profile.clone(),
                 jybh: call.transaction.clone(),
+                call_key: hex::encode(call_key),
+                generation,
             });
             let step_sha256: [u8; 32] = {
                 let mut h = Sha256::new();
@@ -540,6 +553,17 @@ impl NationalService {
         Ok(outputs)
     }
 
+    /// How many times a two-phase call with this key was cancelled.
+    fn generation_of(&self, call_key: &[u8; 32]) -> Result<u32, LegacyError> {
+        let raw = self
+            .store
+            .get(SPACE_GENERATION, hex::encode(call_key).as_bytes())
+            .map_err(|e| store_error(&e))?;
+        Ok(raw
+            .and_then(|v| <[u8; 4]>::try_from(v.as_slice()).ok())
+            .map_or(0, u32::from_be_bytes))
+    }
+
     /// Undecided two-phase calls, optionally only of legacy transaction `jybh`.
     pub fn undecided(&self, jybh: Option<&str>) -> Result<Vec<PendingEntry>, LegacyError> {
         crate::legacy_commit::undecided(self.store.as_ref(), jybh).map_err(|e| store_error(&e))
@@ -667,6 +691,8 @@ impl NationalService {
                     provisional: Some(Provisional::Cancel {
                         jylsh: jylsh.to_owned(),
                         reason: reason.to_owned(),
+                        call_key: entry.call_key.clone(),
+                        next_generation: entry.generation + 1,
                     }),
                 },
                 received,
@@ -808,6 +834,18 @@ fn call_basis(
     {
         h.update(received.unix_timestamp_nanos().to_be_bytes());
     }
+    h.finalize().into()
+}
+
+/// The key of generation `generation` of a call: the call's key itself for the first.
+fn with_generation(call_key: &[u8; 32], generation: u32) -> [u8; 32] {
+    if generation == 0 {
+        return *call_key;
+    }
+    let mut h = Sha256::new();
+    h.update(call_key);
+    h.update(b"generation");
+    h.update(generation.to_be_bytes());
     h.finalize().into()
 }
 

@@ -31,6 +31,10 @@ pub const SPACE_PENDING: &str = "legacy.pending";
 pub const SPACE_PENDING_SETL: &str = "legacy.pending_setl";
 /// `jylsh` → [`Decided`] of every decided call.
 pub const SPACE_DECIDED: &str = "legacy.decided";
+/// Call key (hex) → how many times a two-phase call with these bytes was cancelled (u32, big
+/// endian). A HIS whose own database write failed cancels and then sends the very same bytes
+/// again: that is a new call, so its key includes this count.
+pub const SPACE_GENERATION: &str = "legacy.generation";
 
 /// Confirm or cancel of a `jylsh` this gateway never issued.
 pub const RULE_UNKNOWN: &str = "LEG-COMMIT-UNKNOWN";
@@ -47,9 +51,21 @@ const JYYZM_DIGITS: u32 = 6;
 #[derive(Debug, Clone)]
 pub enum Provisional {
     /// The settling step of a two-phase call: its record holds the pending entry.
-    Settle { profile: String, jybh: String },
-    /// The reversal that cancels `jylsh`: its record holds the decision.
-    Cancel { jylsh: String, reason: String },
+    Settle {
+        profile: String,
+        jybh: String,
+        /// The call's key before its generation (hex) and the generation it ran under.
+        call_key: String,
+        generation: u32,
+    },
+    /// The reversal that cancels `jylsh`: its record holds the decision and moves the call's
+    /// key to its next generation.
+    Cancel {
+        jylsh: String,
+        reason: String,
+        call_key: String,
+        next_generation: u32,
+    },
 }
 
 /// An undecided call, as stored under [`SPACE_PENDING`].
@@ -72,6 +88,11 @@ pub struct PendingEntry {
     pub claim: SettledClaim,
     /// The settling answer (JSON), journaled again with the confirm.
     pub answer: serde_json::Value,
+    /// The call's key before its generation (hex), and its generation ([`SPACE_GENERATION`]).
+    #[serde(default)]
+    pub call_key: String,
+    #[serde(default)]
+    pub generation: u32,
 }
 
 /// How a call was decided, as stored under [`SPACE_DECIDED`].
@@ -164,7 +185,12 @@ pub(crate) fn pending_writes(
     received_at: &str,
 ) -> Vec<StateWrite> {
     match p {
-        Provisional::Settle { profile, jybh } => {
+        Provisional::Settle {
+            profile,
+            jybh,
+            call_key,
+            generation,
+        } => {
             let Some(jylsh) = jylsh_of(answer_bytes) else {
                 return Vec::new();
             };
@@ -182,6 +208,8 @@ pub(crate) fn pending_writes(
                 claim: claim.clone(),
                 answer: serde_json::from_slice(answer_bytes).unwrap_or(serde_json::Value::Null),
                 jylsh: jylsh.clone(),
+                call_key: call_key.clone(),
+                generation: *generation,
             };
             vec![
                 StateWrite::put(
@@ -192,14 +220,27 @@ pub(crate) fn pending_writes(
                 StateWrite::put(SPACE_PENDING_SETL, claim.setl_id.as_bytes(), jylsh),
             ]
         }
-        Provisional::Cancel { jylsh, reason } => {
+        Provisional::Cancel {
+            jylsh,
+            reason,
+            call_key,
+            next_generation,
+        } => {
             // The reversal names the settlement it cancels.
             let setl_id = claim
                 .reversal_of
                 .as_ref()
                 .and_then(|l| l.setl_id.clone())
                 .unwrap_or_default();
-            decision_writes(jylsh, &setl_id, "cancelled", reason, received_at)
+            let mut writes = decision_writes(jylsh, &setl_id, "cancelled", reason, received_at);
+            if !call_key.is_empty() {
+                writes.push(StateWrite::put(
+                    SPACE_GENERATION,
+                    call_key.as_bytes(),
+                    next_generation.to_be_bytes().to_vec(),
+                ));
+            }
+            writes
         }
     }
 }
