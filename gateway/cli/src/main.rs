@@ -4,6 +4,7 @@
 
 mod bank_cmd;
 mod calendar_cmd;
+mod cert_cmd;
 mod demo;
 mod exit;
 mod journal_cmd;
@@ -83,6 +84,14 @@ enum Command {
         #[command(subcommand)]
         cmd: settle_cmd::SettleCommand,
     },
+    /// Vendor certification sessions on the running gateway: open one for an institution and
+    /// a scenario, let the vendor's HIS run it, close it for the graded report.
+    Cert {
+        #[arg(long, default_value = CONFIG_DEFAULT, global = true)]
+        config: PathBuf,
+        #[command(subcommand)]
+        cmd: cert_cmd::CertCommand,
+    },
     /// Bank file drop: payment files out, receipts in, status, simulator.
     Bank {
         #[arg(long, default_value = CONFIG_DEFAULT, global = true)]
@@ -148,6 +157,7 @@ fn run(command: Command) -> anyhow::Result<()> {
             load(&config).and_then(|c| bank_cmd::run(cmd, &c, op_id))
         }
         Command::Demo(args) => demo::run(args),
+        Command::Cert { config, cmd } => load(&config).and_then(|c| cert_cmd::run(cmd, &c)),
     }
 }
 

@@ -361,14 +361,16 @@ pub async fn person_info(
     Ok(out)
 }
 
-/// Outpatient visit: 1101 → 2201 registration → 2204 fee detail → 2206 pre-settlement → 2207.
-pub async fn outpatient_visit(
+/// An outpatient visit up to its settlement, which is returned unsent (with the visit's
+/// `mdtrt_id`), so a caller can choose how to send it: 1101 → 2201 registration → 2204 fee
+/// detail → 2206 pre-settlement.
+pub async fn outpatient_until_settlement(
     conn: &mut HisConnection,
     b: &mut EnvelopeBuilder,
     p: &Insured,
     lines: &[FeeLine],
     visit_no: u64,
-) -> Result<Settled> {
+) -> Result<(String, Value)> {
     person_info(conn, b, p).await?;
     let when = fee_time(b);
     let ipt_otp_no = format!("MZ{}{visit_no:08}", &b.sender.fixmedins_code[1..]);
@@ -406,6 +408,18 @@ pub async fn outpatient_visit(
     let (s, a) = conn.call_retrying(&pre).await?;
     expect_success(s, &a, "2206")?;
     let settle = b.envelope("2207", &p.insuplc_admdvs, json!({"data": data}));
+    Ok((mdtrt_id, settle))
+}
+
+/// Outpatient visit: 1101 → 2201 → 2204 → 2206 → 2207.
+pub async fn outpatient_visit(
+    conn: &mut HisConnection,
+    b: &mut EnvelopeBuilder,
+    p: &Insured,
+    lines: &[FeeLine],
+    visit_no: u64,
+) -> Result<Settled> {
+    let (mdtrt_id, settle) = outpatient_until_settlement(conn, b, p, lines, visit_no).await?;
     let msgid = settle["msgid"].as_str().unwrap_or_default().to_owned();
     let (s, a) = conn.call_retrying(&settle).await?;
     let out = expect_success(s, &a, "2207")?;

@@ -63,6 +63,7 @@ fn text(status: u16, body: String, outcome: &'static str) -> ServiceResponse {
         outcome,
         infno: None,
         headers: Vec::new(),
+        abort: false,
     }
 }
 
@@ -74,6 +75,7 @@ fn json(status: u16, body: Vec<u8>, outcome: &'static str) -> ServiceResponse {
         outcome,
         infno: None,
         headers: Vec::new(),
+        abort: false,
     }
 }
 

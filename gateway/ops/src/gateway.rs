@@ -40,6 +40,9 @@ impl Service for Gateway {
     }
 
     fn operator(&self, req: OperatorRequest) -> BoxFuture<'_, ServiceResponse> {
+        if req.path.starts_with(crate::certify_api::PREFIX) {
+            return Box::pin(crate::certify_api::answer(self.national.clone(), req));
+        }
         Box::pin(crate::api::answer(self.ops.clone(), req))
     }
 }

@@ -18,6 +18,7 @@
 
 pub mod actions;
 pub mod api;
+pub mod certify_api;
 pub mod bank;
 pub mod config;
 pub mod error;

@@ -174,3 +174,23 @@ fn get_text(config: &Config, path_and_query: &str) -> Result<Option<String>> {
         _ => anyhow::bail!("the gateway answered {status}: {}", text.trim_end()),
     }
 }
+
+/// A request to an endpoint that exists only on a running gateway (certification sessions):
+/// `GET` when `body` is `None`, else `POST` of the JSON `body`. An error when no gateway runs.
+pub fn running_only(
+    config: &Config,
+    path_and_query: &str,
+    body: Option<Vec<u8>>,
+) -> Result<(u16, bytes::Bytes)> {
+    let rt = runtime()?;
+    let Some(mut client) = connect(config, &rt)? else {
+        anyhow::bail!(BadInput::new(
+            "no gateway runs on this configuration: certification sessions live in the running gateway (start `medsettle serve`)"
+        ));
+    };
+    match body {
+        None => rt.block_on(client.get(path_and_query)),
+        // Session endpoints are not journaled actions: the key is not used.
+        Some(b) => rt.block_on(client.post(path_and_query, "cert", b)),
+    }
+}

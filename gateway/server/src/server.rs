@@ -5,7 +5,6 @@
 //! close TLS so that the client can read an early answer to its end, and shut down
 //! gracefully. The connection-level pieces are in [`crate::lifecycle`].
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -499,7 +498,12 @@ async fn serve_http(
                 // One refusal per connection: HTTP/1.1 already says `Connection: close`.
                 activity.want_close();
             }
-            Ok::<_, Infallible>(response.map(|body| CountedBody::new(body, open)))
+            match response {
+                Some(r) => Ok(r.map(|body| CountedBody::new(body, open))),
+                // The service withheld its answer: ending the connection is what the client
+                // sees of an answer lost on the way.
+                None => Err(std::io::Error::other("answer withheld by the service")),
+            }
         }
     });
     let (io, mut returned) = Returnable::new(tls);
@@ -557,6 +561,9 @@ struct Answer {
     /// End the HTTP/1.1 connection after this answer (the request body was not consumed, so
     /// the connection is not in a state worth reusing).
     close: bool,
+    /// Send nothing: end the connection instead (a lost answer a certification session
+    /// asked for, [`crate::ServiceResponse::abort`]).
+    abort: bool,
 }
 
 impl Answer {
@@ -576,6 +583,7 @@ impl Answer {
             headers: Vec::new(),
             counted: false,
             close: false,
+            abort: false,
         }
     }
 
@@ -596,6 +604,7 @@ impl Answer {
             headers: Vec::new(),
             counted: true,
             close: false,
+            abort: false,
         }
     }
 
@@ -614,7 +623,7 @@ async fn handle(
     shared: &Shared,
     client: &Result<ConnectionClient, ()>,
     req: Request<Incoming>,
-) -> Response<Full<Bytes>> {
+) -> Option<Response<Full<Bytes>>> {
     let started = Instant::now();
     let received = OffsetDateTime::now_utc();
     let version = req.version();
@@ -638,6 +647,9 @@ async fn handle(
             started.elapsed(),
         );
     }
+    if answer.abort {
+        return None;
+    }
     let mut builder = Response::builder()
         .status(answer.status)
         .header(header::CONTENT_TYPE, answer.content_type.as_str());
@@ -649,7 +661,7 @@ async fn handle(
         // body was left unread.
         builder = builder.header(header::CONNECTION, "close");
     }
-    builder.body(Full::new(answer.body)).unwrap_or_else(|e| {
+    Some(builder.body(Full::new(answer.body)).unwrap_or_else(|e| {
         // Only a service-supplied content type can be invalid here.
         warn!(error = %e, "answer could not be built");
         let mut r = Response::new(Full::new(national_error(
@@ -663,7 +675,7 @@ async fn handle(
             HeaderValue::from_static(CONTENT_TYPE_JSON),
         );
         r
-    })
+    }))
 }
 
 async fn dispatch(
@@ -784,6 +796,7 @@ async fn operator(
         // Like /metrics: operator requests are not national requests.
         counted: false,
         close: false,
+        abort: false,
     }
 }
 
@@ -960,6 +973,7 @@ async fn national(
                 headers: service_headers(resp.headers),
                 counted: true,
                 close: false,
+                abort: resp.abort,
             },
             Err(_) => {
                 warn!(

@@ -52,6 +52,9 @@ pub struct ServiceResponse {
     /// Further response headers (name, value), e.g. the out-of-band values of a legacy
     /// dialect; a pair that is not a valid header is dropped with a warning.
     pub headers: Vec<(String, String)>,
+    /// Send no answer at all and end the connection: how a certification session loses an
+    /// answer on purpose (the request was processed; the client must retry or resolve it).
+    pub abort: bool,
 }
 
 impl ServiceResponse {
@@ -64,6 +67,7 @@ impl ServiceResponse {
             outcome,
             infno: None,
             headers: Vec::new(),
+            abort: false,
         }
     }
 
@@ -110,6 +114,7 @@ pub trait Service: Send + Sync + 'static {
                 outcome: "route",
                 infno: None,
                 headers: Vec::new(),
+                abort: false,
             }
         })
     }

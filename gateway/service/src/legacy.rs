@@ -995,6 +995,7 @@ fn respond(reply: Reply, transaction: &str) -> ServiceResponse {
                 .to_string(),
             ),
         ],
+        abort: false,
     };
     if let Some(j) = reply.jylsh {
         resp.headers.push((HEADER_JYLSH.into(), j));
@@ -1017,6 +1018,7 @@ fn text(status: u16, body: &str) -> ServiceResponse {
         outcome: "route",
         infno: None,
         headers: Vec::new(),
+        abort: false,
     }
 }
 

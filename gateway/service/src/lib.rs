@@ -13,6 +13,7 @@
 //! provincial XML dialects as steps of the national pipeline) and [`legacy_commit`] (their
 //! two-phase commit: provisional settlements, confirm, cancel, the confirm window).
 
+pub mod certification;
 pub mod core_state;
 pub mod file_channel;
 pub mod forward;

@@ -69,6 +69,8 @@ pub struct NationalService {
     engine: Option<Arc<medsettle_engine::Engine>>,
     /// The legacy dialects served under `/legacy/` (`crate::legacy`), if any.
     pub(crate) legacy: Option<Arc<crate::legacy::Legacy>>,
+    /// Open certification sessions (`crate::certification`).
+    pub(crate) certification: crate::certification::Sessions,
 }
 
 /// An answer ready to send: status, bytes, metrics labels.
@@ -144,7 +146,6 @@ impl NationalService {
             reserved = reserved.max(Some(highest));
         }
         Ok(NationalService {
-            store,
             core,
             persons,
             institutions: institutions
@@ -159,6 +160,8 @@ impl NationalService {
             forwarders: Vec::new(),
             engine: None,
             legacy: None,
+            certification: crate::certification::Sessions::load(store.as_ref())?,
+            store,
         })
     }
 
@@ -251,7 +254,7 @@ impl NationalService {
         }
     }
 
-    fn refuse(
+    pub(crate) fn refuse(
         &self,
         status: u16,
         outcome: &'static str,
@@ -899,6 +902,18 @@ impl Service for NationalService {
 
     fn call(&self, req: ServiceRequest) -> BoxFuture<'_, ServiceResponse> {
         Box::pin(async move {
+            match self.certifying(&req) {
+                Some(open) => self.certified_call(open, req).await,
+                None => self.answer(req).await,
+            }
+        })
+    }
+}
+
+impl NationalService {
+    /// The answer to one HIS request: a legacy dialect's or a national one.
+    pub(crate) async fn answer(&self, req: ServiceRequest) -> ServiceResponse {
+        {
             if req
                 .path
                 .contains(medsettle_server::routes::PATH_LEGACY_PREFIX)
@@ -916,8 +931,13 @@ impl Service for NationalService {
             resp.infno =
                 infno.filter(|i| i.len() <= 6 && i.bytes().all(|b| b.is_ascii_alphanumeric()));
             resp
-        })
+        }
     }
+}
+
+/// `yyyyMMddHHmmss` of a time (ids quote it).
+pub(crate) fn compact_time(t: OffsetDateTime) -> String {
+    envelope_time(t)[..SECONDS_LEN].to_owned()
 }
 
 /// The refusal for a core state the store could not give: unavailable (retry) or corrupt

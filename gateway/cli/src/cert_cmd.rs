@@ -1,0 +1,98 @@
+//! `medsettle cert open|close|report|sessions`: vendor certification sessions on the running
+//! gateway (`specs/certification.md`).
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Subcommand;
+use medsettle_ops::Config;
+use medsettle_ops::certify_api::Graded;
+
+use crate::exit::BadInput;
+
+#[derive(Subcommand)]
+pub enum CertCommand {
+    /// Open a session for an institution: its traffic is recorded and the scenario's fault
+    /// injected once; prints the session id.
+    Open {
+        #[arg(long)]
+        institution: String,
+        /// outpatient-account, fees-cancel-settle, lost-answer, unavailable,
+        /// timeout-reverse, refusal-not-retried, inpatient-across-midnight.
+        #[arg(long)]
+        scenario: String,
+        /// How long the timeout-reverse fault holds the answer, ms (default 40000).
+        #[arg(long)]
+        delay_ms: Option<u64>,
+    },
+    /// Close a session and print its graded report; exit 1 when a step failed.
+    Close {
+        session: String,
+        /// Also write the report as JSON.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+    /// A session's report so far (text).
+    Report { session: String },
+    /// Every session.
+    Sessions,
+}
+
+fn ok_text(status: u16, body: &[u8]) -> Result<String> {
+    let text = String::from_utf8_lossy(body).into_owned();
+    match status {
+        200 => Ok(text),
+        400 => Err(BadInput::new(text.trim_end().to_owned()).into()),
+        _ => anyhow::bail!("the gateway answered {status}: {}", text.trim_end()),
+    }
+}
+
+pub fn run(cmd: CertCommand, config: &Config) -> Result<()> {
+    use medsettle_ops::remote::running_only;
+    match cmd {
+        CertCommand::Open {
+            institution,
+            scenario,
+            delay_ms,
+        } => {
+            let body = serde_json::json!({"institution": institution, "scenario": scenario, "delay_ms": delay_ms});
+            let (status, answer) =
+                running_only(config, "cert/open", Some(body.to_string().into_bytes()))?;
+            let session: medsettle_certify::Session =
+                serde_json::from_str(&ok_text(status, &answer)?)
+                    .context("the gateway's session")?;
+            println!("{}", session.id);
+            println!(
+                "session open for {}: {} ({})",
+                session.institution,
+                session.scenario.name(),
+                session.scenario.description()
+            );
+        }
+        CertCommand::Close { session, json } => {
+            let body = serde_json::json!({ "session": session });
+            let (status, answer) =
+                running_only(config, "cert/close", Some(body.to_string().into_bytes()))?;
+            let graded: Graded =
+                serde_json::from_str(&ok_text(status, &answer)?).context("the gateway's report")?;
+            print!("{}", graded.text);
+            if let Some(path) = json {
+                std::fs::write(&path, serde_json::to_vec_pretty(&graded)?)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+            if graded.steps.iter().any(|s| !s.passed) {
+                anyhow::bail!("the session has failed steps");
+            }
+        }
+        CertCommand::Report { session } => {
+            let (status, answer) =
+                running_only(config, &format!("cert/report?session={session}"), None)?;
+            print!("{}", ok_text(status, &answer)?);
+        }
+        CertCommand::Sessions => {
+            let (status, answer) = running_only(config, "cert/sessions", None)?;
+            print!("{}", ok_text(status, &answer)?);
+        }
+    }
+    Ok(())
+}
