@@ -91,7 +91,7 @@ fn hostile_cases() -> Vec<Hostile> {
 fn every_refused_request_of_the_suite_is_refused_by_the_gateway_and_nothing_is_journaled() {
     let cases = hostile_cases();
     assert!(
-        cases.len() >= 100,
+        cases.len() >= 200,
         "only {} hostile request cases",
         cases.len()
     );
