@@ -664,6 +664,29 @@ for short, infno, path, value in CODES:
     case(f"code-{short}", f"{infno} {path} = \"{value}\": outside its value list", with_(infno, path, value), ["FMT-CODE"], [path])
 
 
+# ================================================================ found by this corpus, refused since
+klass("found by the corpus")
+
+
+def with_all(infno, changes):
+    """The base with every `(path, value)` of `changes` set."""
+    r = base(infno)
+    for path, value in changes:
+        p, k = parent(r, path)
+        p[k] = value
+    return r
+
+
+case("fee-line-cnt-times-pric", "2204 line: cnt 1500000 × pric 100000.00 (150 billion yuan) while det_item_fee_sumamt says 95.48",
+     with_all("2204", [("input.feedetail[0].cnt", Decimal("1500000")), ("input.feedetail[0].pric", Decimal("100000.00"))]),
+     ["FMT-MONEY"], ["input.feedetail[0].pric"])
+case("settlement-negative-total", "2207 medfee_sumamt -100.00: a settlement's total is never negative",
+     with_("2207", "input.data.medfee_sumamt", Decimal("-100.00")), ["FMT-MONEY"], ["input.data.medfee_sumamt"])
+case("msgid-year-1900", "msgid time 1900-01-01 00:00:00: outside the plausible window",
+     with_("2207", "msgid", "H44030000001" + "19000101000000" + "0001"), ["FMT-MSGID"], ["msgid"])
+case("msgid-year-2999", "msgid time 2999-12-31 23:59:59: outside the plausible window",
+     with_("2207", "msgid", "H44030000001" + "29991231235959" + "0001"), ["FMT-MSGID"], ["msgid"])
+
 # ================================================================ write
 def toml_str(s):
     return json.dumps(s, ensure_ascii=False)

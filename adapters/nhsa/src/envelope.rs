@@ -223,9 +223,17 @@ pub fn check_msgid(msgid: &str, fixmedins_code: &str) -> Result<(), String> {
             "msgid `{msgid}` must be fixmedins_code followed by 18 digits (yyyyMMddHHmmss + 4-digit sequence)"
         ));
     }
-    if parse_compact_time(&rest[..14]).is_none() {
+    let Some(at) = parse_compact_time(&rest[..14]) else {
         return Err(format!(
             "msgid `{msgid}`: `{}` is not a real time yyyyMMddHHmmss",
+            &rest[..14]
+        ));
+    };
+    let window =
+        crate::plausible::REQUEST_TIME_NOT_BEFORE..crate::plausible::REQUEST_TIME_BEFORE;
+    if !window.contains(&at) {
+        return Err(format!(
+            "msgid `{msgid}`: time `{}` is outside the plausible window 2000-01-01 … 2099-12-31",
             &rest[..14]
         ));
     }

@@ -111,6 +111,7 @@ pub fn check_input(
 
 fn walk(v: &Value, fields: &[FieldSpec], path: &str, settles: bool, out: &mut Vec<Violation>) {
     let Value::Object(m) = v else { return };
+    check_line_product(m, path, out);
     for spec in fields {
         let Some(value) = m.get(spec.name) else {
             continue;
@@ -167,6 +168,16 @@ fn check_amount(name: &str, value: &Value, at: &str, settles: bool, out: &mut Ve
         return;
     };
     let max = Money::from_fen(cap);
+    if name == "medfee_sumamt" && amount < Money::from_fen(0) {
+        // NHSA-ID-7 on the request side: a settlement's total is never negative (a refund
+        // is a reversal, 2208/2305, not a negative settlement).
+        out.push(Violation::new(
+            RuleId::FMT_MONEY,
+            at,
+            format!("medfee_sumamt = {amount}: a settlement's total is not negative"),
+        ));
+        return;
+    }
     if amount > max || amount < -max {
         let what = if cap == FEE_LINE_AMOUNT_FEN_MAX {
             "one fee line (FEE_LINE_AMOUNT_FEN_MAX)"
@@ -179,6 +190,54 @@ fn check_amount(name: &str, value: &Value, at: &str, settles: bool, out: &mut Ve
             format!("{name} = {amount} is beyond the plausible {max} for {what}"),
         ));
     }
+}
+
+/// A fee line's `cnt` × `pric` above [`FEE_LINE_AMOUNT_FEN_MAX`] (either sign): the line is
+/// implausible whatever `det_item_fee_sumamt` it states.
+fn check_line_product(m: &serde_json::Map<String, Value>, path: &str, out: &mut Vec<Violation>) {
+    let text = |v: &Value| match v {
+        Value::Number(n) => Some(n.as_str().to_owned()),
+        Value::String(s) => Some(s.trim().to_owned()),
+        _ => None,
+    };
+    let (Some(cnt), Some(pric)) = (m.get("cnt").and_then(text), m.get("pric").and_then(text)) else {
+        return;
+    };
+    let Ok(pric) = Money::parse_yuan(&pric) else {
+        return;
+    };
+    // The count as ten-thousandths (the interface's 16,4), exactly.
+    let Some(cnt_e4) = decimal_e4(&cnt) else {
+        return;
+    };
+    let product_fen = i128::from(pric.fen()) * cnt_e4 / 10_000;
+    if product_fen.abs() > i128::from(FEE_LINE_AMOUNT_FEN_MAX) {
+        out.push(Violation::new(
+            RuleId::FMT_MONEY,
+            join(path, "pric"),
+            format!(
+                "cnt × pric = {cnt} × {pric} is beyond the plausible {} for one fee line (FEE_LINE_AMOUNT_FEN_MAX)",
+                Money::from_fen(FEE_LINE_AMOUNT_FEN_MAX)
+            ),
+        ));
+    }
+}
+
+/// `text` (an exact decimal with at most 4 decimals) × 10⁴, or `None`.
+fn decimal_e4(text: &str) -> Option<i128> {
+    let (neg, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    if int.is_empty() || int.len() > 20 || frac.len() > 4 {
+        return None;
+    }
+    if !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let v = int.parse::<i128>().ok()? * 10_000 + format!("{frac:0<4}").parse::<i128>().ok()?;
+    Some(if neg { -v } else { v })
 }
 
 /// The region a national institution code names: `fixmedins_code` is a letter (H hospital,
