@@ -413,7 +413,8 @@ broken("identity-7-positive-reversal", "NHSA-ID-7: a 2208 reversal whose amounts
 def negative_settlement(ex):
     ex["response"]["output"] = copy.deepcopy(OUT["2208"])
     sl(ex).update(setl_id="440000000456", medins_setl_id="H44030000001202406011030150001", medfee_sumamt=D("-100.00"))
-    ex["request"]["input"]["data"]["medfee_sumamt"] = D("-100.00")
+    # The request stays as sent (a request's negative total is refused on its own, FMT-MONEY):
+    # only the answer settles negative amounts.
 
 
 broken("identity-7-negative-settlement", "NHSA-ID-7: a 2207 settlement with negative amounts",
