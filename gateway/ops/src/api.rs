@@ -28,6 +28,15 @@ pub enum Query {
 }
 
 impl Query {
+    /// Every read, each once.
+    pub const ALL: [Query; 5] = [
+        Query::JournalStats { json: false },
+        Query::JournalStats { json: true },
+        Query::SettleStatus,
+        Query::BankStatus,
+        Query::LegacyPending,
+    ];
+
     /// The path and query string of the read.
     pub fn path(self) -> &'static str {
         match self {
@@ -134,17 +143,17 @@ async fn blocking(
     }
 }
 
-/// The reads: a `POST` to one of them is the wrong method, not an unknown action.
-const READ_PATHS: [&str; 5] = [
-    "journal/stats",
-    "journal/export",
-    "settle/status",
-    "bank/status",
-    "legacy/pending",
-];
+/// Whether `path` is a read (a `POST` to it is the wrong method, not an unknown action): the
+/// export, or the path of a [`Query`].
+fn is_read_path(path: &str) -> bool {
+    path == "journal/export"
+        || Query::ALL
+            .iter()
+            .any(|q| q.path().split('?').next() == Some(path))
+}
 
 async fn act(ops: Arc<Operations>, req: OperatorRequest) -> ServiceResponse {
-    if READ_PATHS.contains(&req.path.as_str()) {
+    if is_read_path(&req.path) {
         return text(
             405,
             format!("/ops/{} is read with GET\n", req.path),
