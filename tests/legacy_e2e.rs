@@ -661,3 +661,89 @@ fn refusals_answer_in_the_dialect_and_change_nothing() {
             .all(|r| r["kind"] != "legacy.provisional")
     );
 }
+
+/// A fifth dialect is a TOML file, not code: a profile file named in `[legacy] profile_files`
+/// is served under its own name; a wrong profile name or window is refused at start, naming
+/// the key.
+#[test]
+fn a_fifth_dialect_is_a_profile_file_and_the_legacy_configuration_is_checked_at_start() {
+    let ws = Workspace::init();
+    let profile = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("specs/legacy/guizhou.toml"),
+    )
+    .unwrap()
+    .replacen("name = \"guizhou\"", "name = \"zunyi\"", 1);
+    std::fs::write(ws.path().join("zunyi.toml"), profile).unwrap();
+    set_key(
+        &ws.config(),
+        "legacy",
+        "profile_files",
+        toml::Value::Array(vec!["zunyi.toml".into()]),
+    );
+    let p = ws
+        .insured()
+        .into_iter()
+        .find(|p| p.insutype == "310")
+        .unwrap();
+    let gw = ws.serve(&[]);
+    let reply = runtime().block_on(async {
+        let mut conn = HisConnection::connect(gw.addr, ws.tls_for(CODE))
+            .await
+            .unwrap();
+        let body = legacy::guizhou_input(
+            &[
+                ("aac001", p.psn_no.clone()),
+                ("ykb065", "1".into()),
+                ("aka130", "31".into()),
+                ("akc192", when()),
+                ("ykc010", "ZY0000000099".into()),
+                ("akc193", "K35.800".into()),
+                ("yka097", "0501".into()),
+                ("yka098", "外科".into()),
+                ("ykd102", "D0101".into()),
+                ("yka099", "住院医生".into()),
+            ],
+            &[],
+            true,
+        );
+        legacy::call(&mut conn, "zunyi", "21", &[], body)
+            .await
+            .unwrap()
+    });
+    assert!(gw.terminate().success());
+    let reply = reply.ok("zunyi 21").unwrap();
+    assert!(
+        reply.field("prm_akc190").is_some_and(|v| !v.is_empty()),
+        "{}",
+        reply.xml
+    );
+
+    for (key, value, named) in [
+        (
+            "profiles",
+            toml::Value::Array(vec!["atlantis".into()]),
+            "legacy.profiles",
+        ),
+        (
+            "confirm_window_secs",
+            toml::Value::Integer(5),
+            "legacy.confirm_window_secs",
+        ),
+        ("rows_max", toml::Value::Integer(0), "legacy.rows_max"),
+    ] {
+        let bad = Workspace::init();
+        set_key(&bad.config(), "legacy", key, value);
+        let out = run(&[
+            "serve",
+            "--config",
+            bad.config().to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{key}: {out:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(named),
+            "{key}: {out:?}"
+        );
+    }
+}
