@@ -25,8 +25,8 @@ pub const RECORD_BYTES_MAX_DEFAULT: usize = 128 * 1024 * 1024;
 pub const ID_BYTES_MAX_DEFAULT: usize = 128;
 /// Default for [`StoreConfig::space_name_bytes_max`]: 64 bytes.
 pub const SPACE_NAME_BYTES_MAX_DEFAULT: usize = 64;
-/// Default for [`StoreConfig::flush_retry_interval_ms`]: 100 ms between
-/// attempts after a failed flush, so a broken disk is retried without spinning.
+/// Default for [`StoreConfig::flush_retry_interval_ms`]: 100 ms. No longer used: a failed
+/// flush is final until the store is reopened (fsyncgate; see the crate docs).
 pub const FLUSH_RETRY_INTERVAL_MS_DEFAULT: u64 = 100;
 /// Default for [`StoreConfig::flush_linger_us`]: 2 ms, a tenth of the 20 ms p99 budget. Measured
 /// at 64 connections (BENCHMARKS.md): fewer, larger group commits cut the CPU per
@@ -36,6 +36,13 @@ pub const FLUSH_LINGER_US_DEFAULT: u64 = 2_000;
 pub const FLUSH_BATCH_TARGET_DEFAULT: u64 = 64;
 /// Largest accepted [`StoreConfig::flush_linger_us`]: 20 ms, the gateway's p99 budget.
 pub const FLUSH_LINGER_US_MAX: u64 = 20_000;
+/// Default for [`StoreConfig::disk_free_bytes_min`]: 64 MiB. Appends are refused while the
+/// journal's file system has less than this available, so that the disk never fills under
+/// sled (its first failed write poisons the open database until a restart) and writes resume
+/// by themselves once space is freed. Measured records are a few KiB (requests) up to about
+/// 60 MB (a 100,000-payment batch, see [`RECORD_BYTES_MAX_DEFAULT`]); the floor also leaves
+/// room for sled's own rewrites.
+pub const DISK_FREE_BYTES_MIN_DEFAULT: u64 = 64 * 1024 * 1024;
 /// Default for [`StoreConfig::cache_capacity_bytes`]: 256 MiB of sled page cache.
 pub const CACHE_CAPACITY_BYTES_DEFAULT: u64 = 256 * 1024 * 1024;
 
@@ -93,8 +100,12 @@ pub struct StoreConfig {
     pub id_bytes_max: usize,
     /// Largest state keyspace or consumer name, bytes. Default 64.
     pub space_name_bytes_max: usize,
-    /// Pause after a failed flush before the next attempt, milliseconds. Default 100.
+    /// Formerly the pause before retrying a failed flush, milliseconds. Default 100. Unused: a
+    /// failed flush is final until reopen (kept so that existing settings still validate).
     pub flush_retry_interval_ms: u64,
+    /// Appends are refused ([`crate::StoreError::DiskFull`]) while the journal's file system
+    /// has less than this many bytes available; 0 = no guard. Default 64 MiB.
+    pub disk_free_bytes_min: u64,
     /// sled page-cache size, bytes. Default 256 MiB.
     pub cache_capacity_bytes: u64,
     /// Group-commit linger, microseconds: when the previous flush covered more than one
@@ -115,6 +126,7 @@ impl Default for StoreConfig {
             id_bytes_max: ID_BYTES_MAX_DEFAULT,
             space_name_bytes_max: SPACE_NAME_BYTES_MAX_DEFAULT,
             flush_retry_interval_ms: FLUSH_RETRY_INTERVAL_MS_DEFAULT,
+            disk_free_bytes_min: DISK_FREE_BYTES_MIN_DEFAULT,
             cache_capacity_bytes: CACHE_CAPACITY_BYTES_DEFAULT,
             flush_linger_us: FLUSH_LINGER_US_DEFAULT,
             flush_batch_target: FLUSH_BATCH_TARGET_DEFAULT,

@@ -31,6 +31,17 @@ pub enum StoreError {
     /// or applying state writes failed and the store must be reopened (replay).
     #[error("store is not writable (internal): {0}")]
     NotWritable(String),
+    /// The journal's file system has less free space than `disk_free_bytes_min`: writes are
+    /// refused (nothing was written) until space is freed; they then resume by themselves.
+    #[error(
+        "disk nearly full (internal): {available_bytes} bytes available on the file system of \
+         {dir}, below disk_free_bytes_min {min_bytes}; writes refused until space is freed"
+    )]
+    DiskFull {
+        dir: PathBuf,
+        available_bytes: u64,
+        min_bytes: u64,
+    },
     /// The record or argument is unacceptable (too large, bad name, …).
     #[error("invalid record (caller): {0}")]
     InvalidRecord(String),

@@ -58,7 +58,22 @@
 //! it ([`Store::wait_durable`], [`Store::wait_durable_blocking`]) returns once
 //! a flush that **began after** the write has completed. If a flush fails,
 //! waiters get [`StoreError::FlushFailed`] (never a false "durable") and
-//! [`Store::is_writable`] is false until a later flush succeeds.
+//! [`Store::is_writable`] is false **until the store is reopened**: a failed
+//! fsync may have dropped the very pages it was to write while the kernel
+//! marks them clean, so a later fsync that succeeds proves nothing about them
+//! ("fsyncgate", PostgreSQL 2018). The flusher therefore never retries: every
+//! write not durable before the failure fails, nothing more is acknowledged,
+//! and consumers never read past the last good flush. The operator's action is
+//! a restart of the process once the disk is checked; the reopen replays the
+//! journal from what is on disk. The environment variable
+//! [`FAILPOINT_FSYNC_ENV`] injects such a failure for fault tests.
+//!
+//! ## Disk space
+//! Appends are refused with [`StoreError::DiskFull`] (and [`Store::is_writable`]
+//! is false) while the journal's file system has less than
+//! [`StoreConfig::disk_free_bytes_min`] available, so the disk never fills
+//! under sled (whose first failed write poisons the open database); writes
+//! resume by themselves once space is freed.
 //!
 //! Readers ([`Store::read_from`]) see only durable records, so a consumer can
 //! never act on a record a crash could still take back.
@@ -77,13 +92,14 @@ use std::path::Path;
 use std::pin::Pin;
 
 pub use config::{
-    CACHE_CAPACITY_BYTES_DEFAULT, Durability, FLUSH_BATCH_TARGET_DEFAULT, FLUSH_LINGER_US_DEFAULT,
-    FLUSH_LINGER_US_MAX, FLUSH_RETRY_INTERVAL_MS_DEFAULT, ID_BYTES_MAX_DEFAULT,
-    RECORD_BYTES_MAX_DEFAULT, SPACE_NAME_BYTES_MAX_DEFAULT, StoreConfig,
+    CACHE_CAPACITY_BYTES_DEFAULT, DISK_FREE_BYTES_MIN_DEFAULT, Durability,
+    FLUSH_BATCH_TARGET_DEFAULT, FLUSH_LINGER_US_DEFAULT, FLUSH_LINGER_US_MAX,
+    FLUSH_RETRY_INTERVAL_MS_DEFAULT, ID_BYTES_MAX_DEFAULT, RECORD_BYTES_MAX_DEFAULT,
+    SPACE_NAME_BYTES_MAX_DEFAULT, StoreConfig,
 };
 pub use error::StoreError;
 pub use record::{Idempotency, JournalRecord, StateWrite};
-pub use sled_store::{FlushObserver, SledStore};
+pub use sled_store::{FAILPOINT_FSYNC_ENV, FlushObserver, SPACE_CHECK_INTERVAL_MS, SledStore};
 
 /// A write's place in the group-commit order. Wait on it to learn that the
 /// write is durable: a flush that began after the write completed has
@@ -228,8 +244,9 @@ pub trait Store: Send + Sync {
     /// Blocking form of [`Store::wait_durable`] (for threads, not async tasks).
     fn wait_durable_blocking(&self, ticket: Ticket) -> Result<(), StoreError>;
 
-    /// False after a failed flush until a later one succeeds, or after a
-    /// failed state apply until reopen. `/readyz` reports it.
+    /// False after a failed flush or a failed state apply (both until reopen),
+    /// and while the journal's file system is below its free-space floor.
+    /// `/readyz` reports it.
     fn is_writable(&self) -> bool;
 
     /// Highest offset known durable.

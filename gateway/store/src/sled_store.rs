@@ -87,6 +87,10 @@ struct Inner {
     flush_count: AtomicU64,
     /// Told about every successful group commit (for metrics); set by the embedding process.
     flush_observer: Mutex<Option<FlushObserver>>,
+    /// The fsync failpoint ([`FAILPOINT_FSYNC_ENV`]); `None` (inert) unless set.
+    fsync_failpoint: Option<FsyncFailpoint>,
+    /// The free-space guard's last look at the file system (see [`Inner::check_space`]).
+    space: Mutex<SpaceCheck>,
     #[cfg(test)]
     pub(crate) hooks: TestHooks,
 }
@@ -116,6 +120,83 @@ pub(crate) struct TestHooks {
 
 struct AppendState {
     next_offset: u64,
+}
+
+/// Environment variable of the store's fsync failpoint, read once by [`Store::open`]:
+/// `after:N` makes the group commit after the first N successful ones (counted from the
+/// open, whose own flush is not counted) fail at its sync step with an injected `EIO`, once —
+/// as the kernel reports a writeback error once. Unset or empty: inert. Any other value: the
+/// open fails. For fault tests of the real binary (`tests/faults.rs`); never set it in
+/// production.
+pub const FAILPOINT_FSYNC_ENV: &str = "MEDSETTLE_FAILPOINT_FSYNC";
+
+/// See [`FAILPOINT_FSYNC_ENV`].
+struct FsyncFailpoint {
+    /// Set once the open's own flush is done; group commits count from there.
+    armed: std::sync::atomic::AtomicBool,
+    successes_left: AtomicU64,
+    fired: std::sync::atomic::AtomicBool,
+}
+
+impl FsyncFailpoint {
+    fn from_env() -> Result<Option<FsyncFailpoint>, StoreError> {
+        let value = match std::env::var(FAILPOINT_FSYNC_ENV) {
+            Ok(v) if !v.trim().is_empty() => v,
+            Ok(_) | Err(std::env::VarError::NotPresent) => return Ok(None),
+            Err(std::env::VarError::NotUnicode(_)) => {
+                return Err(StoreError::Config(format!(
+                    "{FAILPOINT_FSYNC_ENV} is not UTF-8"
+                )));
+            }
+        };
+        let n = parse_fsync_failpoint(&value)?;
+        Ok(Some(FsyncFailpoint {
+            armed: std::sync::atomic::AtomicBool::new(false),
+            successes_left: AtomicU64::new(n),
+            fired: std::sync::atomic::AtomicBool::new(false),
+        }))
+    }
+
+    /// Whether this sync step fails (only the flusher thread asks).
+    fn fires(&self) -> bool {
+        if !self.armed.load(Ordering::SeqCst) || self.fired.load(Ordering::SeqCst) {
+            return false;
+        }
+        let left = self.successes_left.load(Ordering::SeqCst);
+        if left > 0 {
+            self.successes_left.store(left - 1, Ordering::SeqCst);
+            return false;
+        }
+        self.fired.store(true, Ordering::SeqCst);
+        true
+    }
+}
+
+/// The N of [`FAILPOINT_FSYNC_ENV`]`=after:N`.
+pub(crate) fn parse_fsync_failpoint(value: &str) -> Result<u64, StoreError> {
+    value
+        .trim()
+        .strip_prefix("after:")
+        .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|n| n.parse::<u64>().ok())
+        .ok_or_else(|| {
+            StoreError::Config(format!(
+                "{FAILPOINT_FSYNC_ENV}={value:?}: expected `after:N` (N successful group commits, \
+                 then one failing fsync)"
+            ))
+        })
+}
+
+/// How often the free-space guard looks at the file system while space is plentiful, ms.
+/// Closer to the floor than twice `disk_free_bytes_min` it looks before every append.
+pub const SPACE_CHECK_INTERVAL_MS: u64 = 200;
+
+/// The free-space guard's view: what `statvfs` said, when, and what was appended since.
+#[derive(Default)]
+struct SpaceCheck {
+    at: Option<std::time::Instant>,
+    available_bytes: u64,
+    appended_since_bytes: u64,
 }
 
 /// An idempotency key held in [`Inner::in_flight`] by one append; released (and the
@@ -160,8 +241,9 @@ pub(crate) struct DurableView {
     flushed_gen: u64,
     /// Highest offset covered by a successful flush.
     pub(crate) durable_offset: Option<u64>,
-    /// Target generation of the most recent failed flush (0 = none).
-    failed_gen: u64,
+    /// Set by the first failed group commit and never cleared in this process (fsyncgate: a
+    /// failed fsync may have dropped the dirty pages it was to write, and a later fsync that
+    /// succeeds says nothing about them). Every ticket not already durable fails with it.
     failure: Option<Arc<str>>,
     /// Flusher has exited; waiters not yet satisfied will never be.
     closed: bool,
@@ -238,10 +320,8 @@ impl DurableView {
             Some(Err(StoreError::NotWritable(
                 "an earlier append failed part-way; reopen the store".into(),
             )))
-        } else if self.failure.is_some() && self.failed_gen >= ticket.generation {
-            // Only a failure still standing: a later successful flush clears it, and a ticket
-            // still waiting for the prefix then waits for the next flush, not for an error.
-            let msg = self.failure.as_deref().unwrap_or("unknown flush failure");
+        } else if let Some(msg) = self.failure.as_deref() {
+            // Final: nothing is made durable after a failed flush (see `failure`).
             Some(Err(StoreError::FlushFailed(msg.to_string())))
         } else if self.closed {
             Some(Err(StoreError::Closed))
@@ -250,9 +330,7 @@ impl DurableView {
         }
     }
     fn writable(&self) -> bool {
-        // A success after the failure always has a target >= the failed one,
-        // because generations only grow.
-        self.failure.is_none() || self.flushed_gen >= self.failed_gen
+        self.failure.is_none()
     }
 }
 
@@ -423,6 +501,51 @@ impl Inner {
         }
     }
 
+    /// The free-space guard: refuses a write of `adding` bytes that would leave less than
+    /// `disk_free_bytes_min` available on the journal's file system, so that the disk never
+    /// fills under sled — whose first failed write poisons the open database for good — and
+    /// writes resume by themselves once space is freed. The estimate (last `statvfs` minus
+    /// what was appended since) is refreshed every [`SPACE_CHECK_INTERVAL_MS`], and before
+    /// every write once it is within twice the floor. A failing `statvfs` is logged and does
+    /// not refuse anything.
+    fn check_space(&self, adding: usize) -> Result<(), StoreError> {
+        let min = self.config.disk_free_bytes_min;
+        if min == 0 {
+            return Ok(());
+        }
+        let adding = adding as u64;
+        let mut c = lock(&self.space);
+        let estimate = |c: &SpaceCheck| {
+            c.available_bytes
+                .saturating_sub(c.appended_since_bytes)
+                .saturating_sub(adding)
+        };
+        let stale =
+            c.at.is_none_or(|at| at.elapsed() >= Duration::from_millis(SPACE_CHECK_INTERVAL_MS))
+                || estimate(&c) < min.saturating_mul(2);
+        if stale {
+            match fs2::available_space(&self.dir) {
+                Ok(bytes) => c.available_bytes = bytes,
+                Err(e) => {
+                    warn!(dir = %self.dir.display(), error = %e, "cannot read the free space of the journal's file system");
+                    c.available_bytes = u64::MAX;
+                }
+            }
+            c.at = Some(std::time::Instant::now());
+            c.appended_since_bytes = 0;
+        }
+        let left = estimate(&c);
+        if left < min {
+            return Err(StoreError::DiskFull {
+                dir: self.dir.clone(),
+                available_bytes: c.available_bytes.saturating_sub(c.appended_since_bytes),
+                min_bytes: min,
+            });
+        }
+        c.appended_since_bytes = c.appended_since_bytes.saturating_add(adding);
+        Ok(())
+    }
+
     fn check_writable(&self) -> Result<(), StoreError> {
         if let Some(reason) = lock(&self.poisoned).as_ref() {
             return Err(StoreError::NotWritable(reason.clone()));
@@ -430,7 +553,10 @@ impl Inner {
         let view = lock(&self.durable);
         if !view.writable() {
             let msg = view.failure.as_deref().unwrap_or("flush failed");
-            return Err(StoreError::NotWritable(format!("last flush failed: {msg}")));
+            return Err(StoreError::NotWritable(format!(
+                "a flush failed ({msg}); nothing is acknowledged until the store is reopened \
+                 (restart the gateway once the disk is checked)"
+            )));
         }
         if view.closed {
             return Err(StoreError::Closed);
@@ -535,6 +661,7 @@ impl Inner {
             None => None,
         };
 
+        self.check_space(frame.len())?;
         let mut state = lock(&self.append);
         self.check_writable()?;
         let offset = state.next_offset;
@@ -634,10 +761,16 @@ impl Inner {
             }
         }
         self.db.flush()?;
+        let db_path = self.dir.join(SLED_DATA_FILE);
+        if let Some(failpoint) = &self.fsync_failpoint
+            && failpoint.fires()
+        {
+            error!("{FAILPOINT_FSYNC_ENV}: injecting an fsync failure (EIO)");
+            return Err(io_err(&db_path, std::io::Error::from_raw_os_error(5)));
+        }
         if self.config.durability != Durability::Fsync {
             return Ok(());
         }
-        let db_path = self.dir.join(SLED_DATA_FILE);
         data_file.sync_data().map_err(|e| io_err(&db_path, e))?;
         let blob_dir = self.dir.join(SLED_BLOB_DIR);
         let mut present = HashSet::new();
@@ -681,7 +814,6 @@ impl Inner {
 
     /// The flusher thread: the only caller of `db.flush()` after open.
     fn flusher_loop(self: Arc<Self>, data_file: File, mut synced_blobs: HashSet<PathBuf>) {
-        let retry = Duration::from_millis(self.config.flush_retry_interval_ms);
         let mut marker_written: Option<u64> = lock(&self.durable).durable_offset;
         let linger = Duration::from_micros(self.config.flush_linger_us);
         // Writes covered by the previous flush: more than one means writers are concurrent
@@ -757,16 +889,23 @@ impl Inner {
                         });
                     }
                     Err(e) => {
-                        error!(error = %e, "group-commit flush failed; waiters get an error, store not writable until a flush succeeds");
+                        error!(
+                            error = %e,
+                            "group-commit flush failed: nothing written since the last good flush \
+                             is acknowledged, and the store refuses writes until it is reopened \
+                             (restart the gateway once the disk is checked)"
+                        );
                         let msg: Arc<str> = Arc::from(e.to_string());
-                        self.publish(|v| {
-                            v.failed_gen = target_gen;
-                            v.failure = Some(msg);
-                        });
-                        if !shutting_down {
-                            std::thread::sleep(retry);
-                            continue;
+                        self.publish(|v| v.failure = Some(msg));
+                        // No retry: a retried fsync that succeeds does not bring back pages the
+                        // failed one dropped (fsyncgate), so it proves nothing. Wait for the end.
+                        let mut p = lock(&self.progress);
+                        while !p.shutdown {
+                            p = self.work_cv.wait(p).unwrap_or_else(|e| e.into_inner());
                         }
+                        drop(p);
+                        self.publish(|v| v.closed = true);
+                        return;
                     }
                 }
             }
@@ -959,6 +1098,8 @@ impl Store for SledStore {
             poisoned: Mutex::new(None),
             flush_count: AtomicU64::new(0),
             flush_observer: Mutex::new(None),
+            fsync_failpoint: FsyncFailpoint::from_env()?,
+            space: Mutex::new(SpaceCheck::default()),
             #[cfg(test)]
             hooks: TestHooks::default(),
         };
@@ -986,6 +1127,13 @@ impl Store for SledStore {
             p.highest_done = last_offset;
         }
         lock(&inner.durable).durable_offset = last_offset;
+        if let Some(failpoint) = &inner.fsync_failpoint {
+            warn!(
+                "{FAILPOINT_FSYNC_ENV} is set: after {} group commits one fsync will fail (fault test)",
+                failpoint.successes_left.load(Ordering::SeqCst)
+            );
+            failpoint.armed.store(true, Ordering::SeqCst);
+        }
 
         info!(
             dir = %dir.display(),
@@ -1093,6 +1241,7 @@ impl Store for SledStore {
         let inner = self.inner();
         inner.validate_name("consumer", consumer)?;
         inner.check_writable()?;
+        inner.check_space(64)?;
         inner.meta.insert(
             format!("{META_CONSUMER_PREFIX}{consumer}"),
             &be_offset(next_offset),
@@ -1170,10 +1319,12 @@ impl Store for SledStore {
     }
 
     fn is_writable(&self) -> bool {
-        lock(&self.inner().poisoned).is_none() && {
-            let v = lock(&self.inner().durable);
-            v.writable() && !v.closed
-        }
+        lock(&self.inner().poisoned).is_none()
+            && {
+                let v = lock(&self.inner().durable);
+                v.writable() && !v.closed
+            }
+            && self.inner().check_space(0).is_ok()
     }
 
     fn durable_offset(&self) -> Option<u64> {
