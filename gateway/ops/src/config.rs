@@ -169,6 +169,11 @@ pub struct StoreSection {
     /// Pending writes that end the linger early (`FLUSH_BATCH_TARGET_DEFAULT`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flush_batch_target: Option<u64>,
+    /// Free space below which the journal refuses writes (503, `/readyz` not ready) so that
+    /// sled never meets a full disk, bytes (`DISK_FREE_BYTES_MIN_DEFAULT`, 64 MiB); 0 turns
+    /// the guard off. `RELIABILITY.md`, "Faults".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk_free_bytes_min: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -344,6 +349,10 @@ pub fn load(file: &Path) -> Result<Config> {
             .store
             .flush_batch_target
             .unwrap_or(medsettle_store::FLUSH_BATCH_TARGET_DEFAULT),
+        disk_free_bytes_min: raw
+            .store
+            .disk_free_bytes_min
+            .unwrap_or(medsettle_store::DISK_FREE_BYTES_MIN_DEFAULT),
         ..StoreConfig::default()
     };
     store
