@@ -134,6 +134,15 @@ pub struct CaseFile {
     pub expected: Expected,
     #[serde(default)]
     pub options: CaseOptions,
+    /// Rules an accepted case proves the input passes (traceability, `coverage`).
+    #[serde(default)]
+    pub rules_exercised: Vec<String>,
+    /// The first suite version holding the case (`conformance/suite.toml`), inclusive.
+    #[serde(default)]
+    pub since: Option<String>,
+    /// The suite version that dropped the case, exclusive.
+    #[serde(default)]
+    pub until: Option<String>,
 }
 
 /// What running one case's input through a dialect adapter gave.
@@ -206,24 +215,147 @@ mod nhsa {
     }
 }
 
+pub mod coverage;
 mod legacy;
+pub mod online;
+pub mod report;
+pub mod suite;
 
-/// Run one case directory. `Ok(())` when it passes, `Err(why)` when it fails.
-pub fn run_case(dir: &Path) -> Result<(), String> {
+/// What checking one case found: the verdict and what a report shows of it.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    /// `case.toml`, when it could be read.
+    pub case: Option<CaseFile>,
+    /// The input as text (lossy for bytes that are not UTF-8 or GB18030).
+    pub sent: String,
+    /// What the adapter gave: the canonical JSON, or the violations one per line.
+    pub received: String,
+    /// What the case expects, as text.
+    pub expected: String,
+    /// A line diff of expected vs received, when the case failed on a difference.
+    pub diff: String,
+    /// The rule the failure concerns (a missing expected rule, or the rule of an unexpected
+    /// refusal).
+    pub failed_rule: Option<String>,
+    /// `Ok(())` when it passes, `Err(why)` when it fails.
+    pub result: Result<(), String>,
+}
+
+impl Checked {
+    fn broken(why: String) -> Checked {
+        Checked {
+            case: None,
+            sent: String::new(),
+            received: String::new(),
+            expected: String::new(),
+            diff: String::new(),
+            failed_rule: None,
+            result: Err(why),
+        }
+    }
+}
+
+/// Longest text of a message kept in a report (the rest is elided).
+pub const REPORT_TEXT_MAX: usize = 32 * 1024;
+
+/// Bytes as text for a report: UTF-8, else GB18030 (a superset of GBK), cut at
+/// [`REPORT_TEXT_MAX`].
+pub fn text_of(bytes: &[u8]) -> String {
+    let text = match std::str::from_utf8(bytes) {
+        Ok(t) => t.to_owned(),
+        Err(_) => encoding_rs::GB18030.decode(bytes).0.into_owned(),
+    };
+    cut(text)
+}
+
+/// `text` cut at [`REPORT_TEXT_MAX`] bytes (on a character boundary).
+pub fn cut(mut text: String) -> String {
+    if text.len() > REPORT_TEXT_MAX {
+        let mut at = REPORT_TEXT_MAX;
+        while !text.is_char_boundary(at) {
+            at -= 1;
+        }
+        let more = text.len() - at;
+        text.truncate(at);
+        text.push_str(&format!("\n… ({more} more bytes)"));
+    }
+    text
+}
+
+/// JSON with object keys sorted at every depth, pretty-printed (for diffs that ignore key
+/// order, as the comparison does).
+pub fn sorted_pretty(v: &Value) -> String {
+    fn sort(v: &Value) -> Value {
+        match v {
+            Value::Object(m) => {
+                let mut keys: Vec<&String> = m.keys().collect();
+                keys.sort();
+                Value::Object(keys.into_iter().map(|k| (k.clone(), sort(&m[k]))).collect())
+            }
+            Value::Array(a) => Value::Array(a.iter().map(sort).collect()),
+            other => other.clone(),
+        }
+    }
+    serde_json::to_string_pretty(&sort(v)).unwrap_or_default()
+}
+
+/// Read `case.toml` of a case directory.
+pub fn read_case(dir: &Path) -> Result<CaseFile, String> {
     let text =
         std::fs::read_to_string(dir.join("case.toml")).map_err(|e| format!("case.toml: {e}"))?;
-    let case: CaseFile = toml::from_str(&text).map_err(|e| format!("case.toml: {e}"))?;
-    let input_path = ["input.json", "input.xml", "input.txt"]
+    toml::from_str(&text).map_err(|e| format!("case.toml: {e}"))
+}
+
+/// Check one case directory and keep what a report shows.
+pub fn check_case(dir: &Path) -> Checked {
+    let case = match read_case(dir) {
+        Ok(c) => c,
+        Err(e) => return Checked::broken(e),
+    };
+    let Some(input_path) = ["input.json", "input.xml", "input.txt"]
         .iter()
         .map(|n| dir.join(n))
         .find(|p| p.exists())
-        .ok_or("no input.json")?;
-    let input = std::fs::read(&input_path).map_err(|e| format!("{}: {e}", input_path.display()))?;
+    else {
+        return Checked::broken("no input.json".into());
+    };
+    let input = match std::fs::read(&input_path) {
+        Ok(i) => i,
+        Err(e) => return Checked::broken(format!("{}: {e}", input_path.display())),
+    };
+    let mut out = Checked {
+        case: Some(case.clone()),
+        sent: text_of(&input),
+        received: String::new(),
+        expected: String::new(),
+        diff: String::new(),
+        failed_rule: None,
+        result: Ok(()),
+    };
     if let Some(profile) = case.dialect.strip_prefix("legacy:") {
-        return legacy::run(&case, profile, dir, &input);
+        out.expected = expectation_text(&case);
+        out.result = legacy::run(&case, profile, dir, &input);
+        if let Err(why) = &out.result {
+            out.received = why.clone();
+            out.failed_rule = case.expected.rules.first().cloned();
+        }
+        return out;
     }
-    let decoded = decode_case(&case, &input)?;
-    match (case.expected.outcome, decoded) {
+    let decoded = match decode_case(&case, &input) {
+        Ok(d) => d,
+        Err(e) => {
+            out.result = Err(e);
+            return out;
+        }
+    };
+    let violations_text = |violations: &[(String, String)]| {
+        violations
+            .iter()
+            .map(|(r, p)| format!("[{r}] {p}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    out.result = match (case.expected.outcome, decoded) {
         (
             Outcome::Accept,
             Decoded::Accepted {
@@ -231,34 +363,56 @@ pub fn run_case(dir: &Path) -> Result<(), String> {
                 detected,
             },
         ) => {
-            if detected != case.kind {
-                return Err(format!(
+            out.received = cut(sorted_pretty(&canonical));
+            let expected: Result<Value, String> =
+                std::fs::read_to_string(dir.join("expected.json"))
+                    .map_err(|e| format!("expected.json: {e}"))
+                    .and_then(|t| {
+                        serde_json::from_str(&t).map_err(|e| format!("expected.json: {e}"))
+                    });
+            match expected {
+                Err(e) => Err(e),
+                Ok(_) if detected != case.kind => Err(format!(
                     "detected a {detected:?} but the case is a {:?}",
                     case.kind
-                ));
-            }
-            let expected_text = std::fs::read_to_string(dir.join("expected.json"))
-                .map_err(|e| format!("expected.json: {e}"))?;
-            let expected: Value =
-                serde_json::from_str(&expected_text).map_err(|e| format!("expected.json: {e}"))?;
-            match first_difference(&expected, &canonical, "$") {
-                None => Ok(()),
-                Some(diff) => Err(format!("canonical output differs: {diff}")),
+                )),
+                Ok(expected) => {
+                    out.expected = cut(sorted_pretty(&expected));
+                    match first_difference(&expected, &canonical, "$") {
+                        None => Ok(()),
+                        Some(diff) => {
+                            out.diff = report::line_diff(&out.expected, &out.received);
+                            Err(format!("canonical output differs: {diff}"))
+                        }
+                    }
+                }
             }
         }
-        (Outcome::Accept, Decoded::Rejected { violations }) => Err(format!(
-            "expected accept, got reject: {}",
-            violations
-                .iter()
-                .map(|(r, p)| format!("[{r}] {p}"))
-                .collect::<Vec<_>>()
-                .join("; ")
-        )),
-        (Outcome::Reject, Decoded::Accepted { .. }) => Err(format!(
-            "expected reject with {:?}, got accept",
-            case.expected.rules
-        )),
+        (Outcome::Accept, Decoded::Rejected { violations }) => {
+            out.received = violations_text(&violations);
+            out.expected = "accepted".into();
+            out.failed_rule = violations.first().map(|(r, _)| r.clone());
+            Err(format!(
+                "expected accept, got reject: {}",
+                violations
+                    .iter()
+                    .map(|(r, p)| format!("[{r}] {p}"))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ))
+        }
+        (Outcome::Reject, Decoded::Accepted { canonical, .. }) => {
+            out.received = cut(sorted_pretty(&canonical));
+            out.expected = expectation_text(&case);
+            out.failed_rule = case.expected.rules.first().cloned();
+            Err(format!(
+                "expected reject with {:?}, got accept",
+                case.expected.rules
+            ))
+        }
         (Outcome::Reject, Decoded::Rejected { violations }) => {
+            out.received = violations_text(&violations);
+            out.expected = expectation_text(&case);
             let missing_rules: Vec<_> = case
                 .expected
                 .rules
@@ -272,11 +426,12 @@ pub fn run_case(dir: &Path) -> Result<(), String> {
                 .filter(|p| !violations.iter().any(|(_, got)| got == *p))
                 .collect();
             if case.expected.rules.is_empty() {
-                return Err("a reject case must list the rule ids it expects".into());
-            }
-            if missing_rules.is_empty() && missing_paths.is_empty() {
+                Err("a reject case must list the rule ids it expects".into())
+            } else if missing_rules.is_empty() && missing_paths.is_empty() {
                 Ok(())
             } else {
+                out.failed_rule = missing_rules.first().map(|r| (*r).clone());
+                out.diff = report::line_diff(&out.expected, &out.received);
                 Err(format!(
                     "missing rules {missing_rules:?} / paths {missing_paths:?}; got {}",
                     violations
@@ -287,7 +442,31 @@ pub fn run_case(dir: &Path) -> Result<(), String> {
                 ))
             }
         }
+    };
+    out
+}
+
+/// A refusal's expectation as the report shows it: `[RULE] path` lines.
+fn expectation_text(case: &CaseFile) -> String {
+    match case.expected.outcome {
+        Outcome::Accept => "accepted".into(),
+        Outcome::Reject => {
+            let mut lines: Vec<String> = case
+                .expected
+                .rules
+                .iter()
+                .map(|r| format!("[{r}]"))
+                .collect();
+            lines.extend(case.expected.paths.iter().map(|p| format!("path {p}")));
+            lines.extend(case.expected.fields.iter().map(|f| format!("field {f}")));
+            lines.join("\n")
+        }
     }
+}
+
+/// Run one case directory. `Ok(())` when it passes, `Err(why)` when it fails.
+pub fn run_case(dir: &Path) -> Result<(), String> {
+    check_case(dir).result
 }
 
 /// Compare JSON structurally (object key order ignored; numbers by value: `100` = `100.0`).
@@ -375,20 +554,15 @@ pub fn run_dir(dir: &Path) -> Summary {
             .push(format!("{}: no conformance cases found", dir.display()));
         return summary;
     }
-    for case in cases {
-        let name = case
-            .strip_prefix(dir)
-            .ok()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(&case)
-            .display()
-            .to_string();
-        match run_case(&case) {
-            Ok(()) => summary.passed += 1,
-            Err(why) => {
+    let selection = suite::Selection::default();
+    for r in suite::run_offline(dir, &selection) {
+        match r.status {
+            report::Status::Passed => summary.passed += 1,
+            report::Status::Failed => {
                 summary.failed += 1;
-                summary.failures.push(format!("{name}: {why}"));
+                summary.failures.push(format!("{}: {}", r.name, r.message));
             }
+            report::Status::Skipped => {}
         }
     }
     summary

@@ -14,6 +14,12 @@ fn bundled_suite_passes() {
         let n = medsettle_conformance::find_cases(&dir.join(format!("legacy-{profile}"))).len();
         assert!(n >= 40, "only {n} legacy-{profile} cases");
     }
+    // issue 17: at least 300 cases in all, offline and online
+    let online = medsettle_conformance::online::load_flows(&dir.join("online"))
+        .unwrap()
+        .len();
+    let all = medsettle_conformance::find_cases(&dir).len() + online;
+    assert!(all >= 300, "only {all} cases");
 }
 
 #[test]
