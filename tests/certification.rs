@@ -50,12 +50,18 @@ fn open(ws: &Workspace, scenario: Scenario) -> String {
     out.lines().next().unwrap().to_owned()
 }
 
-/// `medsettle cert close`: exit code and report.
+/// `medsettle cert close`: exit code and report; the JUnit and HTML reports written beside.
 fn close(ws: &Workspace, session: &str) -> (Option<i32>, String) {
+    let junit = ws.path().join(format!("{session}.xml"));
+    let html = ws.path().join(format!("{session}.html"));
     let out = run(&[
         "cert",
         "close",
         session,
+        "--junit",
+        junit.to_str().unwrap(),
+        "--html",
+        html.to_str().unwrap(),
         "--config",
         ws.config().to_str().unwrap(),
     ]);
@@ -63,6 +69,35 @@ fn close(ws: &Workspace, session: &str) -> (Option<i32>, String) {
         out.status.code(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
     )
+}
+
+/// The session's JUnit report is valid against the suite's JUnit schema (xmllint, installed
+/// by `.ci/test`) and its HTML shows every failed rule.
+fn check_reports(ws: &Workspace, session: &str, failed: &BTreeSet<String>) {
+    let junit = ws.path().join(format!("{session}.xml"));
+    let xsd = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("conformance/junit.xsd");
+    let out = std::process::Command::new("xmllint")
+        .args([
+            "--noout",
+            "--schema",
+            xsd.to_str().unwrap(),
+            junit.to_str().unwrap(),
+        ])
+        .output()
+        .expect("xmllint (installed by .ci/test)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    let html = std::fs::read_to_string(ws.path().join(format!("{session}.html"))).unwrap();
+    for rule in failed {
+        assert!(
+            xml.contains(rule.as_str()) && html.contains(rule.as_str()),
+            "{rule} missing"
+        );
+    }
 }
 
 /// The rules of the report's failed steps.
@@ -166,6 +201,7 @@ fn a_well_behaved_vendor_passes_every_scenario_and_a_sloppy_one_fails_exactly_it
         assert_eq!(code, Some(1), "a failed step fails the command: {report}");
         let expected: BTreeSet<String> = expected.iter().map(|r| (*r).to_owned()).collect();
         assert_eq!(failed_rules(&report), expected, "{report}");
+        check_reports(&ws, &session, &expected);
         // Every request was an hour off; the reaction to the fault failed once.
         let inf_time = report
             .lines()

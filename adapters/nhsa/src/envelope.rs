@@ -229,8 +229,7 @@ pub fn check_msgid(msgid: &str, fixmedins_code: &str) -> Result<(), String> {
             &rest[..14]
         ));
     };
-    let window =
-        crate::plausible::REQUEST_TIME_NOT_BEFORE..crate::plausible::REQUEST_TIME_BEFORE;
+    let window = crate::field::REQUEST_TIME_NOT_BEFORE..crate::field::REQUEST_TIME_BEFORE;
     if !window.contains(&at) {
         return Err(format!(
             "msgid `{msgid}`: time `{}` is outside the plausible window 2000-01-01 … 2099-12-31",

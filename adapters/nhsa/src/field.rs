@@ -16,7 +16,7 @@ use medsettle_canonical::{Admdvs, DecimalError, Money, Ratio, RuleId, Violation}
 pub use serde::ser::SerializeMap;
 use serde::ser::{Serialize, SerializeSeq, Serializer};
 use serde_json::{Map, Number, Value};
-use time::macros::format_description;
+use time::macros::{datetime, format_description};
 use time::{Date, PrimitiveDateTime};
 
 /// What a field holds on the wire.
@@ -200,7 +200,7 @@ pub struct Errors {
     pub repairs: Vec<Repair>,
     pub tolerance: Tolerance,
     /// Decoding an answer (the platform's output): times are taken as the platform writes
-    /// them. A request's times must lie in the plausible window ([`crate::plausible`]).
+    /// them. A request's times must lie in the plausible window ([`time_outside_window`]).
     pub answer: bool,
 }
 
@@ -605,10 +605,10 @@ fn plausible_date(
     errs: &mut Errors,
 ) -> Option<Date> {
     let d = d?;
-    if errs.answer || crate::plausible::WINDOW_EXEMPT_DATES.contains(&spec.name) {
+    if errs.answer || WINDOW_EXEMPT_DATES.contains(&spec.name) {
         return Some(d);
     }
-    match crate::plausible::time_outside_window(d.midnight(), spec, path.to_string()) {
+    match time_outside_window(d.midnight(), spec, path.to_string()) {
         Some(v) => {
             errs.violations.push(v);
             None
@@ -656,7 +656,7 @@ impl FieldValue for PrimitiveDateTime {
         };
         match parse_datetime(s) {
             Some(t) if errs.answer => Some(t),
-            Some(t) => match crate::plausible::time_outside_window(t, spec, path.to_string()) {
+            Some(t) => match time_outside_window(t, spec, path.to_string()) {
                 Some(v) => {
                     errs.violations.push(v);
                     None
@@ -1119,6 +1119,53 @@ pub fn decode_array_field<T: Record>(
         }
         Some(v) => decode_array(v, &path, errs),
     }
+}
+
+// ---------------------------------------------------------------- the plausible time window
+
+/// The earliest time a request may carry (`inf_time`, `begntime`, `fee_ocur_time`, …; dates
+/// of events too): the national platform and every HIS on it postdate 2000, so an earlier
+/// time is a default value (`1900-01-01`) or a typing error, never a visit.
+pub const REQUEST_TIME_NOT_BEFORE: PrimitiveDateTime = datetime!(2000-01-01 00:00:00);
+
+/// The first time a request may no longer carry: a time in 2100 or later (`2999-12-31`) is a
+/// placeholder or a typing error. The window against the receive time (a few days into the
+/// future at most) is the embedded core's, which knows the time (`medsettle_core`).
+pub const REQUEST_TIME_BEFORE: PrimitiveDateTime = datetime!(2100-01-01 00:00:00);
+
+/// Date fields outside the window: a date of birth may be before 2000.
+pub const WINDOW_EXEMPT_DATES: &[&str] = &["brdy"];
+
+/// The violation of a time outside [`REQUEST_TIME_NOT_BEFORE`, [`REQUEST_TIME_BEFORE`]), if
+/// it is.
+pub fn time_outside_window(
+    t: PrimitiveDateTime,
+    spec: &FieldSpec,
+    path: impl Into<String>,
+) -> Option<Violation> {
+    if (REQUEST_TIME_NOT_BEFORE..REQUEST_TIME_BEFORE).contains(&t) {
+        return None;
+    }
+    let (rule, shown) = match spec.kind {
+        FieldKind::Date => (RuleId::FMT_DATE, format_date(t.date())),
+        _ => (RuleId::FMT_DATETIME, format_datetime(t)),
+    };
+    Some(Violation::new(
+        rule,
+        path,
+        format!(
+            "{} ({}) = `{shown}` is outside the plausible window {} … {} (REQUEST_TIME_NOT_BEFORE, REQUEST_TIME_BEFORE)",
+            spec.name,
+            spec.zh,
+            format_date(REQUEST_TIME_NOT_BEFORE.date()),
+            format_date(
+                REQUEST_TIME_BEFORE
+                    .date()
+                    .previous_day()
+                    .unwrap_or(Date::MIN)
+            ),
+        ),
+    ))
 }
 
 #[cfg(test)]

@@ -9,24 +9,12 @@
 
 use medsettle_canonical::{Admdvs, Money, RuleId, Violation};
 use serde_json::Value;
-use time::macros::datetime;
-use time::{Date, PrimitiveDateTime};
 
 use crate::field::{FieldKind, FieldSpec, join};
-use crate::tx::Infno;
 
-/// The earliest time a request may carry (`inf_time`, `begntime`, `fee_ocur_time`, …; dates
-/// of events too): the national platform and every HIS on it postdate 2000, so an earlier
-/// time is a default value (`1900-01-01`) or a typing error, never a visit.
-pub const REQUEST_TIME_NOT_BEFORE: PrimitiveDateTime = datetime!(2000-01-01 00:00:00);
-
-/// The first time a request may no longer carry: a time in 2100 or later (`2999-12-31`) is a
-/// placeholder or a typing error. The window against the receive time (a few days into the
-/// future at most) is the embedded core's, which knows the time (`medsettle_core`).
-pub const REQUEST_TIME_BEFORE: PrimitiveDateTime = datetime!(2100-01-01 00:00:00);
-
-/// Date fields outside the window: a date of birth may be before 2000.
-pub const WINDOW_EXEMPT_DATES: &[&str] = &["brdy"];
+pub use crate::field::{
+    REQUEST_TIME_BEFORE, REQUEST_TIME_NOT_BEFORE, WINDOW_EXEMPT_DATES, time_outside_window,
+};
 
 /// The largest fee line a request may carry (`det_item_fee_sumamt`, either sign: refunds are
 /// negative), in fen: 10 million yuan (1000 万元). The dearest single items paid by the funds
@@ -60,51 +48,16 @@ pub fn med_type_known(med_type: &str) -> bool {
     NATIONAL_MED_TYPES.contains(&med_type) || (digits && (4..=6).contains(&med_type.len()))
 }
 
-/// The violation of a time outside [`REQUEST_TIME_NOT_BEFORE`, [`REQUEST_TIME_BEFORE`]), if
-/// it is.
-pub fn time_outside_window(
-    t: PrimitiveDateTime,
-    spec: &FieldSpec,
-    path: impl Into<String>,
-) -> Option<Violation> {
-    if (REQUEST_TIME_NOT_BEFORE..REQUEST_TIME_BEFORE).contains(&t) {
-        return None;
-    }
-    let (rule, shown) = match spec.kind {
-        FieldKind::Date => (RuleId::FMT_DATE, crate::field::format_date(t.date())),
-        _ => (RuleId::FMT_DATETIME, crate::field::format_datetime(t)),
-    };
-    Some(Violation::new(
-        rule,
-        path,
-        format!(
-            "{} ({}) = `{shown}` is outside the plausible window {} … {} (REQUEST_TIME_NOT_BEFORE, REQUEST_TIME_BEFORE)",
-            spec.name,
-            spec.zh,
-            crate::field::format_date(REQUEST_TIME_NOT_BEFORE.date()),
-            crate::field::format_date(
-                REQUEST_TIME_BEFORE
-                    .date()
-                    .previous_day()
-                    .unwrap_or(Date::MIN)
-            ),
-        ),
-    ))
-}
-
 /// The code, flag and amount checks of a decoded request's `input` (the raw JSON, which the
-/// typed decoder accepted): every violation with its path.
+/// typed decoder accepted): every violation with its path. `settles`: the transaction is a
+/// settlement or pre-settlement (2206/2207/2303/2304), whose total is capped.
 pub fn check_input(
-    infno: Infno,
+    settles: bool,
     input: &Value,
     fields: &[FieldSpec],
     path: &str,
 ) -> Vec<Violation> {
     let mut out = Vec::new();
-    let settles = matches!(
-        infno.base(),
-        Infno::T2206 | Infno::T2207 | Infno::T2303 | Infno::T2304
-    );
     walk(input, fields, path, settles, &mut out);
     out
 }
@@ -200,7 +153,8 @@ fn check_line_product(m: &serde_json::Map<String, Value>, path: &str, out: &mut 
         Value::String(s) => Some(s.trim().to_owned()),
         _ => None,
     };
-    let (Some(cnt), Some(pric)) = (m.get("cnt").and_then(text), m.get("pric").and_then(text)) else {
+    let (Some(cnt), Some(pric)) = (m.get("cnt").and_then(text), m.get("pric").and_then(text))
+    else {
         return;
     };
     let Ok(pric) = Money::parse_yuan(&pric) else {

@@ -427,7 +427,7 @@ fn infcode_of(answer: &Value) -> Option<i64> {
 struct Runner {
     cfg: OnlineConfig,
     addr: SocketAddr,
-    tls: Arc<rustls::ClientConfig>,
+    tls: Arc<medsettle_client::TlsConfig>,
     data: TargetData,
     persons: Vec<Insured>,
     taken: Vec<bool>,

@@ -15,6 +15,11 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+/// Version of the scenarios and rules a session grades (named in its reports).
+pub const VERSION: &str = "1.0.0";
+/// The national interface version the scenarios speak.
+pub const INTERFACE_VERSION: &str = "V1.0";
+
 /// Every request's `msgid` is `fixmedins_code` + `yyyyMMddHHmmss` + 4 digits.
 pub const CERT_MSGID_FORMAT: &str = "CERT-MSGID-FORMAT";
 /// A `msgid` is never sent again with another body (a new request needs a new msgid).

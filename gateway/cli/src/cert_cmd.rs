@@ -31,6 +31,13 @@ pub enum CertCommand {
         /// Also write the report as JSON.
         #[arg(long)]
         json: Option<PathBuf>,
+        /// Also write the report as JUnit XML (for the vendor's CI).
+        #[arg(long)]
+        junit: Option<PathBuf>,
+        /// Also write the report as a self-contained HTML page (steps with what was sent and
+        /// what came back).
+        #[arg(long)]
+        html: Option<PathBuf>,
     },
     /// A session's report so far (text).
     Report { session: String },
@@ -69,7 +76,12 @@ pub fn run(cmd: CertCommand, config: &Config) -> Result<()> {
                 session.scenario.description()
             );
         }
-        CertCommand::Close { session, json } => {
+        CertCommand::Close {
+            session,
+            json,
+            junit,
+            html,
+        } => {
             let body = serde_json::json!({ "session": session });
             let (status, answer) =
                 running_only(config, "cert/close", Some(body.to_string().into_bytes()))?;
@@ -79,6 +91,13 @@ pub fn run(cmd: CertCommand, config: &Config) -> Result<()> {
             if let Some(path) = json {
                 std::fs::write(&path, serde_json::to_vec_pretty(&graded)?)
                     .with_context(|| format!("writing {}", path.display()))?;
+            }
+            let report = report_of(&graded);
+            for (path, text) in [(junit, report.to_junit_xml()), (html, report.to_html())] {
+                if let Some(path) = path {
+                    std::fs::write(&path, text)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                }
             }
             if graded.steps.iter().any(|s| !s.passed) {
                 anyhow::bail!("the session has failed steps");
@@ -95,4 +114,42 @@ pub fn run(cmd: CertCommand, config: &Config) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A session's graded steps in the conformance suite's report model: one case per step, with
+/// the exchange it is about (what was sent, what came back).
+fn report_of(g: &Graded) -> medsettle_conformance::report::Report {
+    use medsettle_conformance::report::{CaseResult, Report};
+    let mut report = Report::new(
+        &format!(
+            "certification session {} — {} — {}",
+            g.session.id,
+            g.session.institution,
+            g.session.scenario.description()
+        ),
+        medsettle_certify::VERSION,
+        medsettle_certify::INTERFACE_VERSION,
+    );
+    for (n, step) in g.steps.iter().enumerate() {
+        let name = format!("{:03} {}", n + 1, step.name);
+        let group = g.session.scenario.name();
+        let mut case = if step.passed {
+            CaseResult::passed(&name, group)
+        } else {
+            let mut c = CaseResult::failed(&name, group, &step.message);
+            c.failed_rule = Some(step.rule.clone());
+            c
+        };
+        case.description = step.message.clone();
+        case.rules = vec![step.rule.clone()];
+        if let Some(e) = step
+            .seq
+            .and_then(|seq| g.traffic.iter().find(|e| e.seq == seq))
+        {
+            case.sent = format!("POST {}\n{}", e.path, e.request);
+            case.received = format!("HTTP {}\n{}", e.status, e.answer);
+        }
+        report.cases.push(case);
+    }
+    report
 }

@@ -16,3 +16,7 @@ pub mod his;
 pub mod legacy;
 pub mod operator;
 pub mod traffic;
+
+/// The TLS client configuration the connections take (built by [`his::client_tls`]): named
+/// here so that callers need not depend on the TLS library themselves.
+pub type TlsConfig = rustls::ClientConfig;

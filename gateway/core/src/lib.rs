@@ -13,6 +13,7 @@
 
 pub mod calc;
 pub mod catalogue;
+mod ctx;
 pub mod error;
 pub mod plausible;
 pub mod policy;

@@ -10,8 +10,8 @@ use time::macros::format_description;
 use time::{Duration, PrimitiveDateTime};
 
 use crate::catalogue::{Quantity, UnitPrice};
+use crate::ctx::RequestCtx;
 use crate::error::CoreRefusal;
-use crate::processor::RequestCtx;
 use crate::txn::{CoreRequest, FeeDetailIn, SettleReq};
 
 /// How far past the request time an event of the request (`begntime`, `endtime`,

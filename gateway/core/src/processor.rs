@@ -8,8 +8,8 @@
 use std::collections::BTreeSet;
 
 use medsettle_canonical::{
-    Admdvs, CHINA_OFFSET, ClaimKind, IdentityPolicy, InstitutionLevel, Person, RuleId,
-    SettledClaim, check_identities, check_reversal_of, describe,
+    CHINA_OFFSET, ClaimKind, IdentityPolicy, Person, RuleId, SettledClaim, check_identities,
+    check_reversal_of, describe,
 };
 use time::OffsetDateTime;
 use time::macros::format_description;
@@ -27,20 +27,7 @@ use crate::txn::*;
 /// The "all lines" wildcard of 2205 `chrg_bchno` and 2302 `feedetl_sn`.
 const ALL_LINES: &str = "0000";
 
-/// Who is asking, where, when; and the seed of the id this request may mint.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RequestCtx {
-    pub msgid: String,
-    pub fixmedins_code: String,
-    pub inst_level: InstitutionLevel,
-    /// The place of treatment (就医地).
-    pub mdtrtarea_admvs: Admdvs,
-    /// Request time; converted to +08:00 for dates and years.
-    pub now: OffsetDateTime,
-    /// Unique per request (e.g. the journal sequence number). A request mints at most one id
-    /// (`mdtrt_id`, `setl_id` or `sign_no`): admdvs(6) + time(14) + seed mod 10¹⁰ (10).
-    pub id_seed: u64,
-}
+pub use crate::ctx::RequestCtx;
 
 /// Everything a handled request produced.
 #[derive(Debug, Clone, PartialEq, Eq)]

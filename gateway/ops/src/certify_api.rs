@@ -13,7 +13,7 @@ use bytes::Bytes;
 use http::Method;
 use medsettle_certify::{Scenario, Session, Step};
 use medsettle_server::{CONTENT_TYPE_JSON, CONTENT_TYPE_TEXT, OperatorRequest, ServiceResponse};
-use medsettle_service::NationalService;
+use medsettle_service::HisService;
 use serde::{Deserialize, Serialize};
 
 /// The path prefix these endpoints answer under `/ops/`.
@@ -34,12 +34,14 @@ struct CloseRequest {
     session: String,
 }
 
-/// A session with its graded steps and the text report.
+/// A session with its graded steps, the text report and the recorded exchanges (evidence).
 #[derive(Serialize, Deserialize)]
 pub struct Graded {
     pub session: Session,
     pub steps: Vec<Step>,
     pub text: String,
+    #[serde(default)]
+    pub traffic: Vec<medsettle_certify::Exchange>,
 }
 
 fn respond(
@@ -73,17 +75,19 @@ fn json<T: Serialize>(value: &T) -> ServiceResponse {
     )
 }
 
-fn graded(session: Session, steps: Vec<Step>) -> Graded {
+fn graded(his: &HisService, session: Session, steps: Vec<Step>) -> Graded {
     let text = medsettle_certify::report_text(&session, &steps);
+    let traffic = his.session_traffic(&session.id).unwrap_or_default();
     Graded {
         session,
         steps,
         text,
+        traffic,
     }
 }
 
 /// Answer one `/ops/cert/…` request (`req.path` is after `/ops/`).
-pub async fn answer(national: Arc<NationalService>, req: OperatorRequest) -> ServiceResponse {
+pub async fn answer(his: Arc<HisService>, req: OperatorRequest) -> ServiceResponse {
     let path = req.path.strip_prefix(PREFIX).unwrap_or("");
     match (&req.method, path) {
         (&Method::POST, "open") => {
@@ -105,7 +109,7 @@ pub async fn answer(national: Arc<NationalService>, req: OperatorRequest) -> Ser
             let delay = r
                 .delay_ms
                 .unwrap_or(medsettle_certify::FAULT_DELAY_MS_DEFAULT);
-            match national.open_session(&r.institution, scenario, delay).await {
+            match his.open_session(&r.institution, scenario, delay).await {
                 Ok(s) => json(&s),
                 Err(e) => text(400, format!("{e}\n")),
             }
@@ -115,8 +119,8 @@ pub async fn answer(national: Arc<NationalService>, req: OperatorRequest) -> Ser
                 Ok(r) => r,
                 Err(e) => return text(400, format!("cert/close: {e}\n")),
             };
-            match national.close_session(&r.session).await {
-                Ok((s, steps)) => json(&graded(s, steps)),
+            match his.close_session(&r.session).await {
+                Ok((s, steps)) => json(&graded(&his, s, steps)),
                 Err(e) => text(400, format!("{e}\n")),
             }
         }
@@ -130,13 +134,13 @@ pub async fn answer(national: Arc<NationalService>, req: OperatorRequest) -> Ser
             let Some(id) = param("session") else {
                 return text(400, "cert/report needs ?session=ID\n".into());
             };
-            match national.session_report(id) {
-                Ok((s, steps)) if param("format") == Some("json") => json(&graded(s, steps)),
+            match his.session_report(id) {
+                Ok((s, steps)) if param("format") == Some("json") => json(&graded(&his, s, steps)),
                 Ok((s, steps)) => text(200, medsettle_certify::report_text(&s, &steps)),
                 Err(e) => text(400, format!("{e}\n")),
             }
         }
-        (&Method::GET, "sessions") => match national.sessions() {
+        (&Method::GET, "sessions") => match his.sessions() {
             Ok(list) => {
                 let mut t = format!("{} certification session(s)\n", list.len());
                 for s in list {

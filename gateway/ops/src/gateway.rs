@@ -14,7 +14,7 @@ use medsettle_server::{
     BoxFuture, Metrics, OperatorRequest, Server, Service, ServicePaths, ServiceRequest,
     ServiceResponse,
 };
-use medsettle_service::{Forwarder, NationalService};
+use medsettle_service::{Forwarder, HisService, NationalService};
 use medsettle_store::Store;
 
 use crate::actions::Operations;
@@ -26,22 +26,22 @@ use crate::workers::{CalendarWatch, EngineWorker, InboxWatcher};
 /// The service the transport calls: national requests to the request service, `/ops/…` to
 /// the operator API.
 pub struct Gateway {
-    national: Arc<NationalService>,
+    his: Arc<HisService>,
     ops: Arc<Operations>,
 }
 
 impl Service for Gateway {
     fn call(&self, req: ServiceRequest) -> BoxFuture<'_, ServiceResponse> {
-        self.national.call(req)
+        self.his.call(req)
     }
 
     fn national_paths(&self) -> ServicePaths {
-        self.national.national_paths()
+        self.his.national_paths()
     }
 
     fn operator(&self, req: OperatorRequest) -> BoxFuture<'_, ServiceResponse> {
         if req.path.starts_with(crate::certify_api::PREFIX) {
-            return Box::pin(crate::certify_api::answer(self.national.clone(), req));
+            return Box::pin(crate::certify_api::answer(self.his.clone(), req));
         }
         Box::pin(crate::api::answer(self.ops.clone(), req))
     }
@@ -83,8 +83,7 @@ pub fn run(config: Config, listen: Option<String>) -> Result<()> {
             config.receiver_admdvs,
             metrics.clone(),
         )?
-        .with_engine(engine.clone())
-        .with_legacy(config.legacy.clone());
+        .with_engine(engine.clone());
         let (batch, latency) = flush_histograms(&metrics);
         store.set_flush_observer(Arc::new(move |writes, took| {
             batch.observe(writes);
@@ -138,13 +137,13 @@ pub fn run(config: Config, listen: Option<String>) -> Result<()> {
         workers.push(tokio::spawn(calendar_watch.run(stop_rx.clone())));
         let readiness_store = store.clone();
         let readiness = Arc::new(move || readiness_store.is_writable());
-        let national = Arc::new(national);
+        let his = Arc::new(HisService::new(national)?.with_legacy(config.legacy.clone()));
         workers.push(tokio::spawn(legacy_window(
-            national.clone(),
+            his.clone(),
             config.legacy.confirm_window,
             stop_rx.clone(),
         )));
-        let gateway = Gateway { national, ops };
+        let gateway = Gateway { his, ops };
         let report = bound.serve(Arc::new(gateway), readiness, shutdown).await;
         tracing::info!(
             drained = report.drained,
@@ -168,7 +167,7 @@ pub fn run(config: Config, listen: Option<String>) -> Result<()> {
 /// at start (a crash may have left some) and then every [`LEGACY_WINDOW_CHECKS`]th of the
 /// window.
 async fn legacy_window(
-    national: Arc<NationalService>,
+    his: Arc<HisService>,
     window: std::time::Duration,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
@@ -180,7 +179,7 @@ async fn legacy_window(
     });
     let every = (window / LEGACY_WINDOW_CHECKS).max(std::time::Duration::from_secs(1));
     loop {
-        match national.resolve_expired_legacy(gateway.clone()).await {
+        match his.resolve_expired_legacy(gateway.clone()).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(
                 cancelled = n,

@@ -18,8 +18,8 @@
 
 pub mod actions;
 pub mod api;
-pub mod certify_api;
 pub mod bank;
+pub mod certify_api;
 pub mod config;
 pub mod error;
 pub mod gateway;

@@ -80,7 +80,8 @@ impl Sessions {
         })
     }
 
-    fn for_identity(&self, codes: &[String]) -> Option<Arc<Open>> {
+    /// The open session a certificate's institutions have, if any.
+    pub(crate) fn for_identity(&self, codes: &[String]) -> Option<Arc<Open>> {
         let open = self.open.read().unwrap_or_else(|p| p.into_inner());
         if open.is_empty() {
             return None;
@@ -111,7 +112,14 @@ fn now_text() -> String {
         .unwrap_or_default()
 }
 
-impl NationalService {
+/// The certification sessions of a gateway at work: their state and the national service
+/// whose store keeps them.
+pub(crate) struct CertificationGateway<'a> {
+    pub(crate) national: &'a NationalService,
+    pub(crate) sessions: &'a Sessions,
+}
+
+impl CertificationGateway<'_> {
     /// Open a session for `institution` and `scenario` (one open session per institution).
     pub async fn open_session(
         &self,
@@ -119,7 +127,7 @@ impl NationalService {
         scenario: Scenario,
         delay_ms: u64,
     ) -> Result<Session, SessionError> {
-        if !self.institutions.contains_key(institution) {
+        if !self.national.institutions.contains_key(institution) {
             return Err(SessionError(format!(
                 "{institution} is not a designated institution of this gateway"
             )));
@@ -135,6 +143,7 @@ impl NationalService {
         for n in 0..SESSIONS_PER_SECOND_MAX {
             let candidate = format!("{stem}{n:02}");
             let taken = self
+                .national
                 .store
                 .get(SPACE_SESSION, candidate.as_bytes())
                 .map_err(|e| SessionError(e.to_string()))?;
@@ -155,11 +164,7 @@ impl NationalService {
             closed_at: None,
         };
         {
-            let open = self
-                .certification
-                .open
-                .read()
-                .unwrap_or_else(|p| p.into_inner());
+            let open = self.sessions.open.read().unwrap_or_else(|p| p.into_inner());
             if let Some(o) = open.get(institution) {
                 return Err(SessionError(format!(
                     "session {} is open for {institution}: close it first",
@@ -169,7 +174,7 @@ impl NationalService {
         }
         self.write_session(&session).await?;
         let mut open = self
-            .certification
+            .sessions
             .open
             .write()
             .unwrap_or_else(|p| p.into_inner());
@@ -192,7 +197,7 @@ impl NationalService {
             session.closed_at = Some(now_text());
             self.write_session(&session).await?;
             let mut open = self
-                .certification
+                .sessions
                 .open
                 .write()
                 .unwrap_or_else(|p| p.into_inner());
@@ -201,6 +206,11 @@ impl NationalService {
         let steps = self.grade_session(&session)?;
         tracing::info!(session = %id, failed = steps.iter().filter(|s| !s.passed).count(), "certification session closed");
         Ok((session, steps))
+    }
+
+    /// The recorded exchanges of session `id`, in the order received.
+    pub fn session_traffic(&self, id: &str) -> Result<Vec<Exchange>, SessionError> {
+        traffic_of(self.national.store.as_ref(), id).map_err(|e| SessionError(e.to_string()))
     }
 
     /// A session and its graded steps (so far, if still open).
@@ -214,6 +224,7 @@ impl NationalService {
     pub fn sessions(&self) -> Result<Vec<Session>, SessionError> {
         let mut out = Vec::new();
         for item in self
+            .national
             .store
             .scan_prefix(SPACE_SESSION, b"")
             .map_err(|e| SessionError(e.to_string()))?
@@ -229,6 +240,7 @@ impl NationalService {
 
     fn session(&self, id: &str) -> Result<Session, SessionError> {
         let raw = self
+            .national
             .store
             .get(SPACE_SESSION, id.as_bytes())
             .map_err(|e| SessionError(e.to_string()))?
@@ -237,7 +249,7 @@ impl NationalService {
     }
 
     fn grade_session(&self, session: &Session) -> Result<Vec<Step>, SessionError> {
-        let traffic = traffic_of(self.store.as_ref(), &session.id)
+        let traffic = traffic_of(self.national.store.as_ref(), &session.id)
             .map_err(|e| SessionError(e.to_string()))?;
         Ok(medsettle_certify::grade(session, &traffic))
     }
@@ -250,28 +262,29 @@ impl NationalService {
             bytes,
         ));
         let appended = self
+            .national
             .store
             .append(record)
             .map_err(|e| SessionError(e.to_string()))?;
-        self.store
+        self.national
+            .store
             .wait_durable(appended.ticket)
             .await
             .map_err(|e| SessionError(e.to_string()))
     }
 
-    /// The open session the request's certificate belongs to, if any.
-    pub(crate) fn certifying(&self, req: &ServiceRequest) -> Option<Arc<Open>> {
-        self.certification
-            .for_identity(&req.identity.fixmedins_codes)
-    }
-
     /// A request of an institution under certification: the scenario's fault, once, on the
     /// first [`FAULT_INFNO`]; then the exchange recorded.
-    pub(crate) async fn certified_call(
+    pub(crate) async fn certified_call<F, Fut>(
         &self,
         open: Arc<Open>,
         req: ServiceRequest,
-    ) -> ServiceResponse {
+        answer: F,
+    ) -> ServiceResponse
+    where
+        F: FnOnce(ServiceRequest) -> Fut,
+        Fut: std::future::Future<Output = ServiceResponse>,
+    {
         let received = OffsetDateTime::now_utc();
         // Numbered as received: a delayed answer is graded in the order the HIS sent it.
         let seq = open.seq.fetch_add(1, Ordering::SeqCst);
@@ -307,13 +320,13 @@ impl NationalService {
                 self.refusal_response(200, "refused", v, received_cn)
             }
             // Held after it is recorded: a client that gives up ends this future.
-            Some(Fault::Delay { .. }) => self.answer(req).await,
+            Some(Fault::Delay { .. }) => answer(req).await,
             Some(Fault::DropAnswer) => {
-                let mut r = self.answer(req).await;
+                let mut r = answer(req).await;
                 r.abort = true;
                 r
             }
-            None => self.answer(req).await,
+            None => answer(req).await,
         };
         let exchange = medsettle_certify::record(
             seq,
@@ -342,7 +355,7 @@ impl NationalService {
             key,
             bytes,
         ));
-        if let Err(err) = self.store.append(record) {
+        if let Err(err) = self.national.store.append(record) {
             tracing::warn!(session = id, seq = e.seq, error = %err, "certification exchange not recorded");
         }
     }
@@ -354,7 +367,7 @@ impl NationalService {
         v: Violation,
         received: OffsetDateTime,
     ) -> ServiceResponse {
-        let answer = self.refuse(status, outcome, &[v], None, received);
+        let answer = self.national.refuse(status, outcome, &[v], None, received);
         ServiceResponse::json(answer.status, Bytes::from(answer.body), answer.outcome)
     }
 }

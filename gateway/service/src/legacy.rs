@@ -145,18 +145,17 @@ impl StepOrigin {
     }
 }
 
-impl NationalService {
-    /// Serve the legacy dialects of `settings` under `/legacy/`.
-    pub fn with_legacy(mut self, settings: LegacySettings) -> Self {
-        self.legacy = Some(Arc::new(Legacy::new(settings)));
-        self
-    }
+/// The legacy dialects of a gateway at work: their state and the national service their
+/// steps run on.
+pub(crate) struct LegacyGateway<'a> {
+    pub(crate) national: &'a NationalService,
+    pub(crate) legacy: &'a Legacy,
+}
 
+impl LegacyGateway<'_> {
     /// Answer `POST /legacy/<profile>/<transaction>`.
     pub(crate) async fn legacy_call(&self, req: ServiceRequest) -> ServiceResponse {
-        let Some(legacy) = self.legacy.clone() else {
-            return text(404, "no legacy dialect is served by this gateway\n");
-        };
+        let legacy = self.legacy;
         let rest = req
             .path
             .find(medsettle_server::routes::PATH_LEGACY_PREFIX)
@@ -315,7 +314,11 @@ impl NationalService {
             if let Some(setl_id) = step.input.pointer("/data/setl_id").and_then(Value::as_str)
                 && matches!(step.infno.as_str(), "2208" | "2305")
             {
-                match self.store.get(SPACE_PENDING_SETL, setl_id.as_bytes()) {
+                match self
+                    .national
+                    .store
+                    .get(SPACE_PENDING_SETL, setl_id.as_bytes())
+                {
                     Ok(Some(jylsh)) => {
                         return fail(
                             200,
@@ -463,11 +466,12 @@ impl NationalService {
         received: OffsetDateTime,
     ) -> Result<Answer, LegacyError> {
         let fixmedins_name = self
+            .national
             .institutions
             .get(fixmedins_code)
             .map(|i| i.fixmedins_name.clone())
             .unwrap_or_else(|| fixmedins_code.to_owned());
-        let here = self.receiver_admdvs.to_string();
+        let here = self.national.receiver_admdvs.to_string();
         let envelope = json!({
             "infno": infno,
             "msgid": msgid,
@@ -496,7 +500,7 @@ impl NationalService {
             },
         });
         let body = serde_json::to_vec(&envelope).expect("an envelope serializes");
-        let env = RequestEnvelope::decode_gateway_made(&body, &self.limits).map_err(|e| {
+        let env = RequestEnvelope::decode_gateway_made(&body, &self.national.limits).map_err(|e| {
             // The adapter made an input the national decoder refuses: the profile's fault.
             tracing::error!(profile = %call.profile, transaction = %call.transaction, infno, error = %e, "a legacy step does not decode");
             LegacyError {
@@ -515,7 +519,11 @@ impl NationalService {
             infno_from_path: None,
         };
         Ok(
-            match self.pipeline(&step_req, &env, received, &exchange).await {
+            match self
+                .national
+                .pipeline(&step_req, &env, received, &exchange)
+                .await
+            {
                 Ok(a) | Err(a) => a,
             },
         )
@@ -533,6 +541,7 @@ impl NationalService {
         let mut outputs = Vec::new();
         for step in 0.. {
             let entry = self
+                .national
                 .store
                 .lookup_idempotent(fixmedins_code, &step_msgid(&basis, step))
                 .map_err(|e| store_error(&e))?;
@@ -556,6 +565,7 @@ impl NationalService {
     /// How many times a two-phase call with this key was cancelled.
     fn generation_of(&self, call_key: &[u8; 32]) -> Result<u32, LegacyError> {
         let raw = self
+            .national
             .store
             .get(SPACE_GENERATION, hex::encode(call_key).as_bytes())
             .map_err(|e| store_error(&e))?;
@@ -566,7 +576,8 @@ impl NationalService {
 
     /// Undecided two-phase calls, optionally only of legacy transaction `jybh`.
     pub fn undecided(&self, jybh: Option<&str>) -> Result<Vec<PendingEntry>, LegacyError> {
-        crate::legacy_commit::undecided(self.store.as_ref(), jybh).map_err(|e| store_error(&e))
+        crate::legacy_commit::undecided(self.national.store.as_ref(), jybh)
+            .map_err(|e| store_error(&e))
     }
 
     /// Confirm `jylsh`: its claim is journaled as a settlement (the engine pays it).
@@ -625,8 +636,13 @@ impl NationalService {
         for w in decision_writes(jylsh, &entry.setl_id, "confirmed", "", &now) {
             rec = rec.with_write(w);
         }
-        let appended = self.store.append(rec).map_err(|e| (503, store_error(&e)))?;
-        self.store
+        let appended = self
+            .national
+            .store
+            .append(rec)
+            .map_err(|e| (503, store_error(&e)))?;
+        self.national
+            .store
             .wait_durable(appended.ticket)
             .await
             .map_err(|e| (503, store_error(&e)))?;
@@ -720,9 +736,7 @@ impl NationalService {
         &self,
         operator: Arc<medsettle_server::ClientIdentity>,
     ) -> Result<usize, LegacyError> {
-        let Some(legacy) = self.legacy.clone() else {
-            return Ok(0);
-        };
+        let legacy = self.legacy;
         let window = time::Duration::try_from(legacy.confirm_window).unwrap_or(time::Duration::MAX);
         let now = OffsetDateTime::now_utc();
         let mut cancelled = 0;
@@ -763,6 +777,7 @@ impl NationalService {
 
     fn decided(&self, jylsh: &str) -> Result<Option<Decided>, (u16, LegacyError)> {
         let raw = self
+            .national
             .store
             .get(SPACE_DECIDED, jylsh.as_bytes())
             .map_err(|e| (503, store_error(&e)))?;
@@ -775,6 +790,7 @@ impl NationalService {
         jylsh: &str,
     ) -> Result<PendingEntry, (u16, LegacyError)> {
         let raw = self
+            .national
             .store
             .get(SPACE_PENDING, jylsh.as_bytes())
             .map_err(|e| (503, store_error(&e)))?;
@@ -1008,6 +1024,11 @@ fn respond(reply: Reply, transaction: &str) -> ServiceResponse {
         resp.infno = Some(format!("L{transaction}"));
     }
     resp
+}
+
+/// The answer under `/legacy/` of a gateway that serves no dialect.
+pub(crate) fn not_served() -> ServiceResponse {
+    text(404, "no legacy dialect is served by this gateway\n")
 }
 
 fn text(status: u16, body: &str) -> ServiceResponse {

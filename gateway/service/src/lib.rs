@@ -17,6 +17,7 @@ pub mod certification;
 pub mod core_state;
 pub mod file_channel;
 pub mod forward;
+pub mod his;
 pub mod legacy;
 pub mod legacy_commit;
 pub mod national;
@@ -29,6 +30,7 @@ pub use forward::{
     Disposition, ForwardError, ForwardOutcome, ForwardRequest, ForwardSettings, Forwarder,
     InDoubtEntry, ResolveReport,
 };
+pub use his::HisService;
 pub use legacy::LegacySettings;
 pub use legacy_commit::PendingEntry;
 pub use national::NationalService;

@@ -67,10 +67,6 @@ pub struct NationalService {
     forwarders: Vec<(Vec<String>, Arc<Forwarder>)>,
     /// The instant-settlement engine, for 3201 reconciliation (IS-D-9).
     engine: Option<Arc<medsettle_engine::Engine>>,
-    /// The legacy dialects served under `/legacy/` (`crate::legacy`), if any.
-    pub(crate) legacy: Option<Arc<crate::legacy::Legacy>>,
-    /// Open certification sessions (`crate::certification`).
-    pub(crate) certification: crate::certification::Sessions,
 }
 
 /// An answer ready to send: status, bytes, metrics labels.
@@ -159,8 +155,6 @@ impl NationalService {
             metrics,
             forwarders: Vec::new(),
             engine: None,
-            legacy: None,
-            certification: crate::certification::Sessions::load(store.as_ref())?,
             store,
         })
     }
@@ -902,24 +896,6 @@ impl Service for NationalService {
 
     fn call(&self, req: ServiceRequest) -> BoxFuture<'_, ServiceResponse> {
         Box::pin(async move {
-            match self.certifying(&req) {
-                Some(open) => self.certified_call(open, req).await,
-                None => self.answer(req).await,
-            }
-        })
-    }
-}
-
-impl NationalService {
-    /// The answer to one HIS request: a legacy dialect's or a national one.
-    pub(crate) async fn answer(&self, req: ServiceRequest) -> ServiceResponse {
-        {
-            if req
-                .path
-                .contains(medsettle_server::routes::PATH_LEGACY_PREFIX)
-            {
-                return self.legacy_call(req).await;
-            }
             let (answer, infno) = self.handle(req).await;
             // A 9102 download is the only non-JSON answer: a zip (PK header).
             let zip = answer.status == 200 && answer.body.starts_with(b"PK\x03\x04");
@@ -931,7 +907,7 @@ impl NationalService {
             resp.infno =
                 infno.filter(|i| i.len() <= 6 && i.bytes().all(|b| b.is_ascii_alphanumeric()));
             resp
-        }
+        })
     }
 }
 

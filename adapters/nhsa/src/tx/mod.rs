@@ -172,8 +172,12 @@ pub(crate) fn decode_input_at(
         && errs.is_empty()
         && let Some(fields) = input_fields_of(base)
     {
+        let settles = matches!(
+            base.base(),
+            Infno::T2206 | Infno::T2207 | Infno::T2303 | Infno::T2304
+        );
         errs.violations
-            .extend(crate::plausible::check_input(base, input, fields, path));
+            .extend(crate::plausible::check_input(settles, input, fields, path));
     }
     match decoded {
         Some(tx) if errs.is_empty() => Ok((tx, errs.repairs)),
