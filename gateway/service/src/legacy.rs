@@ -175,7 +175,7 @@ impl LegacyGateway<'_> {
                 ),
             );
         };
-        let reply = self.legacy_reply(&legacy, profile, transaction, &req).await;
+        let reply = self.legacy_reply(legacy, profile, transaction, &req).await;
         respond(reply, transaction)
     }
 
@@ -763,7 +763,7 @@ impl LegacyGateway<'_> {
                 infno_from_path: None,
             };
             match self
-                .cancel_legacy(&legacy, &req, &entry.jylsh, "window")
+                .cancel_legacy(legacy, &req, &entry.jylsh, "window")
                 .await
             {
                 Ok(()) => cancelled += 1,
