@@ -101,10 +101,13 @@ pub enum Scenario {
     RefusalNotRetried,
     /// An inpatient stay across midnight (2401 and 2402 on different days, settled by 2304).
     InpatientAcrossMidnight,
+    /// A Guizhou (Yinhai `prm_`) outpatient settlement in the legacy dialect, confirmed: 48,
+    /// then `confirm` with the answer's `jylsh` (`specs/legacy.md` §4).
+    LegacyTwoPhase,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 7] = [
+    pub const ALL: [Scenario; 8] = [
         Scenario::OutpatientAccount,
         Scenario::FeesCancelSettle,
         Scenario::LostAnswer,
@@ -112,6 +115,7 @@ impl Scenario {
         Scenario::TimeoutReverse,
         Scenario::RefusalNotRetried,
         Scenario::InpatientAcrossMidnight,
+        Scenario::LegacyTwoPhase,
     ];
 
     pub fn name(self) -> &'static str {
@@ -123,6 +127,7 @@ impl Scenario {
             Scenario::TimeoutReverse => "timeout-reverse",
             Scenario::RefusalNotRetried => "refusal-not-retried",
             Scenario::InpatientAcrossMidnight => "inpatient-across-midnight",
+            Scenario::LegacyTwoPhase => "legacy-two-phase",
         }
     }
 
@@ -143,6 +148,9 @@ impl Scenario {
                 "a business refusal is shown to the cashier and not retried"
             }
             Scenario::InpatientAcrossMidnight => "an inpatient stay across midnight",
+            Scenario::LegacyTwoPhase => {
+                "a Guizhou legacy outpatient settlement (48) confirmed by the HIS"
+            }
         }
     }
 
@@ -554,6 +562,18 @@ fn scenario_step(session: &Session, traffic: &[Exchange]) -> Step {
                 missing(
                     "no stay admitted (2401) one day, discharged (2402) a later day and settled (2304)",
                 )
+            }
+        }
+        Scenario::LegacyTwoPhase => {
+            let answered = |tx: &str| {
+                traffic
+                    .iter()
+                    .any(|e| e.path.ends_with(&format!("/legacy/guizhou/{tx}")) && e.status == 200)
+            };
+            if answered("48") && answered("confirm") {
+                done
+            } else {
+                missing("no 48 settled and confirmed in the Guizhou dialect")
             }
         }
     }

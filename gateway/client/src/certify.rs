@@ -107,6 +107,14 @@ pub async fn run(
         Scenario::FeesCancelSettle => {
             fees_cancel_settle(vendor, &mut conn, b, p, lines, visit_no).await?
         }
+        Scenario::LegacyTwoPhase => {
+            let when = now_text();
+            let settled =
+                crate::legacy::guizhou_outpatient(&mut conn, p, lines, visit_no, &when).await?;
+            crate::legacy::guizhou_confirm(&mut conn, &settled.jylsh, &settled.jyyzm)
+                .await?
+                .ok("confirm")?;
+        }
         Scenario::InpatientAcrossMidnight => {
             across_midnight(vendor, &mut conn, b, p, lines, visit_no).await?
         }
