@@ -445,17 +445,7 @@ fn china_now() -> time::PrimitiveDateTime {
     )
 }
 
-fn datetime_text(t: time::PrimitiveDateTime) -> String {
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
-}
+use medsettle_client::his::datetime_text;
 
 /// Resolve `https://HOST:PORT`.
 pub fn resolve_target(target: &str) -> Result<SocketAddr, String> {

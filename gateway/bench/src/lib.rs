@@ -593,15 +593,7 @@ async fn timed_call<T: serde::de::DeserializeOwned>(
 }
 
 fn stamp(t: time::PrimitiveDateTime) -> String {
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    medsettle_client::his::datetime_text(t)
 }
 
 fn fee_lines() -> Vec<FeeLine> {

@@ -67,15 +67,7 @@ impl Vendor {
             )
         {
             let off = parsed + SLOPPY_CLOCK_OFFSET;
-            env["inf_time"] = json!(format!(
-                "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-                off.year(),
-                u8::from(off.month()),
-                off.day(),
-                off.hour(),
-                off.minute(),
-                off.second()
-            ));
+            env["inf_time"] = json!(crate::his::datetime_text(off));
         }
         env
     }
@@ -201,15 +193,7 @@ impl ClockedConnection<'_> {
 
 fn now_text() -> String {
     let t = time::OffsetDateTime::now_utc().to_offset(medsettle_canonical::CHINA_OFFSET);
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    crate::his::datetime_text(time::PrimitiveDateTime::new(t.date(), t.time()))
 }
 
 fn fee_lines(

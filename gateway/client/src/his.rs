@@ -327,7 +327,11 @@ pub fn expect_success(status: u16, answer: &Value, what: &str) -> Result<Value> 
 }
 
 fn fee_time(b: &EnvelopeBuilder) -> String {
-    let t = b.base;
+    datetime_text(b.base)
+}
+
+/// A time as the national interface writes it: `yyyy-MM-dd HH:mm:ss`.
+pub fn datetime_text(t: time::PrimitiveDateTime) -> String {
     format!(
         "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
         t.year(),
