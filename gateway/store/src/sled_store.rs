@@ -34,6 +34,8 @@ const META_CONSUMER_PREFIX: &str = "consumer/";
 /// layout: `conf`, `db`, `blobs/<lsn>`, `snap.<lsn>`; snapshots are already
 /// `sync_all`ed by sled itself, blobs are not synced at all).
 const SLED_DATA_FILE: &str = "db";
+/// sled's parameter file, written once when the database is created (or found empty).
+const SLED_CONF_FILE: &str = "conf";
 const SLED_BLOB_DIR: &str = "blobs";
 
 /// sled [`Store`] implementation. Dropping it stops the flusher after a final flush.
@@ -1114,6 +1116,16 @@ impl Store for SledStore {
         let mut synced_blobs = HashSet::new();
         inner.flush_once(&data_file, &mut synced_blobs)?;
         if inner.config.durability == Durability::Fsync {
+            // sled writes `conf` (its parameters, then their checksum) and never syncs it: a
+            // power cut could leave the parameters without the checksum, and sled would then
+            // refuse to open a journal whose records are all intact (RELIABILITY.md, "Power
+            // loss", finding 1). Synced here, before anything is acknowledged.
+            let conf = dir.join(SLED_CONF_FILE);
+            if conf.exists() {
+                File::open(&conf)
+                    .and_then(|f| f.sync_all())
+                    .map_err(|e| io_err(&conf, e))?;
+            }
             sync_dir(dir)?;
             let blob_dir = dir.join(SLED_BLOB_DIR);
             if blob_dir.exists() {
