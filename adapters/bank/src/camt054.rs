@@ -300,7 +300,16 @@ pub fn decode(file: &str, bytes: &[u8], limits: &DecodeLimits) -> Result<Receipt
                     }
                     let in_tx = path.iter().any(|f| f.name == "TxDtls");
                     if in_tx {
-                        let t = e.txs.last_mut().expect("TxDtls opened");
+                        // A `TxDtls` that encloses the entry instead of being inside it opened
+                        // no transaction of this entry: the file is not camt.054's shape.
+                        let Some(t) = e.txs.last_mut() else {
+                            return Err(bad(
+                                file,
+                                at(),
+                                rule::XML_ROOT,
+                                "TxDtls outside an Ntfctn/Ntry: not the camt.054 structure",
+                            ));
+                        };
                         if ends_with(path, &["TxDtls", "Refs", "EndToEndId"]) {
                             t.e2e = Some(text.to_owned());
                         } else if ends_with(path, &["TxDtls", "Refs", "MsgId"]) {

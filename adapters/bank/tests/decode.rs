@@ -398,3 +398,13 @@ fn truncated_xml_is_an_error() {
         assert_eq!(e.fault(), Fault::Bank, "{e}");
     }
 }
+
+/// Found by the fuzzer (RELIABILITY.md, "Fuzzing", finding 1): a `TxDtls` that encloses the
+/// entry used to panic the decoder (and with it the inbox scan); it is a refusal now.
+#[test]
+fn camt054_txdtls_enclosing_an_entry_is_refused_not_a_panic() {
+    let bytes = br#"<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.054.001.08"><BkToCstmrDbtCdtNtfctn><TxDtls><Ntfctn><Ntry><Amt Ccy="CNY">1.00</Amt></Ntry></Ntfctn></TxDtls></BkToCstmrDbtCdtNtfctn></Document>"#;
+    let e = receipts::decode(bytes, ReceiptFormat::Camt054, &DecodeLimits::default())
+        .expect_err("not the camt.054 structure");
+    assert!(e.to_string().contains("TxDtls"), "{e}");
+}

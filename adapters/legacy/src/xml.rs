@@ -333,9 +333,12 @@ fn join(path: &str, name: &str) -> String {
 /// `(key, prefixed)` of a leaf name.
 fn field_name(name: &str, prefix: &str) -> (String, bool) {
     let local = local_lower(name);
+    // `get`: the prefix's byte length may fall inside a multi-byte character of the name.
     if !prefix.is_empty()
         && local.len() > prefix.len()
-        && local[..prefix.len()].eq_ignore_ascii_case(prefix)
+        && local
+            .get(..prefix.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
     {
         (local[prefix.len()..].to_owned(), true)
     } else {

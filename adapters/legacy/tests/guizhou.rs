@@ -470,3 +470,17 @@ fn legacy_field_names_the_wire_field() {
     );
     assert_eq!(legacy_field(&p, "41", "input.data.nothing"), None);
 }
+
+/// Found by the fuzzer (RELIABILITY.md, "Fuzzing", finding 2): a name whose first bytes
+/// are not a whole character where the `prm_` prefix would end used to panic the reader.
+#[test]
+fn a_non_ascii_element_or_attribute_name_is_read_not_a_panic() {
+    let p = Profile::builtin("guizhou").unwrap();
+    for body in [
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><input><ab猟>1</ab猟></input>",
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><input><row ab猟=\"1\"/></input>",
+    ] {
+        // Refused or read; never a panic.
+        let _ = decode_call(&p, "41", NONE, body.as_bytes(), &Limits::default());
+    }
+}
