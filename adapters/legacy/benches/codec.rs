@@ -52,7 +52,9 @@ fn main() {
     let c41 = decode_call(&gz, "41", &[], &b41, &limits).expect("41 decodes");
     let c48 = decode_call(&gz, "48", &[], &b48, &limits).expect("48 decodes");
     let out41 = vec![json!({ "setlinfo": setlinfo() })];
-    let rows = c48.steps[1].input["feedetail"].as_array().map_or(0, Vec::len);
+    let rows = c48.steps[1].input["feedetail"]
+        .as_array()
+        .map_or(0, Vec::len);
     let out48 = vec![
         json!({"data": {"mdtrt_id": "M1", "psn_no": "9900000001", "ipt_otp_no": "MZ1"}}),
         json!({"result": []}),
@@ -64,9 +66,12 @@ fn main() {
     time_per_message("legacy guizhou 41 decode (GBK XML → 2304 step)", || {
         black_box(decode_call(&gz, "41", &[], black_box(&b41), &limits).unwrap());
     });
-    time_per_message("legacy guizhou 41 answer (national output → GBK XML)", || {
-        black_box(encode_answer(&gz, &c41, black_box(&out41)).unwrap());
-    });
+    time_per_message(
+        "legacy guizhou 41 answer (national output → GBK XML)",
+        || {
+            black_box(encode_answer(&gz, &c41, black_box(&out41)).unwrap());
+        },
+    );
     time_per_message(
         &format!("legacy guizhou 48 decode ({rows} rows → 2201+2204+2207)"),
         || {
