@@ -40,6 +40,10 @@ impl Service for Gateway {
     }
 
     fn operator(&self, req: OperatorRequest) -> BoxFuture<'_, ServiceResponse> {
+        // The console's paths arrive whole (`/console/…`); `/ops/` paths without the prefix.
+        if req.path.starts_with(crate::console::PREFIX) {
+            return Box::pin(crate::console::answer(self.ops.clone(), req));
+        }
         if req.path.starts_with(crate::certify_api::PREFIX) {
             return Box::pin(crate::certify_api::answer(self.his.clone(), req));
         }

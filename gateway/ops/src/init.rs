@@ -100,7 +100,119 @@ pub fn run(dir: &Path, listen: &str, force: bool) -> Result<PathBuf> {
     )?;
     // Prove the file we wrote is one the gateway accepts.
     crate::config::load(&config_path).context("the written configuration does not load")?;
+    let operator = pki
+        .client(OPERATOR_CLIENT)
+        .context("the operator certificate was not generated")?;
+    let password = one_time_password()?;
+    let p12 = write_operator_p12(
+        &dir.join(OPERATOR_P12),
+        &operator.cert,
+        &operator.key,
+        &dir.join("certs/ca.pem"),
+        &password,
+    )?;
+    // The password is printed once and stored nowhere: whoever imports the file needs it.
+    println!(
+        "operator certificate for a browser (the console at /console/): {} — one-time password: {password}",
+        p12.display()
+    );
     Ok(config_path)
+}
+
+/// Where `init` writes the operator certificate and key as PKCS#12, relative to DIR.
+pub const OPERATOR_P12: &str = "certs/operator.p12";
+/// Friendly name (alias) of the operator's key in the PKCS#12 file.
+pub const OPERATOR_P12_ALIAS: &str = "medsettle operator";
+
+/// A fresh password for the PKCS#12 file: 16 characters from the system's random source,
+/// of an alphabet without look-alikes (no 0/O, 1/l/I).
+pub fn one_time_password() -> Result<String> {
+    use std::io::Read;
+    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut bytes = [0u8; 64];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .context("reading the system's random source for the PKCS#12 password")?;
+    // Rejection sampling keeps every character equally likely.
+    let limit = 256 - 256 % ALPHABET.len();
+    let password: String = bytes
+        .iter()
+        .filter(|b| usize::from(**b) < limit)
+        .take(16)
+        .map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()]))
+        .collect();
+    if password.len() < 16 {
+        bail!("the system's random source gave too few usable bytes");
+    }
+    Ok(password)
+}
+
+/// Write the certificate `cert_pem` (with the CA of `ca_pem` after it) and its key `key_pem`
+/// as a PKCS#12 file at `out`, encrypted under `password` (the library's default: PBES2 with
+/// AES-256-CBC and an HMAC-SHA-256 MAC, which current browsers and `openssl pkcs12` import).
+pub fn write_operator_p12(
+    out: &Path,
+    cert_pem: &Path,
+    key_pem: &Path,
+    ca_pem: &Path,
+    password: &str,
+) -> Result<PathBuf> {
+    use medsettle_server::tls::{load_certificates, load_private_key};
+    use p12_keystore::{Certificate, KeyStore, KeyStoreEntry, PrivateKey, PrivateKeyChain};
+    let p12 = |e: p12_keystore::error::Error| anyhow::anyhow!("PKCS#12: {e}");
+    let mut chain = Vec::new();
+    for path in [cert_pem, ca_pem] {
+        for der in load_certificates(path).with_context(|| format!("reading {}", path.display()))? {
+            chain.push(Certificate::from_der(der.as_ref()).map_err(p12)?);
+        }
+    }
+    let key =
+        load_private_key(key_pem).with_context(|| format!("reading {}", key_pem.display()))?;
+    let key = PrivateKey::from_der(key.secret_der()).map_err(p12)?;
+    let mut store = KeyStore::new();
+    store.add_entry(
+        OPERATOR_P12_ALIAS,
+        KeyStoreEntry::PrivateKeyChain(PrivateKeyChain::new(OPERATOR_P12_ALIAS, key, chain)),
+    );
+    let bytes = store.writer(password).write().map_err(p12)?;
+    write_private(out, &bytes)?;
+    Ok(out.to_owned())
+}
+
+/// Write `bytes` readable by the owner only (it holds a private key).
+fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    f.write_all(bytes)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// What a PKCS#12 file written by [`write_operator_p12`] holds: the alias, the certificates'
+/// DER (leaf first) and the key's DER. Fails on a wrong password.
+pub fn read_operator_p12(path: &Path, password: &str) -> Result<(String, Vec<Vec<u8>>, Vec<u8>)> {
+    use p12_keystore::{KeyStore, Pkcs12ImportPolicy};
+    let data = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let store = KeyStore::from_pkcs12(&data, password, Pkcs12ImportPolicy::Strict)
+        .map_err(|e| anyhow::anyhow!("PKCS#12 {}: {e}", path.display()))?;
+    let (alias, chain) = store
+        .private_key_chain()
+        .context("no private key in the PKCS#12 file")?;
+    Ok((
+        alias.to_owned(),
+        chain.certs().iter().map(|c| c.as_der().to_vec()).collect(),
+        chain.key().as_der().to_vec(),
+    ))
 }
 
 fn config_header() -> String {
@@ -198,4 +310,41 @@ fn first_certno() -> String {
         .find_map(|l| l.strip_prefix("certno = \""))
         .map(|s| s.trim_end_matches('"').to_owned())
         .expect("the sample registry has persons")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_operator_p12_round_trips_with_its_password_only() {
+        let dir = tempfile::tempdir().unwrap();
+        run(dir.path(), "127.0.0.1:0", false).unwrap();
+        let dir = dir.path().canonicalize().unwrap();
+        let path = dir.join(OPERATOR_P12);
+        // A password of our own, so the test can read it back.
+        let password = one_time_password().unwrap();
+        assert_eq!(password.len(), 16);
+        assert_ne!(password, one_time_password().unwrap());
+        let certs = dir.join("certs/clients");
+        write_operator_p12(
+            &path,
+            &certs.join("operator.pem"),
+            &certs.join("operator.key"),
+            &dir.join("certs/ca.pem"),
+            &password,
+        )
+        .unwrap();
+        let (alias, chain, key) = read_operator_p12(&path, &password).unwrap();
+        assert_eq!(alias, OPERATOR_P12_ALIAS);
+        let leaf = medsettle_server::tls::load_certificates(&certs.join("operator.pem")).unwrap();
+        let ca = medsettle_server::tls::load_certificates(&dir.join("certs/ca.pem")).unwrap();
+        assert_eq!(chain, vec![leaf[0].to_vec(), ca[0].to_vec()]);
+        let pem_key = medsettle_server::tls::load_private_key(&certs.join("operator.key")).unwrap();
+        assert_eq!(key, pem_key.secret_der());
+        assert!(read_operator_p12(&path, "wrong password").is_err());
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
 }

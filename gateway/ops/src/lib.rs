@@ -21,6 +21,7 @@ pub mod api;
 pub mod bank;
 pub mod certify_api;
 pub mod config;
+pub mod console;
 pub mod error;
 pub mod gateway;
 pub mod init;

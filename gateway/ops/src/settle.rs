@@ -95,6 +95,8 @@ pub struct ClosedDay {
     pub provisional: bool,
     pub summary_csv: PathBuf,
     pub detail_csv: PathBuf,
+    /// The payment summary (支付汇总单) for finance as XLSX, beside the CSV.
+    pub summary_xlsx: PathBuf,
 }
 
 /// Close payment date `pay_date` and write its CSV reports.
@@ -124,12 +126,156 @@ pub fn close_daily(
         &format!("daily-{pay_date}-detail.csv"),
         &with_calendar_column(&close.detail_csv, provisional)?,
     )?;
+    let summary_xlsx = write_report_bytes(
+        config,
+        &format!("daily-{pay_date}-summary.xlsx"),
+        &daily_summary_xlsx(&close, provisional)?,
+    )?;
     Ok(ClosedDay {
         close,
         provisional,
         summary_csv,
         detail_csv,
+        summary_xlsx,
     })
+}
+
+/// [`write_report`] for bytes (an XLSX workbook).
+fn write_report_bytes(config: &Config, name: &str, bytes: &[u8]) -> Result<PathBuf> {
+    let dir = config.reports_dir();
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join(name);
+    let tmp = dir.join(format!(".{name}.tmp"));
+    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
+/// Name of the XLSX summary's sheet.
+pub const XLSX_SUMMARY_SHEET: &str = "支付汇总单";
+
+/// Chinese label of a column of the summary CSV (the CSV's own name follows it in the sheet).
+fn summary_label(column: &str) -> &'static str {
+    match column {
+        "run_id" => "批次号",
+        "pool_admdvs" => "统筹区",
+        "pay_date" => "支付日期",
+        "settlement_dates" => "结算日期",
+        "institutions_paid" => "支付机构数",
+        "claims" => "结算笔数",
+        "claims_total" => "结算金额合计",
+        "offsets_in" => "冲抵",
+        "failed_in" => "失败结转",
+        "carried_out" => "结转下期",
+        "pay_total" => "支付总额",
+        "institutions_skipped" => "暂缓机构数",
+        "skipped_total" => "暂缓金额",
+        "send_before" => "发送截止",
+        CALENDAR_COLUMN => "工作日历",
+        _ => "",
+    }
+}
+
+/// Columns of the summary that are amounts in yuan.
+const SUMMARY_AMOUNTS: &[&str] = &[
+    "claims_total",
+    "offsets_in",
+    "failed_in",
+    "carried_out",
+    "pay_total",
+    "skipped_total",
+];
+
+/// The payment summary (支付汇总单) of a closed day as an XLSX workbook: the summary CSV's
+/// columns (Chinese label and CSV name), its row, then one row per institution paid. Amounts
+/// are the CSV's exact decimal text read as numbers, shown with two decimals (`0.00`); no
+/// amount is computed here.
+pub fn daily_summary_xlsx(close: &DailyClose, provisional: bool) -> Result<Vec<u8>> {
+    use rust_xlsxwriter::{Format, Workbook};
+    let xl = |e: rust_xlsxwriter::XlsxError| anyhow::anyhow!("writing the XLSX summary: {e}");
+    let csv_text = with_calendar_column(&close.summary_csv, provisional)?;
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(csv_text.as_bytes());
+    let rows: Vec<csv::StringRecord> = reader
+        .records()
+        .collect::<std::result::Result<_, _>>()
+        .context("the summary CSV")?;
+    let mut book = Workbook::new();
+    // Dated by the pay date, not the clock: closing the day again writes the same bytes.
+    let d = close.run.summary.pay_date;
+    let created = rust_xlsxwriter::ExcelDateTime::from_ymd(
+        u16::try_from(d.year()).unwrap_or(1900),
+        d.month() as u8,
+        d.day(),
+    )
+    .map_err(xl)?;
+    book.set_properties(&rust_xlsxwriter::DocProperties::new().set_creation_datetime(&created));
+    let bold = Format::new().set_bold();
+    let money = Format::new().set_num_format("0.00");
+    let sheet = book.add_worksheet();
+    sheet.set_name(XLSX_SUMMARY_SHEET).map_err(xl)?;
+    let number = |text: &str| text.parse::<f64>().ok();
+    let mut header: Vec<String> = Vec::new();
+    for (r, record) in rows.iter().enumerate() {
+        let row = u32::try_from(r).unwrap_or(u32::MAX);
+        for (c, field) in record.iter().enumerate() {
+            let col = u16::try_from(c).unwrap_or(u16::MAX);
+            if r == 0 {
+                header.push(field.to_owned());
+                let label = format!("{} {field}", summary_label(field));
+                sheet
+                    .write_with_format(row, col, label.trim(), &bold)
+                    .map_err(xl)?;
+            } else if SUMMARY_AMOUNTS.contains(&header.get(c).map_or("", String::as_str))
+                && let Some(v) = number(field)
+            {
+                sheet.write_with_format(row, col, v, &money).map_err(xl)?;
+            } else {
+                sheet.write(row, col, field).map_err(xl)?;
+            }
+        }
+    }
+    let first = u32::try_from(rows.len()).unwrap_or(u32::MAX) + 1;
+    let columns = [
+        "定点医药机构编号 fixmedins_code",
+        "定点医药机构名称 fixmedins_name",
+        "结算笔数 claims",
+        "结算金额 claims_total",
+        "冲抵 offsets",
+        "支付金额 pay_amount",
+        "支付ID payment_id",
+    ];
+    for (c, name) in columns.iter().enumerate() {
+        let col = u16::try_from(c).unwrap_or(u16::MAX);
+        sheet
+            .write_with_format(first, col, *name, &bold)
+            .map_err(xl)?;
+    }
+    for (i, l) in close.run.lines.iter().enumerate() {
+        let row = first + 1 + u32::try_from(i).unwrap_or(u32::MAX - first - 1);
+        sheet.write(row, 0, &l.fixmedins_code).map_err(xl)?;
+        sheet.write(row, 1, &l.fixmedins_name).map_err(xl)?;
+        sheet
+            .write(row, 2, u32::try_from(l.claims.len()).unwrap_or(u32::MAX))
+            .map_err(xl)?;
+        for (col, amount) in [
+            (3, l.claims_total),
+            (4, l.offset_in + l.failed_in),
+            (5, l.pay_amount),
+        ] {
+            match number(&amount.to_string()) {
+                Some(v) => sheet.write_with_format(row, col, v, &money).map_err(xl)?,
+                None => sheet.write(row, col, amount.to_string()).map_err(xl)?,
+            };
+        }
+        sheet
+            .write(row, 6, l.payment_id.as_deref().unwrap_or(""))
+            .map_err(xl)?;
+    }
+    sheet.set_column_width(0, 22).map_err(xl)?;
+    sheet.set_column_width(1, 26).map_err(xl)?;
+    book.save_to_buffer().map_err(xl)
 }
 
 /// Column appended to the daily reports: which calendar dated them.

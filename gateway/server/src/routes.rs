@@ -20,6 +20,9 @@ pub const PATH_METRICS: &str = "/metrics";
 /// Operator only: every path under it is an operator action or status, answered by
 /// [`crate::Service::operator`] (`specs/operations.md`).
 pub const PATH_OPS_PREFIX: &str = "/ops/";
+/// Operator only: the operator console (`specs/console.md`), routed like [`PATH_OPS_PREFIX`]
+/// to [`crate::Service::operator`], which receives the whole path (`/console/…`, not stripped).
+pub const PATH_CONSOLE_PREFIX: &str = "/console/";
 
 /// HIS endpoints of the legacy provincial dialects: `/legacy/<profile>/<transaction>`,
 /// routed as national requests (HIS certificates) and told apart by the service
@@ -113,7 +116,8 @@ pub enum Route<'a> {
     Healthz,
     Readyz,
     Metrics,
-    /// An operator endpoint (operator certificates only): a path under [`PATH_OPS_PREFIX`].
+    /// An operator endpoint (operator certificates only): a path under [`PATH_OPS_PREFIX`]
+    /// or [`PATH_CONSOLE_PREFIX`].
     Operator,
     /// A national-interface endpoint; `infno` is `Some` for per-service paths.
     National {
@@ -132,7 +136,7 @@ pub fn route<'a>(path: &str, prefixes: &[String], services: &'a ServicePaths) ->
         PATH_METRICS => return Route::Metrics,
         _ => {}
     }
-    if path.starts_with(PATH_OPS_PREFIX) {
+    if path.starts_with(PATH_OPS_PREFIX) || path.starts_with(PATH_CONSOLE_PREFIX) {
         return Route::Operator;
     }
     if path.starts_with(PATH_LEGACY_PREFIX) {
@@ -240,6 +244,9 @@ mod tests {
         let s = services();
         assert_eq!(route("/ops/journal/stats", &p, &s), Route::Operator);
         assert_eq!(route("/ops/settle/month", &p, &s), Route::Operator);
+        assert_eq!(route("/console/", &p, &s), Route::Operator);
+        assert_eq!(route("/console/alerts", &p, &s), Route::Operator);
+        assert_eq!(route("/console", &p, &s), Route::NotFound);
         assert_eq!(
             route("/ebus/rio_fsi/ops/journal/stats", &p, &s),
             Route::NotFound

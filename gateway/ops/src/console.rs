@@ -1,0 +1,594 @@
+//! The operator console (`specs/console.md`): `GET /console/…` on the operator role of mutual
+//! TLS. The pages are rendered by `medsettle-console` from data read here through the same
+//! functions the `/ops` reads use — the engine's status and aggregator, the file drop's status
+//! and payment states, the legacy two-phase calls left undecided — never a second path to the
+//! state. Actions on the pages are `POST /ops/<action>` requests ([`crate::api`]).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use anyhow::Result;
+use bytes::Bytes;
+use http::Method;
+use medsettle_canonical::{CHINA_OFFSET, ReceiptStatus};
+use medsettle_console as page;
+use medsettle_server::{CONTENT_TYPE_TEXT, OperatorRequest, ServiceResponse};
+use medsettle_store::Store;
+
+use crate::actions::Operations;
+use crate::settle::engine_err;
+
+/// Where the console is served (the server passes the whole path through).
+pub const PREFIX: &str = page::PREFIX;
+
+/// Content type of the pages.
+pub const CONTENT_TYPE_HTML: &str = "text/html; charset=utf-8";
+/// Content type of an XLSX report.
+pub const CONTENT_TYPE_XLSX: &str =
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+/// Content type of a CSV report.
+pub const CONTENT_TYPE_CSV: &str = "text/csv; charset=utf-8";
+
+/// What the overview says when the gateway's own `/metrics` could not be read.
+pub const METRICS_NOTE: &str = "按交易请求数暂不可读 requests by transaction unavailable: \
+    the console could not read the gateway's GET /metrics";
+
+fn response(status: u16, content_type: &str, body: impl Into<Bytes>) -> ServiceResponse {
+    ServiceResponse {
+        status,
+        content_type: content_type.to_owned(),
+        body: body.into(),
+        outcome: if status == 200 { "ok" } else { "rejected" },
+        infno: None,
+        headers: Vec::new(),
+        abort: false,
+    }
+}
+
+/// Answer one `/console/…` request; `req.path` is the whole path (`/console/alerts`).
+pub async fn answer(ops: Arc<Operations>, req: OperatorRequest) -> ServiceResponse {
+    if !matches!(req.method, Method::GET | Method::HEAD) {
+        return response(
+            405,
+            CONTENT_TYPE_TEXT,
+            "the console is read with GET; its actions are POST /ops/<action>\n",
+        );
+    }
+    let rest = req.path.strip_prefix(PREFIX).unwrap_or("").to_owned();
+    let metrics = if page::Page::from_path(&rest) == Some(page::Page::Overview) {
+        Some(own_metrics(ops.config()).await)
+    } else {
+        None
+    };
+    let query = req.query.clone();
+    let done =
+        tokio::task::spawn_blocking(move || render(&ops, &rest, query.as_deref(), metrics)).await;
+    match done {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => response(
+            503,
+            CONTENT_TYPE_TEXT,
+            format!("cannot be read now: {e:#}\n"),
+        ),
+        Err(e) => response(500, CONTENT_TYPE_TEXT, format!("internal error: {e}\n")),
+    }
+}
+
+/// How long the overview waits for the gateway's own `/metrics`.
+pub const METRICS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The gateway's `/metrics` text, read as a client of itself: the registry belongs to the
+/// transport and the operator API is not handed it, so the console asks the address the
+/// gateway published (`gateway.json`) with the configured operator certificate. `Err` says
+/// why it could not.
+pub async fn own_metrics(config: &crate::config::Config) -> Result<String, String> {
+    let Some(file) = crate::remote::GatewayFile::read(config) else {
+        return Err("no gateway.json: the gateway's address is not known".into());
+    };
+    let Some(op) = &config.operator else {
+        return Err("no [operator] section: the console cannot read /metrics".into());
+    };
+    let tls = medsettle_client::his::client_tls(&op.ca, &op.cert, &op.key)
+        .map_err(|e| format!("operator certificate: {e:#}"))?;
+    let fetch = async {
+        let mut conn = medsettle_client::his::HisConnection::connect(file.addr, tls).await?;
+        conn.get(medsettle_server::routes::PATH_METRICS).await
+    };
+    match tokio::time::timeout(METRICS_TIMEOUT, fetch).await {
+        Ok(Ok((200, body))) => Ok(String::from_utf8_lossy(&body).into_owned()),
+        Ok(Ok((status, _))) => Err(format!("GET /metrics answered {status}")),
+        Ok(Err(e)) => Err(format!("GET /metrics: {e:#}")),
+        Err(_) => Err(format!(
+            "GET /metrics: no answer within {METRICS_TIMEOUT:?}"
+        )),
+    }
+}
+
+/// The page or report at `rest` (the path under [`PREFIX`]); `metrics` is the gateway's
+/// `/metrics` text for the overview. Blocking.
+pub fn render(
+    ops: &Operations,
+    rest: &str,
+    query: Option<&str>,
+    metrics: Option<Result<String, String>>,
+) -> Result<ServiceResponse> {
+    if let Some(name) = rest.strip_prefix("reports/") {
+        return Ok(report(ops, name));
+    }
+    if let Some(offset) = rest.strip_prefix("messages/") {
+        let detail = offset
+            .parse::<u64>()
+            .ok()
+            .and_then(|o| message_detail(ops.store().as_ref(), o));
+        return Ok(match detail {
+            Some(d) => response(
+                200,
+                CONTENT_TYPE_HTML,
+                page::message_detail(&generated_at(), &d),
+            ),
+            None => response(
+                404,
+                CONTENT_TYPE_TEXT,
+                format!("no durable journal record at offset `{offset}`\n"),
+            ),
+        });
+    }
+    let Some(p) = page::Page::from_path(rest) else {
+        return Ok(response(
+            404,
+            CONTENT_TYPE_TEXT,
+            format!("no console page at {PREFIX}{rest}\n"),
+        ));
+    };
+    let html = match p {
+        page::Page::Overview => {
+            let mut o = overview(ops)?;
+            match metrics {
+                Some(Ok(text)) => {
+                    let (rows, p99) = page::requests_from_metrics(&text);
+                    o.requests_by_infno = Some(rows);
+                    o.request_p99 = p99;
+                }
+                Some(Err(why)) => o.metrics_note = format!("{METRICS_NOTE} ({why})"),
+                None => {}
+            }
+            page::overview(&o)
+        }
+        page::Page::Institutions => page::institutions(&generated_at(), &institutions(ops)?),
+        page::Page::Batches => page::batches(&generated_at(), &batches(ops)?, &reports(ops)),
+        page::Page::Alerts => page::alerts(&generated_at(), &alerts(ops)?),
+        page::Page::Messages => {
+            let q = match page::MessageQuery::parse(query) {
+                Ok(q) => q,
+                Err(why) => return Ok(response(400, CONTENT_TYPE_TEXT, why + "\n")),
+            };
+            page::messages(&generated_at(), &q, &search(ops.store().as_ref(), &q))
+        }
+    };
+    Ok(response(200, CONTENT_TYPE_HTML, html))
+}
+
+fn generated_at() -> String {
+    china_time(time::OffsetDateTime::now_utc())
+}
+
+/// `YYYY-MM-DD HH:MM:SS +08:00`, to the second.
+fn china_time(t: time::OffsetDateTime) -> String {
+    t.to_offset(CHINA_OFFSET)
+        .format(time::macros::format_description!(
+            "[year]-[month]-[day] [hour]:[minute]:[second] +08:00"
+        ))
+        .unwrap_or_default()
+}
+
+/// An institution's level, Chinese first.
+fn level_label(level: medsettle_canonical::InstitutionLevel) -> &'static str {
+    use medsettle_canonical::InstitutionLevel as L;
+    match level {
+        L::Level1 => "一级 level 1",
+        L::Level2 => "二级 level 2",
+        L::Level3 => "三级 level 3",
+        L::Unrated => "未定级 unrated",
+    }
+}
+
+/// The overview's figures.
+pub fn overview(ops: &Operations) -> Result<page::Overview> {
+    let store = ops.store().as_ref();
+    let engine = ops.engine();
+    let stats = store.stats()?;
+    let status = engine.status(store).map_err(engine_err)?;
+    let bank = medsettle_filedrop::status(store)?;
+    let today = crate::open::today_in_china();
+    let pay = engine.pay_date_for(today).ok();
+    let cutoff = engine.config().policy.daily.cutoff;
+    let calendar = &engine.config().calendar;
+    let today_batch = pay.and_then(|p| {
+        let compact = medsettle_settlement::calendar::compact_date(p);
+        bank.batches
+            .iter()
+            .rfind(|b| b.batch_id.starts_with('D') && b.batch_id.contains(&compact))
+            .map(|b| {
+                (
+                    b.batch_id.clone(),
+                    b.state.map_or("-".into(), |s| snake(&format!("{s:?}"))),
+                )
+            })
+    });
+    Ok(page::Overview {
+        generated_at: generated_at(),
+        journal_records: stats.record_count,
+        journal_disk_bytes: stats.disk_bytes,
+        journal_writable: stats.writable,
+        consumer: status.consumer.clone(),
+        next_offset: status.next_offset,
+        consumer_lag: status.lag,
+        today: today.to_string(),
+        today_pay_date: pay.map(|p| p.to_string()),
+        deadline: pay.map(|p| format!("{p} {:02}:{:02}", cutoff.hour(), cutoff.minute())),
+        today_batch,
+        last_daily: status.last_daily.map(|d| d.to_string()),
+        open_days: status
+            .open_days
+            .iter()
+            .map(|d| page::OpenDay {
+                settlement_date: d.settlement_date.to_string(),
+                pay_date: d.pay_date.map(|p| p.to_string()),
+                pending_claims: d.pending_claims,
+            })
+            .collect(),
+        alerts_open: bank.alerts_open,
+        alerts_total: bank.alerts,
+        calendar_official_years: calendar.official_years(),
+        calendar_provisional_years: calendar.provisional_years(),
+        today_provisional: pay.is_some_and(|p| calendar.is_provisional(p)),
+        legacy_undecided: medsettle_service::legacy_commit::undecided(store, None)?.len() as u64,
+        suspended: status.suspensions.len() as u64,
+        requests_by_infno: None,
+        request_p99: None,
+        metrics_note: METRICS_NOTE.to_owned(),
+        daily_disbursement: daily_disbursement(ops)?,
+    })
+}
+
+/// The daily payments the engine issued, summed by pay date (what the daily reports pay).
+pub fn daily_disbursement(ops: &Operations) -> Result<Vec<page::DayAmount>> {
+    let agg = ops
+        .engine()
+        .aggregator(ops.store().as_ref())
+        .map_err(engine_err)?;
+    let mut by_day: BTreeMap<time::Date, page::DayAmount> = BTreeMap::new();
+    for p in agg.payments() {
+        let d = by_day.entry(p.pay_date).or_insert_with(|| page::DayAmount {
+            date: p.pay_date.to_string(),
+            amount_fen: 0,
+            payments: 0,
+        });
+        d.amount_fen += p.amount.fen();
+        d.payments += 1;
+    }
+    Ok(by_day.into_values().collect())
+}
+
+/// `PaymentStatus::Paid` → `paid`.
+fn snake(debug: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in debug.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Every configured institution with its suspension and its daily payments by outcome.
+pub fn institutions(ops: &Operations) -> Result<Vec<page::InstitutionRow>> {
+    let store = ops.store().as_ref();
+    let engine = ops.engine();
+    let status = engine.status(store).map_err(engine_err)?;
+    let agg = engine.aggregator(store).map_err(engine_err)?;
+    let mut rows: BTreeMap<String, page::InstitutionRow> = BTreeMap::new();
+    for i in &engine.config().institutions {
+        rows.insert(
+            i.fixmedins_code.clone(),
+            page::InstitutionRow {
+                fixmedins_code: i.fixmedins_code.clone(),
+                fixmedins_name: i.fixmedins_name.clone(),
+                level: level_label(i.level).to_owned(),
+                ..page::InstitutionRow::default()
+            },
+        );
+    }
+    for p in agg.payments() {
+        let row = rows
+            .entry(p.fixmedins_code.clone())
+            .or_insert_with(|| page::InstitutionRow {
+                fixmedins_code: p.fixmedins_code.clone(),
+                ..page::InstitutionRow::default()
+            });
+        let fen = p.amount.fen();
+        match p.status {
+            Some(ReceiptStatus::Paid) => row.paid.add(fen),
+            Some(ReceiptStatus::Failed | ReceiptStatus::Returned) => row.failed.add(fen),
+            _ => row.pending.add(fen),
+        }
+    }
+    for s in &status.suspensions {
+        if let Some(row) = rows.get_mut(&s.fixmedins_code) {
+            row.suspension = Some(page::SuspensionView {
+                reason: s.reason.clone(),
+                by: s.by.clone(),
+                since: china_time(s.since),
+            });
+        }
+    }
+    Ok(rows.into_values().collect())
+}
+
+/// Every batch of the outbox with its payments and what the bank answered.
+pub fn batches(ops: &Operations) -> Result<Vec<page::BatchRow>> {
+    let store = ops.store().as_ref();
+    let bank = medsettle_filedrop::status(store)?;
+    let agg = ops.engine().aggregator(store).map_err(engine_err)?;
+    let mut payments: BTreeMap<String, Vec<page::PaymentRow>> = BTreeMap::new();
+    for (key, p) in medsettle_filedrop::state::payment_states(store)? {
+        let receipt = p.receipt.as_ref();
+        let reason = receipt.and_then(|r| r.reason.as_ref());
+        let payment_id = receipt.map_or(key, |r| r.payment_id.clone());
+        payments
+            .entry(p.batch_id.clone())
+            .or_default()
+            .push(page::PaymentRow {
+                fixmedins_code: agg
+                    .payment(&payment_id)
+                    .map(|x| x.fixmedins_code.clone())
+                    .unwrap_or_default(),
+                payment_id,
+                amount_fen: p.amount.fen(),
+                status: snake(&format!("{:?}", p.status)),
+                bank_reference: receipt.and_then(|r| r.bank_reference.clone()),
+                value_date: receipt.and_then(|r| r.value_date.map(|d| d.to_string())),
+                iso_code: reason.and_then(|r| r.iso_code.clone()),
+                bank_code: reason.and_then(|r| r.bank_code.clone()),
+                bank_text: reason.map(|r| r.text.clone()).filter(|t| !t.is_empty()),
+                receipt_file: p.receipt_file.clone(),
+                bank_amount_fen: p.bank_amount.map(|a| a.fen()),
+            });
+    }
+    Ok(bank
+        .batches
+        .into_iter()
+        .map(|b| page::BatchRow {
+            payments: payments.remove(&b.batch_id).unwrap_or_default(),
+            state: b.state.map_or("-".into(), |s| snake(&format!("{s:?}"))),
+            batch_id: b.batch_id,
+            file_name: b.file_name,
+            count: b.count,
+            control_sum_fen: b.control_sum.fen(),
+        })
+        .collect())
+}
+
+/// Every alert of the bank file drop, acknowledged ones included.
+pub fn alerts(ops: &Operations) -> Result<Vec<page::AlertRow>> {
+    Ok(medsettle_filedrop::alerts(ops.store().as_ref())?
+        .into_iter()
+        .map(|a| page::AlertRow {
+            text: a.to_string(),
+            id: a.id,
+            rule: a.rule,
+            file_name: a.file_name,
+            acknowledged_by: a.acknowledged_by,
+            acknowledged_at: a.acknowledged_at,
+        })
+        .collect())
+}
+
+/// Most records one page of a search examines: a search is a scan of the journal from
+/// `from` (no index yet), bounded so a page answers quickly; the page links onward.
+pub const SEARCH_EXAMINE_MAX: u64 = 200_000;
+/// Most rows one page of a search shows.
+pub const SEARCH_ROWS_MAX: usize = 50;
+
+/// One page of a journal search: durable records from `q.from` on, at most
+/// [`SEARCH_ROWS_MAX`] found or [`SEARCH_EXAMINE_MAX`] examined. The key (institution,
+/// msgid) is compared first; `psn_no`, `mdtrt_id` and `setl_id` are looked for as JSON strings
+/// in the payload, then confirmed as that field's value; the time against `received_at`.
+pub fn search(store: &dyn Store, q: &page::MessageQuery) -> page::MessagePage {
+    let mut out = page::MessagePage {
+        durable: store.durable_offset(),
+        ..page::MessagePage::default()
+    };
+    let Some(durable) = out.durable else {
+        return out;
+    };
+    let fields = q.json_fields();
+    let needles: Vec<Vec<u8>> = fields
+        .iter()
+        .map(|(_, v)| serde_json::to_vec(v).expect("a string serializes"))
+        .collect();
+    let timed = !q.from_time.is_empty() || !q.to_time.is_empty();
+    for item in store.export(q.from) {
+        let Ok((offset, record)) = item else {
+            out.examined += 1;
+            continue;
+        };
+        if offset > durable {
+            break;
+        }
+        out.examined += 1;
+        let (code, msgid) = record
+            .key
+            .as_ref()
+            .map_or(("", ""), |(c, m)| (c.as_str(), m.as_str()));
+        let key_matches = (q.institution.is_empty() || q.institution == code)
+            && (q.msgid.is_empty() || q.msgid == msgid);
+        let bytes_match = key_matches
+            && needles
+                .iter()
+                .all(|n| record.payload.windows(n.len()).any(|w| w == n.as_slice()));
+        if bytes_match {
+            let payload: serde_json::Value =
+                serde_json::from_slice(&record.payload).unwrap_or(serde_json::Value::Null);
+            let received_at = payload["received_at"].as_str().unwrap_or("");
+            let found = fields.iter().all(|(f, v)| has_field(&payload, f, v))
+                && (!timed || (!received_at.is_empty() && q.time_matches(received_at)));
+            if found {
+                out.rows.push(row(offset, &record, &payload));
+            }
+        }
+        if out.rows.len() >= SEARCH_ROWS_MAX || out.examined >= SEARCH_EXAMINE_MAX {
+            out.next_from = (offset < durable).then_some(offset + 1);
+            break;
+        }
+    }
+    out
+}
+
+/// Whether `v` holds `field: value` anywhere (a string, or a number written so).
+fn has_field(v: &serde_json::Value, field: &str, value: &str) -> bool {
+    use serde_json::Value;
+    match v {
+        Value::Object(m) => m.iter().any(|(k, x)| {
+            (k == field
+                && match x {
+                    Value::String(s) => s == value,
+                    Value::Number(n) => n.to_string() == value,
+                    _ => false,
+                })
+                || has_field(x, field, value)
+        }),
+        Value::Array(a) => a.iter().any(|x| has_field(x, field, value)),
+        _ => false,
+    }
+}
+
+fn row(
+    offset: u64,
+    record: &medsettle_store::JournalRecord,
+    payload: &serde_json::Value,
+) -> page::MessageRow {
+    let (code, msgid) = record.key.clone().unwrap_or_default();
+    let infcode = &payload["answer"]["infcode"];
+    page::MessageRow {
+        offset,
+        kind: record.kind.clone(),
+        infno: payload["infno"].as_str().unwrap_or("").to_owned(),
+        fixmedins_code: code,
+        msgid,
+        received_at: payload["received_at"].as_str().unwrap_or("").to_owned(),
+        infcode: match infcode {
+            serde_json::Value::Null => None,
+            serde_json::Value::String(s) => Some(s.clone()),
+            other => Some(other.to_string()),
+        },
+    }
+}
+
+/// The durable record at `offset`, split into request, answer and claim when it is an
+/// exchange.
+pub fn message_detail(store: &dyn Store, offset: u64) -> Option<page::MessageDetail> {
+    if store.durable_offset().is_none_or(|d| offset > d) {
+        return None;
+    }
+    let (at, record) = store.export(offset).next()?.ok()?;
+    if at != offset {
+        return None;
+    }
+    let payload: serde_json::Value = serde_json::from_slice(&record.payload).unwrap_or_else(|_| {
+        serde_json::Value::String(String::from_utf8_lossy(&record.payload).into_owned())
+    });
+    let pretty = |v: &serde_json::Value| {
+        (!v.is_null()).then(|| serde_json::to_string_pretty(v).unwrap_or_default())
+    };
+    let exchange = payload.get("request").is_some() && payload.get("answer").is_some();
+    Some(page::MessageDetail {
+        row: row(offset, &record, &payload),
+        request: pretty(&payload["request"]),
+        answer: pretty(&payload["answer"]),
+        claim: pretty(&payload["claim"]),
+        payload: if exchange { None } else { pretty(&payload) },
+    })
+}
+
+/// Whether `name` may be served from the reports directory: a plain file name of
+/// `[A-Za-z0-9._-]`, not hidden, a CSV or XLSX report.
+pub fn is_report_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        && (name.ends_with(".csv") || name.ends_with(".xlsx"))
+}
+
+/// The reports written so far (CSV and XLSX), by name.
+pub fn reports(ops: &Operations) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(ops.config().reports_dir())
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| is_report_name(n))
+        .collect();
+    names.sort();
+    names
+}
+
+fn report(ops: &Operations, name: &str) -> ServiceResponse {
+    if !is_report_name(name) {
+        return response(
+            404,
+            CONTENT_TYPE_TEXT,
+            format!("no report named `{name}`\n"),
+        );
+    }
+    match std::fs::read(ops.config().reports_dir().join(name)) {
+        Ok(bytes) => response(
+            200,
+            if name.ends_with(".xlsx") {
+                CONTENT_TYPE_XLSX
+            } else {
+                CONTENT_TYPE_CSV
+            },
+            bytes,
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => response(
+            404,
+            CONTENT_TYPE_TEXT,
+            format!("no report named `{name}`\n"),
+        ),
+        Err(e) => response(
+            503,
+            CONTENT_TYPE_TEXT,
+            format!("report {name} cannot be read now: {e}\n"),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_report_names_are_served() {
+        assert!(is_report_name("daily-2026-12-07-summary.xlsx"));
+        assert!(is_report_name("monthly-2026-11.csv"));
+        assert!(!is_report_name("../medsettle.toml"));
+        assert!(!is_report_name(".daily.csv.tmp"));
+        assert!(!is_report_name("a/b.csv"));
+        assert!(!is_report_name("journal.db"));
+        assert!(!is_report_name(""));
+    }
+
+    #[test]
+    fn debug_names_become_the_words_the_interface_uses() {
+        assert_eq!(snake("Paid"), "paid");
+        assert_eq!(snake("ReceiptsApplied"), "receipts_applied");
+    }
+}

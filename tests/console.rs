@@ -1,0 +1,533 @@
+//! The operator console (issue 18, `specs/console.md`): the real gateway serves `/console/…`
+//! on the operator role of mutual TLS; the pages show what `settle status` and `bank status`
+//! say; their actions are the existing `/ops` actions; the pages render in headless Chromium
+//! (screenshots under `target/test-artifacts/`). Also: `init`'s PKCS#12 operator certificate,
+//! and the XLSX payment summary beside the CSV.
+//!
+//! Chromium cannot present the client certificate by itself here (that needs an NSS database
+//! with the PKCS#12 imported, `pk12util` from libnss3-tools, and an AutoSelectCertificateForUrls
+//! policy), so the test fetches each page over mutual TLS with the Rust client and has
+//! Chromium render the fetched document: the pages are self-contained (assets inlined).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use bytes::Bytes;
+use common::*;
+
+const CODES: [&str; 2] = ["H44030000001", "H44030000002"];
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+fn artifacts() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
+    let d = target.join("test-artifacts");
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// The operator certificate the workspace's `[operator]` section names.
+fn operator_tls(ws: &Workspace) -> std::sync::Arc<rustls::ClientConfig> {
+    let text = std::fs::read_to_string(ws.config()).unwrap();
+    let table: toml::Table = toml::from_str(&text).unwrap();
+    let op = table["operator"].as_table().expect("[operator]");
+    let path = |k: &str| ws.path().join(op[k].as_str().unwrap());
+    his::client_tls(&ws.ca(), &path("cert"), &path("key")).expect("operator TLS")
+}
+
+/// `GET path` over mutual TLS with `tls`: status, content type's body as text.
+fn get(
+    addr: std::net::SocketAddr,
+    tls: std::sync::Arc<rustls::ClientConfig>,
+    path: &str,
+) -> (u16, Bytes) {
+    runtime().block_on(async {
+        let mut conn = his::HisConnection::connect(addr, tls).await.unwrap();
+        conn.get(path).await.unwrap()
+    })
+}
+
+fn page(addr: std::net::SocketAddr, ws: &Workspace, path: &str) -> String {
+    let (status, body) = get(addr, operator_tls(ws), path);
+    let text = String::from_utf8(body.to_vec()).expect("utf-8 page");
+    assert_eq!(status, 200, "{path}: {text}");
+    assert!(text.starts_with("<!DOCTYPE html>"), "{path}: {text}");
+    text
+}
+
+/// `POST /ops/<action>` with `fields`, as the page's button does (operation id, JSON).
+fn act(
+    addr: std::net::SocketAddr,
+    ws: &Workspace,
+    action: &str,
+    fields: &str,
+    op_id: &str,
+) -> String {
+    let (status, _, body) = runtime().block_on(async {
+        let mut conn = his::HisConnection::connect(addr, operator_tls(ws))
+            .await
+            .unwrap();
+        conn.post_with_headers(
+            &format!("/ops/{action}"),
+            "application/json",
+            &[("idempotency-key".into(), op_id.into())],
+            Bytes::from(fields.to_owned()),
+        )
+        .await
+        .unwrap()
+    });
+    let text = String::from_utf8_lossy(&body).into_owned();
+    assert_eq!(status, 200, "{action}: {text}");
+    text
+}
+
+fn chromium(profile: &Path, args: &[&str]) -> std::process::Output {
+    assert!(
+        Path::new(CHROMIUM).is_file(),
+        "Chromium is not installed (apt-get install chromium; .ci/test installs it)"
+    );
+    Command::new(CHROMIUM)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(args)
+        .output()
+        .expect("run chromium")
+}
+
+/// Render `html` in headless Chromium: the DOM after scripts ran, and a screenshot kept as
+/// `target/test-artifacts/console-<name>.png`.
+fn render(name: &str, html: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join(format!("{name}.html"));
+    std::fs::write(&file, html).unwrap();
+    let url = format!("file://{}", file.display());
+    let out = chromium(&dir.path().join("profile-dom"), &["--dump-dom", &url]);
+    let dom = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success() && dom.contains("</html>"),
+        "chromium --dump-dom {name} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shot = artifacts().join(format!("console-{name}.png"));
+    let _ = std::fs::remove_file(&shot);
+    let out = chromium(
+        &dir.path().join("profile-shot"),
+        &[
+            &format!("--screenshot={}", shot.display()),
+            "--window-size=1280,1400",
+            &url,
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "chromium --screenshot {name} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let png = std::fs::read(&shot).expect("a screenshot");
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 5_000,
+        "{} bytes",
+        png.len()
+    );
+    dom
+}
+
+/// The per-institution pay amounts `settle daily`/`bank export` printed: code → pay.
+fn pay_lines(printed: &str) -> Vec<(String, String)> {
+    printed
+        .lines()
+        .filter_map(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            (cols.len() == 5 && CODES.contains(&cols[0]))
+                .then(|| (cols[0].to_owned(), cols[4].to_owned()))
+        })
+        .collect()
+}
+
+fn unescape(attr: &str) -> String {
+    attr.replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// The value of `attr="…"` in the first element of `html` after `anchor`.
+fn attr_after(html: &str, anchor: &str, attr: &str) -> String {
+    let from = html
+        .find(anchor)
+        .unwrap_or_else(|| panic!("{anchor} in the page"));
+    let rest = &html[from..];
+    let key = format!("{attr}=\"");
+    let start = rest
+        .find(&key)
+        .unwrap_or_else(|| panic!("{attr} after {anchor}"))
+        + key.len();
+    unescape(&rest[start..start + rest[start..].find('"').unwrap()])
+}
+
+#[test]
+fn the_console_shows_the_day_and_its_actions_in_headless_chromium() {
+    let ws = Workspace::init();
+    let cfg = ws.config();
+    let cfg = cfg.to_str().unwrap();
+    let today = today_in_china();
+    let pay = ws.pay_date(&today.to_string());
+
+    // The demo's kind of traffic, the day closed and paid, the bank's answers, one alert.
+    let gw = ws.serve_env(&[], &[("MEDSETTLE_LOG", "warn")]);
+    outpatient_visits(&ws, gw.addr, &CODES, 2, today);
+    assert!(gw.terminate().success());
+    let exported = run_ok(&["bank", "export", "--date", &pay, "--config", cfg]);
+    let pays = pay_lines(&exported);
+    assert_eq!(pays.len(), 2, "{exported}");
+    run_ok(&["bank", "simulate", "--once", "--config", cfg]);
+    let inbox = ws.path().join("data/bank/inbox");
+    let name = std::fs::read_dir(&inbox)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .find(|n| !n.ends_with(".ok") && !n.starts_with('.'))
+        .expect("a receipt in the inbox");
+    let mut other = std::fs::read(inbox.join(&name)).unwrap();
+    let trigger = std::fs::read(inbox.join(format!("{name}.ok"))).unwrap();
+    run_ok(&["bank", "ingest", "--config", cfg]);
+    other.push(b'\n');
+    let announced = medsettle_bank::trigger::parse(&trigger).unwrap();
+    let t = medsettle_bank::trigger::TriggerFile::for_file(
+        &name,
+        &other,
+        announced.count,
+        announced.control_sum,
+    );
+    std::fs::write(inbox.join(&name), &other).unwrap();
+    std::fs::write(
+        inbox.join(format!("{name}.ok")),
+        medsettle_bank::trigger::render(&t).unwrap(),
+    )
+    .unwrap();
+    assert!(run_ok(&["bank", "ingest", "--config", cfg]).contains("ALERT"));
+
+    let gw = ws.serve_env(&[], &[("MEDSETTLE_LOG", "warn")]);
+    let addr = gw.addr;
+    // One more visit on this gateway, so its /metrics has requests by transaction.
+    outpatient_visits(&ws, addr, &CODES[..1], 1, today);
+    let bank_status = run_ok(&["bank", "status", "--config", cfg]);
+    assert!(bank_status.contains("alerts 1 (1 open)"), "{bank_status}");
+
+    // Operator certificates only: an institution's is refused like on /ops/.
+    let (status, body) = get(addr, ws.tls_for(CODES[0]), "/console/");
+    assert_eq!(status, 403, "{}", String::from_utf8_lossy(&body));
+    let (status, _) = get(addr, operator_tls(&ws), "/console/no-such-page");
+    assert_eq!(status, 404);
+
+    // Overview: today's pay date and deadline, the open alert, the chart of the day paid.
+    let overview = page(addr, &ws, "/console/");
+    assert!(
+        overview.contains(&format!(r#"<span id="deadline">{pay} "#)),
+        "{overview}"
+    );
+    assert!(
+        overview.contains(r#"id="alerts-open">1</a> / 1"#),
+        "{overview}"
+    );
+    assert!(overview.contains(r#"id="consumer-lag">"#));
+    // Requests by transaction, from the gateway's own /metrics (this run served none yet
+    // except the console's; the first gateway's traffic is in the journal, not the registry).
+    assert!(!overview.contains(r#"id="metrics-note""#), "{overview}");
+    assert!(
+        overview.contains("<tr><td>2207</td><td class=\"num\">1</td></tr>"),
+        "{overview}"
+    );
+    assert!(
+        overview.contains(r#"<span id="request-p99">≤ "#),
+        "{overview}"
+    );
+    let dom = render("overview", &overview);
+    assert!(
+        dom.contains(r#"<svg id="chart-daily""#),
+        "the chart renders"
+    );
+    assert!(dom.contains(&format!(r#"data-date="{pay}""#)), "{dom}");
+
+    // Batches: the control sum `bank status` prints, each payment with its bank status.
+    let batches = page(addr, &ws, "/console/batches");
+    let batch_line = bank_status
+        .lines()
+        .find(|l| l.starts_with('D'))
+        .unwrap_or_else(|| panic!("a daily batch: {bank_status}"));
+    let cols: Vec<&str> = batch_line.split_whitespace().collect();
+    assert!(
+        batches.contains(&format!("批次 batch {}", cols[0])),
+        "{batches}"
+    );
+    assert!(
+        batches.contains(&format!("金额合计 control sum {}", cols[3])),
+        "{batches}"
+    );
+    let summary_xlsx = format!("daily-{pay}-summary.xlsx");
+    assert!(
+        batches.contains(&format!("/console/reports/{summary_xlsx}")),
+        "{batches}"
+    );
+    let dom = render("batches", &batches);
+    for (code, amount) in &pays {
+        assert!(
+            dom.contains(&format!("<td>{code}</td><td class=\"num\">{amount}")),
+            "{code} {amount}: {dom}"
+        );
+    }
+
+    // The XLSX summary downloads from the console and carries the CSV's totals.
+    let (status, xlsx) = get(
+        addr,
+        operator_tls(&ws),
+        &format!("/console/reports/{summary_xlsx}"),
+    );
+    assert_eq!(status, 200);
+    let csv_path = exported
+        .lines()
+        .find_map(|l| l.strip_prefix("reports: "))
+        .and_then(|l| l.split(" and ").next())
+        .expect("the reports line");
+    let on_disk =
+        std::fs::read(Path::new(csv_path).with_extension("xlsx")).expect("the XLSX beside the CSV");
+    assert_eq!(xlsx.as_ref(), on_disk.as_slice());
+    // Closing the day again (the stored result) writes the same workbook, byte for byte.
+    run_ok(&["settle", "daily", "--date", &pay, "--config", cfg]);
+    let again = std::fs::read(Path::new(csv_path).with_extension("xlsx")).unwrap();
+    assert!(again == on_disk, "the XLSX is a function of the closed day");
+    check_xlsx(&xlsx, &std::fs::read_to_string(csv_path).unwrap());
+    let (status, _) = get(
+        addr,
+        operator_tls(&ws),
+        "/console/reports/..%2Fmedsettle.toml",
+    );
+    assert_eq!(status, 404);
+
+    // Institutions: suspend through the button's own fields, then resume.
+    let institutions = page(addr, &ws, "/console/institutions");
+    for (code, amount) in &pays {
+        assert!(institutions.contains(&format!(r#"data-code="{code}""#)));
+        let row = &institutions[institutions
+            .find(&format!(r#"data-code="{code}""#))
+            .unwrap()..];
+        let row = &row[..row.find("</tr>").unwrap()];
+        assert!(row.contains("正常 active"), "{row}");
+        assert!(
+            row.contains(&format!("{amount} (1 笔)")),
+            "{code} pays {amount}: {row}"
+        );
+    }
+    let anchor = format!(r#"data-code="{}""#, CODES[1]);
+    assert_eq!(
+        attr_after(&institutions, &anchor, "data-action"),
+        "institutions/suspend"
+    );
+    let fields = attr_after(&institutions, &anchor, "data-fields");
+    let mut v: serde_json::Value = serde_json::from_str(&fields).unwrap();
+    v["reason"] = "对账不符 console test".into();
+    let done = act(
+        addr,
+        &ws,
+        "institutions/suspend",
+        &v.to_string(),
+        "console-test-suspend-1",
+    );
+    assert!(done.contains(CODES[1]), "{done}");
+    let settle_status = run_ok(&["settle", "status", "--config", cfg]);
+    assert!(
+        settle_status.contains(&format!(
+            "suspended {}: 对账不符 console test (by operator",
+            CODES[1]
+        )),
+        "{settle_status}"
+    );
+    let institutions = page(addr, &ws, "/console/institutions");
+    let dom = render("institutions", &institutions);
+    for code in CODES {
+        assert!(
+            dom.contains(&format!(r#"<tr class="institution" data-code="{code}">"#)),
+            "{dom}"
+        );
+    }
+    assert!(dom.contains("[IS-RK-2] 对账不符 console test"), "{dom}");
+    assert!(dom.contains("由 operator 于"), "{dom}");
+    assert_eq!(
+        attr_after(&institutions, &anchor, "data-action"),
+        "institutions/resume"
+    );
+    let fields = attr_after(&institutions, &anchor, "data-fields");
+    act(
+        addr,
+        &ws,
+        "institutions/resume",
+        &fields,
+        "console-test-resume-1",
+    );
+    let institutions = page(addr, &ws, "/console/institutions");
+    assert!(!institutions.contains("已暂停 suspended"), "resumed");
+
+    // Message browser: by institution, one record side by side, then by setl_id and msgid.
+    let found = page(
+        addr,
+        &ws,
+        &format!("/console/messages?institution={}", CODES[0]),
+    );
+    let rows = message_rows(&found);
+    assert!(!rows.is_empty(), "{found}");
+    assert!(rows.iter().all(|r| r.2 == CODES[0]), "{rows:?}");
+    let (offset, _, _, msgid) = rows
+        .iter()
+        .find(|r| r.1 == "nhsa.settlement")
+        .cloned()
+        .unwrap_or_else(|| panic!("a settlement record: {rows:?}"));
+    let detail = page(addr, &ws, &format!("/console/messages/{offset}"));
+    for part in [
+        "请求 request as received",
+        "应答 answer as sent",
+        "规范结算 canonical claim",
+    ] {
+        assert!(detail.contains(part), "{part}: {detail}");
+    }
+    let key = "&quot;setl_id&quot;: &quot;";
+    let at = detail
+        .find(key)
+        .unwrap_or_else(|| panic!("a setl_id: {detail}"))
+        + key.len();
+    let setl_id = &detail[at..at + detail[at..].find('&').unwrap()];
+    let by_setl = message_rows(&page(
+        addr,
+        &ws,
+        &format!("/console/messages?setl_id={setl_id}"),
+    ));
+    assert!(
+        by_setl.iter().any(|r| r.0 == offset),
+        "{setl_id}: {by_setl:?}"
+    );
+    assert!(by_setl.len() < rows.len(), "{by_setl:?}");
+    let by_msgid = message_rows(&page(
+        addr,
+        &ws,
+        &format!("/console/messages?institution={}&msgid={msgid}", CODES[0]),
+    ));
+    assert_eq!(
+        by_msgid.iter().map(|r| r.0).collect::<Vec<_>>(),
+        vec![offset]
+    );
+    let none = message_rows(&page(addr, &ws, "/console/messages?from_time=2999-01-01"));
+    assert!(none.is_empty(), "{none:?}");
+    let (status, _) = get(addr, operator_tls(&ws), "/console/messages?drop=table");
+    assert_eq!(status, 400);
+    render("messages", &found);
+    render("message", &detail);
+
+    // Alerts: acknowledge through the button's fields; who is the certificate's name.
+    let alerts = page(addr, &ws, "/console/alerts");
+    assert_eq!(
+        attr_after(&alerts, r#"class="alert""#, "data-action"),
+        "bank/ack"
+    );
+    let fields = attr_after(&alerts, r#"class="alert""#, "data-fields");
+    let done = act(addr, &ws, "bank/ack", &fields, "console-test-ack-1");
+    assert!(done.contains("acknowledged by operator"), "{done}");
+    let alerts = page(addr, &ws, "/console/alerts");
+    let dom = render("alerts", &alerts);
+    assert!(
+        dom.contains(r#"<span class="ack-by">operator</span>"#),
+        "{dom}"
+    );
+    assert!(dom.contains(&name), "the alert names the file: {dom}");
+    let bank_status = run_ok(&["bank", "status", "--config", cfg]);
+    assert!(bank_status.contains("alerts 1 (0 open)"), "{bank_status}");
+    let overview = page(addr, &ws, "/console/");
+    assert!(overview.contains(r#"id="alerts-open">0</a> / 1"#));
+
+    assert!(gw.terminate().success());
+}
+
+/// The rows of a message-browser page: (offset, kind, institution, msgid).
+fn message_rows(html: &str) -> Vec<(u64, String, String, String)> {
+    html.split(r#"<tr class="message" data-offset=""#)
+        .skip(1)
+        .map(|r| {
+            let offset = r[..r.find('"').unwrap()].parse().unwrap();
+            let cells: Vec<String> = r[..r.find("</tr>").unwrap()]
+                .split("<td>")
+                .skip(1)
+                .map(|c| c[..c.find("</td>").unwrap()].to_owned())
+                .collect();
+            (offset, cells[1].clone(), cells[3].clone(), cells[4].clone())
+        })
+        .collect()
+}
+
+/// The XLSX is a zip of the Office Open XML parts: the sheet is named 支付汇总单, its labels
+/// are Chinese first with the CSV's column names, and its amounts are the CSV's to the fen.
+fn check_xlsx(xlsx: &[u8], summary_csv: &str) {
+    use std::io::Read;
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(xlsx)).expect("an XLSX is a zip");
+    let mut part = |name: &str| {
+        let mut s = String::new();
+        zip.by_name(name)
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+            .read_to_string(&mut s)
+            .unwrap();
+        s
+    };
+    assert!(part("xl/workbook.xml").contains(r#"name="支付汇总单""#));
+    let strings = part("xl/sharedStrings.xml");
+    let sheet = part("xl/worksheets/sheet1.xml");
+    assert!(strings.contains("支付总额 pay_total"), "{strings}");
+    let mut rows = summary_csv.lines();
+    let header: Vec<&str> = rows.next().unwrap().split(',').collect();
+    let values: Vec<&str> = rows.next().unwrap().split(',').collect();
+    for column in ["pay_total", "claims_total"] {
+        let i = header.iter().position(|h| *h == column).unwrap();
+        let yuan = values[i];
+        // Written as the number the decimal text names; shortest form, e.g. 1234.5 for 1234.50.
+        let number: f64 = yuan.parse().unwrap();
+        assert!(
+            sheet.contains(&format!("<v>{number}</v>")),
+            "{column} = {yuan} in the sheet: {sheet}"
+        );
+    }
+}
+
+#[test]
+fn init_writes_the_operator_certificate_as_pkcs12_with_a_one_time_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_ok(&["init", "--dir", dir.path().to_str().unwrap()]);
+    let password = out
+        .lines()
+        .find_map(|l| l.split("one-time password: ").nth(1))
+        .unwrap_or_else(|| panic!("a printed password: {out}"))
+        .trim();
+    let p12 = dir.path().join("certs/operator.p12");
+    let (alias, chain, key) = medsettle_ops::init::read_operator_p12(&p12, password).unwrap();
+    assert_eq!(alias, medsettle_ops::init::OPERATOR_P12_ALIAS);
+    let leaf =
+        medsettle_server::tls::load_certificates(&dir.path().join("certs/clients/operator.pem"))
+            .unwrap();
+    assert_eq!(chain[0], leaf[0].to_vec());
+    let pem_key =
+        medsettle_server::tls::load_private_key(&dir.path().join("certs/clients/operator.key"))
+            .unwrap();
+    assert_eq!(key, pem_key.secret_der());
+    assert!(medsettle_ops::init::read_operator_p12(&p12, "not the password").is_err());
+    // A second init prints another password: it is one-time, never stored.
+    let again = run_ok(&["init", "--dir", dir.path().to_str().unwrap(), "--force"]);
+    assert!(!again.contains(password), "{again}");
+}
