@@ -834,9 +834,15 @@ fn prove_final(ws: &Ws, o: &Oracle) {
             "`bank status` lacks {k:?} {n} ({m}):\n{text}"
         );
     }
+    // A receipt that arrives after a later one for the same payment is not applied backwards
+    // and raises a `receipt_forward_only` alert: whether that happens depends on the order the
+    // bank's files reached the inbox, which the kills change. Every other line — and every
+    // alert of another kind — must be the uninterrupted run's.
     assert_eq!(
-        text, o.status_text,
-        "`bank status` after the crashes differs from the uninterrupted run's"
+        without_order_alerts(&text),
+        without_order_alerts(&o.status_text),
+        "`bank status` after the crashes differs from the uninterrupted run's:\n{text}\n---\n{}",
+        o.status_text
     );
 }
 
@@ -1090,4 +1096,19 @@ fn kill9_bank_export_simulate_ingest_with_the_real_binary() {
         "after the kill loop:\n{ENGINE_LOST}: {wrong:#?}\ncommands re-run after a crash that failed by themselves: {failures:#?}"
     );
     eprintln!("bank_crash: total {:?}", t0.elapsed());
+}
+
+/// `bank status` without what depends on the order receipts arrived in: the
+/// `receipt_forward_only` alerts and the alert counts of the summary line.
+fn without_order_alerts(text: &str) -> Vec<String> {
+    text.lines()
+        .filter(|l| {
+            !l.trim_start()
+                .starts_with("ALERT [filedrop.receipt_forward_only]")
+        })
+        .map(|l| match l.find("; alerts ") {
+            Some(i) if l.starts_with("receipt files applied") => l[..i].to_owned(),
+            _ => l.to_owned(),
+        })
+        .collect()
 }
