@@ -143,7 +143,8 @@ fn write_reports(r: &Report, a: &Args) -> Result<(), String> {
         (&a.html, r.to_html()),
     ] {
         if let Some(p) = path {
-            std::fs::write(p, text).map_err(|e| format!("{}: {e}", p.display()))?;
+            medsettle_conformance::write_report_file(p, &text)
+                .map_err(|e| format!("{}: {e}", p.display()))?;
         }
     }
     Ok(())

@@ -255,3 +255,20 @@ fn json_report_names_the_suite_version_and_the_failures() {
     assert_eq!(id2["failed_rule"], "NHSA-ID-4");
     assert!(j["by_rule"]["NHSA-ID-2"]["failed"].as_u64().unwrap() >= 1);
 }
+
+/// A report file is replaced whole: the new text, no temporary file left beside it.
+#[test]
+fn a_report_file_is_replaced_whole() {
+    let dir = std::env::temp_dir().join(format!("medsettle-report-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("report.xml");
+    std::fs::write(&path, "old and much longer text than the new one").unwrap();
+    medsettle_conformance::write_report_file(&path, "new").unwrap();
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
+    let names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -89,13 +89,14 @@ pub fn run(cmd: CertCommand, config: &Config) -> Result<()> {
                 serde_json::from_str(&ok_text(status, &answer)?).context("the gateway's report")?;
             print!("{}", graded.text);
             if let Some(path) = json {
-                std::fs::write(&path, serde_json::to_vec_pretty(&graded)?)
+                let text = serde_json::to_string_pretty(&graded)?;
+                medsettle_conformance::write_report_file(&path, &text)
                     .with_context(|| format!("writing {}", path.display()))?;
             }
             let report = report_of(&graded);
             for (path, text) in [(junit, report.to_junit_xml()), (html, report.to_html())] {
                 if let Some(path) = path {
-                    std::fs::write(&path, text)
+                    medsettle_conformance::write_report_file(&path, &text)
                         .with_context(|| format!("writing {}", path.display()))?;
                 }
             }
