@@ -1,0 +1,1 @@
+//! medsettle-interregion: the cross-region peer protocol (specs/interregion.md).

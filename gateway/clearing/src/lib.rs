@@ -1,0 +1,1 @@
+//! medsettle-clearing: monthly clearing between provinces (specs/interregion.md §clearing).
