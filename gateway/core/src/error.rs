@@ -89,6 +89,12 @@ refusal_codes! {
     ReversalUnsupported = "CORE-REVERSAL-UNSUPPORTED", Sender;
     /// The stored state contradicts itself (e.g. an accumulator would go negative).
     StateInconsistent = "CORE-STATE-INCONSISTENT", Internal;
+    /// A request about a person insured in a peer region that only the insured place can
+    /// answer (1101), or a cross-region visit settled as if it were local.
+    CrossRegion = "CORE-CROSS-REGION", Sender;
+    /// The insured place's split does not fit the summary that was sent (another total,
+    /// another person), or the visit changed while the insured place was asked.
+    PeerSplitMismatch = "CORE-PEER-SPLIT", Internal;
 }
 
 impl std::fmt::Display for RefusalCode {

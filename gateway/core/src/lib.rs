@@ -13,6 +13,7 @@
 
 pub mod calc;
 pub mod catalogue;
+pub mod cross_region;
 mod ctx;
 pub mod error;
 pub mod plausible;
@@ -26,12 +27,13 @@ pub use calc::{
     Accumulator, AccumulatorDelta, CategorySummaryLine, FeeTotals, Split, SplitInput, compute_split,
 };
 pub use catalogue::{Catalogue, CatalogueItem, LineSplit, Quantity, UnitPrice, classify_line};
+pub use cross_region::{CrossStep, PeerSplit, ReversalDraft, SummaryDraft, SummaryIn};
 pub use error::{CoreRefusal, CoreWarning, RefusalCode};
 pub use policy::{PolicyBook, Scheme};
 pub use processor::{Core, CoreOutcome, RequestCtx};
 pub use registry::{PersonRegistry, RegisteredPerson};
 pub use state::{
-    CoreView, FeeLineRecord, MemView, SettlementRecord, SignInRecord, StateChange, Tombstone,
-    Visit, VisitKind, VisitStatus,
+    CoreView, FeeLineRecord, MemView, PeerRef, SettlementRecord, SignInRecord, StateChange,
+    Tombstone, Visit, VisitKind, VisitStatus,
 };
 pub use txn::{CoreAnswer, CoreRequest, SetlInfo};

@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 
 use medsettle_canonical::{
-    CHINA_OFFSET, ClaimKind, IdentityPolicy, Person, RuleId, SettledClaim, check_identities,
+    CHINA_OFFSET, ClaimKind, IdentityPolicy, Person, Ratio, RuleId, SettledClaim, check_identities,
     check_reversal_of, describe,
 };
 use time::OffsetDateTime;
@@ -59,11 +59,11 @@ pub struct Core {
     identity_policy: IdentityPolicy,
 }
 
-fn china(now: OffsetDateTime) -> OffsetDateTime {
+pub(crate) fn china(now: OffsetDateTime) -> OffsetDateTime {
     now.to_offset(CHINA_OFFSET)
 }
 
-fn interface_time(now: OffsetDateTime) -> String {
+pub(crate) fn interface_time(now: OffsetDateTime) -> String {
     china(now)
         .format(format_description!(
             "[year]-[month]-[day] [hour]:[minute]:[second]"
@@ -71,11 +71,11 @@ fn interface_time(now: OffsetDateTime) -> String {
         .expect("formatting a valid date cannot fail")
 }
 
-fn refuse(code: RefusalCode, path: &str, message: impl Into<String>) -> CoreRefusal {
+pub(crate) fn refuse(code: RefusalCode, path: &str, message: impl Into<String>) -> CoreRefusal {
     CoreRefusal::core(code, path, message)
 }
 
-fn full_years(brdy: &str, now: OffsetDateTime) -> u32 {
+pub(crate) fn full_years(brdy: &str, now: OffsetDateTime) -> u32 {
     let Ok(birth) = crate::policy::parse_date("brdy", brdy) else {
         return 0;
     };
@@ -89,7 +89,10 @@ fn full_years(brdy: &str, now: OffsetDateTime) -> u32 {
 
 /// A request whose msgid a 2601 reversed before it arrived is refused, whatever it asks: the
 /// HIS was told there was nothing to reverse and believes the msgid is dead.
-fn refuse_reversed_msgid(ctx: &RequestCtx, view: &dyn CoreView) -> Result<(), CoreRefusal> {
+pub(crate) fn refuse_reversed_msgid(
+    ctx: &RequestCtx,
+    view: &dyn CoreView,
+) -> Result<(), CoreRefusal> {
     match view.tombstone(&ctx.fixmedins_code, &ctx.msgid) {
         None => Ok(()),
         Some(t) => Err(refuse(
@@ -126,7 +129,10 @@ fn is_id_number_shape(s: &str) -> bool {
 /// The ID number a request's certificate names, if the registry can check it: type 02 only; an
 /// empty number is "not sent"; a provincial `card|token` number is checked by the part before
 /// the first `|`, and only when that part has the shape of an ID number (otherwise unchecked).
-fn checkable_id_number<'a>(mdtrt_cert_type: &str, mdtrt_cert_no: &'a str) -> Option<&'a str> {
+pub(crate) fn checkable_id_number<'a>(
+    mdtrt_cert_type: &str,
+    mdtrt_cert_no: &'a str,
+) -> Option<&'a str> {
     if mdtrt_cert_type != CERT_TYPE_ID_NUMBER || mdtrt_cert_no.is_empty() {
         return None;
     }
@@ -160,7 +166,11 @@ fn refuse_foreign_cert(
     }
 }
 
-fn person_or_refuse(view: &dyn CoreView, psn_no: &str, path: &str) -> Result<Person, CoreRefusal> {
+pub(crate) fn person_or_refuse(
+    view: &dyn CoreView,
+    psn_no: &str,
+    path: &str,
+) -> Result<Person, CoreRefusal> {
     view.person(psn_no).ok_or_else(|| {
         refuse(
             RefusalCode::PersonUnknown,
@@ -261,7 +271,7 @@ impl Core {
         }
     }
 
-    fn mint_id(&self, ctx: &RequestCtx) -> String {
+    pub(crate) fn mint_id(&self, ctx: &RequestCtx) -> String {
         let t = china(ctx.now)
             .format(format_description!(
                 "[year][month][day][hour][minute][second]"
@@ -275,7 +285,7 @@ impl Core {
         )
     }
 
-    fn scheme_for(
+    pub(crate) fn scheme_for(
         &self,
         person: &Person,
         insutype: &str,
@@ -461,6 +471,7 @@ impl Core {
             inst_level: ctx.inst_level,
             mdtrtarea_admvs: ctx.mdtrtarea_admvs,
             status: VisitStatus::Open,
+            remote_insuplc_admdvs: None,
         };
         Ok(CoreOutcome::answer(
             CoreAnswer::Visit {
@@ -474,7 +485,7 @@ impl Core {
 
     /// The visit, checked to be this institution's, this person's, of this kind and not
     /// cancelled.
-    fn open_visit_of(
+    pub(crate) fn open_visit_of(
         &self,
         ctx: &RequestCtx,
         view: &dyn CoreView,
@@ -587,7 +598,7 @@ impl Core {
         let mut warnings = Vec::new();
         let mut seen: BTreeSet<(String, String)> = BTreeSet::new();
         // visits are few per request; look each up once
-        let mut visits: Vec<(Visit, Vec<FeeLineRecord>, &Scheme)> = Vec::new();
+        let mut visits: Vec<(Visit, Vec<FeeLineRecord>, Ratio)> = Vec::new();
         for (i, line) in lines.iter().enumerate() {
             let path = format!("input.feedetail[{i}]");
             if !visits.iter().any(|(v, _, _)| v.mdtrt_id == line.mdtrt_id) {
@@ -604,11 +615,20 @@ impl Core {
                         ),
                     ));
                 }
-                let person = person_or_refuse(view, &visit.psn_no, &format!("{path}.psn_no"))?;
-                let scheme = self.scheme_for(&person, &visit.insutype, ctx)?;
-                visits.push((visit, existing, scheme));
+                let preselfpay_prop = match visit.remote_insuplc_admdvs {
+                    // The insured place applies its own 乙类 proportion to the summary; the
+                    // line answer shows this place's, or none when this place has no scheme.
+                    Some(_) => self.local_preselfpay_prop(&visit.insutype, ctx),
+                    None => {
+                        let person =
+                            person_or_refuse(view, &visit.psn_no, &format!("{path}.psn_no"))?;
+                        self.scheme_for(&person, &visit.insutype, ctx)?
+                            .preselfpay_prop_default
+                    }
+                };
+                visits.push((visit, existing, preselfpay_prop));
             }
-            let (visit, existing, scheme) = visits
+            let (visit, existing, preselfpay_prop) = visits
                 .iter()
                 .find(|(v, _, _)| v.mdtrt_id == line.mdtrt_id)
                 .expect("just inserted");
@@ -632,7 +652,7 @@ impl Core {
             }
             let (split, warning) = classify_line(
                 &self.catalogue,
-                scheme.preselfpay_prop_default,
+                *preselfpay_prop,
                 &path,
                 &line.med_list_codg,
                 line.cnt,
@@ -779,7 +799,7 @@ impl Core {
 
     // ------------------------------------------------------------ settlement
 
-    fn refuse_reused_msgid(
+    pub(crate) fn refuse_reused_msgid(
         &self,
         ctx: &RequestCtx,
         view: &dyn CoreView,
@@ -794,7 +814,11 @@ impl Core {
         Ok(())
     }
 
-    fn fresh_setl_id(&self, ctx: &RequestCtx, view: &dyn CoreView) -> Result<String, CoreRefusal> {
+    pub(crate) fn fresh_setl_id(
+        &self,
+        ctx: &RequestCtx,
+        view: &dyn CoreView,
+    ) -> Result<String, CoreRefusal> {
         let id = self.mint_id(ctx);
         if view.settlement(&id).is_some() {
             return Err(refuse(
@@ -819,6 +843,16 @@ impl Core {
             self.refuse_reused_msgid(ctx, view)?;
         }
         let visit = self.open_visit_of(ctx, view, &r.mdtrt_id, &r.psn_no, kind, "input.data")?;
+        if let Some(insuplc) = visit.remote_insuplc_admdvs {
+            return Err(refuse(
+                RefusalCode::CrossRegion,
+                "insuplc_admdvs",
+                format!(
+                    "visit {} is of a person insured at {insuplc}: it is settled by that region, so the request must name it as insuplc_admdvs",
+                    visit.mdtrt_id
+                ),
+            ));
+        }
         let person = person_or_refuse(view, &r.psn_no, "input.data.psn_no")?;
         refuse_foreign_cert(
             &person,
@@ -983,6 +1017,7 @@ impl Core {
                 delta: split.delta.clone(),
                 feedetl_sn: lines.iter().map(|l| l.feedetl_sn.clone()).collect(),
                 reversed_by: None,
+                peer: None,
             })),
             StateChange::PutMsgidIndex {
                 fixmedins_code: ctx.fixmedins_code.clone(),
@@ -1121,7 +1156,7 @@ impl Core {
         self.reverse(original, ctx, view, "2601")
     }
 
-    fn reverse(
+    pub(crate) fn reverse(
         &self,
         mut original: SettlementRecord,
         ctx: &RequestCtx,
@@ -1183,6 +1218,7 @@ impl Core {
             delta: AccumulatorDelta::default(),
             feedetl_sn: covered.clone(),
             reversed_by: None,
+            peer: None,
         })));
         changes.push(StateChange::PutMsgidIndex {
             fixmedins_code: ctx.fixmedins_code.clone(),
@@ -1218,7 +1254,7 @@ impl Core {
     }
 }
 
-fn setlinfo(
+pub(crate) fn setlinfo(
     claim: &SettledClaim,
     person: &Person,
     mdtrt_cert_type: Option<String>,

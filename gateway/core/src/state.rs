@@ -41,6 +41,10 @@ pub struct Visit {
     pub inst_level: InstitutionLevel,
     pub mdtrtarea_admvs: Admdvs,
     pub status: VisitStatus,
+    /// A visit of a person insured in a peer region (cross-region, F4): the person is not in
+    /// this gateway's registry, and the insured place settles it from a fee-category summary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_insuplc_admdvs: Option<Admdvs>,
 }
 
 /// An uploaded fee line with its classification.
@@ -70,6 +74,21 @@ pub struct SettlementRecord {
     pub feedetl_sn: Vec<String>,
     /// `setl_id` of the reversal, once reversed.
     pub reversed_by: Option<String>,
+    /// A settlement split by a peer insured place (cross-region, F4): where, and under which
+    /// message and settlement id the peer knows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer: Option<PeerRef>,
+}
+
+/// How the insured place knows a cross-region settlement or reversal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerRef {
+    /// The insured place (参保地).
+    pub insuplc_admdvs: Admdvs,
+    /// The peer message that settled (or reversed) it.
+    pub msgid: String,
+    /// The insured place's own settlement id.
+    pub setl_id: String,
 }
 
 /// A 9001 sign-in.
