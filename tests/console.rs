@@ -4,10 +4,13 @@
 //! (screenshots under `target/test-artifacts/`). Also: `init`'s PKCS#12 operator certificate,
 //! and the XLSX payment summary beside the CSV.
 //!
-//! Chromium cannot present the client certificate by itself here (that needs an NSS database
-//! with the PKCS#12 imported, `pk12util` from libnss3-tools, and an AutoSelectCertificateForUrls
-//! policy), so the test fetches each page over mutual TLS with the Rust client and has
-//! Chromium render the fetched document: the pages are self-contained (assets inlined).
+//! The overview is also opened by Chromium presenting the operator certificate itself (NSS
+//! database with `certs/operator.p12` imported by `pk12util`, an AutoSelectCertificateForUrls
+//! policy bind-mounted over `/etc/chromium` in a user and mount namespace: see
+//! [`chromium_over_mtls`]); the other pages are fetched over mutual TLS with the Rust client and
+//! Chromium renders the fetched document (the pages are self-contained, assets inlined). The
+//! batches' forms are posted as Chromium posts them; the charts' figures and the workbooks'
+//! totals are compared with the operator API's (`bank status`) to the fen.
 
 mod common;
 
@@ -191,9 +194,49 @@ fn the_console_shows_the_day_and_its_actions_in_headless_chromium() {
     let gw = ws.serve_env(&[], &[("MEDSETTLE_LOG", "warn")]);
     outpatient_visits(&ws, gw.addr, &CODES, 2, today);
     assert!(gw.terminate().success());
-    let exported = run_ok(&["bank", "export", "--date", &pay, "--config", cfg]);
+    // The day is closed (支付汇总单 approved by nobody yet: no payment file).
+    let exported = run_ok(&["settle", "daily", "--date", &pay, "--config", cfg]);
     let pays = pay_lines(&exported);
     assert_eq!(pays.len(), 2, "{exported}");
+
+    let gw = ws.serve_env(&[], &[("MEDSETTLE_LOG", "warn")]);
+    let addr = gw.addr;
+
+    // Batches: the closed pay date waits for approval; approve it with the page's form, twice
+    // (a double submit): done once, the second answer is the stored one.
+    let daily = page(addr, &ws, "/console/batches?kind=daily");
+    let anchor = format!(r#"<tr class="approval" data-date="{pay}">"#);
+    assert!(daily.contains(&anchor), "{daily}");
+    let form = form_fields(&daily, &anchor);
+    assert_eq!(form.0, "bank/export");
+    assert!(
+        form.1.contains(&("date".to_owned(), pay.clone())),
+        "{form:?}"
+    );
+    let first = post_form(addr, &ws, &form.0, &form.1);
+    assert!(
+        first.contains(r#"data-replayed="false" data-ok="true""#),
+        "{first}"
+    );
+    assert!(first.contains("dropped "), "{first}");
+    let second = post_form(addr, &ws, &form.0, &form.1);
+    assert!(
+        second.contains(r#"data-replayed="true" data-ok="true""#),
+        "{second}"
+    );
+    // The operator API says the batch is dropped, once.
+    let bank_status = run_ok(&["bank", "status", "--config", cfg]);
+    let d_lines: Vec<&str> = bank_status.lines().filter(|l| l.starts_with('D')).collect();
+    assert_eq!(d_lines.len(), 1, "{bank_status}");
+    assert!(d_lines[0].contains("Dropped"), "{bank_status}");
+    let daily = page(addr, &ws, "/console/batches?kind=daily");
+    assert!(!daily.contains(&anchor), "approved: no longer waiting");
+    // A form of another site is refused (the browser presents the certificate by itself).
+    let (status, _, body) = post_form_from(addr, &ws, &form.0, &form.1, "https://evil.example");
+    assert_eq!(status, 403, "{}", String::from_utf8_lossy(&body));
+
+    // The bank answers; "ingest now" from the batches page (the gateway's own inbox watcher
+    // may take the file first: either way it is applied once).
     run_ok(&["bank", "simulate", "--once", "--config", cfg]);
     let inbox = ws.path().join("data/bank/inbox");
     let name = std::fs::read_dir(&inbox)
@@ -203,7 +246,12 @@ fn the_console_shows_the_day_and_its_actions_in_headless_chromium() {
         .expect("a receipt in the inbox");
     let mut other = std::fs::read(inbox.join(&name)).unwrap();
     let trigger = std::fs::read(inbox.join(format!("{name}.ok"))).unwrap();
-    run_ok(&["bank", "ingest", "--config", cfg]);
+    let batches = page(addr, &ws, "/console/batches");
+    let ingest = form_fields(&batches, r#"id="ingest-panel""#);
+    assert_eq!(ingest.0, "bank/ingest");
+    let done = post_form(addr, &ws, &ingest.0, &ingest.1);
+    assert!(done.contains("receipt files: "), "{done}");
+    let bank_status = wait_for_bank(cfg, |s| s.contains("all payments: Paid 2"));
     other.push(b'\n');
     let announced = medsettle_bank::trigger::parse(&trigger).unwrap();
     let t = medsettle_bank::trigger::TriggerFile::for_file(
@@ -218,10 +266,12 @@ fn the_console_shows_the_day_and_its_actions_in_headless_chromium() {
         medsettle_bank::trigger::render(&t).unwrap(),
     )
     .unwrap();
-    assert!(run_ok(&["bank", "ingest", "--config", cfg]).contains("ALERT"));
+    let batches = page(addr, &ws, "/console/batches");
+    let ingest = form_fields(&batches, r#"id="ingest-panel""#);
+    post_form(addr, &ws, &ingest.0, &ingest.1);
+    wait_for_bank(cfg, |s| s.contains("alerts 1 (1 open)"));
+    drop(bank_status);
 
-    let gw = ws.serve_env(&[], &[("MEDSETTLE_LOG", "warn")]);
-    let addr = gw.addr;
     // One more visit on this gateway, so its /metrics has requests by transaction.
     outpatient_visits(&ws, addr, &CODES[..1], 1, today);
     let bank_status = run_ok(&["bank", "status", "--config", cfg]);
@@ -260,6 +310,12 @@ fn the_console_shows_the_day_and_its_actions_in_headless_chromium() {
         dom.contains(r#"<svg id="chart-daily""#),
         "the chart renders"
     );
+    assert!(dom.contains(&format!(r#"data-date="{pay}""#)), "{dom}");
+    check_charts(addr, &ws, &overview, &bank_status, &pay, today);
+    // Chromium itself, presenting the operator certificate: the overview over mutual TLS.
+    let dom = chromium_over_mtls(&ws, addr, "/console/");
+    assert!(dom.contains(r#"<body data-page="">"#), "{dom}");
+    assert!(dom.contains(r#"<svg id="chart-daily""#), "{dom}");
     assert!(dom.contains(&format!(r#"data-date="{pay}""#)), "{dom}");
 
     // Batches: the control sum `bank status` prints, each payment with its bank status.
@@ -310,6 +366,131 @@ fn the_console_shows_the_day_and_its_actions_in_headless_chromium() {
     let again = std::fs::read(Path::new(csv_path).with_extension("xlsx")).unwrap();
     assert!(again == on_disk, "the XLSX is a function of the closed day");
     check_xlsx(&xlsx, &std::fs::read_to_string(csv_path).unwrap());
+
+    // The per-claim detail as a workbook: its totals are the detail CSV's and the batch's
+    // control sum `bank status` prints, to the fen.
+    let control_fen = fen(cols[3]);
+    let (status, detail_xlsx) = get(
+        addr,
+        operator_tls(&ws),
+        &format!("/console/xlsx/daily-{pay}-detail.xlsx"),
+    );
+    assert_eq!(status, 200);
+    assert!(batches.contains(&format!("/console/xlsx/daily-{pay}-detail.xlsx")));
+    let rows = xlsx_rows(&detail_xlsx, "xl/worksheets/sheet1.xml");
+    let detail_csv = std::fs::read_to_string(
+        Path::new(csv_path).with_file_name(format!("daily-{pay}-detail.csv")),
+    )
+    .unwrap();
+    let header: Vec<&str> = detail_csv.lines().next().unwrap().split(',').collect();
+    let total = rows
+        .iter()
+        .find(|r| r.first().map(String::as_str) == Some("合计 total"))
+        .unwrap_or_else(|| panic!("a totals row: {rows:?}"));
+    for column in ["fund_amount", "daily_amount"] {
+        let i = header.iter().position(|h| *h == column).unwrap();
+        let sum: i64 = detail_csv
+            .lines()
+            .skip(1)
+            .map(|l| fen(l.split(',').nth(i).unwrap()))
+            .sum();
+        assert_eq!(fen(&total[i]), sum, "{column}: {total:?}");
+    }
+    let pay_row = rows
+        .iter()
+        .find(|r| r.first().map(String::as_str) == Some("支付合计 pay_total"))
+        .unwrap_or_else(|| panic!("a pay total: {rows:?}"));
+    assert_eq!(fen(&pay_row[1]), control_fen, "pay total = control sum");
+    // The batch as a workbook: its total is the control sum, its payments the bank's.
+    let (status, batch_xlsx) = get(
+        addr,
+        operator_tls(&ws),
+        &format!("/console/xlsx/batch-{}.xlsx", cols[0]),
+    );
+    assert_eq!(status, 200);
+    let rows = xlsx_rows(&batch_xlsx, "xl/worksheets/sheet1.xml");
+    let total = rows
+        .iter()
+        .find(|r| r.first().map(String::as_str) == Some("合计 total"))
+        .unwrap_or_else(|| panic!("a totals row: {rows:?}"));
+    assert_eq!(fen(&total[3]), control_fen);
+    assert_eq!(total[1], "2 payments");
+    assert!(
+        rows.iter()
+            .any(|r| r.first().map(String::as_str) == Some("paid (2)")),
+        "{rows:?}"
+    );
+
+    // The annual clearing (every payment final), then its workbook against `bank status`.
+    let files = tempfile::tempdir().unwrap();
+    let amounts = files.path().join("amounts.csv");
+    let scores = files.path().join("scores.csv");
+    std::fs::write(
+        &amounts,
+        format!(
+            "fixmedins_code,amount\n{},100000.00\n{},2345.67\n",
+            CODES[0], CODES[1]
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        &scores,
+        format!("fixmedins_code,score\n{},95\n{},88\n", CODES[0], CODES[1]),
+    )
+    .unwrap();
+    let year = today.year().to_string();
+    let annual = run_ok(&[
+        "settle",
+        "year",
+        "--year",
+        &year,
+        "--as-of",
+        &pay,
+        "--amounts",
+        amounts.to_str().unwrap(),
+        "--scores",
+        scores.to_str().unwrap(),
+        "--pay-date",
+        &pay,
+        "--config",
+        cfg,
+    ]);
+    assert!(annual.contains("annual clearing"), "{annual}");
+    let bank_status = run_ok(&["bank", "status", "--config", cfg]);
+    let a_line = bank_status
+        .lines()
+        .find(|l| l.starts_with('A'))
+        .unwrap_or_else(|| panic!("an annual batch: {bank_status}"));
+    let a_cols: Vec<&str> = a_line.split_whitespace().collect();
+    let annual_page = page(addr, &ws, "/console/batches?kind=annual");
+    assert!(
+        annual_page.contains(&format!("批次 batch {}", a_cols[0])),
+        "{annual_page}"
+    );
+    assert!(
+        !annual_page.contains(&format!("批次 batch {}", cols[0])),
+        "daily batches are not annual"
+    );
+    let detail = page(addr, &ws, &format!("/console/batches/{}", a_cols[0]));
+    assert!(
+        detail.contains(&format!("/console/xlsx/annual-{year}.xlsx")),
+        "{detail}"
+    );
+    let (status, annual_xlsx) = get(
+        addr,
+        operator_tls(&ws),
+        &format!("/console/xlsx/annual-{year}.xlsx"),
+    );
+    assert_eq!(status, 200);
+    let rows = xlsx_rows(&annual_xlsx, "xl/worksheets/sheet1.xml");
+    let total = rows
+        .iter()
+        .find(|r| r.first().map(String::as_str) == Some("合计 total"))
+        .unwrap_or_else(|| panic!("a totals row: {rows:?}"));
+    assert_eq!(fen(&total[3]), fen(a_cols[3]), "{a_line}: {total:?}");
+    assert_eq!(total[1], format!("{} payments", a_cols[2]));
+    let (status, _) = get(addr, operator_tls(&ws), "/console/xlsx/annual-1999.xlsx");
+    assert_eq!(status, 404);
     let (status, _) = get(
         addr,
         operator_tls(&ws),
@@ -530,4 +711,350 @@ fn init_writes_the_operator_certificate_as_pkcs12_with_a_one_time_password() {
     // A second init prints another password: it is one-time, never stored.
     let again = run_ok(&["init", "--dir", dir.path().to_str().unwrap(), "--force"]);
     assert!(!again.contains(password), "{again}");
+}
+
+/// A decimal yuan text (`1234.5`, `-0.05`, `12`) as integer fen, without floating point.
+fn fen(text: &str) -> i64 {
+    let (neg, t) = text.strip_prefix('-').map_or((false, text), |t| (true, t));
+    let (int, frac) = t.split_once('.').unwrap_or((t, ""));
+    assert!(frac.len() <= 2, "`{text}` has more than two decimals");
+    let f: i64 = format!("{frac:0<2}").parse().unwrap();
+    let v = int.parse::<i64>().unwrap() * 100 + f;
+    if neg { -v } else { v }
+}
+
+/// The rows of a worksheet of an XLSX (read with the zip reader): each cell's text (shared
+/// strings resolved, numbers as written), in column order, empty cells as "".
+fn xlsx_rows(xlsx: &[u8], sheet: &str) -> Vec<Vec<String>> {
+    use std::io::Read;
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(xlsx)).expect("an XLSX is a zip");
+    let mut part = |name: &str| {
+        let mut s = String::new();
+        if let Ok(mut f) = zip.by_name(name) {
+            f.read_to_string(&mut s).unwrap();
+        }
+        s
+    };
+    let xml_text = |t: &str| unescape(t);
+    let strings: Vec<String> = part("xl/sharedStrings.xml")
+        .split("<si>")
+        .skip(1)
+        .map(|si| {
+            si.split("<t")
+                .skip(1)
+                .map(|t| {
+                    let t = &t[t.find('>').unwrap() + 1..];
+                    xml_text(&t[..t.find("</t>").unwrap_or(0)])
+                })
+                .collect::<String>()
+        })
+        .collect();
+    let sheet = part(sheet);
+    let col_index = |r: &str| {
+        r.bytes()
+            .take_while(u8::is_ascii_uppercase)
+            .fold(0usize, |n, b| n * 26 + usize::from(b - b'A' + 1))
+            - 1
+    };
+    sheet
+        .split("<row ")
+        .skip(1)
+        .map(|row| {
+            let row = &row[..row.find("</row>").unwrap_or(row.len())];
+            let mut cells: Vec<String> = Vec::new();
+            for c in row.split("<c ").skip(1) {
+                let head = &c[..c.find('>').unwrap()];
+                let r = head.split("r=\"").nth(1).unwrap();
+                let i = col_index(&r[..r.find('"').unwrap()]);
+                let shared = head.contains("t=\"s\"");
+                let v = c
+                    .split("<v>")
+                    .nth(1)
+                    .map(|v| xml_text(&v[..v.find("</v>").unwrap()]))
+                    .unwrap_or_default();
+                let v = if shared {
+                    strings[v.parse::<usize>().unwrap()].clone()
+                } else {
+                    v
+                };
+                if cells.len() <= i {
+                    cells.resize(i + 1, String::new());
+                }
+                cells[i] = v;
+            }
+            cells
+        })
+        .collect()
+}
+
+/// The action and fields of the first action form after `anchor`: (action, fields with the
+/// operation id), as the page rendered them.
+fn form_fields(html: &str, anchor: &str) -> (String, Vec<(String, String)>) {
+    let from = html
+        .find(anchor)
+        .unwrap_or_else(|| panic!("{anchor} in the page"));
+    let rest = &html[from..];
+    let form = &rest[rest
+        .find(r#"<form method="post" class="act-form""#)
+        .expect("a form")..];
+    let form = &form[..form.find("</form>").unwrap()];
+    let action = attr_after(form, "<form", "data-action");
+    let fields = form
+        .split("<input type=\"hidden\" ")
+        .skip(1)
+        .map(|i| {
+            (
+                attr_after(i, "name=", "name"),
+                attr_after(i, "value=", "value"),
+            )
+        })
+        .collect();
+    (action, fields)
+}
+
+fn form_body(fields: &[(String, String)]) -> String {
+    fields
+        .iter()
+        .map(|(k, v)| {
+            let enc = |t: &str| {
+                t.bytes()
+                    .map(|b| {
+                        if b.is_ascii_alphanumeric() || b"-_.".contains(&b) {
+                            char::from(b).to_string()
+                        } else {
+                            format!("%{b:02X}")
+                        }
+                    })
+                    .collect::<String>()
+            };
+            format!("{}={}", enc(k), enc(v))
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// Submit a console form as Chromium does (form encoding, `Origin`, `Sec-Fetch-Site`).
+fn post_form_from(
+    addr: std::net::SocketAddr,
+    ws: &Workspace,
+    action: &str,
+    fields: &[(String, String)],
+    origin: &str,
+) -> (u16, http::HeaderMap, Bytes) {
+    let site = if origin == format!("https://{addr}") {
+        "same-origin"
+    } else {
+        "cross-site"
+    };
+    runtime().block_on(async {
+        let mut conn = his::HisConnection::connect(addr, operator_tls(ws))
+            .await
+            .unwrap();
+        conn.post_with_headers(
+            &format!("/console/act/{action}"),
+            "application/x-www-form-urlencoded",
+            &[
+                ("origin".into(), origin.into()),
+                ("host".into(), addr.to_string()),
+                ("sec-fetch-site".into(), site.into()),
+            ],
+            Bytes::from(form_body(fields)),
+        )
+        .await
+        .unwrap()
+    })
+}
+
+fn post_form(
+    addr: std::net::SocketAddr,
+    ws: &Workspace,
+    action: &str,
+    fields: &[(String, String)],
+) -> String {
+    let (status, _, body) = post_form_from(addr, ws, action, fields, &format!("https://{addr}"));
+    let text = String::from_utf8_lossy(&body).into_owned();
+    assert_eq!(status, 200, "{action}: {text}");
+    text
+}
+
+/// `bank status` once `done` holds (the gateway's inbox watcher runs on its own), within 30 s.
+fn wait_for_bank(cfg: &str, done: impl Fn(&str) -> bool) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let s = run_ok(&["bank", "status", "--config", cfg]);
+        if done(&s) {
+            return s;
+        }
+        assert!(std::time::Instant::now() < deadline, "{s}");
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+}
+
+/// Each chart's figures against the operator API's and the gateway's own `/metrics`.
+fn check_charts(
+    addr: std::net::SocketAddr,
+    ws: &Workspace,
+    overview: &str,
+    bank_status: &str,
+    pay: &str,
+    today: time::Date,
+) {
+    let batch_line = bank_status.lines().find(|l| l.starts_with('D')).unwrap();
+    let cols: Vec<&str> = batch_line.split_whitespace().collect();
+    // Daily disbursement: the day's bar is the batch's control sum; its level segments add up.
+    let day = attr_after(overview, &format!(r#"data-date="{pay}""#), "data-value");
+    assert_eq!(day.parse::<i64>().unwrap(), fen(cols[3]), "{batch_line}");
+    let g = &overview[overview.find(&format!(r#"data-date="{pay}""#)).unwrap()..];
+    let g = &g[..g.find("</g>").unwrap()];
+    let segs: i64 = g
+        .split(r#"<rect class="seg" "#)
+        .skip(1)
+        .map(|r| {
+            attr_after(r, "data-value", "data-value")
+                .parse::<i64>()
+                .unwrap()
+        })
+        .sum();
+    assert_eq!(segs, fen(cols[3]), "{g}");
+    // Instant share: paid = the batch's paid total (`bank status`), the whole batch here.
+    let paid = attr_after(
+        overview,
+        &format!(r#"<tr class="share" data-date="{pay}""#),
+        "data-paid",
+    );
+    assert_eq!(fen(&paid), fen(cols[3]));
+    assert!(
+        bank_status.contains(&format!("Paid 2 ({})", cols[3])),
+        "{bank_status}"
+    );
+    // Days to pay: settled today, paid (value date) on the pay date.
+    let pay_date = time::Date::parse(
+        pay,
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .unwrap();
+    let days = (pay_date - today).whole_days();
+    for code in CODES {
+        let v = attr_after(overview, &format!(r#"data-key="{code}""#), "data-value");
+        assert_eq!(v.parse::<i64>().unwrap(), days * 10, "{code}");
+    }
+    // Requests per transaction: the gateway's own counter (this gateway started within the
+    // hour, so the window is from its start).
+    let (status, metrics) = get(addr, operator_tls(ws), "/metrics");
+    assert_eq!(status, 200);
+    let metrics = String::from_utf8_lossy(&metrics).into_owned();
+    let count_2207: u64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("medsettle_requests_total{infno=\"2207\""))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert!(count_2207 > 0, "{metrics}");
+    let v = attr_after(
+        overview,
+        r#"<g class="bar-row" data-key="2207""#,
+        "data-value",
+    );
+    assert_eq!(v.parse::<u64>().unwrap(), count_2207);
+    assert!(
+        overview.contains(r#"<span id="traffic-p99">≤ "#),
+        "{overview}"
+    );
+}
+
+/// Open `path` on the gateway in headless Chromium with the operator certificate presented
+/// by Chromium itself: `certs/operator.p12` imported with `pk12util` into the NSS database
+/// of a temporary HOME, the gateway's CA trusted there, and an `AutoSelectCertificateForUrls`
+/// policy. Linux Chromium reads policies only from `/etc/chromium/policies/managed`; rather
+/// than writing there, Chromium runs in its own user and mount namespace (`unshare`, no
+/// root needed where unprivileged user namespaces are enabled) in which a temporary
+/// directory is bind-mounted over `/etc/chromium`. The DOM after load (`--dump-dom`).
+fn chromium_over_mtls(ws: &Workspace, addr: std::net::SocketAddr, path: &str) -> String {
+    for tool in ["pk12util", "certutil", "unshare"] {
+        assert!(
+            Command::new("sh")
+                .args(["-c", &format!("command -v {tool}")])
+                .output()
+                .unwrap()
+                .status
+                .success(),
+            "{tool} is not installed (apt-get install libnss3-tools util-linux; .ci/test installs them)"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let nssdb = home.join(".pki/nssdb");
+    std::fs::create_dir_all(&nssdb).unwrap();
+    let db = format!("sql:{}", nssdb.display());
+    // The PKCS#12 `init` writes, written again under a password this test knows (`init`
+    // prints its one-time password and keeps it nowhere).
+    let password = "console-test-p12";
+    let p12 = ws.path().join("certs/operator.p12");
+    medsettle_ops::init::write_operator_p12(
+        &p12,
+        &ws.path().join("certs/clients/operator.pem"),
+        &ws.path().join("certs/clients/operator.key"),
+        &ws.ca(),
+        password,
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&["certutil", "-N", "-d", &db, "--empty-password"]);
+    run(&[
+        "pk12util",
+        "-i",
+        p12.to_str().unwrap(),
+        "-d",
+        &db,
+        "-W",
+        password,
+    ]);
+    run(&[
+        "certutil",
+        "-A",
+        "-n",
+        "medsettle-ca",
+        "-t",
+        "C,,",
+        "-i",
+        ws.ca().to_str().unwrap(),
+        "-d",
+        &db,
+    ]);
+    let etc = dir.path().join("etc-chromium");
+    std::fs::create_dir_all(etc.join("policies/managed")).unwrap();
+    if let Ok(prefs) = std::fs::read("/etc/chromium/master_preferences") {
+        std::fs::write(etc.join("master_preferences"), prefs).unwrap();
+    }
+    let pattern = serde_json::json!({ "pattern": format!("https://{addr}"), "filter": {} });
+    std::fs::write(
+        etc.join("policies/managed/medsettle-test.json"),
+        serde_json::json!({ "AutoSelectCertificateForUrls": [pattern.to_string()] }).to_string(),
+    )
+    .unwrap();
+    let script = format!(
+        "mount --bind '{}' /etc/chromium && exec {CHROMIUM} --headless --no-sandbox --disable-gpu \
+         --no-first-run --disable-background-networking --disable-component-update --disable-sync \
+         --user-data-dir='{}' --dump-dom 'https://{addr}{path}'",
+        etc.display(),
+        dir.path().join("profile").display()
+    );
+    let out = Command::new("unshare")
+        .args(["--user", "--map-root-user", "--mount", "sh", "-c", &script])
+        .env("HOME", &home)
+        .output()
+        .expect("run unshare");
+    let dom = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success() && dom.contains("</html>"),
+        "Chromium over mutual TLS: {}\n{dom}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dom
 }

@@ -32,6 +32,15 @@
       else { button.disabled = false; }
     }).catch(function (e) { show(String(e)); button.disabled = false; });
   }
+  // Action forms (POST /console/act/<action>): confirm, then submit once; the operation id is
+  // in the form, so a second submit would be answered with the first result anyway.
+  document.addEventListener("submit", function (ev) {
+    var f = ev.target;
+    if (!f || !f.classList || !f.classList.contains("act-form")) { return; }
+    if (!window.confirm(f.getAttribute("data-confirm") || "确认? / Confirm?")) { ev.preventDefault(); return; }
+    var b = f.querySelector("button");
+    if (b) { window.setTimeout(function () { b.disabled = true; }, 0); }
+  });
   document.addEventListener("click", function (ev) {
     var t = ev.target;
     if (t && t.classList && t.classList.contains("act")) { ev.preventDefault(); act(t); }

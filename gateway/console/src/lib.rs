@@ -14,6 +14,9 @@
 
 use std::fmt::Write as _;
 
+mod charts;
+pub use charts::*;
+
 /// The console's stylesheet, embedded.
 pub const CSS: &str = include_str!("../assets/console.css");
 /// The console's script (confirmation, then the `/ops` action), embedded.
@@ -202,15 +205,6 @@ fn json_string(text: &str) -> String {
 // Overview
 // ---------------------------------------------------------------------------------------------
 
-/// One day's disbursement: the daily payments with that pay date, summed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DayAmount {
-    /// `YYYY-MM-DD`.
-    pub date: String,
-    pub amount_fen: i64,
-    pub payments: u64,
-}
-
 /// A settlement date not yet closed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpenDay {
@@ -254,7 +248,7 @@ pub struct Overview {
     /// histogram bucket (`≤ 0.05 s`), when the registry was read.
     pub request_p99: Option<String>,
     pub metrics_note: String,
-    pub daily_disbursement: Vec<DayAmount>,
+    pub charts: Charts,
 }
 
 fn years(list: &[i32]) -> String {
@@ -389,106 +383,49 @@ pub fn overview(o: &Overview) -> String {
         "requests",
         &requests,
     ));
+    let c = &o.charts;
     body.push_str(&panel(
-        "每日拨付 Daily disbursement (金额 yuan)",
+        "每日拨付 Daily disbursement by institution level (金额 yuan)",
         "chart",
-        &disbursement_chart(&o.daily_disbursement),
+        &disbursement_chart(&c.disbursement),
+    ));
+    body.push_str(&panel(
+        "结算到到账 Days to pay (结算日 → 银行起息日 settlement date → value date)",
+        "days-to-pay",
+        &days_to_pay_chart(&c.days_to_pay),
+    ));
+    body.push_str(&panel(
+        "即时结算占比 Instant share (日结已支付 / 基金支付 paid daily / fund amount)",
+        "instant-share",
+        &instant_share_chart(&c.instant_share),
+    ));
+    body.push_str(&panel(
+        "请求速率与延迟 Request rate and latency (最近一小时 last hour)",
+        "traffic",
+        &c.traffic.as_ref().map_or_else(
+            || {
+                format!(
+                    "<p class=\"note\" id=\"traffic-note\">{}</p>",
+                    escape(&o.metrics_note)
+                )
+            },
+            traffic_chart,
+        ),
     ));
     layout(Page::Overview, &o.generated_at, &body)
-}
-
-/// Height of the chart's plot area, px.
-const CHART_HEIGHT: i64 = 160;
-/// Width of one day's bar slot, px.
-const CHART_SLOT: i64 = 56;
-
-/// Daily disbursement per pay date as an inline SVG bar chart, scaled in integers.
-pub fn disbursement_chart(days: &[DayAmount]) -> String {
-    if days.is_empty() {
-        return "<p class=\"note\" id=\"chart-empty\">尚无日结支付 no daily payments yet</p>"
-            .into();
-    }
-    let max = days
-        .iter()
-        .map(|d| d.amount_fen.max(0))
-        .max()
-        .unwrap_or(0)
-        .max(1);
-    let n = i64::try_from(days.len()).unwrap_or(i64::MAX);
-    let width = 40 + n.saturating_mul(CHART_SLOT);
-    let top = 20;
-    let base = top + CHART_HEIGHT;
-    let mut t = format!(
-        r#"<svg id="chart-daily" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{h}" viewBox="0 0 {width} {h}" role="img" aria-label="每日拨付 daily disbursement">"#,
-        h = base + 34
-    );
-    let _ = write!(
-        t,
-        r##"<line x1="30" y1="{base}" x2="{width}" y2="{base}" stroke="#566574"/>"##
-    );
-    for (i, d) in days.iter().enumerate() {
-        let i = i64::try_from(i).unwrap_or(0);
-        let h = i64::try_from(
-            i128::from(d.amount_fen.max(0)) * i128::from(CHART_HEIGHT) / i128::from(max),
-        )
-        .unwrap_or(CHART_HEIGHT);
-        let x = 40 + i * CHART_SLOT;
-        let y = base - h;
-        let amount = yuan(d.amount_fen);
-        let _ = write!(
-            t,
-            r#"<g class="day" data-date="{date}" data-amount="{amount}"><rect class="bar" x="{x}" y="{y}" width="{w}" height="{h}"><title>{date} {amount} ({n} 笔)</title></rect><text x="{x}" y="{ly}">{amount}</text><text x="{x}" y="{dy}">{date}</text></g>"#,
-            date = escape(&d.date),
-            w = CHART_SLOT - 12,
-            n = d.payments,
-            ly = (y - 4).max(10),
-            dy = base + 14,
-        );
-    }
-    t.push_str("</svg>");
-    t
 }
 
 /// Requests by transaction (`medsettle_requests_total` summed over outcomes, by `infno`) and
 /// the p99 latency bucket (`medsettle_request_duration_seconds`) of a Prometheus text
 /// exposition. Counts only; no arithmetic on floating point.
 pub fn requests_from_metrics(text: &str) -> (Vec<(String, u64)>, Option<String>) {
-    let mut by: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
-    let mut buckets: Vec<(String, u64)> = Vec::new();
-    let mut count = 0u64;
-    for line in text.lines() {
-        let Some((series, value)) = line.rsplit_once(' ') else {
-            continue;
-        };
-        let Ok(n) = value.parse::<u64>() else {
-            continue;
-        };
-        if let Some(labels) = series.strip_prefix("medsettle_requests_total{") {
-            let infno = label(labels, "infno").unwrap_or_else(|| "-".into());
-            *by.entry(infno).or_default() += n;
-        } else if let Some(labels) =
-            series.strip_prefix("medsettle_request_duration_seconds_bucket{")
-        {
-            if let Some(le) = label(labels, "le") {
-                buckets.push((le, n));
-            }
-        } else if series == "medsettle_request_duration_seconds_count" {
-            count = n;
-        }
-    }
-    let p99 = (count > 0)
-        .then(|| {
-            buckets
-                .iter()
-                .find(|(_, cumulative)| u128::from(*cumulative) * 100 >= u128::from(count) * 99)
-                .map(|(le, _)| format!("≤ {le} s"))
-        })
-        .flatten();
-    (by.into_iter().collect(), p99)
+    let s = parse_metrics(text);
+    let p99 = p99_bucket(&s.buckets, s.count);
+    (s.requests.into_iter().collect(), p99)
 }
 
 /// The value of label `name` in `a="x",b="y"}`.
-fn label(labels: &str, name: &str) -> Option<String> {
+pub(crate) fn label(labels: &str, name: &str) -> Option<String> {
     let key = format!("{name}=\"");
     let start = labels.find(&key)? + key.len();
     let end = labels[start..].find('"')?;
@@ -644,73 +581,212 @@ pub struct BatchRow {
     pub payments: Vec<PaymentRow>,
 }
 
-/// The batches page; `reports` are file names under the reports directory, downloadable at
-/// `/console/reports/<name>`.
-pub fn batches(generated_at: &str, batches: &[BatchRow], reports: &[String]) -> String {
-    let mut body = String::new();
-    for b in batches {
-        let mut t = format!(
-            "<p>文件 file <code>{}</code> · 状态 state {} · 笔数 count {} · 金额合计 control sum {}</p>\
-             <table class=\"payments\"><tr><th>支付ID payment id</th>\
-             <th>机构编号 <code>fixmedins_code</code></th><th class=\"num\">金额 amount</th>\
-             <th>状态 status</th><th>银行流水 bank reference</th><th>起息日 value date</th>\
-             <th>原因 reason (ISO / bank)</th><th>回执文件 receipt file</th></tr>",
-            escape(&b.file_name),
-            status_label(&b.state),
-            b.count,
-            yuan(b.control_sum_fen)
-        );
-        for p in &b.payments {
-            let reason = [
-                p.iso_code.as_deref(),
-                p.bank_code.as_deref(),
-                p.bank_text.as_deref(),
-            ]
-            .into_iter()
-            .flatten()
-            .map(escape)
-            .collect::<Vec<_>>()
-            .join(" · ");
-            let echoed = p.bank_amount_fen.map_or(String::new(), |a| {
-                format!(
-                    "<br><span class=\"note\">银行回显 bank says {}</span>",
-                    yuan(a)
-                )
-            });
-            let _ = write!(
-                t,
-                "<tr class=\"payment\" data-payment=\"{id}\"><td>{id}</td><td>{}</td>\
-                 <td class=\"num\">{}{echoed}</td><td class=\"status-{st}\">{}</td><td>{}</td><td>{}</td>\
-                 <td>{}</td><td>{}</td></tr>",
-                escape(&p.fixmedins_code),
-                yuan(p.amount_fen),
-                status_label(&p.status),
-                escape(p.bank_reference.as_deref().unwrap_or("-")),
-                escape(p.value_date.as_deref().unwrap_or("-")),
-                if reason.is_empty() {
-                    "-".into()
-                } else {
-                    reason
-                },
-                escape(p.receipt_file.as_deref().unwrap_or("-")),
-                id = escape(&p.payment_id),
-                st = escape(&p.status),
-            );
+/// The kinds of batch the outbox holds, by the first letter of the batch id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchKind {
+    /// `D…`: daily disbursement (IS-D).
+    Daily,
+    /// `M…`: monthly settlement (IS-M).
+    Monthly,
+    /// `Q…`: quarterly supplements (IS-Q).
+    Quarterly,
+    /// `A…`: annual clearing (IS-A).
+    Annual,
+}
+
+impl BatchKind {
+    pub const ALL: [BatchKind; 4] = [
+        BatchKind::Daily,
+        BatchKind::Monthly,
+        BatchKind::Quarterly,
+        BatchKind::Annual,
+    ];
+
+    pub fn of(batch_id: &str) -> Option<BatchKind> {
+        match batch_id.as_bytes().first() {
+            Some(b'D') => Some(BatchKind::Daily),
+            Some(b'M') => Some(BatchKind::Monthly),
+            Some(b'Q') => Some(BatchKind::Quarterly),
+            Some(b'A') => Some(BatchKind::Annual),
+            _ => None,
         }
-        t.push_str("</table>");
-        body.push_str(&panel(
-            &format!("批次 batch {}", escape(&b.batch_id)),
-            &format!("batch-{}", escape(&b.batch_id)),
-            &t,
-        ));
     }
-    if batches.is_empty() {
-        body.push_str(&panel(
-            "批次 Batches",
-            "no-batches",
-            "<p class=\"note\">尚无批次 no batch yet</p>",
-        ));
+
+    /// The `kind=` parameter of the batches page.
+    pub fn param(self) -> &'static str {
+        match self {
+            BatchKind::Daily => "daily",
+            BatchKind::Monthly => "monthly",
+            BatchKind::Quarterly => "quarterly",
+            BatchKind::Annual => "annual",
+        }
     }
+
+    pub fn from_param(p: &str) -> Option<BatchKind> {
+        BatchKind::ALL.into_iter().find(|k| k.param() == p)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            BatchKind::Daily => "日结 daily",
+            BatchKind::Monthly => "月结 monthly",
+            BatchKind::Quarterly => "季度 quarterly",
+            BatchKind::Annual => "年度清算 annual",
+        }
+    }
+}
+
+/// Where the console's action forms post: `/console/act/<action>` (the action's path under
+/// `/ops/`); the gateway performs the same action as `POST /ops/<action>`.
+pub const ACT_PREFIX: &str = "act/";
+
+/// A button that posts a form to an operator action. The operation id is fixed when the page
+/// is rendered, so submitting the same form twice performs the action once (the second
+/// answer is the stored one).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ActionForm {
+    /// The action's path under `/ops/` (`bank/export`).
+    pub action: String,
+    /// The action's fields, as form fields.
+    pub fields: Vec<(String, String)>,
+    pub op_id: String,
+    pub label: String,
+    pub confirm: String,
+}
+
+/// An [`ActionForm`] as HTML: a `POST` form with hidden fields and one submit button.
+pub fn action_form(f: &ActionForm) -> String {
+    let mut t = format!(
+        r#"<form method="post" class="act-form" action="{PREFIX}{ACT_PREFIX}{a}" data-action="{a}" data-confirm="{c}"><input type="hidden" name="op_id" value="{op}">"#,
+        a = escape(&f.action),
+        c = escape(&f.confirm),
+        op = escape(&f.op_id),
+    );
+    for (k, v) in &f.fields {
+        let _ = write!(
+            t,
+            r#"<input type="hidden" name="{}" value="{}">"#,
+            escape(k),
+            escape(v)
+        );
+    }
+    let _ = write!(t, r#"<button type="submit">{}</button></form>"#, f.label);
+    t
+}
+
+/// A pay date whose daily batch is not in the outbox yet: approve its payment summary and
+/// drop its payment file (`bank/export`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Approval {
+    pub pay_date: String,
+    /// What is waiting (`已日结 closed, 2 payments` / `3 claims open`).
+    pub what: String,
+    pub form: ActionForm,
+}
+
+/// The batches page's content.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BatchesView {
+    /// The kind shown; `None` for every batch.
+    pub kind: Option<BatchKind>,
+    pub batches: Vec<BatchRow>,
+    pub approvals: Vec<Approval>,
+    /// Apply the receipts in the bank's inbox now (`bank/ingest`).
+    pub ingest: ActionForm,
+    /// File names under the reports directory, downloadable at `/console/reports/<name>`.
+    pub reports: Vec<String>,
+    /// Workbooks rendered on request at `/console/xlsx/<name>`.
+    pub workbooks: Vec<String>,
+}
+
+fn batch_panel(b: &BatchRow, detail: bool) -> String {
+    let mut t = format!(
+        "<p>文件 file <code>{}</code> · 状态 state {} · 笔数 count {} · 金额合计 control sum {}</p>\
+         <table class=\"payments\"><tr><th>支付ID payment id</th>\
+         <th>机构编号 <code>fixmedins_code</code></th><th class=\"num\">金额 amount</th>\
+         <th>状态 status</th><th>银行流水 bank reference</th><th>起息日 value date</th>\
+         <th>原因 reason (ISO / bank)</th><th>回执文件 receipt file</th></tr>",
+        escape(&b.file_name),
+        status_label(&b.state),
+        b.count,
+        yuan(b.control_sum_fen)
+    );
+    for p in &b.payments {
+        let reason = [
+            p.iso_code.as_deref(),
+            p.bank_code.as_deref(),
+            p.bank_text.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .map(escape)
+        .collect::<Vec<_>>()
+        .join(" · ");
+        let echoed = p.bank_amount_fen.map_or(String::new(), |a| {
+            format!(
+                "<br><span class=\"note\">银行回显 bank says {}</span>",
+                yuan(a)
+            )
+        });
+        let _ = write!(
+            t,
+            "<tr class=\"payment\" data-payment=\"{id}\"><td>{id}</td><td>{}</td>\
+             <td class=\"num\">{}{echoed}</td><td class=\"status-{st}\">{}</td><td>{}</td><td>{}</td>\
+             <td>{}</td><td>{}</td></tr>",
+            escape(&p.fixmedins_code),
+            yuan(p.amount_fen),
+            status_label(&p.status),
+            escape(p.bank_reference.as_deref().unwrap_or("-")),
+            escape(p.value_date.as_deref().unwrap_or("-")),
+            if reason.is_empty() {
+                "-".into()
+            } else {
+                reason
+            },
+            escape(p.receipt_file.as_deref().unwrap_or("-")),
+            id = escape(&p.payment_id),
+            st = escape(&p.status),
+        );
+    }
+    t.push_str("</table>");
+    let id = escape(&b.batch_id);
+    let title = if detail {
+        format!("批次 batch {id}")
+    } else {
+        format!(r#"批次 batch {id} <a class="detail" href="{PREFIX}batches/{id}">详情 detail</a>"#)
+    };
+    panel(&title, &format!("batch-{id}"), &t)
+}
+
+fn kind_tabs(kind: Option<BatchKind>) -> String {
+    let mut t = String::from("<p class=\"tabs\" id=\"batch-kinds\">");
+    let _ = write!(
+        t,
+        r#"<a href="{PREFIX}batches"{}>全部 all</a> "#,
+        if kind.is_none() {
+            r#" class="active""#
+        } else {
+            ""
+        }
+    );
+    for k in BatchKind::ALL {
+        let _ = write!(
+            t,
+            r#"<a href="{PREFIX}batches?kind={}"{}>{}</a> "#,
+            k.param(),
+            if kind == Some(k) {
+                r#" class="active""#
+            } else {
+                ""
+            },
+            k.label()
+        );
+    }
+    t.push_str("</p>");
+    t
+}
+
+fn downloads(reports: &[String], workbooks: &[String]) -> String {
     let mut r = String::from("<ul id=\"reports\">");
     for name in reports {
         let n = escape(name);
@@ -719,16 +795,150 @@ pub fn batches(generated_at: &str, batches: &[BatchRow], reports: &[String]) -> 
             r#"<li><a href="{PREFIX}reports/{n}" download>{n}</a></li>"#
         );
     }
+    for name in workbooks {
+        let n = escape(name);
+        let _ = write!(
+            r,
+            r#"<li><a class="xlsx" href="{PREFIX}xlsx/{n}" download>{n}</a></li>"#
+        );
+    }
     r.push_str("</ul>");
-    if reports.is_empty() {
+    if reports.is_empty() && workbooks.is_empty() {
         r = "<p class=\"note\">尚无报表 no reports yet</p>".into();
     }
+    r
+}
+
+/// The batches page: the kinds, the pay dates waiting for approval, the batches of the kind
+/// shown with their payments, the receipts action, the reports.
+pub fn batches(generated_at: &str, v: &BatchesView) -> String {
+    let mut body = kind_tabs(v.kind);
+    if matches!(v.kind, None | Some(BatchKind::Daily)) {
+        let mut t = String::new();
+        if v.approvals.is_empty() {
+            t.push_str(
+                "<p class=\"note\" id=\"no-approvals\">无待批准的支付日 no pay date waiting</p>",
+            );
+        } else {
+            t.push_str("<table id=\"approvals\"><tr><th>支付日 pay date</th><th>待批 waiting</th><th>操作 action</th></tr>");
+            for a in &v.approvals {
+                let _ = write!(
+                    t,
+                    "<tr class=\"approval\" data-date=\"{d}\"><td>{d}</td><td>{}</td><td>{}</td></tr>",
+                    escape(&a.what),
+                    action_form(&a.form),
+                    d = escape(&a.pay_date),
+                );
+            }
+            t.push_str("</table>");
+        }
+        body.push_str(&panel(
+            "待批准 Approve and export (支付汇总单 → 支付文件 payment file)",
+            "approvals-panel",
+            &t,
+        ));
+    }
     body.push_str(&panel(
-        "报表下载 Reports (支付汇总单 CSV / XLSX)",
+        "银行回执 Bank receipts",
+        "ingest-panel",
+        &format!(
+            "<p class=\"note\">立即读取回执目录 apply the receipts in the bank's inbox now \
+             (<code>bank/ingest</code>)</p>{}",
+            action_form(&v.ingest)
+        ),
+    ));
+    for b in &v.batches {
+        body.push_str(&batch_panel(b, false));
+    }
+    if v.batches.is_empty() {
+        body.push_str(&panel(
+            "批次 Batches",
+            "no-batches",
+            "<p class=\"note\">尚无批次 no batch yet</p>",
+        ));
+    }
+    body.push_str(&panel(
+        "报表下载 Reports (支付汇总单 / 明细 / 月结 / 年度清算, CSV / XLSX)",
         "reports-panel",
-        &r,
+        &downloads(&v.reports, &v.workbooks),
     ));
     layout(Page::Batches, generated_at, &body)
+}
+
+/// One batch: its payments, its actions, its workbooks.
+pub fn batch_detail(
+    generated_at: &str,
+    b: &BatchRow,
+    forms: &[ActionForm],
+    workbooks: &[String],
+) -> String {
+    let mut body = kind_tabs(BatchKind::of(&b.batch_id));
+    body.push_str(&batch_panel(b, true));
+    let mut acts = String::new();
+    for f in forms {
+        acts.push_str(&action_form(f));
+    }
+    body.push_str(&panel("操作 Actions", "batch-actions", &acts));
+    body.push_str(&panel(
+        "下载 Downloads (XLSX)",
+        "reports-panel",
+        &downloads(&[], workbooks),
+    ));
+    layout(Page::Batches, generated_at, &body)
+}
+
+/// What an action posted from a form did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ActionResult {
+    pub action: String,
+    pub op_id: String,
+    /// The answer is the stored one of an earlier submit of the same form: nothing was done
+    /// again.
+    pub replayed: bool,
+    pub stdout: String,
+    pub stderr: String,
+    /// The refusal, when the action was not performed.
+    pub error: Option<String>,
+    /// Where to go back to.
+    pub back: String,
+}
+
+/// The page an action form's submit answers with.
+pub fn action_result(generated_at: &str, r: &ActionResult) -> String {
+    let outcome = match (&r.error, r.replayed) {
+        (Some(_), _) => "未执行 not performed",
+        (None, true) => {
+            "已执行过, 未重复执行 done before under this operation id; nothing done twice"
+        }
+        (None, false) => "已执行 performed",
+    };
+    let mut t = format!(
+        "<p id=\"action-outcome\" data-action=\"{a}\" data-op-id=\"{op}\" data-replayed=\"{rep}\" data-ok=\"{ok}\">\
+         <code>{a}</code> · 操作ID operation id <code>{op}</code> · {outcome}</p>",
+        a = escape(&r.action),
+        op = escape(&r.op_id),
+        rep = r.replayed,
+        ok = r.error.is_none(),
+    );
+    if let Some(e) = &r.error {
+        let _ = write!(t, "<pre id=\"action-error\">{}</pre>", escape(e));
+    }
+    if !r.stdout.is_empty() {
+        let _ = write!(t, "<pre id=\"action-stdout\">{}</pre>", escape(&r.stdout));
+    }
+    if !r.stderr.is_empty() {
+        let _ = write!(t, "<pre id=\"action-stderr\">{}</pre>", escape(&r.stderr));
+    }
+    let _ = write!(
+        t,
+        r#"<p><a id="back" href="{}">返回 back</a></p>"#,
+        escape(&r.back)
+    );
+    layout(
+        Page::Batches,
+        generated_at,
+        &panel("操作结果 Action result", "action-result", &t),
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1126,26 +1336,6 @@ mod tests {
         assert!(html.contains(r#"data-fields="{&quot;institution&quot;:&quot;H1&quot;}""#));
         assert!(html.contains("[IS-RK-2] 欠款"));
         assert!(html.contains(r#"data-action="institutions/resume""#));
-    }
-
-    #[test]
-    fn the_chart_scales_in_integers() {
-        let svg = disbursement_chart(&[
-            DayAmount {
-                date: "2026-12-01".into(),
-                amount_fen: 10_000,
-                payments: 1,
-            },
-            DayAmount {
-                date: "2026-12-02".into(),
-                amount_fen: 5_000,
-                payments: 1,
-            },
-        ]);
-        assert!(svg.contains(r#"y="20" width="44" height="160""#), "{svg}");
-        assert!(svg.contains(r#"y="100" width="44" height="80""#), "{svg}");
-        assert!(svg.contains(r#"data-amount="50.00""#));
-        assert!(disbursement_chart(&[]).contains("chart-empty"));
     }
 
     #[test]

@@ -47,11 +47,16 @@ fn response(status: u16, content_type: &str, body: impl Into<Bytes>) -> ServiceR
 
 /// Answer one `/console/…` request; `req.path` is the whole path (`/console/alerts`).
 pub async fn answer(ops: Arc<Operations>, req: OperatorRequest) -> ServiceResponse {
+    let act_prefix = format!("{PREFIX}{}", page::ACT_PREFIX);
+    if req.method == Method::POST && req.path.starts_with(&act_prefix) {
+        return act(ops, req).await;
+    }
     if !matches!(req.method, Method::GET | Method::HEAD) {
         return response(
             405,
             CONTENT_TYPE_TEXT,
-            "the console is read with GET; its actions are POST /ops/<action>\n",
+            "the console is read with GET; its forms POST to /console/act/<action> \
+             (and its buttons to /ops/<action>)\n",
         );
     }
     let rest = req.path.strip_prefix(PREFIX).unwrap_or("").to_owned();
@@ -115,6 +120,19 @@ pub fn render(
     if let Some(name) = rest.strip_prefix("reports/") {
         return Ok(report(ops, name));
     }
+    if let Some(name) = rest.strip_prefix("xlsx/") {
+        return Ok(match crate::console_xlsx::workbook(ops, name)? {
+            Some(bytes) => response(200, CONTENT_TYPE_XLSX, bytes),
+            None => response(
+                404,
+                CONTENT_TYPE_TEXT,
+                format!("no workbook named `{name}`\n"),
+            ),
+        });
+    }
+    if let Some(id) = rest.strip_prefix("batches/") {
+        return batch_page(ops, id);
+    }
     if let Some(offset) = rest.strip_prefix("messages/") {
         let detail = offset
             .parse::<u64>()
@@ -148,6 +166,7 @@ pub fn render(
                     let (rows, p99) = page::requests_from_metrics(&text);
                     o.requests_by_infno = Some(rows);
                     o.request_p99 = p99;
+                    o.charts.traffic = Some(traffic_window(ops.config(), &text));
                 }
                 Some(Err(why)) => o.metrics_note = format!("{METRICS_NOTE} ({why})"),
                 None => {}
@@ -155,7 +174,25 @@ pub fn render(
             page::overview(&o)
         }
         page::Page::Institutions => page::institutions(&generated_at(), &institutions(ops)?),
-        page::Page::Batches => page::batches(&generated_at(), &batches(ops)?, &reports(ops)),
+        page::Page::Batches => {
+            let kind = match query.filter(|q| !q.is_empty()) {
+                None => None,
+                Some(q) => match q
+                    .strip_prefix("kind=")
+                    .and_then(page::BatchKind::from_param)
+                {
+                    Some(k) => Some(k),
+                    None => {
+                        return Ok(response(
+                            400,
+                            CONTENT_TYPE_TEXT,
+                            "the batches page takes kind=daily|monthly|quarterly|annual\n",
+                        ));
+                    }
+                },
+            };
+            page::batches(&generated_at(), &batches_view(ops, kind)?)
+        }
         page::Page::Alerts => page::alerts(&generated_at(), &alerts(ops)?),
         page::Page::Messages => {
             let q = match page::MessageQuery::parse(query) {
@@ -247,27 +284,448 @@ pub fn overview(ops: &Operations) -> Result<page::Overview> {
         requests_by_infno: None,
         request_p99: None,
         metrics_note: METRICS_NOTE.to_owned(),
-        daily_disbursement: daily_disbursement(ops)?,
+        charts: charts(ops)?,
     })
 }
 
-/// The daily payments the engine issued, summed by pay date (what the daily reports pay).
-pub fn daily_disbursement(ops: &Operations) -> Result<Vec<page::DayAmount>> {
-    let agg = ops
-        .engine()
-        .aggregator(ops.store().as_ref())
-        .map_err(engine_err)?;
-    let mut by_day: BTreeMap<time::Date, page::DayAmount> = BTreeMap::new();
+/// The levels the disbursement chart stacks, in order.
+const LEVELS: [medsettle_canonical::InstitutionLevel; 4] = [
+    medsettle_canonical::InstitutionLevel::Level3,
+    medsettle_canonical::InstitutionLevel::Level2,
+    medsettle_canonical::InstitutionLevel::Level1,
+    medsettle_canonical::InstitutionLevel::Unrated,
+];
+
+/// The overview's charts, read through what `settle status` and `bank status` read: the
+/// engine's daily payments and per-date aggregates, the file drop's batch records and
+/// payment states.
+pub fn charts(ops: &Operations) -> Result<page::Charts> {
+    let store = ops.store().as_ref();
+    let engine = ops.engine();
+    let institutions: BTreeMap<&str, &medsettle_canonical::Institution> = engine
+        .config()
+        .institutions
+        .iter()
+        .map(|i| (i.fixmedins_code.as_str(), i))
+        .collect();
+    let level_of = |code: &str| {
+        institutions
+            .get(code)
+            .map_or(medsettle_canonical::InstitutionLevel::Unrated, |i| i.level)
+    };
+
+    // Daily disbursement per pay date, stacked by level: the engine's daily payments (what the
+    // daily reports pay; the day's batch control sum).
+    let agg = engine.aggregator(store).map_err(engine_err)?;
+    let mut by_day: BTreeMap<time::Date, [page::Tally; 4]> = BTreeMap::new();
     for p in agg.payments() {
-        let d = by_day.entry(p.pay_date).or_insert_with(|| page::DayAmount {
-            date: p.pay_date.to_string(),
-            amount_fen: 0,
-            payments: 0,
-        });
-        d.amount_fen += p.amount.fen();
-        d.payments += 1;
+        let k = LEVELS
+            .iter()
+            .position(|l| *l == level_of(&p.fixmedins_code))
+            .unwrap_or(3);
+        by_day.entry(p.pay_date).or_default()[k].add(p.amount.fen());
     }
-    Ok(by_day.into_values().collect())
+    let disbursement = by_day
+        .into_iter()
+        .map(|(date, tallies)| page::DayStack {
+            date: date.to_string(),
+            parts: LEVELS
+                .iter()
+                .zip(tallies)
+                .map(|(l, t)| page::LevelPart {
+                    level: level_label(*l).to_owned(),
+                    amount_fen: t.amount_fen,
+                    payments: t.count,
+                })
+                .collect(),
+        })
+        .collect();
+
+    // Days to pay and the instant share: the daily batches of the outbox, their payments'
+    // states (the bank's value date), the fund amounts of their settlement dates.
+    let states: BTreeMap<String, medsettle_filedrop::state::PaymentState> =
+        medsettle_filedrop::state::payment_states(store)?
+            .into_iter()
+            .map(|(k, s)| (s.receipt.as_ref().map_or(k, |r| r.payment_id.clone()), s))
+            .collect();
+    let mut days: BTreeMap<String, page::DaysToPay> = BTreeMap::new();
+    let mut shares = Vec::new();
+    let mut fund_of_date: BTreeMap<time::Date, i64> = BTreeMap::new();
+    for (record, _) in medsettle_filedrop::state::batches(store)? {
+        let b = &record.batch;
+        if page::BatchKind::of(&b.batch_id) != Some(page::BatchKind::Daily) {
+            continue;
+        }
+        let mut paid = 0i64;
+        let mut dates = std::collections::BTreeSet::new();
+        for p in &b.payments {
+            dates.extend(p.settlement_dates.iter().copied());
+            let Some(s) = states.get(&p.payment_id) else {
+                continue;
+            };
+            if s.status != medsettle_filedrop::PaymentStatus::Paid {
+                continue;
+            }
+            paid += p.amount.fen();
+            let Some(value_date) = s.receipt.as_ref().and_then(|r| r.value_date) else {
+                continue;
+            };
+            let d = days
+                .entry(p.payee_code.clone())
+                .or_insert_with(|| page::DaysToPay {
+                    fixmedins_code: p.payee_code.clone(),
+                    fixmedins_name: institutions
+                        .get(p.payee_code.as_str())
+                        .map(|i| i.fixmedins_name.clone())
+                        .unwrap_or_default(),
+                    ..page::DaysToPay::default()
+                });
+            for sd in &p.settlement_dates {
+                d.observe((value_date - *sd).whole_days());
+            }
+        }
+        let mut fund = 0i64;
+        for date in dates {
+            let f = match fund_of_date.get(&date) {
+                Some(f) => *f,
+                None => {
+                    let f = engine
+                        .day_aggregates(store, date)
+                        .map_err(engine_err)?
+                        .values()
+                        .map(|a| a.fund_amount.fen())
+                        .sum();
+                    fund_of_date.insert(date, f);
+                    f
+                }
+            };
+            fund += f;
+        }
+        shares.push(page::InstantShare {
+            pay_date: b.pay_date.to_string(),
+            batch_id: b.batch_id.clone(),
+            paid_fen: paid,
+            fund_fen: fund,
+        });
+    }
+    Ok(page::Charts {
+        disbursement,
+        days_to_pay: days.into_values().collect(),
+        instant_share: shares,
+        traffic: None,
+    })
+}
+
+/// How far back the traffic chart looks.
+pub const TRAFFIC_WINDOW_MS: u64 = 3_600_000;
+
+/// `/metrics` samples the overview took, with their time (Unix ms): the registry counts from
+/// the gateway's start, so a rate is the difference of two samples. Kept in this process
+/// (the gateway serving the console), at most one hour of them.
+static SAMPLES: std::sync::Mutex<std::collections::VecDeque<(u64, page::MetricsSample)>> =
+    std::sync::Mutex::new(std::collections::VecDeque::new());
+
+fn unix_ms(t: std::time::SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Requests per transaction and the p99 over the last hour: from the gateway's start (when it
+/// published `gateway.json`, every counter zero) if that is within the hour, else from the
+/// oldest sample of the hour.
+pub fn traffic_window(config: &crate::config::Config, metrics_text: &str) -> page::Traffic {
+    let now = unix_ms(std::time::SystemTime::now());
+    let sample = page::parse_metrics(metrics_text);
+    let started = std::fs::metadata(config.gateway_file())
+        .and_then(|m| m.modified())
+        .map(unix_ms)
+        .ok();
+    let mut samples = SAMPLES.lock().unwrap_or_else(|p| p.into_inner());
+    while samples
+        .front()
+        .is_some_and(|(at, _)| now.saturating_sub(*at) > TRAFFIC_WINDOW_MS)
+    {
+        samples.pop_front();
+    }
+    let traffic = match started.filter(|s| now.saturating_sub(*s) <= TRAFFIC_WINDOW_MS) {
+        Some(start) => page::traffic(
+            None,
+            &sample,
+            now.saturating_sub(start),
+            "网关启动 gateway start",
+        ),
+        None => match samples.front() {
+            Some((at, earlier)) => page::traffic(
+                Some(earlier),
+                &sample,
+                now.saturating_sub(*at),
+                &china_time(
+                    time::OffsetDateTime::from_unix_timestamp(
+                        i64::try_from(*at / 1000).unwrap_or(0),
+                    )
+                    .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
+                ),
+            ),
+            None => page::Traffic {
+                since: "首次采样 first sample (reload for a rate)".into(),
+                p99: page::p99_bucket(&sample.buckets, sample.count),
+                ..page::Traffic::default()
+            },
+        },
+    };
+    samples.push_back((now, sample));
+    traffic
+}
+
+/// The batches page's content: the batches of `kind` (all when `None`), the pay dates
+/// waiting for approval, the forms.
+pub fn batches_view(ops: &Operations, kind: Option<page::BatchKind>) -> Result<page::BatchesView> {
+    let all = batches(ops)?;
+    let ids: Vec<String> = all.iter().map(|b| b.batch_id.clone()).collect();
+    let store = ops.store().as_ref();
+    let engine = ops.engine();
+    // Pay dates with daily payments or open claims whose daily batch is not in the outbox.
+    let dropped: std::collections::BTreeSet<String> =
+        ids.iter().filter_map(|id| daily_pay_date(id)).collect();
+    let mut waiting: BTreeMap<String, (u64, i64, u64)> = BTreeMap::new();
+    for p in engine.aggregator(store).map_err(engine_err)?.payments() {
+        let w = waiting.entry(p.pay_date.to_string()).or_default();
+        w.0 += 1;
+        w.1 += p.amount.fen();
+    }
+    for d in engine.status(store).map_err(engine_err)?.open_days {
+        if let Some(pay) = d.pay_date {
+            waiting.entry(pay.to_string()).or_default().2 += d.pending_claims;
+        }
+    }
+    let approvals = waiting
+        .into_iter()
+        .filter(|(date, _)| !dropped.contains(date))
+        .map(|(date, (n, fen, open))| page::Approval {
+            what: format!(
+                "已日结 closed: {n} 笔支付 payments, {}; 未日结 open: {open} 笔结算 claims",
+                page::yuan(fen)
+            ),
+            form: export_form(&date, "批准并导出 approve and export"),
+            pay_date: date,
+        })
+        .collect();
+    Ok(page::BatchesView {
+        kind,
+        batches: all
+            .into_iter()
+            .filter(|b| kind.is_none() || page::BatchKind::of(&b.batch_id) == kind)
+            .collect(),
+        approvals,
+        ingest: ingest_form(),
+        reports: reports(ops),
+        workbooks: crate::console_xlsx::workbook_names(ops, &ids),
+    })
+}
+
+/// The pay date (`YYYY-MM-DD`) of a daily batch id (`D{admdvs:6}{yyyymmdd}{seq:02}`).
+pub fn daily_pay_date(batch_id: &str) -> Option<String> {
+    let d = batch_id.strip_prefix('D')?.get(6..14)?;
+    d.bytes()
+        .all(|b| b.is_ascii_digit())
+        .then(|| format!("{}-{}-{}", &d[..4], &d[4..6], &d[6..]))
+}
+
+/// A fresh operation id for a form rendered now: the time, this process and a counter, so no
+/// two rendered forms share one; the same form submitted twice does.
+fn form_op_id() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!(
+        "console-{}-{}-{n}",
+        unix_ms(std::time::SystemTime::now()),
+        std::process::id()
+    )
+}
+
+fn export_form(pay_date: &str, label: &str) -> page::ActionForm {
+    page::ActionForm {
+        action: "bank/export".into(),
+        fields: vec![("date".into(), pay_date.to_owned())],
+        op_id: form_op_id(),
+        label: label.to_owned(),
+        confirm: format!(
+            "批准 {pay_date} 的支付汇总单并导出支付文件? Approve the payment summary of {pay_date} \
+             and drop its payment file?"
+        ),
+    }
+}
+
+fn ingest_form() -> page::ActionForm {
+    page::ActionForm {
+        action: "bank/ingest".into(),
+        fields: Vec::new(),
+        op_id: form_op_id(),
+        label: "立即读取回执 ingest receipts now".into(),
+        confirm: "立即读取银行回执? Apply the bank's receipts now?".into(),
+    }
+}
+
+/// The actions a console form may post (the others need files or are the buttons' `/ops`
+/// requests).
+pub const FORM_ACTIONS: [&str; 6] = [
+    "bank/export",
+    "bank/ingest",
+    "settle/daily",
+    "bank/ack",
+    "institutions/suspend",
+    "institutions/resume",
+];
+
+/// Whether a form post comes from the console's own pages: a browser says where a request
+/// comes from (`Sec-Fetch-Site`, `Origin`); a page of another site must not make the
+/// operator's browser (which presents the operator certificate by itself) perform an action.
+fn same_origin(headers: &http::HeaderMap) -> Result<(), String> {
+    let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
+    if let Some(site) = h("sec-fetch-site")
+        && !matches!(site, "same-origin" | "none")
+    {
+        return Err(format!("a form of another site (Sec-Fetch-Site: {site})"));
+    }
+    if let (Some(origin), Some(host)) = (h("origin"), h("host"))
+        && origin != format!("https://{host}")
+    {
+        return Err(format!(
+            "a form of another origin ({origin}, this is {host})"
+        ));
+    }
+    Ok(())
+}
+
+/// `POST /console/act/<action>`: a form of the console, `application/x-www-form-urlencoded`
+/// with `op_id` and the action's fields, performed by [`Operations::perform`] exactly like
+/// `POST /ops/<action>` with that operation id (a second submit of the same form answers the
+/// stored result and does nothing twice). Answered with a page saying what was done.
+async fn act(ops: Arc<Operations>, req: OperatorRequest) -> ServiceResponse {
+    let action_path = req
+        .path
+        .strip_prefix(PREFIX)
+        .and_then(|r| r.strip_prefix(page::ACT_PREFIX))
+        .unwrap_or("")
+        .to_owned();
+    let mut result = page::ActionResult {
+        action: action_path.clone(),
+        back: format!("{PREFIX}batches"),
+        ..page::ActionResult::default()
+    };
+    let refuse = |status: u16, mut r: page::ActionResult, why: String| {
+        r.error = Some(why);
+        response(
+            status,
+            CONTENT_TYPE_HTML,
+            page::action_result(&generated_at(), &r),
+        )
+    };
+    if let Err(why) = same_origin(&req.headers) {
+        return refuse(403, result, why);
+    }
+    if !FORM_ACTIONS.contains(&action_path.as_str()) {
+        return refuse(
+            404,
+            result,
+            format!("`{action_path}` is not an action of the console's forms"),
+        );
+    }
+    let mut fields = serde_json::Map::new();
+    let mut op_id = None;
+    for pair in String::from_utf8_lossy(&req.body)
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let (Some(k), Some(v)) = (page::percent_decode(k), page::percent_decode(v)) else {
+            return refuse(400, result, "the form is not valid form encoding".into());
+        };
+        if k == "op_id" {
+            op_id = Some(v);
+        } else if k == "path" {
+            // bank/ingest's `path` names a file on the gateway's machine: not from a browser.
+            return refuse(
+                400,
+                result,
+                "`path` is not a field of the console's forms".into(),
+            );
+        } else {
+            fields.insert(k, serde_json::Value::String(v));
+        }
+    }
+    let Some(op_id) = op_id else {
+        return refuse(400, result, "the form has no op_id".into());
+    };
+    result.op_id = op_id.clone();
+    if action_path.starts_with("institutions/") {
+        result.back = format!("{PREFIX}institutions");
+    } else if action_path == "bank/ack" {
+        result.back = format!("{PREFIX}alerts");
+    }
+    let body = serde_json::to_vec(&fields).expect("a JSON object serializes");
+    let action = match crate::actions::Action::from_request(&action_path, &body) {
+        Ok(a) => a,
+        Err(why) => return refuse(400, result, why),
+    };
+    let by = req.identity.name.clone();
+    let done = tokio::task::spawn_blocking(move || ops.perform(&op_id, &action, &by)).await;
+    match done {
+        Ok(Ok(performed)) => {
+            result.replayed = performed.replayed;
+            result.stdout = performed.outcome.stdout;
+            result.stderr = performed.outcome.stderr;
+            response(
+                200,
+                CONTENT_TYPE_HTML,
+                page::action_result(&generated_at(), &result),
+            )
+        }
+        Ok(Err(e)) => refuse(e.http_status(), result, e.to_string()),
+        Err(e) => refuse(500, result, format!("the action's task failed: {e}")),
+    }
+}
+
+/// One batch's page: its payments, its actions, its workbooks.
+fn batch_page(ops: &Operations, id: &str) -> Result<ServiceResponse> {
+    let view = batches_view(ops, None)?;
+    let Some(b) = view.batches.iter().find(|b| b.batch_id == id) else {
+        return Ok(response(
+            404,
+            CONTENT_TYPE_TEXT,
+            format!("no batch `{id}` in the outbox\n"),
+        ));
+    };
+    let mut forms = vec![ingest_form()];
+    let pay_date = daily_pay_date(id);
+    if let Some(date) = &pay_date {
+        // Exporting a dropped day again does nothing more and says so (same batch, same file).
+        forms.insert(0, export_form(date, "再次导出 export again"));
+    }
+    let mine = |w: &str| {
+        w == format!("batch-{id}.xlsx")
+            || pay_date
+                .as_deref()
+                .is_some_and(|d| w == format!("daily-{d}-detail.xlsx"))
+            || w.strip_prefix("monthly-")
+                .or_else(|| w.strip_prefix("annual-"))
+                .and_then(|r| r.strip_suffix(".xlsx"))
+                .is_some_and(|period| {
+                    matches!(id.as_bytes().first(), Some(b'M' | b'A'))
+                        && id.ends_with(period)
+                        && w.starts_with(if id.starts_with('M') {
+                            "monthly-"
+                        } else {
+                            "annual-"
+                        })
+                })
+    };
+    let books: Vec<String> = view.workbooks.iter().filter(|w| mine(w)).cloned().collect();
+    Ok(response(
+        200,
+        CONTENT_TYPE_HTML,
+        page::batch_detail(&generated_at(), b, &forms, &books),
+    ))
 }
 
 /// `PaymentStatus::Paid` → `paid`.

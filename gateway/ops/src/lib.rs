@@ -22,6 +22,7 @@ pub mod bank;
 pub mod certify_api;
 pub mod config;
 pub mod console;
+pub mod console_xlsx;
 pub mod error;
 pub mod gateway;
 pub mod init;
