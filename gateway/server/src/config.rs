@@ -114,6 +114,12 @@ pub struct ClientConfig {
     /// for `institution`; default empty.
     #[serde(default)]
     pub fixmedins_codes: Vec<String>,
+    /// Regions a `peer` (another region's gateway) may speak for: 2 to 6 digits, a code or
+    /// its prefix (`"44"` = a province, `"440100"` = a city). Only for `peer`; a peer listing
+    /// none may send no cross-region message (e.g. the gateway's own client at a national
+    /// platform). Default empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub regions: Vec<String>,
     /// SHA-256 fingerprint of the DER certificate, hex (colons allowed). Pins one exact
     /// certificate. Default: not used. At least one of `fingerprint_sha256`, `subject_cn`,
     /// `san` is required; all given must match.
@@ -392,6 +398,20 @@ impl ServerConfig {
                     "an institution client must list the fixmedins_code(s) it speaks for",
                 ));
             }
+            if c.role != Role::Peer && !c.regions.is_empty() {
+                return Err(ServerError::config(
+                    field("regions"),
+                    "only a peer client speaks for regions",
+                ));
+            }
+            if let Some(r) = c.regions.iter().find(|r| {
+                !(2..=6).contains(&r.len()) || !r.bytes().all(|b| b.is_ascii_digit())
+            }) {
+                return Err(ServerError::config(
+                    field("regions"),
+                    format!("`{r}`: a region is 2 to 6 digits (a code or its prefix)"),
+                ));
+            }
             if let Some(code) = c
                 .fixmedins_codes
                 .iter()
@@ -460,6 +480,7 @@ impl ServerConfig {
                     name: c.name.clone(),
                     role: c.role,
                     fixmedins_codes: c.fixmedins_codes.clone(),
+                    regions: c.regions.clone(),
                     fingerprint_sha256: String::new(),
                 },
                 matcher: ClientMatch {
@@ -733,6 +754,7 @@ mod tests {
             name: name.into(),
             role: Role::Institution,
             fixmedins_codes: vec!["H13110200026".into()],
+            regions: Vec::new(),
             fingerprint_sha256: None,
             subject_cn: Some(name.into()),
             san: None,

@@ -40,6 +40,9 @@ pub struct ClientIdentity {
     pub role: Role,
     /// Institution codes this certificate may speak for.
     pub fixmedins_codes: Vec<String>,
+    /// Regions (administrative division codes or their prefixes) a peer gateway's certificate
+    /// may speak for (cross-region exchange, `specs/interregion.md`).
+    pub regions: Vec<String>,
     /// Lowercase hex SHA-256 of the presented leaf certificate (DER).
     pub fingerprint_sha256: String,
 }
@@ -49,6 +52,12 @@ impl ClientIdentity {
     /// which parses the envelope; rule `GW-AUTH`.)
     pub fn may_speak_for(&self, fixmedins_code: &str) -> bool {
         self.fixmedins_codes.iter().any(|c| c == fixmedins_code)
+    }
+
+    /// May this peer speak for region `admdvs`? A configured region is a code or a prefix
+    /// of one (`44` = the whole province, `440100` = one city).
+    pub fn may_speak_for_region(&self, admdvs: &str) -> bool {
+        self.role == Role::Peer && self.regions.iter().any(|r| admdvs.starts_with(r.as_str()))
     }
 }
 
@@ -195,6 +204,7 @@ mod tests {
     fn client(name: &str, m: ClientMatch) -> ConfiguredClient {
         ConfiguredClient {
             template: ClientIdentity {
+                regions: Vec::new(),
                 name: name.into(),
                 role: Role::Institution,
                 fixmedins_codes: vec!["H1".into()],

@@ -43,7 +43,17 @@ impl DevClientCert {
         ClientConfig {
             name: self.name.clone(),
             role: self.role,
-            fixmedins_codes: self.fixmedins_codes.clone(),
+            // for a peer, the codes given to the generator are the regions it speaks for
+            fixmedins_codes: if self.role == Role::Peer {
+                Vec::new()
+            } else {
+                self.fixmedins_codes.clone()
+            },
+            regions: if self.role == Role::Peer {
+                self.fixmedins_codes.clone()
+            } else {
+                Vec::new()
+            },
             fingerprint_sha256: Some(self.fingerprint_sha256.clone()),
             subject_cn: Some(self.name.clone()),
             san: None,

@@ -28,6 +28,9 @@ pub const PATH_CONSOLE_PREFIX: &str = "/console/";
 /// routed as national requests (HIS certificates) and told apart by the service
 /// (`specs/legacy.md`).
 pub const PATH_LEGACY_PREFIX: &str = "/legacy/";
+/// The cross-region peer endpoint (`specs/interregion.md`), served by the HIS service to
+/// peer certificates.
+pub const PATH_INTERREGION: &str = "/interregion/v1";
 
 /// Where per-service paths live: `/fsi/api/<service path>`.
 pub const PATH_NATIONAL_PREFIX: &str = "/fsi/api/";
@@ -139,7 +142,7 @@ pub fn route<'a>(path: &str, prefixes: &[String], services: &'a ServicePaths) ->
     if path.starts_with(PATH_OPS_PREFIX) || path.starts_with(PATH_CONSOLE_PREFIX) {
         return Route::Operator;
     }
-    if path.starts_with(PATH_LEGACY_PREFIX) {
+    if path.starts_with(PATH_LEGACY_PREFIX) || path == PATH_INTERREGION {
         return Route::National { infno: None };
     }
     let national = national_infno(path, services).or_else(|| {

@@ -139,6 +139,11 @@ pub struct UpstreamConfig {
     /// Reuse an idle connection only this long, milliseconds. Default 15000.
     #[serde(default = "pool_idle_timeout_ms_default")]
     pub pool_idle_timeout_ms: u64,
+    /// SHA-256 of the one server certificate (DER, hex, colons allowed) accepted, on top of
+    /// the CA check: a peer region's gateway is pinned, so a certificate the CA issued to
+    /// someone else does not pass. Default: not pinned.
+    #[serde(default)]
+    pub server_fingerprint_sha256: Option<String>,
 }
 
 fn timeout_ms_default() -> u64 {
@@ -181,6 +186,7 @@ impl UpstreamConfig {
             response_bytes_max: UPSTREAM_RESPONSE_BYTES_MAX_DEFAULT,
             pool_idle_max: UPSTREAM_POOL_IDLE_MAX_DEFAULT,
             pool_idle_timeout_ms: UPSTREAM_POOL_IDLE_TIMEOUT_MS_DEFAULT,
+            server_fingerprint_sha256: None,
         }
     }
 
@@ -217,6 +223,14 @@ impl UpstreamConfig {
             return Err(ServerError::config(
                 "upstream.response_bytes_max",
                 "must be at least 1024 bytes",
+            ));
+        }
+        if let Some(f) = &self.server_fingerprint_sha256
+            && crate::config::parse_fingerprint(f).is_none()
+        {
+            return Err(ServerError::config(
+                "upstream.server_fingerprint_sha256",
+                "64 hex digits (colons allowed)",
             ));
         }
         if self.pool_idle_timeout_ms == 0 {
@@ -380,7 +394,7 @@ impl UpstreamClient {
                 context: "upstream protocol versions",
                 source,
             })?
-            .with_root_certificates(roots);
+            .with_root_certificates(roots.clone());
         let mut client_config = match (&config.client_cert, &config.client_key) {
             (Some(cert), Some(key)) => builder
                 .with_client_auth_cert(tls::load_certificates(cert)?, tls::load_private_key(key)?)
@@ -391,6 +405,21 @@ impl UpstreamClient {
             _ => builder.with_no_client_auth(),
         };
         client_config.alpn_protocols = vec![tls::ALPN_HTTP1.to_vec()];
+        if let Some(pin) = config
+            .server_fingerprint_sha256
+            .as_deref()
+            .and_then(crate::config::parse_fingerprint)
+        {
+            let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(
+                Arc::new(roots),
+                tls::provider(),
+            )
+            .build()
+            .map_err(|e| ServerError::config("upstream.ca_bundle", e.to_string()))?;
+            client_config
+                .dangerous()
+                .set_certificate_verifier(Arc::new(PinnedServer { webpki, pin }));
+        }
         let server_name = ServerName::try_from(endpoint.host.clone())
             .map_err(|_| ServerError::config("upstream.url", "host is not a valid server name"))?;
         let authority = if endpoint.port == HTTPS_PORT {
@@ -811,5 +840,62 @@ mod tests {
         ];
         assert!(sent.iter().all(UpstreamError::may_have_been_processed));
         assert!(!unsent.iter().any(UpstreamError::may_have_been_processed));
+    }
+}
+
+/// The CA's verdict, then the pinned fingerprint: both must accept the server's certificate.
+#[derive(Debug)]
+struct PinnedServer {
+    webpki: Arc<rustls::client::WebPkiServerVerifier>,
+    pin: [u8; 32],
+}
+
+impl rustls::client::danger::ServerCertVerifier for PinnedServer {
+    fn verify_server_cert(
+        &self,
+        end_entity: &rustls_pki_types::CertificateDer<'_>,
+        intermediates: &[rustls_pki_types::CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: rustls_pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        use sha2::Digest;
+        let verified = self.webpki.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        )?;
+        let seen: [u8; 32] = sha2::Sha256::digest(end_entity.as_ref()).into();
+        if seen != self.pin {
+            return Err(rustls::Error::General(format!(
+                "server certificate sha256 {} is not the pinned one",
+                hex::encode(seen)
+            )));
+        }
+        Ok(verified)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls_pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls_pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.webpki.supported_verify_schemes()
     }
 }
