@@ -44,6 +44,14 @@ pub enum Account {
     Paid { inst: String, payee: String },
     /// Quality margin held back until annual clearing (credit-normal).
     QualityMarginHeld { inst: String },
+    /// Clearing between provinces (跨省异地就医清算) in the books of the province fund `inst`
+    /// (medsettle-clearing). Against `counter` — a counter-province, or a month's netting — a
+    /// credit balance is owed by `inst` and a debit balance is owed to it: either sign, reported
+    /// with the receivable. Against itself (`counter == inst`, the province's own account) a
+    /// debit is money received through clearing, reported as negative paid: the fund's net
+    /// outflow, so `expenditure = receivable + in transit + paid` holds for a receiving
+    /// province too.
+    ProvinceClearing { inst: String, counter: String },
 }
 
 impl Account {
@@ -53,7 +61,8 @@ impl Account {
             | Account::InstitutionReceivable { inst }
             | Account::BankInTransit { inst, .. }
             | Account::Paid { inst, .. }
-            | Account::QualityMarginHeld { inst } => inst,
+            | Account::QualityMarginHeld { inst }
+            | Account::ProvinceClearing { inst, .. } => inst,
         }
     }
 
@@ -338,7 +347,10 @@ impl Ledger {
             let p = pos.entry(a.institution().to_owned()).or_default();
             match a {
                 Account::FundExpenditure { .. } => p.expenditure += m,
-                Account::InstitutionReceivable { .. } => p.receivable -= m,
+                Account::ProvinceClearing { inst, counter } if inst == counter => p.paid -= m,
+                Account::InstitutionReceivable { .. } | Account::ProvinceClearing { .. } => {
+                    p.receivable -= m
+                }
                 Account::BankInTransit { .. } => p.in_transit -= m,
                 Account::Paid { .. } => p.paid -= m,
                 Account::QualityMarginHeld { .. } => p.margin_held -= m,
