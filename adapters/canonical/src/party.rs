@@ -29,6 +29,16 @@ impl InstitutionLevel {
             _ => return None,
         })
     }
+
+    /// The wire code [`InstitutionLevel::parse`] reads back: `1`, `2`, `3`, or `9` unrated.
+    pub fn code(self) -> &'static str {
+        match self {
+            InstitutionLevel::Level1 => "1",
+            InstitutionLevel::Level2 => "2",
+            InstitutionLevel::Level3 => "3",
+            InstitutionLevel::Unrated => "9",
+        }
+    }
 }
 
 /// Enrolment in instant settlement (IS-SC-4).

@@ -5,6 +5,7 @@
 mod bank_cmd;
 mod calendar_cmd;
 mod cert_cmd;
+mod interregion_cmd;
 mod demo;
 mod exit;
 mod journal_cmd;
@@ -57,6 +58,10 @@ enum Command {
         /// Overwrite an existing configuration (the journal is kept).
         #[arg(long)]
         force: bool,
+        /// Pool region of the sample data (6 digits); several gateways of different regions
+        /// exchange cross-region settlements (specs/interregion.md).
+        #[arg(long, default_value = medsettle_ops::init::SAMPLE_REGION)]
+        region: String,
     },
     /// Run the TLS gateway.
     Serve {
@@ -83,6 +88,14 @@ enum Command {
         op_id: Option<String>,
         #[command(subcommand)]
         cmd: settle_cmd::SettleCommand,
+    },
+    /// Cross-region exchange with peer regions' gateways: status, daily reconciliation,
+    /// exchanges in doubt (specs/interregion.md).
+    Interregion {
+        #[arg(long, default_value = CONFIG_DEFAULT, global = true)]
+        config: PathBuf,
+        #[command(subcommand)]
+        cmd: interregion_cmd::InterregionCommand,
     },
     /// Vendor certification sessions on the running gateway: open one for an institution and
     /// a scenario, let the vendor's HIS run it, close it for the graded report.
@@ -135,8 +148,13 @@ fn run(command: Command) -> anyhow::Result<()> {
     let load = medsettle_ops::config::load;
     match command {
         Command::Translate(args) => translate::run(args),
-        Command::Init { dir, listen, force } => {
-            medsettle_ops::init::run(&dir, &listen, force).map(|path| {
+        Command::Init {
+            dir,
+            listen,
+            force,
+            region,
+        } => {
+            medsettle_ops::init::run_for_region(&dir, &listen, force, &region).map(|path| {
                 println!("wrote {}", path.display());
                 println!("certificates in {}", dir.join("certs").display());
                 println!(
@@ -157,6 +175,9 @@ fn run(command: Command) -> anyhow::Result<()> {
             load(&config).and_then(|c| bank_cmd::run(cmd, &c, op_id))
         }
         Command::Demo(args) => demo::run(args),
+        Command::Interregion { config, cmd } => {
+            load(&config).and_then(|c| interregion_cmd::run(cmd, &c))
+        }
         Command::Cert { config, cmd } => load(&config).and_then(|c| cert_cmd::run(cmd, &c)),
     }
 }

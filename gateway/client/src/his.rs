@@ -47,6 +47,9 @@ pub fn client_tls(
 pub const RETRY_ATTEMPTS_MAX: u64 = 20;
 /// Back-off step between resends (grows linearly with the attempt).
 pub const RETRY_BACKOFF_MS: u64 = 50;
+/// How long a HIS keeps asking about a cross-region settlement whose outcome the gateway is
+/// still resolving with the insured place (it answers 503 meanwhile).
+pub const CROSS_REGION_PATIENCE: std::time::Duration = std::time::Duration::from_secs(90);
 
 /// One keep-alive HTTP/1.1 connection over mutual TLS.
 pub struct HisConnection {
@@ -376,6 +379,74 @@ pub async fn outpatient_until_settlement(
     visit_no: u64,
 ) -> Result<(String, Value)> {
     person_info(conn, b, p).await?;
+    registered_until_settlement(conn, b, p, lines, visit_no).await
+}
+
+/// An outpatient visit of a person insured in another region, settled through that region's
+/// gateway (`specs/interregion.md`): 2201 → 2204 → 2206 → 2207, no 1101 (the person is the
+/// insured place's; the HIS knows the psn_no from the card or the national platform).
+pub async fn cross_region_outpatient_visit(
+    conn: &mut HisConnection,
+    b: &mut EnvelopeBuilder,
+    p: &Insured,
+    lines: &[FeeLine],
+    visit_no: u64,
+) -> Result<Settled> {
+    let (mdtrt_id, settle) = registered_until_settlement(conn, b, p, lines, visit_no).await?;
+    let (settle, out) = call_until_resolved(conn, b, settle, &p.insuplc_admdvs).await?;
+    let msgid = settle["msgid"].as_str().unwrap_or_default().to_owned();
+    Ok(Settled {
+        mdtrt_id,
+        setl_id: out["setlinfo"]["setl_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        msgid,
+        setlinfo: out["setlinfo"].clone(),
+        request: settle,
+    })
+}
+
+/// Send a cross-region settlement or reversal until its outcome is known, as a careful HIS
+/// does: while the gateway answers 503 (the outcome is being resolved with the insured place,
+/// or it did not answer) the same msgid again; when the answer is that nothing was done, the
+/// same request under a new msgid. Returns the envelope that succeeded and its output.
+pub async fn call_until_resolved(
+    conn: &mut HisConnection,
+    b: &mut EnvelopeBuilder,
+    mut envelope: Value,
+    insuplc_admdvs: &str,
+) -> Result<(Value, Value)> {
+    let infno = envelope["infno"].as_str().unwrap_or_default().to_owned();
+    let deadline = std::time::Instant::now() + CROSS_REGION_PATIENCE;
+    loop {
+        let (s, a) = conn.call(&envelope).await?;
+        match (s, expect_success(s, &a, &infno)) {
+            (_, Ok(out)) => return Ok((envelope, out)),
+            (503, Err(_)) if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(RETRY_BACKOFF_MS * 4)).await;
+            }
+            (_, Err(e))
+                if (e.to_string().contains("nothing was settled")
+                    || e.to_string().contains("nothing was done"))
+                    && std::time::Instant::now() < deadline =>
+            {
+                let input = envelope["input"].clone();
+                envelope = b.envelope(&infno, insuplc_admdvs, input);
+            }
+            (_, Err(e)) => return Err(e),
+        }
+    }
+}
+
+/// 2201 → 2204 → 2206, the 2207 returned unsent.
+async fn registered_until_settlement(
+    conn: &mut HisConnection,
+    b: &mut EnvelopeBuilder,
+    p: &Insured,
+    lines: &[FeeLine],
+    visit_no: u64,
+) -> Result<(String, Value)> {
     let when = fee_time(b);
     let ipt_otp_no = format!("MZ{}{visit_no:08}", &b.sender.fixmedins_code[1..]);
     let reg = b.envelope("2201", &p.insuplc_admdvs, json!({"data": {

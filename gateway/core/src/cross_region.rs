@@ -103,6 +103,9 @@ pub struct PeerSplit {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SummaryIn {
     pub final_settlement: bool,
+    /// The treatment institution: the claim's `fixmedins_code`. (The request context's
+    /// `fixmedins_code` is the namespace of the peer's message ids, e.g. `peer:990100`.)
+    pub fixmedins_code: String,
     pub mdtrt_id: String,
     pub psn_no: String,
     pub certno: Option<String>,
@@ -731,8 +734,8 @@ impl Core {
     // ------------------------------------------------------------ insured place
 
     /// Settle a peer's fee-category summary under this place's policy and the person's
-    /// accumulators. `ctx.fixmedins_code` is the treatment institution, `ctx.msgid` the peer's
-    /// message id, `ctx.mdtrtarea_admvs` the place of treatment, `ctx.inst_level` its level.
+    /// accumulators. `ctx.fixmedins_code` is the namespace of the peer's message ids, `ctx.msgid`
+    /// the peer's message id, `ctx.mdtrtarea_admvs` the place of treatment, `ctx.inst_level` its level.
     pub fn settle_summary(
         &self,
         s: &SummaryIn,
@@ -807,7 +810,7 @@ impl Core {
             mdtrt_id: s.mdtrt_id.clone(),
             psn_no: person.psn_no.clone(),
             psn_name: Some(person.psn_name.clone()),
-            fixmedins_code: ctx.fixmedins_code.clone(),
+            fixmedins_code: s.fixmedins_code.clone(),
             fixmedins_name: None,
             mdtrtarea_admvs: ctx.mdtrtarea_admvs,
             insuplc_admdvs: Some(person.insuplc_admdvs),

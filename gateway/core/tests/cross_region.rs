@@ -28,6 +28,7 @@ fn item(cat: &str, amt: &str, a: &str, b: &str, own: &str) -> CategorySummaryLin
 fn section_5_3(final_settlement: bool) -> SummaryIn {
     SummaryIn {
         final_settlement,
+        fixmedins_code: "H99010000001".into(),
         mdtrt_id: "YD9901202405000007".into(),
         psn_no: "8800000042".into(),
         certno: Some("880101199001010000".into()),
@@ -56,6 +57,7 @@ fn section_5_3(final_settlement: bool) -> SummaryIn {
 fn peer_ctx(msgid: &str, seq: u64) -> RequestCtx {
     RequestCtx {
         msgid: msgid.into(),
+        fixmedins_code: "peer:990100".into(),
         id_seed: 1000 + seq,
         ..ctx(seq)
     }
@@ -186,6 +188,7 @@ fn fee(mdtrt_id: &str, sn: &str, code: &str, cnt: &str, pric: &str) -> FeeDetail
 fn to_summary_in(d: &SummaryDraft) -> SummaryIn {
     SummaryIn {
         final_settlement: d.final_settlement,
+        fixmedins_code: d.fixmedins_code.clone(),
         mdtrt_id: d.mdtrt_id.clone(),
         psn_no: d.psn_no.clone(),
         certno: d.certno.clone(),

@@ -32,6 +32,10 @@ pub struct RawConfig {
     /// embedded core. Default none.
     #[serde(default)]
     pub forward: Vec<ForwardSection>,
+    /// Other regions' gateways that settle the persons they insure (cross-region exchange,
+    /// `specs/interregion.md`). Default none.
+    #[serde(default)]
+    pub peer: Vec<PeerSection>,
     pub server: ServerConfig,
     /// The operator's client certificate: operator commands present it to the gateway running
     /// on this configuration. Default none (commands then need the gateway stopped).
@@ -120,6 +124,25 @@ pub struct ForwardSection {
     /// In-doubt handling: which transactions, 2601 retries and backoff. Default settings.
     #[serde(default)]
     pub settings: medsettle_service::ForwardSettings,
+}
+
+/// One peer region's gateway (`[[peer]]`): the insured places it settles and how to reach it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerSection {
+    /// A name for logs, markers and the operator (ASCII letters, digits, `-`, `_`). Required,
+    /// unique.
+    pub name: String,
+    /// Insured-place regions (`insuplc_admdvs`) this peer settles: 6-digit codes or 2-/4-digit
+    /// prefixes. Required, at least one; none may also be forwarded (`[[forward]]`).
+    pub admdvs: Vec<String>,
+    /// The peer's endpoint: `url` is its `/interregion/v1`, `path_style = "exact"`, the CA
+    /// and, to pin it, `server_fingerprint_sha256`; this gateway's client certificate
+    /// (`client_cert`, `client_key`), which the peer binds to this region.
+    pub upstream: medsettle_server::upstream::UpstreamConfig,
+    /// Deadline, backoff and resolution attempts. Default settings.
+    #[serde(default)]
+    pub settings: medsettle_service::interregion::PeerSettings,
 }
 
 fn data_dir_default() -> PathBuf {
@@ -241,6 +264,7 @@ pub struct Config {
     pub settlement: SettlementSection,
     pub bank: BankSection,
     pub forward: Vec<ForwardSection>,
+    pub peer: Vec<PeerSection>,
     pub server: ServerConfig,
     pub operator: Option<OperatorSection>,
     pub log_format: LogFormat,
@@ -411,6 +435,65 @@ pub fn load(file: &Path) -> Result<Config> {
             .validate()
             .map_err(|e| BadInput::new(format!("forward[{i}].settings: {e}")))?;
     }
+    let mut peer = raw.peer.clone();
+    let mut peer_names = std::collections::BTreeSet::new();
+    for (i, p) in peer.iter_mut().enumerate() {
+        if p.name.is_empty()
+            || p.name.len() > 64
+            || !p
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b))
+            || !peer_names.insert(p.name.clone())
+        {
+            bail!(BadInput::new(format!(
+                "peer[{i}].name: `{}` must be 1 to 64 ASCII letters, digits, `-`, `_`, and unique",
+                p.name
+            )));
+        }
+        if p.admdvs.is_empty()
+            || p.admdvs
+                .iter()
+                .any(|a| ![2, 4, 6].contains(&a.len()) || !a.bytes().all(|b| b.is_ascii_digit()))
+        {
+            bail!(BadInput::new(format!(
+                "peer[{i}].admdvs: each entry is a 6-digit region code or a 2-/4-digit prefix"
+            )));
+        }
+        if let Some(a) = p.admdvs.iter().find(|a| {
+            forward.iter().any(|f| {
+                f.admdvs
+                    .iter()
+                    .any(|b| a.starts_with(b.as_str()) || b.starts_with(a.as_str()))
+            })
+        }) {
+            bail!(BadInput::new(format!(
+                "peer[{i}].admdvs: {a} is also forwarded upstream ([[forward]]); a region is settled one way"
+            )));
+        }
+        if p.admdvs
+            .iter()
+            .any(|a| receiver_admdvs.as_str().starts_with(a.as_str()))
+        {
+            bail!(BadInput::new(format!(
+                "peer[{i}].admdvs: includes this gateway's own region {receiver_admdvs}"
+            )));
+        }
+        p.upstream.ca_bundle = resolve(&base, &p.upstream.ca_bundle);
+        p.upstream.client_cert = p.upstream.client_cert.as_ref().map(|c| resolve(&base, c));
+        p.upstream.client_key = p.upstream.client_key.as_ref().map(|c| resolve(&base, c));
+        p.upstream
+            .validate()
+            .map_err(|e| BadInput::new(format!("peer[{i}].upstream: {e}")))?;
+        if p.upstream.client_cert.is_none() {
+            bail!(BadInput::new(format!(
+                "peer[{i}].upstream.client_cert: a peer only talks to a gateway presenting its certificate"
+            )));
+        }
+        p.settings
+            .validate()
+            .map_err(|e| BadInput::new(format!("peer[{i}].settings: {e}")))?;
+    }
     if raw.gateway.json_depth_max == 0 {
         bail!(BadInput::new(
             "gateway.json_depth_max: must be at least 1 (every envelope is a JSON object)"
@@ -447,6 +530,7 @@ pub fn load(file: &Path) -> Result<Config> {
         settlement,
         bank,
         forward,
+        peer,
         server,
         operator,
         log_format: raw.gateway.log_format,

@@ -44,6 +44,9 @@ impl Service for Gateway {
         if req.path.starts_with(crate::console::PREFIX) {
             return Box::pin(crate::console::answer(self.ops.clone(), req));
         }
+        if req.path.starts_with(crate::interregion_api::PREFIX) {
+            return Box::pin(crate::interregion_api::answer(self.his.clone(), req));
+        }
         if req.path.starts_with(crate::certify_api::PREFIX) {
             return Box::pin(crate::certify_api::answer(self.his.clone(), req));
         }
@@ -115,6 +118,23 @@ pub fn run(config: Config, listen: Option<String>) -> Result<()> {
             }));
             tracing::info!(regions = ?f.admdvs, url = %f.upstream.url, "forwarding upstream");
         }
+        let mut resolver_interval_ms = None;
+        for (i, p) in config.peer.iter().enumerate() {
+            let client = UpstreamClient::new(&p.upstream)
+                .map_err(|e| BadInput::new(format!("peer[{i}].upstream: {e}")))?;
+            national = national.with_peer(Arc::new(medsettle_service::interregion::Peer::new(
+                p.name.clone(),
+                p.admdvs.clone(),
+                client,
+                p.settings.clone(),
+            )));
+            resolver_interval_ms = Some(
+                resolver_interval_ms.map_or(p.settings.resolver_interval_ms, |m: u64| {
+                    m.min(p.settings.resolver_interval_ms)
+                }),
+            );
+            tracing::info!(peer = %p.name, regions = ?p.admdvs, url = %p.upstream.url, "cross-region peer");
+        }
         let engine_worker = EngineWorker::new(ops.clone(), &metrics)?;
         let inbox_watcher = InboxWatcher::new(ops.clone(), config.inbox_poll_ms, &metrics);
         let mut calendar_watch = CalendarWatch::new(
@@ -147,6 +167,13 @@ pub fn run(config: Config, listen: Option<String>) -> Result<()> {
             config.legacy.confirm_window,
             stop_rx.clone(),
         )));
+        if let Some(ms) = resolver_interval_ms {
+            workers.push(tokio::spawn(peer_resolver(
+                his.clone(),
+                std::time::Duration::from_millis(ms),
+                stop_rx.clone(),
+            )));
+        }
         let gateway = Gateway { his, ops };
         let report = bound.serve(Arc::new(gateway), readiness, shutdown).await;
         tracing::info!(
@@ -167,6 +194,30 @@ pub fn run(config: Config, listen: Option<String>) -> Result<()> {
     result
 }
 
+/// Resolves cross-region exchanges left in doubt (by a crash, or a peer that stayed silent):
+/// at start, then every `interval` (`medsettle_service::interregion`).
+async fn peer_resolver(
+    his: Arc<HisService>,
+    interval: std::time::Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        match his.national().resolve_peer_markers().await {
+            Ok((0, 0)) => {}
+            Ok((resolved, left)) => {
+                tracing::info!(resolved, left, "cross-region exchanges in doubt checked")
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cross-region markers could not be read; will retry")
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
+}
+
 /// Cancels two-phase legacy calls left unconfirmed past the window (`specs/legacy.md` §4),
 /// at start (a crash may have left some) and then every [`LEGACY_WINDOW_CHECKS`]th of the
 /// window.
@@ -179,6 +230,7 @@ async fn legacy_window(
         name: "gateway (confirm window)".into(),
         role: medsettle_server::Role::Operator,
         fixmedins_codes: Vec::new(),
+        regions: Vec::new(),
         fingerprint_sha256: String::new(),
     });
     let every = (window / LEGACY_WINDOW_CHECKS).max(std::time::Duration::from_secs(1));

@@ -44,8 +44,25 @@ fn relative(dir: &Path, p: &Path) -> PathBuf {
         .unwrap_or_else(|_| p.to_owned())
 }
 
+/// The pool region of the embedded sample data.
+pub const SAMPLE_REGION: &str = "440300";
+
 /// Write everything under `dir`; `listen` is the address written into the config.
 pub fn run(dir: &Path, listen: &str, force: bool) -> Result<PathBuf> {
+    run_for_region(dir, listen, force, SAMPLE_REGION)
+}
+
+/// [`run`] for another pool region: the sample data with `region` (6 digits) in place of
+/// 440300 — the receiver region, the schemes, the persons' insured place, the institutions'
+/// codes (`H` + region + serial) — so several gateways of different regions can be set up,
+/// e.g. to try cross-region settlement between them.
+pub fn run_for_region(dir: &Path, listen: &str, force: bool, region: &str) -> Result<PathBuf> {
+    if region.len() != 6 || !region.bytes().all(|b| b.is_ascii_digit()) || region.starts_with('0') {
+        bail!(crate::error::BadInput::new(format!(
+            "--region {region}: a 6-digit administrative division code"
+        )));
+    }
+    let sample = |text: &str| text.replace(SAMPLE_REGION, region);
     let config_path = dir.join(CONFIG_FILE);
     if config_path.exists() && !force {
         bail!(crate::error::BadInput::new(format!(
@@ -55,7 +72,7 @@ pub fn run(dir: &Path, listen: &str, force: bool) -> Result<PathBuf> {
     }
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let dir = dir.canonicalize()?;
-    let institutions = parse_institutions(SAMPLE_INSTITUTIONS)?;
+    let institutions = parse_institutions(&sample(SAMPLE_INSTITUTIONS))?;
     let codes: Vec<[&str; 1]> = institutions
         .iter()
         .map(|i| [i.fixmedins_code.as_str()])
@@ -69,12 +86,16 @@ pub fn run(dir: &Path, listen: &str, force: bool) -> Result<PathBuf> {
     let pki = generate_dev_pki(&dir.join("certs"), &["localhost", "127.0.0.1"], &clients)
         .context("generating the development PKI")?;
 
-    write(&dir, "policy/policy.toml", SAMPLE_POLICY)?;
+    write(&dir, "policy/policy.toml", &sample(SAMPLE_POLICY))?;
     write(&dir, "policy/catalogue.toml", SAMPLE_CATALOGUE)?;
-    write(&dir, "policy/persons.toml", SAMPLE_PERSONS)?;
-    write(&dir, "settlement/policy.toml", SAMPLE_SETTLEMENT_POLICY)?;
-    write(&dir, "institutions.toml", SAMPLE_INSTITUTIONS)?;
-    write(&dir, "samples/1101.json", &sample_1101())?;
+    write(&dir, "policy/persons.toml", &sample(SAMPLE_PERSONS))?;
+    write(
+        &dir,
+        "settlement/policy.toml",
+        &sample(SAMPLE_SETTLEMENT_POLICY),
+    )?;
+    write(&dir, "institutions.toml", &sample(SAMPLE_INSTITUTIONS))?;
+    write(&dir, "samples/1101.json", &sample(&sample_1101()))?;
 
     let mut server = pki.server_config();
     server.listen = listen.to_owned();
@@ -96,7 +117,7 @@ pub fn run(dir: &Path, listen: &str, force: bool) -> Result<PathBuf> {
     write(
         &dir,
         CONFIG_FILE,
-        &format!("{}{server_toml}", config_header()),
+        &format!("{}{server_toml}", sample(&config_header())),
     )?;
     // Prove the file we wrote is one the gateway accepts.
     crate::config::load(&config_path).context("the written configuration does not load")?;

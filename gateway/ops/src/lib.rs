@@ -26,6 +26,7 @@ pub mod console_xlsx;
 pub mod error;
 pub mod gateway;
 pub mod init;
+pub mod interregion_api;
 pub mod journal;
 pub mod open;
 pub mod payfile;

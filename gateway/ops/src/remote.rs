@@ -185,7 +185,7 @@ pub fn running_only(
     let rt = runtime()?;
     let Some(mut client) = connect(config, &rt)? else {
         anyhow::bail!(BadInput::new(
-            "no gateway runs on this configuration: certification sessions live in the running gateway (start `medsettle serve`)"
+            "no gateway runs on this configuration: certification sessions and cross-region exchange live in the running gateway (start `medsettle serve`)"
         ));
     };
     match body {

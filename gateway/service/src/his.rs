@@ -51,6 +51,9 @@ impl HisService {
 
     /// The answer to one HIS request, legacy or national (no certification).
     async fn answer(&self, req: ServiceRequest) -> ServiceResponse {
+        if req.path == medsettle_server::routes::PATH_INTERREGION {
+            return self.national.interregion(req).await;
+        }
         if !req
             .path
             .contains(medsettle_server::routes::PATH_LEGACY_PREFIX)
@@ -137,6 +140,10 @@ impl Service for HisService {
 
     fn call(&self, req: ServiceRequest) -> BoxFuture<'_, ServiceResponse> {
         Box::pin(async move {
+            // a peer region's gateway is never under a HIS's certification session
+            if req.identity.role == medsettle_server::Role::Peer {
+                return self.answer(req).await;
+            }
             match self.sessions.for_identity(&req.identity.fixmedins_codes) {
                 Some(open) => {
                     self.certification()

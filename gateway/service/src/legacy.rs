@@ -752,6 +752,7 @@ impl LegacyGateway<'_> {
             }
             let identity = Arc::new(medsettle_server::ClientIdentity {
                 fixmedins_codes: vec![entry.fixmedins_code.clone()],
+                regions: Vec::new(),
                 ..(*operator).clone()
             });
             let req = ServiceRequest {

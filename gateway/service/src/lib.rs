@@ -18,6 +18,8 @@ pub mod core_state;
 pub mod file_channel;
 pub mod forward;
 pub mod his;
+pub mod interregion;
+pub mod interregion_peer;
 pub mod legacy;
 pub mod legacy_commit;
 pub mod national;

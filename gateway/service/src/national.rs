@@ -49,13 +49,13 @@ const APPLY_SHARDS: usize = 64;
 /// Everything the national service needs, built once at start.
 pub struct NationalService {
     pub(crate) store: Arc<SledStore>,
-    core: Core,
-    persons: PersonIndex,
+    pub(crate) core: Core,
+    pub(crate) persons: PersonIndex,
     pub(crate) institutions: HashMap<String, Institution>,
     pub(crate) limits: DecodeLimits,
     /// The receiver's region, first 6 digits of every `inf_refmsgid`.
     pub(crate) receiver_admdvs: Admdvs,
-    seeds: SeedAllocator,
+    pub(crate) seeds: SeedAllocator,
     /// Serializes "read state → compute → append" per person shard (the core's state is per
     /// person: visits, fee lines, settlements, accumulators and balance are all bound to one
     /// `psn_no`, which the core checks), so no two requests for the same person read the same
@@ -67,6 +67,8 @@ pub struct NationalService {
     forwarders: Vec<(Vec<String>, Arc<Forwarder>)>,
     /// The instant-settlement engine, for 3201 reconciliation (IS-D-9).
     engine: Option<Arc<medsettle_engine::Engine>>,
+    /// Peer regions' gateways settling insured places (cross-region, `crate::interregion`).
+    pub(crate) peers: Vec<Arc<crate::interregion::Peer>>,
 }
 
 /// An answer ready to send: status, bytes, metrics labels.
@@ -89,7 +91,7 @@ pub(crate) struct Exchange {
 }
 
 /// What a decoded, authorized request asks of the gateway ([`NationalService::route`]).
-enum Work {
+pub(crate) enum Work {
     /// The embedded core computes the answer from its typed request.
     Core {
         infno: &'static str,
@@ -108,7 +110,7 @@ enum Work {
 
 /// The answer bytes, the canonical claim (settlements only) and the state writes of one
 /// request, ready to journal.
-type Computed = (Vec<u8>, Option<SettledClaim>, Vec<StateWrite>);
+pub(crate) type Computed = (Vec<u8>, Option<SettledClaim>, Vec<StateWrite>);
 
 /// Why a computation produced no record: a refusal of the core (answered after the lock, a
 /// repeat looked up first), or an answer already made.
@@ -154,6 +156,7 @@ impl NationalService {
             apply_shards: (0..APPLY_SHARDS).map(|_| Mutex::new(())).collect(),
             metrics,
             forwarders: Vec::new(),
+            peers: Vec::new(),
             engine: None,
             store,
         })
@@ -216,6 +219,12 @@ impl NationalService {
     }
 
     /// Settle persons insured in regions starting with any of `prefixes` upstream.
+    /// Settle the insured places of `peer` through that region's gateway.
+    pub fn with_peer(mut self, peer: Arc<crate::interregion::Peer>) -> Self {
+        self.peers.push(peer);
+        self
+    }
+
     pub fn with_forwarder(mut self, prefixes: Vec<String>, forwarder: Arc<Forwarder>) -> Self {
         self.forwarders.push((prefixes, forwarder));
         self
@@ -233,7 +242,7 @@ impl NationalService {
             .map(|(_, f)| f)
     }
 
-    fn answer_ctx(&self, seed: u64, received: OffsetDateTime) -> AnswerContext {
+    pub(crate) fn answer_ctx(&self, seed: u64, received: OffsetDateTime) -> AnswerContext {
         let refmsg_time = envelope_time(received);
         AnswerContext {
             inf_refmsgid: format!(
@@ -354,6 +363,9 @@ impl NationalService {
         if let Some(forwarder) = self.forwarder_for(env) {
             return Ok(self.forward(forwarder, req, env, body_sha256).await);
         }
+        if let Some(peer) = self.peer_for(env) {
+            return self.cross_region(peer, req, env, received, exchange).await;
+        }
         // The core's transactions skip the up-front index read (one sled read per request):
         // computing one changes nothing until its record is appended, the append finds a
         // repeat itself (and answers with the stored bytes), and a repeat the core refuses —
@@ -461,7 +473,7 @@ impl NationalService {
 
     /// Stage 3: what the request asks of the gateway, for which designated institution: its
     /// typed input decoded, reconciliations computed, the core's request built (pure).
-    async fn route(
+    pub(crate) async fn route(
         &self,
         env: &RequestEnvelope,
         body_sha256: [u8; 32],
@@ -529,7 +541,7 @@ impl NationalService {
     /// shard for a request naming no single person), so two requests for the same person
     /// never interleave. A refusal of the core is answered once the lock is released (a
     /// repeat is looked up first, which may wait).
-    async fn compute_and_journal(
+    pub(crate) async fn compute_and_journal(
         &self,
         req: &ServiceRequest,
         env: &RequestEnvelope,
@@ -601,7 +613,7 @@ impl NationalService {
     /// Stage 5: one journal record holds the request (the exact text the HIS sent), the
     /// answer, the canonical claim, the state writes and any id-seed reservation; appended
     /// under the idempotency key, which detects a repeat.
-    fn journal(
+    pub(crate) fn journal(
         &self,
         req: &ServiceRequest,
         env: &RequestEnvelope,
@@ -666,7 +678,7 @@ impl NationalService {
 
     /// Stage 6: the answer is sent only once a flush that began after the append has
     /// completed (acknowledged means durable).
-    async fn await_durable(
+    pub(crate) async fn await_durable(
         &self,
         outcome: IdempotentOutcome,
         answer_bytes: Vec<u8>,
@@ -696,7 +708,7 @@ impl NationalService {
     }
 
     /// Lock the apply shard of one person, or every shard (in index order) for `None`.
-    fn lock_shards(&self, shard: Option<usize>) -> Vec<MutexGuard<'_, ()>> {
+    pub(crate) fn lock_shards(&self, shard: Option<usize>) -> Vec<MutexGuard<'_, ()>> {
         fn lock(m: &Mutex<()>) -> MutexGuard<'_, ()> {
             m.lock().unwrap_or_else(|p| p.into_inner())
         }
@@ -708,7 +720,7 @@ impl NationalService {
 
     /// A business refusal by the core: a valid answer of the transaction, HTTP 200, infcode
     /// -1 (the platform's "-2 business error" of old).
-    fn core_refused(
+    pub(crate) fn core_refused(
         &self,
         env: &RequestEnvelope,
         infno: &str,
@@ -725,7 +737,7 @@ impl NationalService {
     /// a journaled one: the core's transactions skip the up-front idempotency read, so a repeat
     /// (whose visit the original settled, whose msgid it used) reaches the core, and gets the
     /// stored answer or a conflict here.
-    async fn refused_unless_repeat(
+    pub(crate) async fn refused_unless_repeat(
         &self,
         env: &RequestEnvelope,
         body_sha256: [u8; 32],
@@ -753,7 +765,7 @@ impl NationalService {
     }
 
     /// The stored answer for a repeated `(fixmedins_code, msgid)`, or a conflict.
-    async fn replay(
+    pub(crate) async fn replay(
         &self,
         env: &RequestEnvelope,
         body_sha256: [u8; 32],
@@ -781,7 +793,7 @@ impl NationalService {
         }))
     }
 
-    fn conflict(&self, env: &RequestEnvelope, received: OffsetDateTime) -> Answer {
+    pub(crate) fn conflict(&self, env: &RequestEnvelope, received: OffsetDateTime) -> Answer {
         let v = Violation::new(
             RuleId::GW_IDEMPOTENCY,
             "msgid",
@@ -793,7 +805,7 @@ impl NationalService {
         self.refuse(409, "conflict", &[v], None, received)
     }
 
-    fn unavailable(&self, e: &medsettle_store::StoreError, received: OffsetDateTime) -> Answer {
+    pub(crate) fn unavailable(&self, e: &medsettle_store::StoreError, received: OffsetDateTime) -> Answer {
         tracing::error!(error = %e, "store cannot write: request not acknowledged");
         let v = Violation::new(
             RuleId::GW_UNAVAILABLE,
@@ -804,7 +816,7 @@ impl NationalService {
     }
 
     #[allow(clippy::type_complexity, clippy::too_many_arguments)]
-    fn compute_core(
+    pub(crate) fn compute_core(
         &self,
         env: &RequestEnvelope,
         infno: &'static str,
@@ -814,18 +826,24 @@ impl NationalService {
         received: OffsetDateTime,
         ctx: &AnswerContext,
     ) -> Result<Computed, CoreRefusal> {
-        let core_ctx = RequestCtx {
-            msgid: env.msgid.clone(),
-            fixmedins_code: env.fixmedins_code.clone(),
-            inst_level: institution.level,
-            mdtrtarea_admvs: env.mdtrtarea_admvs,
-            now: received,
-            id_seed: seed,
-        };
+        let core_ctx = core_ctx(env, institution, seed, received);
         let view = StoreCoreView::new(self.store.as_ref(), &self.persons);
         let outcome = self.core.handle(request, &core_ctx, &view);
+        self.computed_from(env, infno, outcome, &view, ctx)
+    }
+
+    /// What a core outcome journals: the answer bytes, the claim (named and placed as the
+    /// envelope says) and the state writes; a view that failed to read refuses instead.
+    pub(crate) fn computed_from(
+        &self,
+        env: &RequestEnvelope,
+        infno: &'static str,
+        outcome: Result<CoreOutcome, CoreRefusal>,
+        view: &StoreCoreView<'_>,
+        ctx: &AnswerContext,
+    ) -> Result<Computed, CoreRefusal> {
         let writes = match &outcome {
-            Ok(o) => state_writes(&o.changes, &view),
+            Ok(o) => state_writes(&o.changes, view),
             Err(_) => Vec::new(),
         };
         // Checked whatever the core answered: a state it could not read looks to the core like
@@ -886,7 +904,7 @@ impl NationalService {
 }
 
 /// Length of an envelope time's seconds prefix, `yyyyMMddHHmmss` (ids quote it).
-const SECONDS_LEN: usize = 14;
+pub(crate) const SECONDS_LEN: usize = 14;
 
 impl Service for NationalService {
     /// The per-service paths of the transaction table ([`crate::paths::national_paths`]).
@@ -911,6 +929,30 @@ impl Service for NationalService {
     }
 }
 
+/// The core's context for a HIS request.
+pub(crate) fn core_ctx(
+    env: &RequestEnvelope,
+    institution: &Institution,
+    seed: u64,
+    received: OffsetDateTime,
+) -> RequestCtx {
+    RequestCtx {
+        msgid: env.msgid.clone(),
+        fixmedins_code: env.fixmedins_code.clone(),
+        inst_level: institution.level,
+        mdtrtarea_admvs: env.mdtrtarea_admvs,
+        now: received,
+        id_seed: seed,
+    }
+}
+
+/// The write a record must carry when its seed reserved a new block of ids (the ceiling
+/// survives a crash, so no id is minted twice).
+pub(crate) fn seed_reservation_write(seed: &Seed<'_>) -> Option<StateWrite> {
+    seed.reservation()
+        .map(|highest| StateWrite::put(META_SPACE, ID_SEED_KEY, highest.to_be_bytes().to_vec()))
+}
+
 /// `yyyyMMddHHmmss` of a time (ids quote it).
 pub(crate) fn compact_time(t: OffsetDateTime) -> String {
     envelope_time(t)[..SECONDS_LEN].to_owned()
@@ -918,7 +960,7 @@ pub(crate) fn compact_time(t: OffsetDateTime) -> String {
 
 /// The refusal for a core state the store could not give: unavailable (retry) or corrupt
 /// (internal; logged).
-fn view_refusal(failure: ViewFailure) -> CoreRefusal {
+pub(crate) fn view_refusal(failure: ViewFailure) -> CoreRefusal {
     match failure {
         ViewFailure::Store(e) => CoreRefusal::rule(
             RuleId::GW_UNAVAILABLE,
@@ -941,7 +983,7 @@ fn view_refusal(failure: ViewFailure) -> CoreRefusal {
 /// The national answer to a request the core answered. Settlement outputs (the largest
 /// answers) are written straight from their typed form; the others go through
 /// `output_for`'s JSON. The core's warnings go to `warn_msg`.
-fn core_answer_bytes(
+pub(crate) fn core_answer_bytes(
     env: &RequestEnvelope,
     infno: &'static str,
     answer: &medsettle_core::CoreAnswer,
@@ -985,7 +1027,7 @@ fn core_answer_bytes(
 
 /// The one person a core request acts for, if it names exactly one (`None` for sign-in/out,
 /// person queries, and fee uploads mixing persons or listing none).
-fn person_of(request: &CoreRequest) -> Option<&str> {
+pub(crate) fn person_of(request: &CoreRequest) -> Option<&str> {
     fn single<'a>(mut psn_nos: impl Iterator<Item = &'a str>) -> Option<&'a str> {
         let first = psn_nos.next()?;
         psn_nos.all(|p| p == first).then_some(first)
@@ -1013,7 +1055,7 @@ fn person_of(request: &CoreRequest) -> Option<&str> {
 }
 
 /// The apply shard of a person (FNV-1a of `psn_no`).
-fn shard_of(psn_no: &str) -> usize {
+pub(crate) fn shard_of(psn_no: &str) -> usize {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in psn_no.bytes() {
         h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
@@ -1025,7 +1067,7 @@ fn shard_of(psn_no: &str) -> usize {
 /// same order), written directly with the request and answer JSON texts spliced in verbatim
 /// instead of being parsed into `Value`s and serialized again. It parses to the same record;
 /// the request keeps the exact text the HIS sent.
-fn exchange_payload(
+pub(crate) fn exchange_payload(
     infno: &str,
     fixmedins_code: &str,
     msgid: &str,
@@ -1160,6 +1202,7 @@ mod tests {
                 name: code.to_owned(),
                 role: medsettle_server::Role::Institution,
                 fixmedins_codes: vec![code.to_owned()],
+                regions: Vec::new(),
                 fingerprint_sha256: String::new(),
             }),
             method: http::Method::POST,

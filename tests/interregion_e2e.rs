@@ -1,0 +1,499 @@
+//! Cross-region settlement end to end (`specs/interregion.md`, issue 19): three real gateways
+//! of three provinces on loopback exchange visits over mutual TLS — fee-category summaries out,
+//! the insured place's split back, reversals — while one of them is killed (`kill -9`) and
+//! restarted mid-stream. Afterwards every visit is settled exactly once on both sides, both
+//! sides' ledgers agree to the fen, and daily reconciliation finds no difference.
+//!
+//! The number of visits per direction is `MEDSETTLE_XR_VISITS` (default below, for CI); the
+//! long run's figures are in RELIABILITY.md.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use common::*;
+use medsettle_client::his::{self, EnvelopeBuilder, FeeLine, HisConnection, Insured, Sender};
+use medsettle_server::Role;
+use medsettle_server::pki::{DevPki, generate_dev_pki};
+use medsettle_service::interregion::{LedgerRow, ledger_rows};
+use sha2::Digest;
+
+/// Visits per direction in CI (four directions).
+const VISITS_DEFAULT: usize = 40;
+/// Every so many settled visits, the HIS reverses the settlement (2208).
+const REVERSE_EVERY: usize = 5;
+/// Kills of the insured place while the others keep sending.
+const KILLS: usize = 3;
+
+struct Region {
+    ws: Workspace,
+    code: &'static str,
+    prefix: &'static str,
+    port: u16,
+    peer_pki: DevPki,
+    gw: Option<Gateway>,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn init_region(code: &str) -> Workspace {
+    let dir = tempfile::tempdir().expect("temp dir");
+    run_ok(&[
+        "init",
+        "--dir",
+        dir.path().to_str().unwrap(),
+        "--region",
+        code,
+    ]);
+    let calendar = use_test_calendar(dir.path());
+    Workspace { dir, calendar }
+}
+
+/// SHA-256 of the DER of a PEM certificate, hex.
+fn fingerprint(pem: &Path) -> String {
+    let text = std::fs::read_to_string(pem).unwrap();
+    let b64: String = text
+        .lines()
+        .skip_while(|l| !l.starts_with("-----BEGIN CERTIFICATE"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("-----END"))
+        .collect();
+    use base64::Engine;
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .unwrap();
+    hex::encode(sha2::Sha256::digest(&der))
+}
+
+fn edit_config(config: &Path, edit: impl FnOnce(&mut toml::Table)) {
+    let text = std::fs::read_to_string(config).unwrap();
+    let mut table: toml::Table = toml::from_str(&text).unwrap();
+    edit(&mut table);
+    std::fs::write(config, toml::to_string(&table).unwrap()).unwrap();
+}
+
+/// Three provinces; each calls the other two as peers, pinned, with its own peer certificate.
+fn three_regions() -> Vec<Region> {
+    let specs = [("440300", "44"), ("330100", "33"), ("510100", "51")];
+    let mut regions: Vec<Region> = specs
+        .iter()
+        .map(|(code, prefix)| {
+            let ws = init_region(code);
+            let name = format!("gw-{code}");
+            let peer_pki = generate_dev_pki(
+                &ws.path().join("peer-pki"),
+                &["localhost", "127.0.0.1"],
+                &[(name.as_str(), Role::Peer, &[*prefix])],
+            )
+            .unwrap();
+            Region {
+                ws,
+                code,
+                prefix,
+                port: free_port(),
+                peer_pki,
+                gw: None,
+            }
+        })
+        .collect();
+    let facts: Vec<(String, &str, u16, PathBuf, String, DevPki)> = regions
+        .iter()
+        .map(|r| {
+            (
+                r.code.to_owned(),
+                r.prefix,
+                r.port,
+                r.ws.path().join("certs/ca.pem"),
+                fingerprint(&r.ws.path().join("certs/server.pem")),
+                r.peer_pki.clone(),
+            )
+        })
+        .collect();
+    for r in &mut regions {
+        let me = r.code.to_owned();
+        let port = r.port;
+        edit_config(&r.ws.config(), |t| {
+            let server = t["server"].as_table_mut().unwrap();
+            server.insert("listen".into(), format!("127.0.0.1:{port}").into());
+            let mut peers = toml::value::Array::new();
+            for (code, prefix, port, ca, fp, pki) in facts.iter().filter(|f| f.0 != me) {
+                // they may call me with their peer certificate, for their region only
+                let client = pki.client(&format!("gw-{code}")).unwrap();
+                server["client_ca_bundles"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(pki.ca_cert.to_str().unwrap().into());
+                let cfg = toml::Value::try_from(client.client_config()).unwrap();
+                server["clients"].as_array_mut().unwrap().push(cfg);
+                // I call them with mine, pinning their server certificate
+                let mine = facts.iter().find(|f| f.0 == me).unwrap();
+                let my_client = mine.5.client(&format!("gw-{me}")).unwrap();
+                let peer: toml::Table = toml::from_str(&format!(
+                    r#"
+name = "{code}"
+admdvs = ["{prefix}"]
+[upstream]
+url = "https://127.0.0.1:{port}/interregion/v1"
+path_style = "exact"
+ca_bundle = "{ca}"
+server_fingerprint_sha256 = "{fp}"
+client_cert = "{cert}"
+client_key = "{key}"
+timeout_ms = 2000
+connect_timeout_ms = 500
+[settings]
+deadline_ms = 2500
+backoff_ms = 50
+backoff_max_ms = 400
+resolve_attempts = 2
+resolver_interval_ms = 300
+"#,
+                    ca = ca.display(),
+                    cert = my_client.cert.display(),
+                    key = my_client.key.display(),
+                ))
+                .unwrap();
+                peers.push(peer.into());
+            }
+            t.insert("peer".into(), peers.into());
+        });
+    }
+    regions
+}
+
+fn start(r: &mut Region) {
+    let child = Command::new(bin())
+        .args(["serve", "--config", r.ws.config().to_str().unwrap()])
+        .env("MEDSETTLE_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn medsettle serve");
+    r.gw = Some(Gateway::adopt(child));
+}
+
+fn first_institution(code: &str) -> String {
+    format!("H{code}00001")
+}
+
+/// The insured persons of a region with an employee account (insutype 310).
+fn insured_of(r: &Region) -> Vec<Insured> {
+    r.ws.insured()
+        .into_iter()
+        .filter(|p| p.insutype == "310")
+        .collect()
+}
+
+/// What one direction of traffic did.
+#[derive(Debug, Default)]
+struct Sent {
+    settled: Vec<his::Settled>,
+    reversed: usize,
+}
+
+/// `visits` outpatient visits by treatment region `t`'s first hospital for persons insured in
+/// `insured`, every REVERSE_EVERY-th reversed.
+fn traffic(
+    t_ws: &Path,
+    t_code: &str,
+    t_addr: std::net::SocketAddr,
+    tls: std::sync::Arc<rustls::ClientConfig>,
+    persons: Vec<Insured>,
+    visits: usize,
+    base_second: u32,
+) -> Sent {
+    let code = first_institution(t_code);
+    let rt = runtime();
+    rt.block_on(async {
+        let mut conn = HisConnection::connect(t_addr, tls).await.unwrap();
+        let base = time::PrimitiveDateTime::new(
+            today_in_china(),
+            time::Time::from_hms(0, 0, base_second as u8).unwrap(),
+        );
+        let mut b = EnvelopeBuilder::new(
+            Sender {
+                fixmedins_code: code.clone(),
+                fixmedins_name: institution_name(t_ws, &code),
+                mdtrtarea_admvs: t_code.to_owned(),
+            },
+            base,
+        );
+        let mut sent = Sent::default();
+        for n in 0..visits {
+            let p = &persons[n % persons.len()];
+            let lines = vec![
+                FeeLine {
+                    med_list_codg: "EXAM002".into(),
+                    units: 1,
+                    pric_fen: 20_000 + (n as i64 * 137) % 9_000,
+                },
+                FeeLine {
+                    med_list_codg: "WM001".into(),
+                    units: 2,
+                    pric_fen: 1_850,
+                },
+            ];
+            let settled = his::cross_region_outpatient_visit(&mut conn, &mut b, p, &lines, n as u64)
+                .await
+                .unwrap_or_else(|e| panic!("{t_code} visit {n} of {}: {e:#}", p.psn_no));
+            if n % REVERSE_EVERY == REVERSE_EVERY - 1 {
+                let env = b.envelope(
+                    "2208",
+                    &p.insuplc_admdvs,
+                    serde_json::json!({"data": {
+                        "setl_id": settled.setl_id, "mdtrt_id": settled.mdtrt_id, "psn_no": p.psn_no
+                    }}),
+                );
+                his::call_until_resolved(&mut conn, &mut b, env, &p.insuplc_admdvs)
+                    .await
+                    .unwrap_or_else(|e| panic!("{t_code} reversal {n}: {e:#}"));
+                sent.reversed += 1;
+            }
+            sent.settled.push(settled);
+        }
+        sent
+    })
+}
+
+fn visits() -> usize {
+    std::env::var("MEDSETTLE_XR_VISITS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(VISITS_DEFAULT)
+}
+
+/// Net fund and medical totals per peer message (omsgid), one side's rows with one
+/// counterpart: `(rows, Σ medfee, Σ fund)`.
+fn net_by_omsgid(rows: &[LedgerRow]) -> BTreeMap<String, (usize, i64, i64)> {
+    let mut out: BTreeMap<String, (usize, i64, i64)> = BTreeMap::new();
+    for r in rows {
+        let e = out.entry(r.omsgid.clone()).or_default();
+        e.0 += 1;
+        e.1 += r.medfee_sumamt.fen();
+        e.2 += r.fund_pay_sumamt.fen();
+    }
+    out
+}
+
+#[test]
+fn three_provinces_settle_each_others_visits_exactly_once_through_kills() {
+    let mut regions = three_regions();
+    for r in regions.iter_mut() {
+        start(r);
+    }
+    let n = visits();
+    let addr = |r: &Region| r.gw.as_ref().unwrap().addr;
+    let (a, b, c) = (0usize, 1usize, 2usize);
+
+    // Phase 1: Zhejiang (B) treats Guangdong's (A) insured, nobody killed.
+    let b_treats_a = traffic(
+        regions[b].ws.path(),
+        regions[b].code,
+        addr(&regions[b]),
+        regions[b].ws.tls_for(&first_institution(regions[b].code)),
+        insured_of(&regions[a]),
+        n,
+        0,
+    );
+
+    // Phase 2: A treats B's and C's insured, C treats B's, while B is killed and restarted.
+    let jobs: Vec<(usize, usize, u32)> = vec![(a, b, 10), (a, c, 20), (c, b, 30)];
+    let handles: Vec<_> = jobs
+        .iter()
+        .map(|&(t, i, second)| {
+            let t_ws = regions[t].ws.path().to_owned();
+            let t_code = regions[t].code;
+            let t_addr = addr(&regions[t]);
+            let tls = regions[t].ws.tls_for(&first_institution(t_code));
+            let persons = insured_of(&regions[i]);
+            std::thread::spawn(move || traffic(&t_ws, t_code, t_addr, tls, persons, n, second))
+        })
+        .collect();
+    for k in 0..KILLS {
+        std::thread::sleep(std::time::Duration::from_millis(1_500 + 700 * k as u64));
+        regions[b].gw.take().unwrap().kill9();
+        std::thread::sleep(std::time::Duration::from_millis(400));
+        start(&mut regions[b]);
+    }
+    let results: Vec<Sent> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let mut directions = vec![((b, a), b_treats_a)];
+    directions.extend(jobs.iter().map(|&(t, i, _)| (t, i)).zip(results));
+
+    // Exchanges in doubt are resolved by the gateways themselves.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let left: usize = regions
+            .iter()
+            .map(|r| {
+                let out = run_ok(&[
+                    "interregion",
+                    "status",
+                    "--json",
+                    "--config",
+                    r.ws.config().to_str().unwrap(),
+                ]);
+                let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+                v["in_doubt"].as_array().unwrap().len()
+            })
+            .sum();
+        if left == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{left} exchanges still in doubt"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+
+    // Daily reconciliation, run by each place of treatment: no difference.
+    let today = today_in_china().to_string();
+    for r in &regions {
+        let out = run(&[
+            "interregion",
+            "reconcile",
+            "--date",
+            &today,
+            "--config",
+            r.ws.config().to_str().unwrap(),
+        ]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{}: {stdout}{}",
+            r.code,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(stdout.matches("no difference").count(), 2, "{stdout}");
+    }
+
+    // Stop, and read each side's ledger.
+    for r in regions.iter_mut() {
+        assert!(r.gw.take().unwrap().terminate().success());
+    }
+    let ledgers: Vec<Vec<LedgerRow>> = regions
+        .iter()
+        .map(|r| {
+            let store = medsettle_store::SledStore::open(
+                &r.ws.path().join("data/journal"),
+                medsettle_store::StoreConfig::default(),
+            )
+            .unwrap();
+            use medsettle_store::Store;
+            assert_eq!(
+                store
+                    .scan_prefix(medsettle_service::interregion::SPACE_XR_IN_DOUBT, b"")
+                    .unwrap()
+                    .count(),
+                0
+            );
+            ledger_rows(&store).unwrap()
+        })
+        .collect();
+    for ((t, i), sent) in &directions {
+        let (t_code, i_code) = (regions[*t].code, regions[*i].code);
+        let treated: Vec<LedgerRow> = ledgers[*t]
+            .iter()
+            .filter(|r| r.side == "treatment" && r.insuplc_admdvs == i_code)
+            .cloned()
+            .collect();
+        let insured: Vec<LedgerRow> = ledgers[*i]
+            .iter()
+            .filter(|r| r.side == "insured" && r.mdtrtarea_admvs == t_code)
+            .cloned()
+            .collect();
+        // both sides' rows agree message by message, to the fen
+        assert_eq!(
+            net_by_omsgid(&treated),
+            net_by_omsgid(&insured),
+            "{t_code} treating {i_code}: the two ledgers differ"
+        );
+        // every visit the HIS was told is settled is settled exactly once on both sides, and
+        // every reversal it was told of is a reversal there
+        let active_here: i64 = treated.iter().map(|r| i64::from(r.aaa113)).sum();
+        let active_there: i64 = insured.iter().map(|r| i64::from(r.aaa113)).sum();
+        let expected = (sent.settled.len() - sent.reversed) as i64;
+        assert_eq!(active_here, expected, "{t_code} treating {i_code}");
+        assert_eq!(active_there, expected, "{i_code} insured, treated at {t_code}");
+        let fund_settled: i64 = sent
+            .settled
+            .iter()
+            .map(|s| {
+                medsettle_canonical::Money::parse_yuan(
+                    &s.setlinfo["fund_pay_sumamt"].to_string().replace('"', ""),
+                )
+                .unwrap()
+                .fen()
+            })
+            .sum();
+        let fund_forward_here: i64 = treated
+            .iter()
+            .filter(|r| r.aaa113 == 1 && !r.setl_id.is_empty())
+            .map(|r| r.fund_pay_sumamt.fen())
+            .sum();
+        assert_eq!(
+            fund_forward_here, fund_settled,
+            "{t_code} treating {i_code}: the settlements the HIS got are the ledger's"
+        );
+    }
+}
+
+#[test]
+fn a_certificate_of_one_province_speaking_for_another_is_refused() {
+    let mut regions = three_regions();
+    start(&mut regions[1]);
+    // Sichuan's peer certificate (bound to 51) sends a summary claiming Guangdong (44) treated
+    // the visit: refused, nothing journaled.
+    let c = &regions[2];
+    let b_addr = regions[1].gw.as_ref().unwrap().addr;
+    let client = c.peer_pki.client("gw-510100").unwrap();
+    let tls = his::client_tls(&regions[1].ws.ca(), &client.cert, &client.key).unwrap();
+    let body = format!(
+        r#"{{"ver":"1","infno":"XPRV01","msgid":"X1","mdtrtarea_admvs":"440300","insuplc_admdvs":"330100","send_time":"{}","input":{{"summary":{{"mdtrt_id":"M1","psn_no":"33010000000001","certno":"","insutype":"310","med_type":"11","fixmedins_code":"H44030000001","hosp_lv":"3","begntime":"2026-01-01 09:00:00","medfee_sumamt":"10.00","acct_used_flag":"0","setl_kind":"final"}},"iteminfo":[{{"med_chrgitm":"01","amt":"10.00","claa_sumfee":"10.00","clab_amt":"0.00","fulamt_ownpay_amt":"0.00","oth_amt":"0.00"}}]}}}}"#,
+        his::datetime_text(time::PrimitiveDateTime::new(
+            today_in_china(),
+            time::Time::from_hms(9, 0, 0).unwrap()
+        ))
+    );
+    let (status, answer) = runtime().block_on(async {
+        let mut conn = HisConnection::connect(b_addr, tls).await.unwrap();
+        conn.post("/interregion/v1", bytes::Bytes::from(body))
+            .await
+            .unwrap()
+    });
+    assert_eq!(status, 403, "{}", String::from_utf8_lossy(&answer));
+    let a: serde_json::Value = serde_json::from_slice(&answer).unwrap();
+    assert_eq!(a["rule"], "XR-ENV-9");
+    assert_eq!(a["path"], "mdtrtarea_admvs");
+    // an institution's certificate is no peer either
+    let code = "H33010000001";
+    let (status, _) = runtime().block_on(async {
+        let mut conn = HisConnection::connect(b_addr, regions[1].ws.tls_for(code))
+            .await
+            .unwrap();
+        conn.post("/interregion/v1", bytes::Bytes::from_static(b"{}"))
+            .await
+            .unwrap()
+    });
+    assert_eq!(status, 403);
+    let gw = regions[1].gw.take().unwrap();
+    assert!(gw.terminate().success());
+    let export = run_ok(&[
+        "journal",
+        "export",
+        "--config",
+        regions[1].ws.config().to_str().unwrap(),
+    ]);
+    assert!(
+        !export.contains("interregion."),
+        "nothing of a refused peer message is journaled: {export}"
+    );
+}
