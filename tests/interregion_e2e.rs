@@ -8,17 +8,16 @@
 //! long run's figures are in RELIABILITY.md.
 
 mod common;
+#[path = "common/interregion.rs"]
+mod interregion;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
 
 use common::*;
+use interregion::*;
 use medsettle_client::his::{self, EnvelopeBuilder, FeeLine, HisConnection, Insured, Sender};
-use medsettle_server::Role;
-use medsettle_server::pki::{DevPki, generate_dev_pki};
 use medsettle_service::interregion::{LedgerRow, ledger_rows};
-use sha2::Digest;
 
 /// Visits per direction in CI (four directions).
 const VISITS_DEFAULT: usize = 40;
@@ -26,171 +25,6 @@ const VISITS_DEFAULT: usize = 40;
 const REVERSE_EVERY: usize = 5;
 /// Kills of the insured place while the others keep sending.
 const KILLS: usize = 3;
-
-struct Region {
-    ws: Workspace,
-    code: &'static str,
-    prefix: &'static str,
-    port: u16,
-    peer_pki: DevPki,
-    gw: Option<Gateway>,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn init_region(code: &str) -> Workspace {
-    let dir = tempfile::tempdir().expect("temp dir");
-    run_ok(&[
-        "init",
-        "--dir",
-        dir.path().to_str().unwrap(),
-        "--region",
-        code,
-    ]);
-    let calendar = use_test_calendar(dir.path());
-    Workspace { dir, calendar }
-}
-
-/// SHA-256 of the DER of a PEM certificate, hex.
-fn fingerprint(pem: &Path) -> String {
-    let text = std::fs::read_to_string(pem).unwrap();
-    let b64: String = text
-        .lines()
-        .skip_while(|l| !l.starts_with("-----BEGIN CERTIFICATE"))
-        .skip(1)
-        .take_while(|l| !l.starts_with("-----END"))
-        .collect();
-    use base64::Engine;
-    let der = base64::engine::general_purpose::STANDARD
-        .decode(b64)
-        .unwrap();
-    hex::encode(sha2::Sha256::digest(&der))
-}
-
-fn edit_config(config: &Path, edit: impl FnOnce(&mut toml::Table)) {
-    let text = std::fs::read_to_string(config).unwrap();
-    let mut table: toml::Table = toml::from_str(&text).unwrap();
-    edit(&mut table);
-    std::fs::write(config, toml::to_string(&table).unwrap()).unwrap();
-}
-
-/// Three provinces; each calls the other two as peers, pinned, with its own peer certificate.
-fn three_regions() -> Vec<Region> {
-    let specs = [("440300", "44"), ("330100", "33"), ("510100", "51")];
-    let mut regions: Vec<Region> = specs
-        .iter()
-        .map(|(code, prefix)| {
-            let ws = init_region(code);
-            let name = format!("gw-{code}");
-            let peer_pki = generate_dev_pki(
-                &ws.path().join("peer-pki"),
-                &["localhost", "127.0.0.1"],
-                &[(name.as_str(), Role::Peer, &[*prefix])],
-            )
-            .unwrap();
-            Region {
-                ws,
-                code,
-                prefix,
-                port: free_port(),
-                peer_pki,
-                gw: None,
-            }
-        })
-        .collect();
-    let facts: Vec<(String, &str, u16, PathBuf, String, DevPki)> = regions
-        .iter()
-        .map(|r| {
-            (
-                r.code.to_owned(),
-                r.prefix,
-                r.port,
-                r.ws.path().join("certs/ca.pem"),
-                fingerprint(&r.ws.path().join("certs/server.pem")),
-                r.peer_pki.clone(),
-            )
-        })
-        .collect();
-    for r in &mut regions {
-        let me = r.code.to_owned();
-        let port = r.port;
-        edit_config(&r.ws.config(), |t| {
-            let server = t["server"].as_table_mut().unwrap();
-            server.insert("listen".into(), format!("127.0.0.1:{port}").into());
-            let mut peers = toml::value::Array::new();
-            for (code, prefix, port, ca, fp, pki) in facts.iter().filter(|f| f.0 != me) {
-                // they may call me with their peer certificate, for their region only
-                let client = pki.client(&format!("gw-{code}")).unwrap();
-                server["client_ca_bundles"]
-                    .as_array_mut()
-                    .unwrap()
-                    .push(pki.ca_cert.to_str().unwrap().into());
-                let cfg = toml::Value::try_from(client.client_config()).unwrap();
-                server["clients"].as_array_mut().unwrap().push(cfg);
-                // I call them with mine, pinning their server certificate
-                let mine = facts.iter().find(|f| f.0 == me).unwrap();
-                let my_client = mine.5.client(&format!("gw-{me}")).unwrap();
-                let peer: toml::Table = toml::from_str(&format!(
-                    r#"
-name = "{code}"
-admdvs = ["{prefix}"]
-[upstream]
-url = "https://127.0.0.1:{port}/interregion/v1"
-path_style = "exact"
-ca_bundle = "{ca}"
-server_fingerprint_sha256 = "{fp}"
-client_cert = "{cert}"
-client_key = "{key}"
-timeout_ms = 2000
-connect_timeout_ms = 500
-[settings]
-deadline_ms = 2500
-backoff_ms = 50
-backoff_max_ms = 400
-resolve_attempts = 2
-resolver_interval_ms = 300
-"#,
-                    ca = ca.display(),
-                    cert = my_client.cert.display(),
-                    key = my_client.key.display(),
-                ))
-                .unwrap();
-                peers.push(peer.into());
-            }
-            t.insert("peer".into(), peers.into());
-        });
-    }
-    regions
-}
-
-fn start(r: &mut Region) {
-    let child = Command::new(bin())
-        .args(["serve", "--config", r.ws.config().to_str().unwrap()])
-        .env("MEDSETTLE_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn medsettle serve");
-    r.gw = Some(Gateway::adopt(child));
-}
-
-fn first_institution(code: &str) -> String {
-    format!("H{code}00001")
-}
-
-/// The insured persons of a region with an employee account (insutype 310).
-fn insured_of(r: &Region) -> Vec<Insured> {
-    r.ws.insured()
-        .into_iter()
-        .filter(|p| p.insutype == "310")
-        .collect()
-}
 
 /// What one direction of traffic did.
 #[derive(Debug, Default)]
@@ -268,19 +102,6 @@ fn visits() -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(VISITS_DEFAULT)
-}
-
-/// Net fund and medical totals per peer message (omsgid), one side's rows with one
-/// counterpart: `(rows, Σ medfee, Σ fund)`.
-fn net_by_omsgid(rows: &[LedgerRow]) -> BTreeMap<String, (usize, i64, i64)> {
-    let mut out: BTreeMap<String, (usize, i64, i64)> = BTreeMap::new();
-    for r in rows {
-        let e = out.entry(r.omsgid.clone()).or_default();
-        e.0 += 1;
-        e.1 += r.medfee_sumamt.fen();
-        e.2 += r.fund_pay_sumamt.fen();
-    }
-    out
 }
 
 #[test]
@@ -373,6 +194,119 @@ fn three_provinces_settle_each_others_visits_exactly_once_through_kills() {
             String::from_utf8_lossy(&out.stderr)
         );
         assert_eq!(stdout.matches("no difference").count(), 2, "{stdout}");
+    }
+
+    // Monthly clearing runs once the month is over: the gateways restart with their clocks on
+    // the 10th of next month (libfaketime), each sends its statements, answers the others'
+    // line by line and applies their answers (twice round, so all are sent and answered).
+    let today = today_in_china();
+    let next_month = time::Date::from_calendar_date(
+        if today.month() == time::Month::December {
+            today.year() + 1
+        } else {
+            today.year()
+        },
+        today.month().next(),
+        10,
+    )
+    .unwrap();
+    for r in regions.iter_mut() {
+        assert!(r.gw.take().unwrap().terminate().success());
+    }
+    for r in regions.iter_mut() {
+        let child = medsettle_at(&format!("{next_month} 02:00:00"))
+            .args(["serve", "--config", r.ws.config().to_str().unwrap()])
+            .env("MEDSETTLE_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("spawn medsettle serve");
+        r.gw = Some(Gateway::adopt(child));
+    }
+    let month = format!("{:04}-{:02}", today.year(), u8::from(today.month()));
+    for _ in 0..2 {
+        for r in &regions {
+            run_ok(&[
+                "settle",
+                "clearing",
+                "--month",
+                &month,
+                "--config",
+                r.ws.config().to_str().unwrap(),
+            ]);
+        }
+    }
+    let reports: Vec<serde_json::Value> = regions
+        .iter()
+        .map(|r| {
+            let out = run_ok(&[
+                "settle",
+                "clearing",
+                "status",
+                "--month",
+                &month,
+                "--json",
+                "--config",
+                r.ws.config().to_str().unwrap(),
+            ]);
+            serde_json::from_str(&out).unwrap()
+        })
+        .collect();
+    let fen = |v: &serde_json::Value| -> i64 {
+        medsettle_canonical::Money::parse_yuan(&v.to_string().replace('"', ""))
+            .unwrap()
+            .fen()
+    };
+    let mut gross: BTreeMap<(String, String), i64> = BTreeMap::new();
+    for ((t, i), _) in &directions {
+        let (t_code, i_code) = (regions[*t].code, regions[*i].code);
+        let t_prov = format!("{}0000", &t_code[..2]);
+        let i_prov = format!("{}0000", &i_code[..2]);
+        let find = |report: &serde_json::Value, role: &str| -> serde_json::Value {
+            report["statements"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| {
+                    s["role"] == role
+                        && s["insured_province"] == i_prov.as_str()
+                        && s["treatment_province"] == t_prov.as_str()
+                })
+                .unwrap_or_else(|| panic!("{role} statement {i_prov}←{t_prov}: {report}"))
+                .clone()
+        };
+        let theirs = find(&reports[*i], "insured");
+        let ours = find(&reports[*t], "treatment");
+        for field in ["stmt_id", "count", "lines"] {
+            assert_eq!(ours[field], theirs[field], "{field} of {}", ours["stmt_id"]);
+        }
+        for field in ["medfee_sumamt", "fund_pay_sumamt", "confirmed_fund_pay_sumamt"] {
+            assert_eq!(fen(&ours[field]), fen(&theirs[field]), "{field} of {}", ours["stmt_id"]);
+        }
+        assert_eq!(ours["replied"], true);
+        assert_eq!(fen(&ours["refused_fund_pay_sumamt"]), 0, "{ours}");
+        assert_eq!(fen(&ours["confirmed_fund_pay_sumamt"]), fen(&ours["fund_pay_sumamt"]));
+        assert!(ours["transfer_due"].is_string() && ours["statement_due"].is_string());
+        gross.insert((i_prov, t_prov), fen(&ours["confirmed_fund_pay_sumamt"]));
+    }
+    // the netting matrix over every province: each pays or receives one amount, and the
+    // positions sum to zero; each gateway's own position is the matrix's
+    let mut net: BTreeMap<String, i64> = BTreeMap::new();
+    for ((insured, treatment), amount) in &gross {
+        *net.entry(treatment.clone()).or_default() += amount;
+        *net.entry(insured.clone()).or_default() -= amount;
+    }
+    assert_eq!(net.values().sum::<i64>(), 0);
+    for (k, r) in regions.iter().enumerate() {
+        let prov = format!("{}0000", &r.code[..2]);
+        let reported = reports[k]["net"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p[0] == prov.as_str())
+            .map(|p| fen(&p[1]))
+            .unwrap_or(0);
+        assert_eq!(reported, net[&prov], "{prov}'s net position");
     }
 
     // Stop, and read each side's ledger.

@@ -6,6 +6,7 @@ use clap::Subcommand;
 use medsettle_ops::Config;
 use medsettle_ops::remote::running_only;
 use medsettle_service::interregion::{InterregionStatus, ReconReport};
+use medsettle_service::interregion_clearing::ClearingReport;
 
 use crate::exit::BadInput;
 
@@ -122,6 +123,83 @@ pub fn run(cmd: InterregionCommand, config: &Config) -> Result<()> {
             let (status, body) = running_only(config, "interregion/resolve", Some(b"{}".to_vec()))?;
             println!("{}", ok_body(status, &body)?);
         }
+    }
+    Ok(())
+}
+
+/// `settle clearing [status] --month M`: one clearing run (or the report only) and its text.
+pub fn clearing(
+    config: &Config,
+    month: &str,
+    status_only: bool,
+    csv_dir: Option<std::path::PathBuf>,
+    json: bool,
+) -> Result<()> {
+    let (status, body) = if status_only {
+        running_only(config, &format!("interregion/clearing?month={month}"), None)?
+    } else {
+        let body = serde_json::json!({ "month": month });
+        running_only(
+            config,
+            "interregion/clearing",
+            Some(body.to_string().into_bytes()),
+        )?
+    };
+    let text = ok_body(status, &body)?;
+    if json {
+        println!("{text}");
+    }
+    let r: ClearingReport = serde_json::from_str(&text).context("the gateway's report")?;
+    if let Some(dir) = &csv_dir {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        for s in &r.statements {
+            let path = dir.join(format!("{}-{}.csv", s.stmt_id, s.role));
+            medsettle_conformance::write_report_file(&path, &s.csv)
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+    }
+    if json {
+        return Ok(());
+    }
+    println!("clearing {}: {} statement(s)", r.month, r.statements.len());
+    for s in &r.statements {
+        println!(
+            "  {} ({}): {} line(s), count {}, medical {}, fund {}; {}{}, confirmed {}, refused {} ({} line(s)); statement due {}, transfer due {}",
+            s.stmt_id,
+            s.role,
+            s.lines,
+            s.count,
+            s.medfee_sumamt,
+            s.fund_pay_sumamt,
+            if s.sent { "sent" } else { "not sent" },
+            if s.replied { ", answered" } else { ", not answered" },
+            s.confirmed_fund_pay_sumamt,
+            s.refused_fund_pay_sumamt,
+            s.refused_lines,
+            s.statement_due.as_deref().unwrap_or("-"),
+            s.transfer_due.as_deref().unwrap_or("-"),
+        );
+    }
+    if !r.net.is_empty() {
+        println!("net positions (receivable +, payable -):");
+        for (p, v) in &r.net {
+            println!("  {p} {v}");
+        }
+        for t in &r.transfers {
+            println!("  transfer {}: {} pays {} {}", t.transfer_id, t.payer, t.receiver, t.amount);
+        }
+    }
+    for p in &r.prepayments {
+        println!(
+            "prepayment {} → {} for {}: prior year fund {}, required {}",
+            p.insured_province, p.treatment_province, p.year, p.prior_year_fund_pay_sumamt, p.required
+        );
+    }
+    for e in &r.errors {
+        println!("error: {e}");
+    }
+    if !r.errors.is_empty() {
+        anyhow::bail!("the clearing run met errors");
     }
     Ok(())
 }

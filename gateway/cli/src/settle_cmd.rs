@@ -104,6 +104,23 @@ pub enum SettleCommand {
     },
     /// Consumer lag, open days, suspensions, last closings.
     Status,
+    /// Monthly clearing between provinces (cross-region, specs/interregion.md): send this
+    /// month's statements to the peers, answer theirs line by line, apply their answers, net;
+    /// `clearing status` reports without sending. Needs the running gateway.
+    Clearing {
+        /// `status`: report only.
+        #[arg(value_parser = ["status"])]
+        status: Option<String>,
+        /// The month, YYYY-MM.
+        #[arg(long)]
+        month: String,
+        /// Write each statement as CSV into this directory (`<stmt_id>.csv`).
+        #[arg(long)]
+        csv_dir: Option<PathBuf>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// An input file's text; a file that cannot be read is the operator's to fix.
@@ -127,6 +144,7 @@ fn named(path: &Path) -> Result<NamedText> {
 fn action(cmd: SettleCommand) -> Result<Action> {
     Ok(match cmd {
         SettleCommand::CatchUp => Action::SettleCatchUp,
+        SettleCommand::Clearing { .. } => unreachable!("answered by the running gateway"),
         SettleCommand::Daily { date } => Action::SettleDaily { date },
         SettleCommand::Month {
             period,
@@ -201,6 +219,15 @@ pub fn run(cmd: SettleCommand, config: &Config, op_id: Option<String>) -> Result
     if let SettleCommand::Status = cmd {
         crate::exit::print(&medsettle_ops::read(config, Query::SettleStatus)?)?;
         return Ok(());
+    }
+    if let SettleCommand::Clearing {
+        status,
+        month,
+        csv_dir,
+        json,
+    } = cmd
+    {
+        return crate::interregion_cmd::clearing(config, &month, status.is_some(), csv_dir, json);
     }
     crate::exit::perform(config, &action(cmd)?, op_id)
 }

@@ -4,7 +4,10 @@
 //!
 //! - `GET /ops/interregion/status` → peers, exchanges in doubt, reconciliation alerts (JSON);
 //! - `POST /ops/interregion/reconcile` `{"date", "peer"?}` → one report per peer (JSON);
-//! - `POST /ops/interregion/resolve` → resolve exchanges in doubt now: `{"resolved", "left"}`.
+//! - `POST /ops/interregion/resolve` → resolve exchanges in doubt now: `{"resolved", "left"}`;
+//! - `POST /ops/interregion/clearing` `{"month"}` → a clearing run (statements sent, replies
+//!   made and applied, netting) and its report; `GET …/clearing?month=YYYY-MM` → the report
+//!   from what is known here, nothing sent.
 
 use std::sync::Arc;
 
@@ -23,6 +26,12 @@ struct ReconcileRequest {
     date: String,
     #[serde(default)]
     peer: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClearingRequest {
+    month: String,
 }
 
 fn respond(status: u16, content_type: &str, body: Vec<u8>) -> ServiceResponse {
@@ -83,6 +92,30 @@ pub async fn answer(his: Arc<HisService>, req: OperatorRequest) -> ServiceRespon
                     ),
                 ),
                 Ok(reports) => json(&reports),
+                Err(e) => text(503, format!("{e}\n")),
+            }
+        }
+        (&Method::POST, "clearing") | (&Method::GET, "clearing") => {
+            let query = req.query.as_deref().unwrap_or("");
+            let month = if req.method == Method::POST {
+                serde_json::from_slice::<ClearingRequest>(&req.body)
+                    .map(|r| r.month)
+                    .unwrap_or_default()
+            } else {
+                query
+                    .split('&')
+                    .find_map(|kv| kv.strip_prefix("month="))
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            let Some(month) = medsettle_settlement::YearMonth::parse(&month) else {
+                return text(400, format!("month `{month}`: YYYY-MM\n"));
+            };
+            match national
+                .run_clearing(month, req.method == Method::POST)
+                .await
+            {
+                Ok(report) => json(&report),
                 Err(e) => text(503, format!("{e}\n")),
             }
         }

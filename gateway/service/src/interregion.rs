@@ -419,6 +419,17 @@ async fn send_once(client: &UpstreamClient, infno: xr::Infno, message: &[u8]) ->
     }
 }
 
+/// Send one message to `peer` until it answers or the peer's deadline passes.
+pub(crate) async fn send_message(
+    peer: &Peer,
+    infno: xr::Infno,
+    env: &xr::RequestEnvelope,
+) -> Result<xr::AnswerEnvelope, String> {
+    let deadline =
+        tokio::time::Instant::now() + Duration::from_millis(peer.settings.deadline_ms);
+    send_until(peer, infno, &env.encode(), deadline).await
+}
+
 /// Send until answered or the deadline passes (same bytes each time).
 async fn send_until(
     peer: &Peer,

@@ -690,6 +690,7 @@ impl NationalService {
         refmsgid: &str,
         received: OffsetDateTime,
     ) -> PeerAnswer {
+        let mut writes = Vec::new();
         let output = match input {
             xr::PeerRequest::Statement(s) => xr::StatementReceipt {
                 received_rows: u32::try_from(s.lines.len()).unwrap_or(u32::MAX),
@@ -714,7 +715,14 @@ impl NationalService {
                     }
                 };
                 match xr::reply_answer(&lines, r) {
-                    Ok(a) => a.to_output(),
+                    Ok(a) => {
+                        writes.push(crate::interregion_clearing::received_reply_write(
+                            r,
+                            &a,
+                            received.date(),
+                        ));
+                        a.to_output()
+                    }
                     Err(refusal) => {
                         return self.peer_refusal(
                             200,
@@ -732,11 +740,11 @@ impl NationalService {
         let mut skey = ns.as_bytes().to_vec();
         skey.push(0);
         skey.extend_from_slice(key.as_bytes());
-        let writes = vec![StateWrite::put(
+        writes.push(StateWrite::put(
             SPACE_XR_CLEARING_IN,
             skey,
             serde_json::to_vec(&env.input).expect("JSON serializes"),
-        )];
+        ));
         let answer = self.peer_done(refmsgid, output, received);
         let appended =
             self.append_peer(req, env, (ns, key), body_sha256, answer, None, writes, received);

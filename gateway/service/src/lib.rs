@@ -19,6 +19,7 @@ pub mod file_channel;
 pub mod forward;
 pub mod his;
 pub mod interregion;
+pub mod interregion_clearing;
 pub mod interregion_peer;
 pub mod legacy;
 pub mod legacy_commit;

@@ -66,7 +66,7 @@ pub struct NationalService {
     /// Pool regions settled upstream: (insured-place prefixes, forwarder), first match wins.
     forwarders: Vec<(Vec<String>, Arc<Forwarder>)>,
     /// The instant-settlement engine, for 3201 reconciliation (IS-D-9).
-    engine: Option<Arc<medsettle_engine::Engine>>,
+    pub(crate) engine: Option<Arc<medsettle_engine::Engine>>,
     /// Peer regions' gateways settling insured places (cross-region, `crate::interregion`).
     pub(crate) peers: Vec<Arc<crate::interregion::Peer>>,
 }
