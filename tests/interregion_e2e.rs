@@ -107,6 +107,22 @@ fn visits() -> usize {
 #[test]
 fn three_provinces_settle_each_others_visits_exactly_once_through_kills() {
     let mut regions = three_regions();
+    // each province's finance account, for the clearing transfers paid into it
+    for r in &regions {
+        edit_config(&r.ws.config(), |t| {
+            for peer in t["peer"].as_array_mut().unwrap() {
+                let prefix = peer["admdvs"][0].as_str().unwrap().to_owned();
+                let account: toml::Table = toml::from_str(&format!(
+                    "name = \"{prefix}省财政厅社会保障基金财政专户\"\naccount = \"{prefix}0000000000000001\"\nbank_code = \"10558400000{}\"\n",
+                    &prefix[1..]
+                ))
+                .unwrap();
+                peer.as_table_mut()
+                    .unwrap()
+                    .insert("clearing_account".into(), account.into());
+            }
+        });
+    }
     for r in regions.iter_mut() {
         start(r);
     }
@@ -236,6 +252,24 @@ fn three_provinces_settle_each_others_visits_exactly_once_through_kills() {
             ]);
         }
     }
+    // a third round: every statement is answered now, so each province's clearing is posted
+    // to its ledger (audited) and a payer drops its transfers as a payment file
+    let books: Vec<serde_json::Value> = regions
+        .iter()
+        .map(|r| {
+            let out = run_ok(&[
+                "settle",
+                "clearing",
+                "--month",
+                &month,
+                "--json",
+                "--config",
+                r.ws.config().to_str().unwrap(),
+            ]);
+            let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+            v["books"].clone()
+        })
+        .collect();
     let reports: Vec<serde_json::Value> = regions
         .iter()
         .map(|r| {
@@ -307,6 +341,21 @@ fn three_provinces_settle_each_others_visits_exactly_once_through_kills() {
             .map(|p| fen(&p[1]))
             .unwrap_or(0);
         assert_eq!(reported, net[&prov], "{prov}'s net position");
+        let b = &books[k];
+        assert!(
+            b["posted"]["audit"].is_object(),
+            "{prov}'s clearing is posted and audited: {b}"
+        );
+        let outbox = r.ws.path().join("data/bank/outbox");
+        let files = std::fs::read_dir(&outbox)
+            .map(|d| d.count())
+            .unwrap_or(0);
+        if net[&prov] < 0 {
+            let batch = b["payment_batch"].as_str().unwrap_or_else(|| panic!("{prov} pays: {b}"));
+            assert!(files > 0, "{prov}'s payment file for {batch} is in {}", outbox.display());
+        } else {
+            assert!(b["payment_batch"].is_null(), "{prov} receives, pays nothing: {b}");
+        }
     }
 
     // Stop, and read each side's ledger.

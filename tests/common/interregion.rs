@@ -171,7 +171,14 @@ pub fn link(
 ) {
     let facts: Vec<(String, &str, PeerEndpoint, DevPki)> = regions
         .iter()
-        .map(|r| (r.code.to_owned(), r.prefix, r.endpoint(), r.peer_pki.clone()))
+        .map(|r| {
+            (
+                r.code.to_owned(),
+                r.prefix,
+                r.endpoint(),
+                r.peer_pki.clone(),
+            )
+        })
         .collect();
     for (me, r) in regions.iter_mut().enumerate() {
         let port = r.port;

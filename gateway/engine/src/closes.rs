@@ -139,6 +139,16 @@ fn closed_with_other_inputs(stored: &MonthlyClose, sha: &str, pay_date: Date) ->
     }
 }
 
+/// A month's clearing between provinces posted to the ledger
+/// ([`Engine::post_province_clearing`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProvinceClearingPost {
+    pub key: String,
+    pub postings: usize,
+    pub audit: AuditReport,
+    pub already_posted: bool,
+}
+
 /// The result of [`Engine::close_quarter`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QuarterlyClose {
@@ -703,6 +713,41 @@ impl Engine {
             };
             writes.push(self.stage_result(store, &key, &c)?);
             self.persist(store, s, &key, writes)?;
+            Ok(c)
+        })
+    }
+
+    /// Post the month's clearing between provinces (`medsettle_clearing::clearing_postings`,
+    /// the movements that concern this gateway's province) under `key`, adding `expected` —
+    /// what each province entity's fund bears — to the auditor's expectations, and audit.
+    /// Idempotent by `key`: a second call returns the first audit.
+    pub fn post_province_clearing(
+        &self,
+        store: &dyn Store,
+        key: &str,
+        transfers: Vec<Transfer>,
+        expected: BTreeMap<String, Money>,
+    ) -> Result<ProvinceClearingPost> {
+        self.with_state(store, |s| {
+            if let Some(mut c) = self.stored::<ProvinceClearingPost>(store, key)? {
+                c.already_posted = true;
+                return Ok(c);
+            }
+            for (entity, amount) in &expected {
+                *s.meta.confirmed.entry(entity.clone()).or_default() += *amount;
+            }
+            let old_len = s.ledger.transfers().len();
+            let postings = transfers.len();
+            let audit = self.post_audited(s, key, transfers)?;
+            let mut writes = ledger_writes(&s.ledger, old_len, &[key.to_owned()], &mut s.meta)?;
+            let c = ProvinceClearingPost {
+                key: key.to_owned(),
+                postings,
+                audit,
+                already_posted: false,
+            };
+            writes.push(self.stage_result(store, key, &c)?);
+            self.persist(store, s, key, writes)?;
             Ok(c)
         })
     }

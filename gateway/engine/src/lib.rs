@@ -46,7 +46,8 @@ use serde_json::{Map, Value};
 use time::Date;
 
 pub use closes::{
-    AnnualAmounts, AnnualClose, CLOSED_PERIOD_RULE, DailyClose, MonthlyClose, QuarterlyClose,
+    AnnualAmounts, AnnualClose, CLOSED_PERIOD_RULE, DailyClose, MonthlyClose, ProvinceClearingPost,
+    QuarterlyClose,
     ReceiptApplied, monthly_inputs_sha256,
 };
 pub use error::{EngineError, Result};

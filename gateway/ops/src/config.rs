@@ -143,6 +143,10 @@ pub struct PeerSection {
     /// Deadline, backoff and resolution attempts. Default settings.
     #[serde(default)]
     pub settings: medsettle_service::interregion::PeerSettings,
+    /// The peer province's finance account (省级财政专户) clearing transfers to it are paid
+    /// into. Default none: this gateway then drops no payment file for that province.
+    #[serde(default)]
+    pub clearing_account: Option<BankAccount>,
 }
 
 fn data_dir_default() -> PathBuf {

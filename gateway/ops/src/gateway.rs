@@ -45,7 +45,11 @@ impl Service for Gateway {
             return Box::pin(crate::console::answer(self.ops.clone(), req));
         }
         if req.path.starts_with(crate::interregion_api::PREFIX) {
-            return Box::pin(crate::interregion_api::answer(self.his.clone(), req));
+            return Box::pin(crate::interregion_api::answer(
+                self.his.clone(),
+                self.ops.clone(),
+                req,
+            ));
         }
         if req.path.starts_with(crate::certify_api::PREFIX) {
             return Box::pin(crate::certify_api::answer(self.his.clone(), req));

@@ -64,7 +64,11 @@ fn parse_date(d: &str) -> Option<time::Date> {
 }
 
 /// Answer one `/ops/interregion/…` request (`req.path` is after `/ops/`).
-pub async fn answer(his: Arc<HisService>, req: OperatorRequest) -> ServiceResponse {
+pub async fn answer(
+    his: Arc<HisService>,
+    ops: Arc<crate::Operations>,
+    req: OperatorRequest,
+) -> ServiceResponse {
     let path = req.path.strip_prefix(PREFIX).unwrap_or("");
     let national = his.national();
     match (&req.method, path) {
@@ -111,11 +115,18 @@ pub async fn answer(his: Arc<HisService>, req: OperatorRequest) -> ServiceRespon
             let Some(month) = medsettle_settlement::YearMonth::parse(&month) else {
                 return text(400, format!("month `{month}`: YYYY-MM\n"));
             };
-            match national
-                .run_clearing(month, req.method == Method::POST)
-                .await
-            {
-                Ok(report) => json(&report),
+            let exchange = req.method == Method::POST;
+            match national.run_clearing(month, exchange).await {
+                Ok(report) => {
+                    let books = if exchange {
+                        Some(books(&ops, &report, month))
+                    } else {
+                        None
+                    };
+                    let mut v = serde_json::to_value(&report).expect("a report serializes");
+                    v["books"] = serde_json::to_value(&books).expect("books serialize");
+                    json(&v)
+                }
                 Err(e) => text(503, format!("{e}\n")),
             }
         }
@@ -128,4 +139,110 @@ pub async fn answer(his: Arc<HisService>, req: OperatorRequest) -> ServiceRespon
             format!("no interregion endpoint {} /ops/{}\n", req.method, req.path),
         ),
     }
+}
+
+/// What a clearing run put in the books: the ledger postings of this province and, when it
+/// pays, the payment file of its transfers.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct ClearingBooks {
+    pub posted: Option<medsettle_engine::ProvinceClearingPost>,
+    pub payment_batch: Option<String>,
+    pub payment_file: Option<String>,
+    pub notes: Vec<String>,
+}
+
+/// Post the month's clearing for this province and drop its transfers as a payment file —
+/// only once every statement of the month is answered on both sides.
+fn books(
+    ops: &crate::Operations,
+    report: &medsettle_service::interregion_clearing::ClearingReport,
+    month: medsettle_settlement::YearMonth,
+) -> ClearingBooks {
+    let mut b = ClearingBooks::default();
+    if !report.errors.is_empty() || report.answered.is_empty() {
+        b.notes
+            .push("not every statement is answered yet: nothing posted or paid".into());
+        return b;
+    }
+    if report.statements.iter().any(|s| !s.replied) {
+        b.notes
+            .push("a statement is still unanswered: nothing posted or paid".into());
+        return b;
+    }
+    let config = ops.config();
+    let engine = ops.engine();
+    let calendar = &engine.config().calendar;
+    let mc = match medsettle_clearing::MonthClearing::new(month, &report.answered, calendar) {
+        Ok(mc) => mc,
+        Err(e) => {
+            b.notes.push(format!("netting: {e}"));
+            return b;
+        }
+    };
+    let ours = medsettle_clearing::province_of(config.receiver_admdvs);
+    let entity = medsettle_clearing::province_entity(ours);
+    let postings: Vec<_> = medsettle_clearing::clearing_postings(&mc)
+        .into_iter()
+        .filter(|t| t.debit.institution() == entity || t.credit.institution() == entity)
+        .collect();
+    let expected = mc
+        .expected_expenditure()
+        .into_iter()
+        .filter(|(e, _)| *e == entity)
+        .collect();
+    match engine.post_province_clearing(
+        ops.store().as_ref(),
+        &format!("clearing/{month}"),
+        postings,
+        expected,
+    ) {
+        Ok(p) => b.posted = Some(p),
+        Err(e) => {
+            b.notes.push(format!("ledger: {e}"));
+            return b;
+        }
+    }
+    if mc.transfers_from(ours).next().is_none() {
+        return b;
+    }
+    let accounts: medsettle_clearing::ProvinceAccounts = config
+        .peer
+        .iter()
+        .filter_map(|p| {
+            let account = p.clearing_account.clone()?;
+            let prefix = p.admdvs.first()?.get(..2)?;
+            let province =
+                medsettle_canonical::Admdvs::parse(&format!("{prefix}0000")).ok()?;
+            Some((province, account))
+        })
+        .collect();
+    let batch = match mc.to_payment_batch(
+        ours,
+        &accounts,
+        config.settlement.debtor.clone(),
+        mc.transfer_due.value,
+        // approved when the last statement was confirmed: a rerun makes the same batch, which
+        // the outbox then recognises as already dropped
+        mc.confirmed_on
+            .midnight()
+            .assume_offset(medsettle_canonical::CHINA_OFFSET),
+    ) {
+        Ok(batch) => batch,
+        Err(e) => {
+            b.notes.push(format!("payment file: {e}"));
+            return b;
+        }
+    };
+    let dropped = crate::open::filedrop_config(config).and_then(|cfg| {
+        medsettle_filedrop::Outbox::drop_batch(ops.store().as_ref(), &cfg, &batch)
+            .map_err(anyhow::Error::from)
+    });
+    match dropped {
+        Ok(report) => {
+            b.payment_batch = Some(batch.batch_id.clone());
+            b.payment_file = Some(format!("{report:?}"));
+        }
+        Err(e) => b.notes.push(format!("payment file: {e}")),
+    }
+    b
 }

@@ -1524,6 +1524,8 @@ impl NationalService {
             rows.chunks(xr::RECON_ROWS_PER_MESSAGE_MAX).collect()
         };
         let rows_total = u32::try_from(rows.len()).map_err(|e| e.to_string())?;
+        let sent_keys: std::collections::BTreeSet<(String, xr::TxKind)> =
+            rows.iter().map(|r| (r.omsgid.clone(), r.aaa113)).collect();
         for (page, chunk) in pages.iter().enumerate() {
             let detail = xr::RequestEnvelope {
                 ver: xr::VERSION.to_owned(),
@@ -1549,7 +1551,11 @@ impl NationalService {
             };
             let d = xr::ReconDetailAnswer::from_output(answer.output.as_ref().ok_or("no output")?)
                 .map_err(|e| e.to_string())?;
-            differences.extend(d.differences);
+            // a row this side sent on another page is not missing here
+            differences.extend(d.differences.into_iter().filter(|diff| {
+                diff.kind != xr::DifferenceKind::MissingAtSender
+                    || !sent_keys.contains(&(diff.omsgid.clone(), diff.aaa113))
+            }));
         }
         Ok((theirs.totals, differences))
     }

@@ -89,6 +89,8 @@ pub struct ClearingReport {
     pub prepayments: Vec<PrepaymentView>,
     /// Peers that could not be reached, statements that could not be made.
     pub errors: Vec<String>,
+    /// The statements answered on both sides, as the netting used them (for the books).
+    pub answered: Vec<clr::Statement>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -326,6 +328,8 @@ impl NationalService {
         }
 
         // 4: netting over what both sides answered
+        // a statement appears twice when this gateway is on both sides of it (never: a
+        // region does not treat its own insured as cross-region), once otherwise
         let (net, transfers) = match clr::NettingMatrix::from_statements(month, &answered) {
             Ok(m) => (
                 m.net.iter().map(|(p, v)| (p.to_string(), *v)).collect(),
@@ -346,6 +350,7 @@ impl NationalService {
             transfers,
             prepayments,
             errors,
+            answered,
         })
     }
 
