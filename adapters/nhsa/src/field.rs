@@ -182,6 +182,9 @@ pub enum RepairKind {
     CertificateToken,
     /// A date sent as `yyyy-MM-dd 00:00:00`, read as the date.
     DateWithMidnight,
+    /// An input's fields sent directly in `input` without the node the table puts them in
+    /// (3262 `input{trt_year, trt_month, otransid}` for `input.data{…}`), read as that node.
+    InputWithoutNode,
 }
 
 /// One repair applied while decoding, with the path of what was repaired.

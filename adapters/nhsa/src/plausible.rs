@@ -34,8 +34,9 @@ pub const NATIONAL_MED_TYPES: &[&str] = &[
     "52", "53",
 ];
 
-/// Flags whose value list is `0` / `1`.
-pub const ZERO_ONE_FLAGS: &[&str] = &["acct_used_flag", "mid_setl_flag"];
+/// Flags whose value list is `0` / `1` (`cnfm_flag`: 3261 confirms a clearing line, or
+/// refuses it).
+pub const ZERO_ONE_FLAGS: &[&str] = &["acct_used_flag", "mid_setl_flag", "cnfm_flag"];
 
 /// Province codes of the municipalities directly under the central government (Beijing,
 /// Tianjin, Shanghai, Chongqing): their districts form one pool, so a place of treatment

@@ -159,6 +159,18 @@ fn every_transaction_has_a_table_and_code_agrees_with_it() {
     }
 }
 
+/// Text fields with a shape of their own (`medsettle_nhsa::tx::t3260`: `yyyy`, `MM`), the rule
+/// a value of another shape breaks, and a valid sample.
+const SHAPED_TEXT: &[(&str, &str, &str)] = &[
+    ("trt_year", "FMT-DATE", "2024"),
+    ("trt_month", "FMT-DATE", "06"),
+];
+
+fn shaped(path: &str) -> Option<&'static (&'static str, &'static str, &'static str)> {
+    let name = path.rsplit('.').next().unwrap_or(path);
+    SHAPED_TEXT.iter().find(|(field, _, _)| *field == name)
+}
+
 /// A valid sample value for a table row (numbers with exactly their scale, so that the
 /// wire encoding reproduces the same text).
 fn sample_value(r: &Row) -> Value {
@@ -166,6 +178,7 @@ fn sample_value(r: &Row) -> Value {
     match r.ty.as_str() {
         // a code with a value list the adapter enforces (`medsettle_nhsa::plausible`)
         "char" if r.path.ends_with("med_type") => json!("11"),
+        "char" if shaped(&r.path).is_some() => json!(shaped(&r.path).unwrap().2),
         "char" => json!("1"),
         "money" => num("12.34"),
         "ratio" => num("0.5000"),
@@ -382,10 +395,12 @@ fn adapter_follows_every_transaction_table() {
                     // exactly at the limit, in characters (not bytes), is fine
                     let mut v = full.clone();
                     *slot(&mut v, &r.path) = Value::String("汉".repeat(len));
-                    // (a code with a value list is refused for its value, not its length)
+                    // (a code with a value list, or a text with a shape, is refused for its
+                    // value, not its length)
+                    let value_rule = shaped(&r.path).map_or("FMT-CODE", |s| s.1);
                     let got: Vec<_> = violations(infno, dir, &v)
                         .into_iter()
-                        .filter(|(rule, at)| !(rule == "FMT-CODE" && *at == path))
+                        .filter(|(rule, at)| !(rule == value_rule && *at == path))
                         .collect();
                     assert!(
                         got.is_empty(),

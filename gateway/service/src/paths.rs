@@ -21,7 +21,7 @@ mod tests {
     use super::*;
 
     /// Every path of the table is served and names its transaction; the transactions without
-    /// a path (2401, 2402, 3203, 3203A, 9002) have none.
+    /// a path (2401, 2402, 3203, 3203A, 3260, 3261, 3262, 9002) have none.
     #[test]
     fn every_service_path_of_the_table_is_served() {
         let paths = national_paths();
@@ -44,6 +44,9 @@ mod tests {
             .filter(|i| i.service_path().is_none())
             .map(Infno::as_str)
             .collect();
-        assert_eq!(without, ["2401", "2402", "3203", "3203A", "9002"]);
+        assert_eq!(
+            without,
+            ["2401", "2402", "3203", "3203A", "3260", "3261", "3262", "9002"]
+        );
     }
 }

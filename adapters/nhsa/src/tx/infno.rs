@@ -42,6 +42,9 @@ pub enum Infno {
     T3202,
     T3203,
     T3203A,
+    T3260,
+    T3261,
+    T3262,
     T4101,
     T4101A,
     T5203,
@@ -53,7 +56,7 @@ pub enum Infno {
 }
 
 /// Number of transactions medsettle serves.
-pub const INFNO_COUNT: usize = 32;
+pub const INFNO_COUNT: usize = 35;
 
 /// One row of the transaction table; built with [`tx`] and the methods below, so that a row
 /// states its name and only what differs from "a base transaction, no path, not computed, no
@@ -228,6 +231,12 @@ const TABLE: &[Row; INFNO_COUNT] = &[
     tx(T3203A, "3203A")
         .named("清算申请 — clearing application")
         .variant_of(T3203),
+    // The hospitals' side of cross-province clearing (§4.1 of the cross-region reference):
+    // answered from the gateway's clearing data, not by the core; nothing to reverse by 2601.
+    tx(T3260, "3260")
+        .named("提取异地清分明细 — extract the month's cross-province clearing detail"),
+    tx(T3261, "3261").named("异地清分结果确认 — confirm the clearing result"),
+    tx(T3262, "3262").named("异地清分结果确认回退 — roll a clearing confirmation back"),
     tx(T4101, "4101")
         .named("医疗保障基金结算清单信息上传 — settlement-list upload")
         .path("medinfoupload/setllistinfoupld"),
@@ -385,6 +394,14 @@ mod tests {
         "1101", "2201", "2202", "2204", "2205", "2206", "2207", "2208", "2301", "2302", "2303",
         "2304", "2305", "2401", "2402", "2601", "3201", "3202", "3203", "4101", "9001", "9002",
     ];
+    /// Decoded transactions added to the table since (issue 19: the hospitals' side of
+    /// cross-province clearing). Not computed by the core, no claim, not guarded, no path:
+    /// the lists above stay as they were.
+    const DECODED_ADDED: &[&str] = &["3260", "3261", "3262"];
+
+    fn decoded_now() -> impl Iterator<Item = &'static str> {
+        DECODED_BEFORE.iter().chain(DECODED_ADDED).copied()
+    }
     const ALIASES_BEFORE: &[(&str, &str)] = &[
         ("2206A", "2206"),
         ("2207A", "2207"),
@@ -477,7 +494,7 @@ mod tests {
         );
         assert_eq!(
             codes(|i| i.is_decoded() && i.base() == i),
-            set(DECODED_BEFORE.iter().copied())
+            set(decoded_now())
         );
         let aliases: BTreeSet<(&str, &str)> = Infno::ALL
             .iter()
@@ -511,16 +528,12 @@ mod tests {
     #[test]
     fn string_lookups_follow_the_table() {
         let known_base = |code: &str| {
-            DECODED_BEFORE
-                .iter()
-                .copied()
-                .find(|i| *i == code)
-                .or_else(|| {
-                    ALIASES_BEFORE
-                        .iter()
-                        .find(|(a, _)| *a == code)
-                        .map(|(_, b)| *b)
-                })
+            decoded_now().find(|i| *i == code).or_else(|| {
+                ALIASES_BEFORE
+                    .iter()
+                    .find(|(a, _)| *a == code)
+                    .map(|(_, b)| *b)
+            })
         };
         let mut probes: Vec<&str> = Infno::ALL.map(Infno::as_str).to_vec();
         probes.extend(["", "9999", "2207a", "2207B"]);
@@ -554,5 +567,20 @@ mod tests {
         }
         // 2601 itself is never guarded: it is what resolves the others.
         assert!(!T2601.in_doubt_by_default());
+    }
+
+    /// 3260/3261/3262 are flagged as 3201/3202/3203 are: decoded, answered outside the core
+    /// (from the clearing data), no claim, not guarded by an in-doubt record.
+    #[test]
+    fn cross_province_clearing_is_answered_outside_the_core() {
+        for i in [T3260, T3261, T3262] {
+            assert!(i.is_decoded() && i.base() == i, "{i}");
+            assert!(!i.core_computes() && !i.in_doubt_by_default(), "{i}");
+            assert_eq!((i.claim_kind(), i.service_path()), (None, None), "{i}");
+            assert_eq!(
+                (T3203.core_computes(), T3203.in_doubt_by_default()),
+                (i.core_computes(), i.in_doubt_by_default())
+            );
+        }
     }
 }

@@ -20,6 +20,9 @@ pub mod t2601;
 pub mod t3201;
 pub mod t3202;
 pub mod t3203;
+pub mod t3260;
+pub mod t3261;
+pub mod t3262;
 pub mod t4101;
 pub mod t9001;
 pub mod t9002;
@@ -129,6 +132,9 @@ tx_input! {
     T3201(t3201::In3201),
     T3202(t3202::In3202),
     T3203(t3203::In3203),
+    T3260(t3260::In3260),
+    T3261(t3261::In3261),
+    T3262(t3262::In3262),
     T4101(t4101::In4101),
     T9001(t9001::In9001),
     T9002(t9002::In9002),
@@ -167,10 +173,21 @@ pub(crate) fn decode_input_at(
         );
         return Err(NhsaError::new(errs.violations));
     }
-    let decoded = TxInput::decode_as(base, input, path, &mut errs);
+    // 3262 as two public clients send it: its fields directly in `input` (t3262).
+    let without_node = base == Infno::T3262 && t3262::is_without_node(input);
+    let decoded = if without_node {
+        t3262::decode_without_node(input, path, &mut errs).map(TxInput::T3262)
+    } else {
+        TxInput::decode_as(base, input, path, &mut errs)
+    };
+    let fields = if without_node {
+        Some(t3262::Data3262::FIELDS)
+    } else {
+        input_fields_of(base)
+    };
     if decoded.is_some()
         && errs.is_empty()
-        && let Some(fields) = input_fields_of(base)
+        && let Some(fields) = fields
     {
         let settles = matches!(
             base.base(),
@@ -179,9 +196,20 @@ pub(crate) fn decode_input_at(
         errs.violations
             .extend(crate::plausible::check_input(settles, input, fields, path));
     }
+    if let Some(tx) = &decoded {
+        check_across_nodes(tx, path, &mut errs);
+    }
     match decoded {
         Some(tx) if errs.is_empty() => Ok((tx, errs.repairs)),
         _ => Err(NhsaError::new(errs.violations)),
+    }
+}
+
+/// The rules of a decoded input that span its fields or nodes (3261: at least one line, and
+/// `totalrow` counts them); field by field rules are the decoders'.
+fn check_across_nodes(tx: &TxInput, path: &str, errs: &mut Errors) {
+    if let TxInput::T3261(x) = tx {
+        x.check(path, errs);
     }
 }
 
@@ -205,14 +233,18 @@ pub enum TxOutput {
     DetailStatement(t3202::Out3202),
     /// 3203.
     ClearingApply(t3203::Out3203),
+    /// 3260.
+    ClearingDetail(t3260::Out3260),
+    /// 3261.
+    ClearingConfirm(t3261::Out3261),
     /// 4101.
     SettleList(t4101::Out4101),
     /// 9001.
     SignIn(t9001::Out9001),
     /// 9002.
     SignOut(t9002::Out9002),
-    /// Transactions without business output (2202, 2205, 2302, 2402, 2601): whatever the
-    /// platform sent, kept.
+    /// Transactions without business output (2202, 2205, 2302, 2402, 2601, 3262): whatever
+    /// the platform sent, kept.
     Empty(Map<String, Value>),
 }
 
@@ -227,6 +259,8 @@ pub enum OutputShape {
     Statement,
     DetailStatement,
     ClearingApply,
+    ClearingDetail,
+    ClearingConfirm,
     SettleList,
     SignIn,
     SignOut,
@@ -247,6 +281,8 @@ pub fn output_shape(infno: &str) -> Option<OutputShape> {
         Infno::T3201 => Statement,
         Infno::T3202 => DetailStatement,
         Infno::T3203 => ClearingApply,
+        Infno::T3260 => ClearingDetail,
+        Infno::T3261 => ClearingConfirm,
         Infno::T4101 => SettleList,
         Infno::T9001 => SignIn,
         Infno::T9002 => SignOut,
@@ -301,6 +337,8 @@ fn output_fields_of_shape(shape: OutputShape) -> Option<&'static [FieldSpec]> {
         Statement => t3201::Out3201::FIELDS,
         DetailStatement => t3202::Out3202::FIELDS,
         ClearingApply => t3203::Out3203::FIELDS,
+        ClearingDetail => t3260::Out3260::FIELDS,
+        ClearingConfirm => t3261::Out3261::FIELDS,
         SettleList => t4101::Out4101::FIELDS,
         SignIn => t9001::Out9001::FIELDS,
         SignOut => t9002::Out9002::FIELDS,
@@ -335,11 +373,14 @@ fn guess_output_shape(output: &Value) -> Option<OutputShape> {
         match r {
             Value::Array(_) => FeeUpload,
             Value::Object(o) if o.contains_key("clr_appy_evt_id") => ClearingApply,
+            Value::Object(o) if o.contains_key("otransid") => ClearingConfirm,
             Value::Object(_) => Admission,
             _ => return None,
         }
     } else if m.get("data").is_some_and(|d| d.get("ipt_otp_no").is_some()) {
         Register
+    } else if m.get("data").is_some_and(Value::is_array) {
+        ClearingDetail
     } else if m.is_empty() {
         Empty
     } else {
@@ -359,6 +400,8 @@ impl TxOutput {
             TxOutput::Statement(x) => x.to_wire(),
             TxOutput::DetailStatement(x) => x.to_wire(),
             TxOutput::ClearingApply(x) => x.to_wire(),
+            TxOutput::ClearingDetail(x) => x.to_wire(),
+            TxOutput::ClearingConfirm(x) => x.to_wire(),
             TxOutput::SettleList(x) => x.to_wire(),
             TxOutput::SignIn(x) => x.to_wire(),
             TxOutput::SignOut(x) => x.to_wire(),
@@ -377,6 +420,8 @@ impl TxOutput {
             TxOutput::Statement(x) => x.canonical_map(),
             TxOutput::DetailStatement(x) => x.canonical_map(),
             TxOutput::ClearingApply(x) => x.canonical_map(),
+            TxOutput::ClearingDetail(x) => x.canonical_map(),
+            TxOutput::ClearingConfirm(x) => x.canonical_map(),
             TxOutput::SettleList(x) => x.canonical_map(),
             TxOutput::SignIn(x) => x.canonical_map(),
             TxOutput::SignOut(x) => x.canonical_map(),
@@ -465,6 +510,12 @@ pub(crate) fn decode_output_at(
         }
         OutputShape::ClearingApply => {
             t3203::Out3203::decode_value(output, path, &mut errs).map(TxOutput::ClearingApply)
+        }
+        OutputShape::ClearingDetail => {
+            t3260::Out3260::decode_value(output, path, &mut errs).map(TxOutput::ClearingDetail)
+        }
+        OutputShape::ClearingConfirm => {
+            t3261::Out3261::decode_value(output, path, &mut errs).map(TxOutput::ClearingConfirm)
         }
         OutputShape::SettleList => {
             t4101::Out4101::decode_value(output, path, &mut errs).map(TxOutput::SettleList)
