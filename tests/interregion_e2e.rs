@@ -23,8 +23,9 @@ use medsettle_service::interregion::{LedgerRow, ledger_rows};
 const VISITS_DEFAULT: usize = 40;
 /// Every so many settled visits, the HIS reverses the settlement (2208).
 const REVERSE_EVERY: usize = 5;
-/// Kills of the insured place while the others keep sending.
-const KILLS: usize = 3;
+/// Kills of the insured place while the others keep sending (`MEDSETTLE_XR_KILLS` for the long
+/// run).
+const KILLS_DEFAULT: usize = 3;
 
 /// What one direction of traffic did.
 #[derive(Debug, Default)]
@@ -154,8 +155,16 @@ fn three_provinces_settle_each_others_visits_exactly_once_through_kills() {
             std::thread::spawn(move || traffic(&t_ws, t_code, t_addr, tls, persons, n, second))
         })
         .collect();
-    for k in 0..KILLS {
-        std::thread::sleep(std::time::Duration::from_millis(1_500 + 700 * k as u64));
+    let kills: usize = std::env::var("MEDSETTLE_XR_KILLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(KILLS_DEFAULT);
+    for k in 0..kills {
+        // stop killing once the traffic is over
+        if handles.iter().all(|h| h.is_finished()) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1_500 + 700 * (k % 4) as u64));
         regions[b].gw.take().unwrap().kill9();
         std::thread::sleep(std::time::Duration::from_millis(400));
         start(&mut regions[b]);
@@ -356,6 +365,88 @@ fn three_provinces_settle_each_others_visits_exactly_once_through_kills() {
         } else {
             assert!(b["payment_batch"].is_null(), "{prov} receives, pays nothing: {b}");
         }
+    }
+
+    // The place of treatment's hospital extracts its clearing detail (3260, 100 rows a page),
+    // confirms lines (3261) and rolls the confirmation back (3262).
+    {
+        let r = &regions[a];
+        let code = first_institution(r.code);
+        let expected_lines: i64 = reports[a]["statements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["role"] == "treatment")
+            .map(|s| s["lines"].as_i64().unwrap())
+            .sum();
+        let (rows, confirm, rollback, again) = runtime().block_on(async {
+            let mut conn = HisConnection::connect(r.addr(), r.ws.tls_for(&code))
+                .await
+                .unwrap();
+            let mut b = EnvelopeBuilder::new(
+                Sender {
+                    fixmedins_code: code.clone(),
+                    fixmedins_name: institution_name(r.ws.path(), &code),
+                    mdtrtarea_admvs: r.code.to_owned(),
+                },
+                time::PrimitiveDateTime::new(next_month, time::Time::from_hms(9, 0, 0).unwrap()),
+            );
+            let (year, mm) = (today.year().to_string(), format!("{:02}", u8::from(today.month())));
+            let mut rows: Vec<serde_json::Value> = Vec::new();
+            loop {
+                let env = b.envelope(
+                    "3260",
+                    r.code,
+                    serde_json::json!({"data": {"trt_year": year, "trt_month": mm, "startrow": rows.len() + 1}}),
+                );
+                let (s, a) = conn.call(&env).await.unwrap();
+                let out = his::expect_success(s, &a, "3260").unwrap();
+                let page = out["data"].as_array().unwrap().clone();
+                assert!(page.len() <= 100);
+                let last = page.len() < 100;
+                rows.extend(page);
+                if last {
+                    break;
+                }
+            }
+            let detail: Vec<serde_json::Value> = rows
+                .iter()
+                .take(3)
+                .map(|l| serde_json::json!({
+                    "mdtrt_id": l["mdtrt_id"], "mdtrt_setl_time": l["mdtrt_setl_time"],
+                    "setl_sn": l["setl_sn"], "medfee_sumamt": l["medfee_sumamt"],
+                    "optins_pay_sumamt": l["optins_pay_sumamt"], "cnfm_flag": "1"
+                }))
+                .collect();
+            let env = b.envelope(
+                "3261",
+                r.code,
+                serde_json::json!({"data": {"trt_year": year, "trt_month": mm, "totalrow": detail.len()}, "detail": detail}),
+            );
+            let (s, a) = conn.call(&env).await.unwrap();
+            let confirm = his::expect_success(s, &a, "3261").unwrap();
+            let otransid = confirm["result"]["otransid"].as_str().unwrap().to_owned();
+            assert_eq!(a["inf_refmsgid"], otransid.as_str(), "otransid is the answer's own id");
+            let env = b.envelope(
+                "3262",
+                r.code,
+                serde_json::json!({"data": {"trt_year": year, "trt_month": mm, "otransid": otransid}}),
+            );
+            let rollback = conn.call(&env).await.unwrap();
+            let env = b.envelope(
+                "3262",
+                r.code,
+                serde_json::json!({"data": {"trt_year": year, "trt_month": mm, "otransid": otransid}}),
+            );
+            let again = conn.call(&env).await.unwrap();
+            (rows, confirm, rollback, again)
+        });
+        assert_eq!(rows.len() as i64, expected_lines, "every line of the month, paged");
+        let seqnos: Vec<i64> = rows.iter().map(|l| l["seqno"].as_i64().unwrap()).collect();
+        assert_eq!(seqnos, (1..=expected_lines).collect::<Vec<_>>());
+        assert!(confirm["result"]["otransid"].is_string());
+        assert_eq!(infcode(&rollback.1), 0, "{}", rollback.1);
+        assert_eq!(infcode(&again.1), -1, "a confirmation is rolled back once: {}", again.1);
     }
 
     // Stop, and read each side's ledger.

@@ -33,7 +33,8 @@ use crate::national::NationalService;
 /// Journal kind of a clearing step kept by this gateway (a statement sent, a reply sent or
 /// applied, lines carried).
 pub const KIND_XR_CLEARING: &str = "interregion.clearing";
-/// State keyspace of replies: key `<stmt_id>`, value a [`KeptReply`].
+/// State keyspace of replies: key `<stmt_id>\0<first seqno of the page, 10 digits>` (received,
+/// one entry per page) or `<stmt_id>\0` (sent, whole), value a [`KeptReply`].
 pub const SPACE_XR_CLEARING_REPLY: &str = "xr.clearing_reply";
 /// State keyspace of lines carried into a month: key `<YYYY-MM>\0<stmt_id>`, value the
 /// `CarriedLine`s (JSON).
@@ -102,7 +103,8 @@ pub struct PrepaymentView {
     pub required: Money,
 }
 
-fn clearing_row(r: &LedgerRow) -> Option<clr::ClearingRow> {
+/// A ledger row as the clearing rules read it.
+pub(crate) fn clearing_row_of(r: &LedgerRow) -> Option<clr::ClearingRow> {
     let setl_time = xr::dates::parse_datetime(&r.setl_time)?.assume_offset(CHINA_OFFSET);
     Some(clr::ClearingRow {
         omsgid: r.omsgid.clone(),
@@ -151,7 +153,7 @@ impl NationalService {
             .iter()
             .filter(|r| r.side == side)
             .filter_map(|r| {
-                let row = clearing_row(r);
+                let row = clearing_row_of(r);
                 if row.is_none() {
                     warn!(omsgid = %r.omsgid, "a cross-region ledger row cannot be cleared");
                 }
@@ -173,11 +175,31 @@ impl NationalService {
         Ok(out)
     }
 
+    /// The reply to a statement, its pages joined (a reply of more than
+    /// `REPLY_LINES_PER_MESSAGE_MAX` lines travels in several messages).
     fn kept_reply(&self, stmt_id: &str) -> Result<Option<KeptReply>, StoreError> {
-        Ok(self
-            .store
-            .get(SPACE_XR_CLEARING_REPLY, stmt_id.as_bytes())?
-            .and_then(|v| serde_json::from_slice(&v).ok()))
+        let mut prefix = stmt_id.as_bytes().to_vec();
+        prefix.push(0);
+        let mut whole: Option<KeptReply> = None;
+        for item in self.store.scan_prefix(SPACE_XR_CLEARING_REPLY, &prefix)? {
+            let (_, v) = item?;
+            let Ok(page) = serde_json::from_slice::<KeptReply>(&v) else {
+                continue;
+            };
+            match &mut whole {
+                None => whole = Some(page),
+                Some(w) => {
+                    w.lines.extend(page.lines);
+                    w.replied_on = w.replied_on.clone().max(page.replied_on);
+                    w.confirmed_fund_pay_sumamt += page.confirmed_fund_pay_sumamt;
+                }
+            }
+        }
+        if let Some(w) = &mut whole {
+            w.lines.sort();
+            w.lines.dedup_by_key(|l| l.seqno);
+        }
+        Ok(whole)
     }
 
     async fn keep(&self, what: Value, writes: Vec<StateWrite>) -> Result<(), StoreError> {
@@ -607,32 +629,36 @@ impl NationalService {
                 }
             })
             .collect();
-        let reply = xr::ClearingReply {
-            stmt_id: s.stmt_id.clone(),
-            clr_month: s.clr_month,
-            lines: lines.clone(),
-        };
-        let msgid: String = format!("R{}", s.stmt_id)
-            .chars()
-            .filter(char::is_ascii_alphanumeric)
-            .collect();
         let today = now.date();
-        let env = xr::RequestEnvelope {
-            ver: xr::VERSION.to_owned(),
-            infno: xr::Infno::Xprv22,
-            msgid,
-            mdtrtarea_admvs: s.mdtrtarea_prov,
-            insuplc_admdvs: self.receiver_admdvs,
-            send_time: format!("{} 00:00:00", day(today)),
-            input: xr::PeerRequest::Reply(reply.clone()).to_input(),
-        };
-        let answer = crate::interregion::send_message(&peer, xr::Infno::Xprv22, &env).await?;
-        if answer.infcode != 0 {
-            return Err(format!("reply refused: [{}] {}", answer.rule, answer.err_msg));
+        let mut confirmed = Money::ZERO;
+        for (page, chunk) in lines.chunks(xr::REPLY_LINES_PER_MESSAGE_MAX).enumerate() {
+            let reply = xr::ClearingReply {
+                stmt_id: s.stmt_id.clone(),
+                clr_month: s.clr_month,
+                lines: chunk.to_vec(),
+            };
+            let msgid: String = format!("R{}{page:04}", s.stmt_id)
+                .chars()
+                .filter(char::is_ascii_alphanumeric)
+                .collect();
+            let env = xr::RequestEnvelope {
+                ver: xr::VERSION.to_owned(),
+                infno: xr::Infno::Xprv22,
+                msgid,
+                mdtrtarea_admvs: s.mdtrtarea_prov,
+                insuplc_admdvs: self.receiver_admdvs,
+                send_time: format!("{} 00:00:00", day(today)),
+                input: xr::PeerRequest::Reply(reply.clone()).to_input(),
+            };
+            let answer = crate::interregion::send_message(&peer, xr::Infno::Xprv22, &env).await?;
+            if answer.infcode != 0 {
+                return Err(format!("reply refused: [{}] {}", answer.rule, answer.err_msg));
+            }
+            let ack = xr::ReplyAnswer::from_output(answer.output.as_ref().ok_or("no output")?)
+                .map_err(|e| e.to_string())?;
+            xr::check_reply_answer(&s.lines, &reply, &ack).map_err(|e| e.to_string())?;
+            confirmed += ack.confirmed_fund_pay_sumamt;
         }
-        let ack = xr::ReplyAnswer::from_output(answer.output.as_ref().ok_or("no output")?)
-            .map_err(|e| e.to_string())?;
-        xr::check_reply_answer(&s.lines, &reply, &ack).map_err(|e| e.to_string())?;
         let kept = KeptReply {
             stmt_id: s.stmt_id.clone(),
             direction: "sent".into(),
@@ -645,13 +671,15 @@ impl NationalService {
                 })
                 .collect(),
             replied_on: day(today),
-            confirmed_fund_pay_sumamt: ack.confirmed_fund_pay_sumamt,
+            confirmed_fund_pay_sumamt: confirmed,
         };
+        let mut key = s.stmt_id.as_bytes().to_vec();
+        key.push(0);
         self.keep(
             serde_json::json!({"reply_sent": s.stmt_id}),
             vec![StateWrite::put(
                 SPACE_XR_CLEARING_REPLY,
-                s.stmt_id.as_bytes().to_vec(),
+                key,
                 serde_json::to_vec(&kept).expect("a reply serializes"),
             )],
         )
@@ -683,9 +711,14 @@ pub(crate) fn received_reply_write(
         replied_on: day(replied_on),
         confirmed_fund_pay_sumamt: answer.confirmed_fund_pay_sumamt,
     };
+    // one entry per page, keyed by its first line
+    let mut key = reply.stmt_id.as_bytes().to_vec();
+    key.push(0);
+    let first = reply.lines.first().map_or(0, |l| l.seqno);
+    key.extend_from_slice(format!("{first:010}").as_bytes());
     StateWrite::put(
         SPACE_XR_CLEARING_REPLY,
-        reply.stmt_id.as_bytes().to_vec(),
+        key,
         serde_json::to_vec(&kept).expect("a reply serializes"),
     )
 }

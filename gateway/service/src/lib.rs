@@ -14,6 +14,7 @@
 //! two-phase commit: provisional settlements, confirm, cancel, the confirm window).
 
 pub mod certification;
+pub mod clearing_national;
 pub mod core_state;
 pub mod file_channel;
 pub mod forward;

@@ -100,6 +100,8 @@ pub(crate) enum Work {
     },
     /// 9101: the uploaded file is validated and stored with the record.
     Upload,
+    /// 3261: a hospital's clearing confirmation, kept under its answer's own id.
+    Clearing3261(Box<medsettle_nhsa::tx::t3261::In3261>),
     /// Journaled and acknowledged without the core, with an output computed beforehand
     /// (3201/3202) or an id to quote later (3203, 4101).
     AcceptOnly {
@@ -515,6 +517,32 @@ impl NationalService {
                 infno,
                 precomputed: Some(self.reconcile_3202(env, received).await.map_err(refused)?),
             },
+            // the hospitals' side of cross-province clearing (crate::clearing_national)
+            Infno::T3260 => match &tx {
+                medsettle_nhsa::TxInput::T3260(x) => Work::AcceptOnly {
+                    infno,
+                    precomputed: Some((
+                        self.clearing_3260(&env.fixmedins_code, x)
+                            .map_err(refused)?,
+                        Vec::new(),
+                    )),
+                },
+                _ => unreachable!("3260 decodes to its input"),
+            },
+            Infno::T3261 => match tx {
+                medsettle_nhsa::TxInput::T3261(x) => Work::Clearing3261(Box::new(x)),
+                _ => unreachable!("3261 decodes to its input"),
+            },
+            Infno::T3262 => match &tx {
+                medsettle_nhsa::TxInput::T3262(x) => Work::AcceptOnly {
+                    infno,
+                    precomputed: Some(
+                        self.clearing_3262(&env.fixmedins_code, x)
+                            .map_err(refused)?,
+                    ),
+                },
+                _ => unreachable!("3262 decodes to its input"),
+            },
             t if t.core_computes() => match to_core(tx) {
                 Ok(request) => Work::Core {
                     infno,
@@ -606,6 +634,14 @@ impl NationalService {
             }
             Work::AcceptOnly { infno, precomputed } => {
                 Ok(self.accept_only(env, infno, seed, ctx, precomputed))
+            }
+            Work::Clearing3261(input) => {
+                let kept = self
+                    .clearing_3261(&env.fixmedins_code, &input, &ctx.inf_refmsgid)
+                    .map_err(|v| {
+                        Refused::Answer(self.refuse(200, "refused", &[v], Some(seed), received))
+                    })?;
+                Ok(self.accept_only(env, "3261", seed, ctx, Some(kept)))
             }
         }
     }
