@@ -159,17 +159,23 @@ fn three_provinces_settle_each_others_visits_exactly_once_through_kills() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(KILLS_DEFAULT);
+    let mut killed = 0;
     for k in 0..kills {
         // stop killing once the traffic is over
         if handles.iter().all(|h| h.is_finished()) {
             break;
         }
+        killed += 1;
         std::thread::sleep(std::time::Duration::from_millis(1_500 + 700 * (k % 4) as u64));
         regions[b].gw.take().unwrap().kill9();
         std::thread::sleep(std::time::Duration::from_millis(400));
         start(&mut regions[b]);
     }
     let results: Vec<Sent> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    eprintln!(
+        "interregion e2e: {} visits per direction, the insured place killed {killed} times",
+        n
+    );
     let mut directions = vec![((b, a), b_treats_a)];
     directions.extend(jobs.iter().map(|&(t, i, _)| (t, i)).zip(results));
 
