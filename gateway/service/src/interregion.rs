@@ -394,10 +394,10 @@ fn category_line(l: &CategorySummaryLine) -> xr::CategoryLine {
 
 /// How one send ended.
 enum Sent {
-    /// The peer answered (done or refused).
-    Answered(xr::AnswerEnvelope),
+    /// The peer answered (done or refused). Boxed: an answer is large, the others small.
+    Answered(Box<xr::AnswerEnvelope>),
     /// Certainly not sent (connect/TLS failure): may be sent again freely.
-    NotSent(String),
+    Unsent(String),
     /// May or may not have reached the peer.
     Unknown(String),
 }
@@ -408,13 +408,13 @@ async fn send_once(client: &UpstreamClient, infno: xr::Infno, message: &[u8]) ->
         .await
     {
         Ok(reply) => match xr::AnswerEnvelope::decode(&reply.body) {
-            Ok(a) => Sent::Answered(a),
+            Ok(a) => Sent::Answered(Box::new(a)),
             Err(e) => Sent::Unknown(format!(
                 "HTTP {} with an answer that does not decode: {e}",
                 reply.status
             )),
         },
-        Err(e) if !e.may_have_been_processed() => Sent::NotSent(e.to_string()),
+        Err(e) if !e.may_have_been_processed() => Sent::Unsent(e.to_string()),
         Err(e) => Sent::Unknown(e.to_string()),
     }
 }
@@ -443,8 +443,8 @@ async fn send_until(
         let why = match tokio::time::timeout_at(deadline, send_once(&peer.client, infno, message))
             .await
         {
-            Ok(Sent::Answered(a)) => return Ok(a),
-            Ok(Sent::NotSent(why) | Sent::Unknown(why)) => why,
+            Ok(Sent::Answered(a)) => return Ok(*a),
+            Ok(Sent::Unsent(why) | Sent::Unknown(why)) => why,
             Err(_) => return Err("the deadline passed while waiting for the peer".into()),
         };
         if tokio::time::Instant::now() + pause >= deadline {
@@ -1086,8 +1086,8 @@ impl NationalService {
             .to_input(),
         };
         let answer = match send_once(&peer.client, xr::Infno::Xprv03, &query.encode()).await {
-            Sent::Answered(a) => a,
-            Sent::NotSent(why) | Sent::Unknown(why) => return Err(why),
+            Sent::Answered(a) => *a,
+            Sent::Unsent(why) | Sent::Unknown(why) => return Err(why),
         };
         if answer.infcode != 0 {
             return Err(format!("status query refused: [{}] {}", answer.rule, answer.err_msg));
@@ -1201,7 +1201,7 @@ impl NationalService {
                     .map_err(|e| e.to_string())
             }
             Sent::Answered(a) => Err(format!("reversal refused: [{}] {}", a.rule, a.err_msg)),
-            Sent::NotSent(why) | Sent::Unknown(why) => Err(why),
+            Sent::Unsent(why) | Sent::Unknown(why) => Err(why),
         }
     }
 
@@ -1506,9 +1506,9 @@ impl NationalService {
             input: xr::PeerRequest::ReconTotals(sent.clone()).to_input(),
         };
         let answer = match send_once(&peer.client, xr::Infno::Xprv11, &totals.encode()).await {
-            Sent::Answered(a) if a.infcode == 0 => a,
+            Sent::Answered(a) if a.infcode == 0 => *a,
             Sent::Answered(a) => return Err(format!("[{}] {}", a.rule, a.err_msg)),
-            Sent::NotSent(e) | Sent::Unknown(e) => return Err(e),
+            Sent::Unsent(e) | Sent::Unknown(e) => return Err(e),
         };
         let theirs = xr::ReconTotalsAnswer::from_output(answer.output.as_ref().ok_or("no output")?)
             .map_err(|e| e.to_string())?;
@@ -1545,9 +1545,9 @@ impl NationalService {
             };
             let answer = match send_once(&peer.client, xr::Infno::Xprv12, &detail.encode()).await
             {
-                Sent::Answered(a) if a.infcode == 0 => a,
+                Sent::Answered(a) if a.infcode == 0 => *a,
                 Sent::Answered(a) => return Err(format!("[{}] {}", a.rule, a.err_msg)),
-                Sent::NotSent(e) | Sent::Unknown(e) => return Err(e),
+                Sent::Unsent(e) | Sent::Unknown(e) => return Err(e),
             };
             let d = xr::ReconDetailAnswer::from_output(answer.output.as_ref().ok_or("no output")?)
                 .map_err(|e| e.to_string())?;

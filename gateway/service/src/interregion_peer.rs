@@ -643,7 +643,7 @@ impl NationalService {
                 )
             }
             None if view.tombstone(ns, &q.omsgid).is_some() => state(xr::StatusState::Sealed, None),
-            None if q.seal && q.oinfno == xr::Infno::Xprv01 || q.seal && q.oinfno == xr::Infno::Xprv02 => {
+            None if q.seal && matches!(q.oinfno, xr::Infno::Xprv01 | xr::Infno::Xprv02) => {
                 // seal it: journaled, so a late original is refused for good
                 let appended = {
                     let _guards = self.lock_shards(None);
