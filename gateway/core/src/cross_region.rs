@@ -886,6 +886,8 @@ impl Core {
         ctx: &RequestCtx,
         view: &dyn CoreView,
     ) -> Result<CoreOutcome, CoreRefusal> {
+        // a reversal message sealed by a status query never applies, however late it comes
+        refuse_reversed_msgid(ctx, view)?;
         match view.settlement_by_msgid(&ctx.fixmedins_code, omsgid) {
             Some(original) => {
                 if original.claim.psn_no != psn_no {

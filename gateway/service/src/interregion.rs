@@ -192,7 +192,9 @@ impl Peer {
     }
 
     pub fn routes(&self, insuplc: &Admdvs) -> bool {
-        self.admdvs.iter().any(|p| insuplc.as_str().starts_with(p.as_str()))
+        self.admdvs
+            .iter()
+            .any(|p| insuplc.as_str().starts_with(p.as_str()))
     }
 }
 
@@ -246,7 +248,41 @@ pub struct LedgerRow {
     pub aaa113: i8,
 }
 
+/// Which message a ledger row is about, and how the other side knows the settlement.
+pub(crate) struct RowOf<'a> {
+    pub omsgid: &'a str,
+    pub msgid: &'a str,
+    pub side: &'a str,
+    pub peer_setl_id: &'a str,
+    pub insuplc_admdvs: String,
+    pub mdtrtarea_admvs: String,
+}
+
 impl LedgerRow {
+    /// The row of a settled (or reversal) claim: forward or reversal by the claim's kind.
+    pub(crate) fn of_claim(claim: &medsettle_canonical::SettledClaim, of: RowOf<'_>) -> LedgerRow {
+        LedgerRow {
+            omsgid: of.omsgid.to_owned(),
+            msgid: of.msgid.to_owned(),
+            side: of.side.to_owned(),
+            setl_id: claim.setl_id.clone(),
+            peer_setl_id: of.peer_setl_id.to_owned(),
+            mdtrt_id: claim.mdtrt_id.clone(),
+            medins_no: claim.fixmedins_code.clone(),
+            psn_no: claim.psn_no.clone(),
+            insuplc_admdvs: of.insuplc_admdvs,
+            mdtrtarea_admvs: of.mdtrtarea_admvs,
+            setl_time: china_time(claim.setl_time),
+            medfee_sumamt: claim.amounts.medfee_sumamt,
+            fund_pay_sumamt: claim.amounts.fund_pay_sumamt,
+            aaa113: if claim.kind == medsettle_canonical::ClaimKind::Reversal {
+                -1
+            } else {
+                1
+            },
+        }
+    }
+
     /// The row as the peer protocol's reconciliation detail sends it.
     pub fn recon_row(&self) -> xr::ReconRow {
         xr::ReconRow {
@@ -258,9 +294,8 @@ impl LedgerRow {
                 self.peer_setl_id.clone()
             },
             mdtrt_id: self.mdtrt_id.clone(),
-            setl_time: xr::dates::parse_datetime(&self.setl_time).unwrap_or(
-                time::PrimitiveDateTime::MIN,
-            ),
+            setl_time: xr::dates::parse_datetime(&self.setl_time)
+                .unwrap_or(time::PrimitiveDateTime::MIN),
             medfee_sumamt: self.medfee_sumamt,
             fund_pay_sumamt: self.fund_pay_sumamt,
             aaa113: if self.aaa113 < 0 {
@@ -346,10 +381,7 @@ fn summary_header(draft: &SummaryDraft, now: OffsetDateTime) -> xr::SummaryHeade
         // another shape falls back to the time the summary is sent
         begntime: xr::dates::parse_datetime(&draft.begntime)
             .unwrap_or_else(|| xr::china_datetime(now)),
-        endtime: draft
-            .endtime
-            .as_deref()
-            .and_then(xr::dates::parse_datetime),
+        endtime: draft.endtime.as_deref().and_then(xr::dates::parse_datetime),
         medfee_sumamt: draft.totals.medfee_sumamt,
         acct_used_flag: draft.acct_used,
         setl_kind: if draft.final_settlement {
@@ -425,8 +457,7 @@ pub(crate) async fn send_message(
     infno: xr::Infno,
     env: &xr::RequestEnvelope,
 ) -> Result<xr::AnswerEnvelope, String> {
-    let deadline =
-        tokio::time::Instant::now() + Duration::from_millis(peer.settings.deadline_ms);
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(peer.settings.deadline_ms);
     send_until(peer, infno, &env.encode(), deadline).await
 }
 
@@ -455,7 +486,6 @@ async fn send_until(
     }
 }
 
-
 /// The three ways the core step of a cross-region request ends.
 enum Next {
     /// Answered here and journaled (visits, fee detail, a 2601 with nothing to reverse…).
@@ -480,10 +510,8 @@ fn peer_refusal(insuplc: &str, a: &xr::AnswerEnvelope) -> medsettle_core::CoreRe
     medsettle_core::CoreRefusal::core(
         medsettle_core::RefusalCode::CrossRegion,
         "insuplc_admdvs",
-        format!(
-            "the insured place {insuplc} refused: [{}] {}: {}",
-            a.rule, a.path, a.err_msg
-        ),
+        // the peer's err_msg is the whole refusal line, `[rule] path: message`
+        format!("the insured place {insuplc} refused: {}", a.err_msg),
     )
 }
 
@@ -604,13 +632,22 @@ impl NationalService {
             }
             Next::Ask(p) => *p,
         };
-        let deadline = tokio::time::Instant::now()
-            + Duration::from_millis(peer.settings.deadline_ms);
-        if pending.summary.as_ref().is_some_and(|d| !d.final_settlement) {
+        let deadline =
+            tokio::time::Instant::now() + Duration::from_millis(peer.settings.deadline_ms);
+        if pending
+            .summary
+            .as_ref()
+            .is_some_and(|d| !d.final_settlement)
+        {
             // A pre-settlement changes nothing on either side: no marker, and a failure is
             // simply "try again".
-            return match send_until(&peer, xr::Infno::Xprv01, pending.message.as_bytes(), deadline)
-                .await
+            return match send_until(
+                &peer,
+                xr::Infno::Xprv01,
+                pending.message.as_bytes(),
+                deadline,
+            )
+            .await
             {
                 Ok(answer) => self
                     .apply_answer(&pending, &answer, received)
@@ -710,8 +747,20 @@ impl NationalService {
             .summary
             .as_ref()
             .map(|d| d.insuplc_admdvs.to_string())
-            .or_else(|| p.reversal_peer.as_ref().map(|r| r.insuplc_admdvs.to_string()))
+            .or_else(|| {
+                p.reversal_peer
+                    .as_ref()
+                    .map(|r| r.insuplc_admdvs.to_string())
+            })
             .unwrap_or_default();
+        if answer.infcode != 0 && answer.rule == "CORE-MSGID-REUSED" {
+            // The peer says this very message already produced something: not a refusal of
+            // the business but a sign the peer saw it twice — resolve it like a lost answer.
+            return Err(format!(
+                "the insured place refused the message as already used: {}",
+                answer.err_msg
+            ));
+        }
         if answer.infcode != 0 {
             // A refusal is final: the peer applied nothing.
             info!(msgid = %p.msgid, rule = %answer.rule, "the insured place refused");
@@ -811,7 +860,9 @@ impl NationalService {
         let v = Violation::new(
             RuleId::GW_UNAVAILABLE,
             "",
-            format!("the insured place did not answer ({why}); nothing was done — retry with the same msgid"),
+            format!(
+                "the insured place did not answer ({why}); nothing was done — retry with the same msgid"
+            ),
         );
         let ctx = self.answer_ctx(self.seeds.unjournaled(), received);
         Answer {
@@ -828,7 +879,14 @@ impl NationalService {
         draft: &SummaryDraft,
         split: &xr::Split,
         received: OffsetDateTime,
-    ) -> Result<(crate::national::Computed, Vec<LedgerRow>, crate::seeds::Seed<'_>), String> {
+    ) -> Result<
+        (
+            crate::national::Computed,
+            Vec<LedgerRow>,
+            crate::seeds::Seed<'_>,
+        ),
+        String,
+    > {
         let header = summary_header(draft, received);
         xr::check_split_against(&header, split).map_err(|e| e.to_string())?;
         let peer_split = PeerSplit {
@@ -854,22 +912,17 @@ impl NationalService {
             .computed_from(&env, infno, outcome, &view, &ctx)
             .map_err(|e| e.to_string())?;
         let rows = match &computed.1 {
-            Some(claim) => vec![LedgerRow {
-                omsgid: p.peer_msgid.clone(),
-                msgid: p.peer_msgid.clone(),
-                side: "treatment".into(),
-                setl_id: claim.setl_id.clone(),
-                peer_setl_id: split.setl_id.clone(),
-                mdtrt_id: claim.mdtrt_id.clone(),
-                medins_no: claim.fixmedins_code.clone(),
-                psn_no: claim.psn_no.clone(),
-                insuplc_admdvs: draft.insuplc_admdvs.to_string(),
-                mdtrtarea_admvs: draft.mdtrtarea_admvs.to_string(),
-                setl_time: china_time(claim.setl_time),
-                medfee_sumamt: claim.amounts.medfee_sumamt,
-                fund_pay_sumamt: claim.amounts.fund_pay_sumamt,
-                aaa113: 1,
-            }],
+            Some(claim) => vec![LedgerRow::of_claim(
+                claim,
+                RowOf {
+                    omsgid: &p.peer_msgid,
+                    msgid: &p.peer_msgid,
+                    side: "treatment",
+                    peer_setl_id: &split.setl_id,
+                    insuplc_admdvs: draft.insuplc_admdvs.to_string(),
+                    mdtrtarea_admvs: draft.mdtrtarea_admvs.to_string(),
+                },
+            )],
             None => Vec::new(),
         };
         Ok((computed, rows, seed))
@@ -881,9 +934,22 @@ impl NationalService {
         p: &PendingPeer,
         done: &xr::ReversalDone,
         received: OffsetDateTime,
-    ) -> Result<(crate::national::Computed, Vec<LedgerRow>, crate::seeds::Seed<'_>), String> {
-        let original_id = p.reversal_of.clone().ok_or("a reversal marker without its original")?;
-        let peer_ref = p.reversal_peer.clone().ok_or("a reversal marker without its peer")?;
+    ) -> Result<
+        (
+            crate::national::Computed,
+            Vec<LedgerRow>,
+            crate::seeds::Seed<'_>,
+        ),
+        String,
+    > {
+        let original_id = p
+            .reversal_of
+            .clone()
+            .ok_or("a reversal marker without its original")?;
+        let peer_ref = p
+            .reversal_peer
+            .clone()
+            .ok_or("a reversal marker without its peer")?;
         let seed = self.seeds.for_record();
         let seed_value = seed.value;
         let ctx = self.answer_ctx(seed_value, received);
@@ -908,22 +974,17 @@ impl NationalService {
             .computed_from(&env, static_infno(&p.infno), outcome, &view, &ctx)
             .map_err(|e| e.to_string())?;
         let rows = match &computed.1 {
-            Some(claim) => vec![LedgerRow {
-                omsgid: peer_ref.msgid.clone(),
-                msgid: p.peer_msgid.clone(),
-                side: "treatment".into(),
-                setl_id: claim.setl_id.clone(),
-                peer_setl_id: done.setl_id.clone(),
-                mdtrt_id: claim.mdtrt_id.clone(),
-                medins_no: claim.fixmedins_code.clone(),
-                psn_no: claim.psn_no.clone(),
-                insuplc_admdvs: peer_ref.insuplc_admdvs.to_string(),
-                mdtrtarea_admvs: claim.mdtrtarea_admvs.to_string(),
-                setl_time: china_time(claim.setl_time),
-                medfee_sumamt: claim.amounts.medfee_sumamt,
-                fund_pay_sumamt: claim.amounts.fund_pay_sumamt,
-                aaa113: -1,
-            }],
+            Some(claim) => vec![LedgerRow::of_claim(
+                claim,
+                RowOf {
+                    omsgid: &peer_ref.msgid,
+                    msgid: &p.peer_msgid,
+                    side: "treatment",
+                    peer_setl_id: &done.setl_id,
+                    insuplc_admdvs: peer_ref.insuplc_admdvs.to_string(),
+                    mdtrtarea_admvs: claim.mdtrtarea_admvs.to_string(),
+                },
+            )],
             None => Vec::new(),
         };
         Ok((computed, rows, seed))
@@ -979,7 +1040,9 @@ impl NationalService {
             p.request.as_bytes(),
             answer,
             None,
-            &received.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+            &received
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default(),
         );
         let mut record = JournalRecord::new(medsettle_canonical::journal::KIND_REQUEST, payload)
             .with_key(p.fixmedins_code.clone(), p.msgid.clone())
@@ -994,10 +1057,16 @@ impl NationalService {
             .store
             .append_idempotent(record, body_sha(p), answer.to_vec())?;
         let (ticket, body) = match outcome {
-            medsettle_store::IdempotentOutcome::Appended { ticket, .. } => (ticket, answer.to_vec()),
-            medsettle_store::IdempotentOutcome::Duplicate { answer, ticket, .. } => (ticket, answer),
+            medsettle_store::IdempotentOutcome::Appended { ticket, .. } => {
+                (ticket, answer.to_vec())
+            }
+            medsettle_store::IdempotentOutcome::Duplicate { answer, ticket, .. } => {
+                (ticket, answer)
+            }
             // the key holds another body's answer: this resolution's stands for this request
-            medsettle_store::IdempotentOutcome::Conflict { ticket, .. } => (ticket, answer.to_vec()),
+            medsettle_store::IdempotentOutcome::Conflict { ticket, .. } => {
+                (ticket, answer.to_vec())
+            }
         };
         self.store.wait_durable(ticket).await?;
         Ok(body)
@@ -1045,7 +1114,10 @@ impl NationalService {
         let mut last = String::new();
         for attempt in 0..peer.settings.resolve_attempts {
             if attempt > 0 {
-                tokio::time::sleep(Duration::from_millis(peer.settings.backoff_ms << attempt.min(6))).await;
+                tokio::time::sleep(Duration::from_millis(
+                    peer.settings.backoff_ms << attempt.min(6),
+                ))
+                .await;
             }
             match self.resolve_once(peer, p, received, attempt).await {
                 Ok(bytes) => return Ok(bytes),
@@ -1090,7 +1162,10 @@ impl NationalService {
             Sent::Unsent(why) | Sent::Unknown(why) => return Err(why),
         };
         if answer.infcode != 0 {
-            return Err(format!("status query refused: [{}] {}", answer.rule, answer.err_msg));
+            return Err(format!(
+                "status query refused: [{}] {}",
+                answer.rule, answer.err_msg
+            ));
         }
         let status = xr::StatusAnswer::from_output(answer.output.as_ref().ok_or("no output")?)
             .map_err(|e| e.to_string())?;
@@ -1113,13 +1188,17 @@ impl NationalService {
             }
             // a reversal the peer made: adopt it (reversals are final)
             (false, xr::StatusState::Applied | xr::StatusState::Reversed) => {
-                let output = status.answer.ok_or("an applied status without its answer")?;
+                let output = status
+                    .answer
+                    .ok_or("an applied status without its answer")?;
                 let a = xr::AnswerEnvelope::done(output, &xr::AnswerContext::default());
                 self.apply_answer(p, &a, received).await.map(|a| a.body)
             }
             // a summary the peer applied that the HIS was not told about: reverse it there
             (true, state) => {
-                let output = status.answer.ok_or("an applied status without its answer")?;
+                let output = status
+                    .answer
+                    .ok_or("an applied status without its answer")?;
                 let split = xr::Split::from_output(&output).map_err(|e| e.to_string())?;
                 let reversed_at = if state == xr::StatusState::Applied {
                     let done = self
@@ -1243,7 +1322,11 @@ impl PendingPeer {
         self.summary
             .as_ref()
             .map(|d| d.insuplc_admdvs.to_string())
-            .or_else(|| self.reversal_peer.as_ref().map(|r| r.insuplc_admdvs.to_string()))
+            .or_else(|| {
+                self.reversal_peer
+                    .as_ref()
+                    .map(|r| r.insuplc_admdvs.to_string())
+            })
             .unwrap_or_default()
     }
 }
@@ -1270,7 +1353,11 @@ pub(crate) fn ledger_write(row: &LedgerRow) -> StateWrite {
 }
 
 /// The reversal message of a draft.
-fn reversal_request(d: &ReversalDraft, peer_msgid: &str, now: OffsetDateTime) -> xr::RequestEnvelope {
+fn reversal_request(
+    d: &ReversalDraft,
+    peer_msgid: &str,
+    now: OffsetDateTime,
+) -> xr::RequestEnvelope {
     xr::RequestEnvelope {
         ver: xr::VERSION.to_owned(),
         infno: xr::Infno::Xprv02,
@@ -1443,7 +1530,11 @@ impl NationalService {
         let day = xr::dates::format_date(date);
         let rows = ledger_rows(self.store.as_ref())?;
         let mut reports = Vec::new();
-        for peer in self.peers.iter().filter(|p| only.is_none_or(|n| n == p.name)) {
+        for peer in self
+            .peers
+            .iter()
+            .filter(|p| only.is_none_or(|n| n == p.name))
+        {
             let mine: Vec<xr::ReconRow> = rows
                 .iter()
                 .filter(|r| r.side == "treatment" && r.setl_time.starts_with(&day))
@@ -1485,7 +1576,8 @@ impl NationalService {
     ) -> Result<(xr::DayTotals, Vec<xr::Difference>), String> {
         let mdtrtarea = self.receiver_admdvs;
         // any region of the peer's: the receiver answers for the rows with this place
-        let insuplc = Admdvs::parse(&format!("{:0<6}", peer.admdvs[0])).map_err(|e| e.to_string())?;
+        let insuplc =
+            Admdvs::parse(&format!("{:0<6}", peer.admdvs[0])).map_err(|e| e.to_string())?;
         let now = OffsetDateTime::now_utc();
         let stamp = format!(
             "{}{:06}",
@@ -1543,8 +1635,7 @@ impl NationalService {
                 })
                 .to_input(),
             };
-            let answer = match send_once(&peer.client, xr::Infno::Xprv12, &detail.encode()).await
-            {
+            let answer = match send_once(&peer.client, xr::Infno::Xprv12, &detail.encode()).await {
                 Sent::Answered(a) if a.infcode == 0 => *a,
                 Sent::Answered(a) => return Err(format!("[{}] {}", a.rule, a.err_msg)),
                 Sent::Unsent(e) | Sent::Unknown(e) => return Err(e),
@@ -1578,10 +1669,11 @@ impl NationalService {
         };
         let json = serde_json::to_vec(&alert).expect("an alert serializes");
         warn!(peer, date, omsgid = %d.omsgid, "cross-region reconciliation difference");
-        let appended = self.store.append(
-            JournalRecord::new(KIND_XR_RECON_DIFFERENCE, json.clone())
-                .with_write(StateWrite::put(SPACE_XR_RECON_DIFF, key, json)),
-        )?;
+        let appended =
+            self.store.append(
+                JournalRecord::new(KIND_XR_RECON_DIFFERENCE, json.clone())
+                    .with_write(StateWrite::put(SPACE_XR_RECON_DIFF, key, json)),
+            )?;
         self.store.wait_durable(appended.ticket).await
     }
 }

@@ -117,7 +117,8 @@ impl NationalService {
     pub(crate) async fn interregion(&self, req: ServiceRequest) -> ServiceResponse {
         let received = OffsetDateTime::now_utc().to_offset(CHINA_OFFSET);
         let (answer, infno) = self.peer_answer(&req, received).await;
-        let mut resp = ServiceResponse::json(answer.status, Bytes::from(answer.body), answer.outcome);
+        let mut resp =
+            ServiceResponse::json(answer.status, Bytes::from(answer.body), answer.outcome);
         resp.infno = infno;
         resp
     }
@@ -150,7 +151,14 @@ impl NationalService {
             );
         }
         let refused = |status: u16, r: &xr::Refusal| {
-            self.peer_refusal(status, &refmsgid, r.rule, &r.path, r.message.clone(), received)
+            self.peer_refusal(
+                status,
+                &refmsgid,
+                r.rule,
+                &r.path,
+                r.message.clone(),
+                received,
+            )
         };
         let env = match xr::RequestEnvelope::decode(&req.body, &xr::Limits::default()) {
             Ok(e) => e,
@@ -203,7 +211,14 @@ impl NationalService {
             Ok(None) => {}
             Err(e) => {
                 return (
-                    self.peer_refusal(503, &refmsgid, "GW-UNAVAILABLE", "", e.to_string(), received),
+                    self.peer_refusal(
+                        503,
+                        &refmsgid,
+                        "GW-UNAVAILABLE",
+                        "",
+                        e.to_string(),
+                        received,
+                    ),
                     infno,
                 );
             }
@@ -263,8 +278,17 @@ impl NationalService {
                 }
             }
             other => {
-                self.peer_clearing_in(req, &env, &ns, &idem, body_sha256, &other, &refmsgid, received)
-                    .await
+                self.peer_clearing_in(
+                    req,
+                    &env,
+                    &ns,
+                    &idem,
+                    body_sha256,
+                    &other,
+                    &refmsgid,
+                    received,
+                )
+                .await
             }
         };
         (answer, infno)
@@ -288,7 +312,8 @@ impl NationalService {
             .into_iter()
             .filter(|r| r.setl_time.starts_with(date))
             .filter(|r| {
-                r.mdtrtarea_admvs == counterpart.as_str() || r.insuplc_admdvs == counterpart.as_str()
+                r.mdtrtarea_admvs == counterpart.as_str()
+                    || r.insuplc_admdvs == counterpart.as_str()
             })
             .collect()
     }
@@ -326,7 +351,10 @@ impl NationalService {
         for w in writes {
             record = record.with_write(w);
         }
-        match self.store.append_idempotent(record, body_sha256, answer.clone()) {
+        match self
+            .store
+            .append_idempotent(record, body_sha256, answer.clone())
+        {
             Ok(IdempotentOutcome::Appended { ticket, .. }) => Ok((ticket, answer, "ok")),
             Ok(IdempotentOutcome::Duplicate { answer, ticket, .. }) => {
                 Ok((ticket, answer, "replayed"))
@@ -339,7 +367,9 @@ impl NationalService {
                 "message id reused with other bytes",
                 received,
             )),
-            Err(e) => Err(self.peer_refusal(503, "", "GW-UNAVAILABLE", "", e.to_string(), received)),
+            Err(e) => {
+                Err(self.peer_refusal(503, "", "GW-UNAVAILABLE", "", e.to_string(), received))
+            }
         }
     }
 
@@ -382,7 +412,10 @@ impl NationalService {
                 refmsgid,
                 "XR-SUM-LEVEL",
                 "input.summary.hosp_lv",
-                format!("hosp_lv {} is not an institution level (1, 2, 3, 9)", h.hosp_lv),
+                format!(
+                    "hosp_lv {} is not an institution level (1, 2, 3, 9)",
+                    h.hosp_lv
+                ),
                 received,
             );
         };
@@ -411,98 +444,91 @@ impl NationalService {
         };
         let appended = {
             let _guards = self.lock_shards(Some(shard_of(&h.psn_no)));
-            let seed = self.seeds.for_record();
-            let ctx = medsettle_core::RequestCtx {
-                msgid: env.msgid.clone(),
-                fixmedins_code: ns.to_owned(),
-                inst_level: level,
-                mdtrtarea_admvs: env.mdtrtarea_admvs,
-                now: received,
-                id_seed: seed.value,
-            };
-            let view = StoreCoreView::new(self.store.as_ref(), &self.persons);
-            let outcome = self.core.settle_summary(&summary, &ctx, &view);
-            let outcome = match (outcome, view.failure()) {
-                (_, Some(f)) => Err(crate::national::view_refusal(f)),
-                (o, None) => o,
-            };
-            let outcome = match outcome {
-                Ok(o) => o,
-                Err(r) => {
-                    tracing::info!(msgid = %env.msgid, code = r.code(), "peer summary refused");
-                    return self.peer_refusal(200, refmsgid, r.code(), r.path(), r.to_string(), received);
-                }
-            };
-            let CoreAnswer::Settlement { setlinfo, setldetail } = &outcome.answer else {
-                unreachable!("settle_summary answers a settlement")
-            };
-            // a quote (pre-settlement) gets an id of its own, never a settlement's
-            let quote_id = || {
-                let h = Sha256::digest(format!("{ns}\0{}", env.msgid).as_bytes());
-                format!("Q{}", &hex::encode(h)[..20])
-            };
-            let split = xr::Split {
-                setl_id: setlinfo.setl_id.clone().unwrap_or_else(quote_id),
-                mdtrt_id: setlinfo.mdtrt_id.clone(),
-                psn_no: setlinfo.psn_no.clone(),
-                psn_name: setlinfo.psn_name.clone(),
-                insutype: setlinfo.insutype.clone(),
-                psn_type: setlinfo.psn_type.clone(),
-                setl_time: xr::china_datetime(
-                    outcome
-                        .claim
-                        .as_ref()
-                        .map_or(received, |c| c.setl_time),
-                ),
-                amounts: setlinfo.amounts.clone(),
-                setldetail: setldetail.clone(),
-                clr_optins: setlinfo
-                    .clr_optins
-                    .as_deref()
-                    .and_then(|c| Admdvs::parse(c).ok())
-                    .unwrap_or(env.insuplc_admdvs),
-            };
-            let answer = self.peer_done(refmsgid, split.to_output(), received);
-            let Some(claim) = &outcome.claim else {
-                // a pre-settlement changes nothing and is not kept
-                return PeerAnswer {
-                    status: 200,
-                    body: answer,
-                    outcome: "ok",
+            // a copy of this message handled while this one waited for the lock
+            if let Some(repeat) = self.repeat_under_lock(ns, key, body_sha256, received) {
+                repeat
+            } else {
+                let seed = self.seeds.for_record();
+                let ctx = medsettle_core::RequestCtx {
+                    msgid: env.msgid.clone(),
+                    fixmedins_code: ns.to_owned(),
+                    inst_level: level,
+                    mdtrtarea_admvs: env.mdtrtarea_admvs,
+                    now: received,
+                    id_seed: seed.value,
                 };
-            };
-            let mut writes = state_writes(&outcome.changes, &view);
-            writes.push(crate::interregion::ledger_write(&LedgerRow {
-                omsgid: env.msgid.clone(),
-                msgid: env.msgid.clone(),
-                side: "insured".into(),
-                setl_id: claim.setl_id.clone(),
-                peer_setl_id: String::new(),
-                mdtrt_id: claim.mdtrt_id.clone(),
-                medins_no: claim.fixmedins_code.clone(),
-                psn_no: claim.psn_no.clone(),
-                insuplc_admdvs: env.insuplc_admdvs.to_string(),
-                mdtrtarea_admvs: env.mdtrtarea_admvs.to_string(),
-                setl_time: china_time(claim.setl_time),
-                medfee_sumamt: claim.amounts.medfee_sumamt,
-                fund_pay_sumamt: claim.amounts.fund_pay_sumamt,
-                aaa113: 1,
-            }));
-            writes.extend(crate::national::seed_reservation_write(&seed));
-            let appended = self.append_peer(
-                req,
-                env,
-                (ns, key),
-                body_sha256,
-                answer,
-                Some(claim),
-                writes,
-                received,
-            );
-            if matches!(appended, Ok((_, _, "ok"))) {
-                self.seeds.journaled(seed);
+                let view = StoreCoreView::new(self.store.as_ref(), &self.persons);
+                let outcome = self.core.settle_summary(&summary, &ctx, &view);
+                let outcome = match (outcome, view.failure()) {
+                    (_, Some(f)) => Err(crate::national::view_refusal(f)),
+                    (o, None) => o,
+                };
+                let outcome = match outcome {
+                    Ok(o) => o,
+                    Err(r) => {
+                        tracing::info!(msgid = %env.msgid, code = r.code(), "peer summary refused");
+                        return self.core_refusal_to_peer(env, &r, refmsgid, received);
+                    }
+                };
+                let CoreAnswer::Settlement {
+                    setlinfo,
+                    setldetail,
+                } = &outcome.answer
+                else {
+                    unreachable!("settle_summary answers a settlement")
+                };
+                // a quote (pre-settlement) gets an id of its own, never a settlement's
+                let quote_id = || {
+                    let h = Sha256::digest(format!("{ns}\0{}", env.msgid).as_bytes());
+                    format!("Q{}", &hex::encode(h)[..20])
+                };
+                let split = xr::Split {
+                    setl_id: setlinfo.setl_id.clone().unwrap_or_else(quote_id),
+                    mdtrt_id: setlinfo.mdtrt_id.clone(),
+                    psn_no: setlinfo.psn_no.clone(),
+                    psn_name: setlinfo.psn_name.clone(),
+                    insutype: setlinfo.insutype.clone(),
+                    psn_type: setlinfo.psn_type.clone(),
+                    setl_time: xr::china_datetime(
+                        outcome.claim.as_ref().map_or(received, |c| c.setl_time),
+                    ),
+                    amounts: setlinfo.amounts.clone(),
+                    setldetail: setldetail.clone(),
+                    clr_optins: setlinfo
+                        .clr_optins
+                        .as_deref()
+                        .and_then(|c| Admdvs::parse(c).ok())
+                        .unwrap_or(env.insuplc_admdvs),
+                };
+                let answer = self.peer_done(refmsgid, split.to_output(), received);
+                let Some(claim) = &outcome.claim else {
+                    // a pre-settlement changes nothing and is not kept
+                    return PeerAnswer {
+                        status: 200,
+                        body: answer,
+                        outcome: "ok",
+                    };
+                };
+                let mut writes = state_writes(&outcome.changes, &view);
+                writes.push(crate::interregion::ledger_write(&insured_row(
+                    claim, env, &env.msgid,
+                )));
+                writes.extend(crate::national::seed_reservation_write(&seed));
+                let appended = self.append_peer(
+                    req,
+                    env,
+                    (ns, key),
+                    body_sha256,
+                    answer,
+                    Some(claim),
+                    writes,
+                    received,
+                );
+                if matches!(appended, Ok((_, _, "ok"))) {
+                    self.seeds.journaled(seed);
+                }
+                appended
             }
-            appended
         };
         self.durable_peer(appended, received).await
     }
@@ -521,47 +547,37 @@ impl NationalService {
     ) -> PeerAnswer {
         let appended = {
             let _guards = self.lock_shards(Some(shard_of(&r.psn_no)));
-            let seed = self.seeds.for_record();
-            let view = StoreCoreView::new(self.store.as_ref(), &self.persons);
-            let ctx = medsettle_core::RequestCtx {
-                msgid: env.msgid.clone(),
-                fixmedins_code: ns.to_owned(),
-                // a reversal mints only an id; the level is the original's, kept in its claim
-                inst_level: InstitutionLevel::Unrated,
-                mdtrtarea_admvs: env.mdtrtarea_admvs,
-                now: received,
-                id_seed: seed.value,
-            };
-            let outcome = self.core.reverse_summary(&r.omsgid, &r.psn_no, &ctx, &view);
-            let outcome = match (outcome, view.failure()) {
-                (_, Some(f)) => Err(crate::national::view_refusal(f)),
-                (o, None) => o,
-            };
-            let outcome = match outcome {
-                Ok(o) => o,
-                Err(e) => {
-                    return self.peer_refusal(200, refmsgid, e.code(), e.path(), e.to_string(), received);
-                }
-            };
-            let mut writes = state_writes(&outcome.changes, &view);
-            let answer = match &outcome.claim {
+            if let Some(repeat) = self.repeat_under_lock(ns, key, body_sha256, received) {
+                repeat
+            } else {
+                let seed = self.seeds.for_record();
+                let view = StoreCoreView::new(self.store.as_ref(), &self.persons);
+                let ctx = medsettle_core::RequestCtx {
+                    msgid: env.msgid.clone(),
+                    fixmedins_code: ns.to_owned(),
+                    // a reversal mints only an id; the level is the original's, kept in its claim
+                    inst_level: InstitutionLevel::Unrated,
+                    mdtrtarea_admvs: env.mdtrtarea_admvs,
+                    now: received,
+                    id_seed: seed.value,
+                };
+                let outcome = self.core.reverse_summary(&r.omsgid, &r.psn_no, &ctx, &view);
+                let outcome = match (outcome, view.failure()) {
+                    (_, Some(f)) => Err(crate::national::view_refusal(f)),
+                    (o, None) => o,
+                };
+                let outcome = match outcome {
+                    Ok(o) => o,
+                    Err(e) => {
+                        return self.core_refusal_to_peer(env, &e, refmsgid, received);
+                    }
+                };
+                let mut writes = state_writes(&outcome.changes, &view);
+                let answer = match &outcome.claim {
                 Some(claim) => {
-                    writes.push(crate::interregion::ledger_write(&LedgerRow {
-                        omsgid: r.omsgid.clone(),
-                        msgid: env.msgid.clone(),
-                        side: "insured".into(),
-                        setl_id: claim.setl_id.clone(),
-                        peer_setl_id: String::new(),
-                        mdtrt_id: claim.mdtrt_id.clone(),
-                        medins_no: claim.fixmedins_code.clone(),
-                        psn_no: claim.psn_no.clone(),
-                        insuplc_admdvs: env.insuplc_admdvs.to_string(),
-                        mdtrtarea_admvs: env.mdtrtarea_admvs.to_string(),
-                        setl_time: china_time(claim.setl_time),
-                        medfee_sumamt: claim.amounts.medfee_sumamt,
-                        fund_pay_sumamt: claim.amounts.fund_pay_sumamt,
-                        aaa113: -1,
-                    }));
+                    writes.push(crate::interregion::ledger_write(&insured_row(
+                        claim, env, &r.omsgid,
+                    )));
                     let done = xr::ReversalDone {
                         setl_id: claim.setl_id.clone(),
                         osetl_id: r.setl_id.clone(),
@@ -587,23 +603,82 @@ impl NationalService {
                     .body
                 }
             };
-            writes.extend(crate::national::seed_reservation_write(&seed));
-            let appended = self.append_peer(
-                req,
-                env,
-                (ns, key),
-                body_sha256,
-                answer,
-                outcome.claim.as_ref(),
-                writes,
-                received,
-            );
-            if matches!(appended, Ok((_, _, "ok"))) {
-                self.seeds.journaled(seed);
+                writes.extend(crate::national::seed_reservation_write(&seed));
+                let appended = self.append_peer(
+                    req,
+                    env,
+                    (ns, key),
+                    body_sha256,
+                    answer,
+                    outcome.claim.as_ref(),
+                    writes,
+                    received,
+                );
+                if matches!(appended, Ok((_, _, "ok"))) {
+                    self.seeds.journaled(seed);
+                }
+                appended
             }
-            appended
         };
         self.durable_peer(appended, received).await
+    }
+
+    /// Under the person's lock: the stored answer of this key, if a copy of the message was
+    /// handled meanwhile (the lookup before the lock missed it), or its conflict.
+    fn repeat_under_lock(
+        &self,
+        ns: &str,
+        key: &str,
+        body_sha256: [u8; 32],
+        received: OffsetDateTime,
+    ) -> Option<Result<(medsettle_store::Ticket, Vec<u8>, &'static str), PeerAnswer>> {
+        match self.store.lookup_idempotent(ns, key) {
+            Ok(Some(entry)) if entry.body_sha256 == body_sha256 => {
+                Some(Ok((self.store.current_ticket(), entry.answer, "replayed")))
+            }
+            Ok(Some(_)) => Some(Err(self.peer_refusal(
+                409,
+                "",
+                xr::rule::ENV_MSGID_REUSED,
+                "msgid",
+                format!("message id {key} was already used with other bytes"),
+                received,
+            ))),
+            Ok(None) => None,
+            Err(e) => Some(Err(self.peer_refusal(
+                503,
+                "",
+                "GW-UNAVAILABLE",
+                "",
+                e.to_string(),
+                received,
+            ))),
+        }
+    }
+
+    /// A core refusal as the peer is told it: a message sealed by a status query is refused
+    /// with the protocol's own rule (`XR-STAT-4`), the rest with the core's code.
+    fn core_refusal_to_peer(
+        &self,
+        env: &xr::RequestEnvelope,
+        r: &medsettle_core::CoreRefusal,
+        refmsgid: &str,
+        received: OffsetDateTime,
+    ) -> PeerAnswer {
+        if r.refusal_code() == Some(medsettle_core::RefusalCode::MsgidReversed)
+            && let Ok(key) = env.idempotency_key()
+        {
+            let sealed = key.sealed();
+            return self.peer_refusal(
+                200,
+                refmsgid,
+                sealed.rule,
+                &sealed.path,
+                sealed.message,
+                received,
+            );
+        }
+        self.peer_refusal(200, refmsgid, r.code(), r.path(), r.to_string(), received)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -619,7 +694,11 @@ impl NationalService {
         received: OffsetDateTime,
     ) -> PeerAnswer {
         let original_key = format!("{}:{}", q.oinfno.as_str(), q.omsgid);
-        let stored = self.store.lookup_idempotent(ns, &original_key).ok().flatten();
+        let stored = self
+            .store
+            .lookup_idempotent(ns, &original_key)
+            .ok()
+            .flatten();
         let view = StoreCoreView::new(self.store.as_ref(), &self.persons);
         let applied = stored.as_ref().and_then(|e| {
             xr::AnswerEnvelope::decode(&e.answer)
@@ -627,7 +706,8 @@ impl NationalService {
                 .filter(|a| a.infcode == 0)
                 .and_then(|a| a.output)
         });
-        let state = |s: xr::StatusState, answer: Option<Value>| xr::StatusAnswer { state: s, answer };
+        let state =
+            |s: xr::StatusState, answer: Option<Value>| xr::StatusAnswer { state: s, answer };
         let status = match applied {
             Some(output) => {
                 let reversed = view
@@ -663,7 +743,16 @@ impl NationalService {
                         state(xr::StatusState::Sealed, None).to_output(),
                         received,
                     );
-                    self.append_peer(req, env, (ns, key), body_sha256, answer, None, writes, received)
+                    self.append_peer(
+                        req,
+                        env,
+                        (ns, key),
+                        body_sha256,
+                        answer,
+                        None,
+                        writes,
+                        received,
+                    )
                 };
                 return self.durable_peer(appended, received).await;
             }
@@ -711,7 +800,14 @@ impl NationalService {
                         );
                     }
                     Err(e) => {
-                        return self.peer_refusal(503, refmsgid, "GW-UNAVAILABLE", "", e.to_string(), received);
+                        return self.peer_refusal(
+                            503,
+                            refmsgid,
+                            "GW-UNAVAILABLE",
+                            "",
+                            e.to_string(),
+                            received,
+                        );
                     }
                 };
                 match xr::reply_answer(&lines, r) {
@@ -746,8 +842,16 @@ impl NationalService {
             serde_json::to_vec(&env.input).expect("JSON serializes"),
         ));
         let answer = self.peer_done(refmsgid, output, received);
-        let appended =
-            self.append_peer(req, env, (ns, key), body_sha256, answer, None, writes, received);
+        let appended = self.append_peer(
+            req,
+            env,
+            (ns, key),
+            body_sha256,
+            answer,
+            None,
+            writes,
+            received,
+        );
         self.durable_peer(appended, received).await
     }
 
@@ -764,11 +868,25 @@ impl NationalService {
             let Ok(input) = serde_json::from_slice::<Value>(&v) else {
                 continue;
             };
-            if let Ok(xr::PeerRequest::Statement(s)) = xr::decode_input(xr::Infno::Xprv21, &input)
-            {
+            if let Ok(xr::PeerRequest::Statement(s)) = xr::decode_input(xr::Infno::Xprv21, &input) {
                 lines.extend(s.lines);
             }
         }
         Ok(lines)
     }
+}
+
+/// This side's ledger row (the insured place's) of a claim a peer message made.
+fn insured_row(claim: &SettledClaim, env: &xr::RequestEnvelope, omsgid: &str) -> LedgerRow {
+    LedgerRow::of_claim(
+        claim,
+        crate::interregion::RowOf {
+            omsgid,
+            msgid: &env.msgid,
+            side: "insured",
+            peer_setl_id: "",
+            insuplc_admdvs: env.insuplc_admdvs.to_string(),
+            mdtrtarea_admvs: env.mdtrtarea_admvs.to_string(),
+        },
+    )
 }
