@@ -218,7 +218,11 @@ impl NationalService {
     fn peer_for_province(&self, province: &Admdvs) -> Option<std::sync::Arc<Peer>> {
         self.peers
             .iter()
-            .find(|p| p.admdvs.iter().any(|a| province.as_str().starts_with(&a[..2])))
+            .find(|p| {
+                p.admdvs
+                    .iter()
+                    .any(|a| province.as_str().starts_with(&a[..2]))
+            })
             .cloned()
     }
 
@@ -313,8 +317,7 @@ impl NationalService {
             };
             // our own view of the statement, answered the same way line by line (by the key
             // both sides share, not by position)
-            let Some(mut mine) = own.iter().find(|s| s.stmt_id == received.stmt_id).cloned()
-            else {
+            let Some(mut mine) = own.iter().find(|s| s.stmt_id == received.stmt_id).cloned() else {
                 // every line refused: nothing of it is ours
                 continue;
             };
@@ -332,11 +335,13 @@ impl NationalService {
             let lines: Vec<clr::ReplyLine> = mine
                 .lines
                 .iter()
-                .map(|l| match by_key.get(&(l.row.omsgid.clone(), i64::from(l.row.aaa113))) {
-                    Some(r) if r.confirm => clr::ReplyLine::confirm(l.seqno),
-                    Some(r) => clr::ReplyLine::refuse(l.seqno, &r.reason),
-                    None => clr::ReplyLine::refuse(l.seqno, "not on the statement received"),
-                })
+                .map(
+                    |l| match by_key.get(&(l.row.omsgid.clone(), i64::from(l.row.aaa113))) {
+                        Some(r) if r.confirm => clr::ReplyLine::confirm(l.seqno),
+                        Some(r) => clr::ReplyLine::refuse(l.seqno, &r.reason),
+                        None => clr::ReplyLine::refuse(l.seqno, "not on the statement received"),
+                    },
+                )
                 .collect();
             if let Some(on) = xr::dates::parse_date(&reply.replied_on)
                 && let Err(e) = mine.apply_reply(&lines, on)
@@ -398,10 +403,7 @@ impl NationalService {
             replied: s.is_replied(),
             confirmed_fund_pay_sumamt: s.confirmed_fund(),
             refused_fund_pay_sumamt: s.refused_fund(),
-            refused_lines: s
-                .reply
-                .as_ref()
-                .map_or(0, |r| r.outcome.refused_lines),
+            refused_lines: s.reply.as_ref().map_or(0, |r| r.outcome.refused_lines),
             statement_due: due.as_ref().map(|d| day(d.statement_due.value)),
             transfer_due: due
                 .as_ref()
@@ -521,7 +523,10 @@ impl NationalService {
             let _ = now;
             let answer = crate::interregion::send_message(&peer, xr::Infno::Xprv21, &env).await?;
             if answer.infcode != 0 {
-                return Err(format!("statement refused: [{}] {}", answer.rule, answer.err_msg));
+                return Err(format!(
+                    "statement refused: [{}] {}",
+                    answer.rule, answer.err_msg
+                ));
             }
             let mut key = s.stmt_id.as_bytes().to_vec();
             key.push(0);
@@ -652,7 +657,10 @@ impl NationalService {
             };
             let answer = crate::interregion::send_message(&peer, xr::Infno::Xprv22, &env).await?;
             if answer.infcode != 0 {
-                return Err(format!("reply refused: [{}] {}", answer.rule, answer.err_msg));
+                return Err(format!(
+                    "reply refused: [{}] {}",
+                    answer.rule, answer.err_msg
+                ));
             }
             let ack = xr::ReplyAnswer::from_output(answer.output.as_ref().ok_or("no output")?)
                 .map_err(|e| e.to_string())?;

@@ -841,7 +841,11 @@ impl NationalService {
         self.refuse(409, "conflict", &[v], None, received)
     }
 
-    pub(crate) fn unavailable(&self, e: &medsettle_store::StoreError, received: OffsetDateTime) -> Answer {
+    pub(crate) fn unavailable(
+        &self,
+        e: &medsettle_store::StoreError,
+        received: OffsetDateTime,
+    ) -> Answer {
         tracing::error!(error = %e, "store cannot write: request not acknowledged");
         let v = Violation::new(
             RuleId::GW_UNAVAILABLE,
