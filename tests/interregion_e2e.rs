@@ -76,9 +76,10 @@ fn traffic(
                     pric_fen: 1_850,
                 },
             ];
-            let settled = his::cross_region_outpatient_visit(&mut conn, &mut b, p, &lines, n as u64)
-                .await
-                .unwrap_or_else(|e| panic!("{t_code} visit {n} of {}: {e:#}", p.psn_no));
+            let settled =
+                his::cross_region_outpatient_visit(&mut conn, &mut b, p, &lines, n as u64)
+                    .await
+                    .unwrap_or_else(|e| panic!("{t_code} visit {n} of {}: {e:#}", p.psn_no));
             if n % REVERSE_EVERY == REVERSE_EVERY - 1 {
                 let env = b.envelope(
                     "2208",
@@ -166,7 +167,9 @@ fn three_provinces_settle_each_others_visits_exactly_once_through_kills() {
             break;
         }
         killed += 1;
-        std::thread::sleep(std::time::Duration::from_millis(1_500 + 700 * (k % 4) as u64));
+        std::thread::sleep(std::time::Duration::from_millis(
+            1_500 + 700 * (k % 4) as u64,
+        ));
         regions[b].gw.take().unwrap().kill9();
         std::thread::sleep(std::time::Duration::from_millis(400));
         start(&mut regions[b]);
@@ -329,12 +332,24 @@ fn three_provinces_settle_each_others_visits_exactly_once_through_kills() {
         for field in ["stmt_id", "count", "lines"] {
             assert_eq!(ours[field], theirs[field], "{field} of {}", ours["stmt_id"]);
         }
-        for field in ["medfee_sumamt", "fund_pay_sumamt", "confirmed_fund_pay_sumamt"] {
-            assert_eq!(fen(&ours[field]), fen(&theirs[field]), "{field} of {}", ours["stmt_id"]);
+        for field in [
+            "medfee_sumamt",
+            "fund_pay_sumamt",
+            "confirmed_fund_pay_sumamt",
+        ] {
+            assert_eq!(
+                fen(&ours[field]),
+                fen(&theirs[field]),
+                "{field} of {}",
+                ours["stmt_id"]
+            );
         }
         assert_eq!(ours["replied"], true);
         assert_eq!(fen(&ours["refused_fund_pay_sumamt"]), 0, "{ours}");
-        assert_eq!(fen(&ours["confirmed_fund_pay_sumamt"]), fen(&ours["fund_pay_sumamt"]));
+        assert_eq!(
+            fen(&ours["confirmed_fund_pay_sumamt"]),
+            fen(&ours["fund_pay_sumamt"])
+        );
         assert!(ours["transfer_due"].is_string() && ours["statement_due"].is_string());
         gross.insert((i_prov, t_prov), fen(&ours["confirmed_fund_pay_sumamt"]));
     }
@@ -362,14 +377,21 @@ fn three_provinces_settle_each_others_visits_exactly_once_through_kills() {
             "{prov}'s clearing is posted and audited: {b}"
         );
         let outbox = r.ws.path().join("data/bank/outbox");
-        let files = std::fs::read_dir(&outbox)
-            .map(|d| d.count())
-            .unwrap_or(0);
+        let files = std::fs::read_dir(&outbox).map(|d| d.count()).unwrap_or(0);
         if net[&prov] < 0 {
-            let batch = b["payment_batch"].as_str().unwrap_or_else(|| panic!("{prov} pays: {b}"));
-            assert!(files > 0, "{prov}'s payment file for {batch} is in {}", outbox.display());
+            let batch = b["payment_batch"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{prov} pays: {b}"));
+            assert!(
+                files > 0,
+                "{prov}'s payment file for {batch} is in {}",
+                outbox.display()
+            );
         } else {
-            assert!(b["payment_batch"].is_null(), "{prov} receives, pays nothing: {b}");
+            assert!(
+                b["payment_batch"].is_null(),
+                "{prov} receives, pays nothing: {b}"
+            );
         }
     }
 
@@ -447,12 +469,21 @@ fn three_provinces_settle_each_others_visits_exactly_once_through_kills() {
             let again = conn.call(&env).await.unwrap();
             (rows, confirm, rollback, again)
         });
-        assert_eq!(rows.len() as i64, expected_lines, "every line of the month, paged");
+        assert_eq!(
+            rows.len() as i64,
+            expected_lines,
+            "every line of the month, paged"
+        );
         let seqnos: Vec<i64> = rows.iter().map(|l| l["seqno"].as_i64().unwrap()).collect();
         assert_eq!(seqnos, (1..=expected_lines).collect::<Vec<_>>());
         assert!(confirm["result"]["otransid"].is_string());
         assert_eq!(infcode(&rollback.1), 0, "{}", rollback.1);
-        assert_eq!(infcode(&again.1), -1, "a confirmation is rolled back once: {}", again.1);
+        assert_eq!(
+            infcode(&again.1),
+            -1,
+            "a confirmation is rolled back once: {}",
+            again.1
+        );
     }
 
     // Stop, and read each side's ledger.
@@ -502,7 +533,10 @@ fn three_provinces_settle_each_others_visits_exactly_once_through_kills() {
         let active_there: i64 = insured.iter().map(|r| i64::from(r.aaa113)).sum();
         let expected = (sent.settled.len() - sent.reversed) as i64;
         assert_eq!(active_here, expected, "{t_code} treating {i_code}");
-        assert_eq!(active_there, expected, "{i_code} insured, treated at {t_code}");
+        assert_eq!(
+            active_there, expected,
+            "{i_code} insured, treated at {t_code}"
+        );
         let fund_settled: i64 = sent
             .settled
             .iter()

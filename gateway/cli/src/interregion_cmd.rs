@@ -172,7 +172,11 @@ pub fn clearing(
             s.medfee_sumamt,
             s.fund_pay_sumamt,
             if s.sent { "sent" } else { "not sent" },
-            if s.replied { ", answered" } else { ", not answered" },
+            if s.replied {
+                ", answered"
+            } else {
+                ", not answered"
+            },
             s.confirmed_fund_pay_sumamt,
             s.refused_fund_pay_sumamt,
             s.refused_lines,
@@ -186,13 +190,20 @@ pub fn clearing(
             println!("  {p} {v}");
         }
         for t in &r.transfers {
-            println!("  transfer {}: {} pays {} {}", t.transfer_id, t.payer, t.receiver, t.amount);
+            println!(
+                "  transfer {}: {} pays {} {}",
+                t.transfer_id, t.payer, t.receiver, t.amount
+            );
         }
     }
     for p in &r.prepayments {
         println!(
             "prepayment {} → {} for {}: prior year fund {}, required {}",
-            p.insured_province, p.treatment_province, p.year, p.prior_year_fund_pay_sumamt, p.required
+            p.insured_province,
+            p.treatment_province,
+            p.year,
+            p.prior_year_fund_pay_sumamt,
+            p.required
         );
     }
     for e in &r.errors {

@@ -5,9 +5,9 @@
 mod bank_cmd;
 mod calendar_cmd;
 mod cert_cmd;
-mod interregion_cmd;
 mod demo;
 mod exit;
+mod interregion_cmd;
 mod journal_cmd;
 mod settle_cmd;
 mod translate;
@@ -153,16 +153,14 @@ fn run(command: Command) -> anyhow::Result<()> {
             listen,
             force,
             region,
-        } => {
-            medsettle_ops::init::run_for_region(&dir, &listen, force, &region).map(|path| {
-                println!("wrote {}", path.display());
-                println!("certificates in {}", dir.join("certs").display());
-                println!(
-                    "start the gateway:  medsettle serve --config {}",
-                    path.display()
-                );
-            })
-        }
+        } => medsettle_ops::init::run_for_region(&dir, &listen, force, &region).map(|path| {
+            println!("wrote {}", path.display());
+            println!("certificates in {}", dir.join("certs").display());
+            println!(
+                "start the gateway:  medsettle serve --config {}",
+                path.display()
+            );
+        }),
         Command::Serve { config, listen } => {
             load(&config).and_then(|c| medsettle_ops::gateway::run(c, listen))
         }

@@ -84,10 +84,7 @@ pub async fn answer(
             let Some(date) = parse_date(&r.date) else {
                 return text(400, format!("date `{}`: yyyy-MM-dd\n", r.date));
             };
-            match national
-                .reconcile_with_peers(date, r.peer.as_deref())
-                .await
-            {
+            match national.reconcile_with_peers(date, r.peer.as_deref()).await {
                 Ok(reports) if reports.is_empty() => text(
                     400,
                     format!(
@@ -211,8 +208,7 @@ fn books(
         .filter_map(|p| {
             let account = p.clearing_account.clone()?;
             let prefix = p.admdvs.first()?.get(..2)?;
-            let province =
-                medsettle_canonical::Admdvs::parse(&format!("{prefix}0000")).ok()?;
+            let province = medsettle_canonical::Admdvs::parse(&format!("{prefix}0000")).ok()?;
             Some((province, account))
         })
         .collect();

@@ -404,9 +404,11 @@ impl ServerConfig {
                     "only a peer client speaks for regions",
                 ));
             }
-            if let Some(r) = c.regions.iter().find(|r| {
-                !(2..=6).contains(&r.len()) || !r.bytes().all(|b| b.is_ascii_digit())
-            }) {
+            if let Some(r) = c
+                .regions
+                .iter()
+                .find(|r| !(2..=6).contains(&r.len()) || !r.bytes().all(|b| b.is_ascii_digit()))
+            {
                 return Err(ServerError::config(
                     field("regions"),
                     format!("`{r}`: a region is 2 to 6 digits (a code or its prefix)"),
