@@ -570,6 +570,30 @@ fn the_console_shows_the_day_and_its_actions_in_headless_chromium() {
     let rows = message_rows(&found);
     assert!(!rows.is_empty(), "{found}");
     assert!(rows.iter().all(|r| r.2 == CODES[0]), "{rows:?}");
+    // Through the store's record index, newest first: it looked at the institution's entries
+    // only (one per row), not at the journal.
+    assert!(rows.windows(2).all(|w| w[0].0 > w[1].0), "{rows:?}");
+    assert!(
+        found.contains(&format!(
+            "查看 examined {} 条索引项 index entries, 找到 found {}",
+            rows.len(),
+            rows.len()
+        )),
+        "{found}"
+    );
+    // A transaction within the institution.
+    let settled = page(
+        addr,
+        &ws,
+        &format!("/console/messages?institution={}&infno=2207", CODES[0]),
+    );
+    let settled_rows = message_rows(&settled);
+    assert!(!settled_rows.is_empty(), "{settled}");
+    assert!(
+        settled_rows.iter().all(|r| r.1 == "nhsa.settlement"),
+        "{settled_rows:?}"
+    );
+    assert!(settled_rows.len() < rows.len());
     let (offset, _, _, msgid) = rows
         .iter()
         .find(|r| r.1 == "nhsa.settlement")
@@ -958,6 +982,49 @@ fn check_charts(
     assert!(
         overview.contains(r#"<span id="traffic-p99">≤ "#),
         "{overview}"
+    );
+    // p99 per transaction: /metrics has a latency histogram per infno, and each transaction's
+    // row of the chart is the p99 bucket of its own series (the window is from this gateway's
+    // start, so the series as they stand; `none` — the console's own pages — keeps growing
+    // and is left out).
+    let family = "medsettle_request_duration_by_infno_seconds";
+    let count_of = |infno: &str| -> Option<u64> {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(&format!("{family}_count{{infno=\"{infno}\"}} ")))
+            .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
+    };
+    assert_eq!(count_of("2207"), Some(count_2207), "{metrics}");
+    let mut checked = Vec::new();
+    for row in overview
+        .split(r#"<tr class="traffic" data-infno=""#)
+        .skip(1)
+    {
+        let infno = &row[..row.find('"').unwrap()];
+        if !infno.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let count = count_of(infno).unwrap_or_else(|| panic!("{infno}: {metrics}"));
+        let expected = metrics
+            .lines()
+            .filter_map(|l| l.strip_prefix(&format!("{family}_bucket{{infno=\"{infno}\",le=\"")))
+            .map(|rest| {
+                let (le, n) = rest.split_once("\"} ").unwrap();
+                (le.to_owned(), n.parse::<u64>().unwrap())
+            })
+            .find(|(_, n)| n * 100 >= count * 99)
+            .map(|(le, _)| le)
+            .unwrap();
+        assert_eq!(
+            attr_after(row, "", "data-p99-le"),
+            expected,
+            "{infno}: {metrics}"
+        );
+        checked.push(infno.to_owned());
+    }
+    assert!(
+        checked.len() >= 2 && checked.iter().any(|i| i == "2207"),
+        "two transactions at least: {checked:?}"
     );
 }
 

@@ -9,6 +9,7 @@ use crate::dates::format_datetime;
 use crate::field::{Field, Node, Out, Shape, cond, opt, quote, req, wrong_type};
 use crate::infno::{Infno, Side};
 use crate::json::parse_body;
+use crate::key::IdempotencyKey;
 use crate::limits::{ERR_MSG_CHARS_MAX, Limits, MSGID_CHARS_MAX, PATH_CHARS_MAX, RULE_CHARS_MAX};
 use crate::refusal::{Refusal, rule};
 use crate::status::StatusQuery;
@@ -228,45 +229,6 @@ pub fn region_permitted<S: AsRef<str>>(region: &Admdvs, speaks_for: &[S]) -> boo
             && entry.bytes().all(|b| b.is_ascii_digit())
             && region.as_str().starts_with(entry)
     })
-}
-
-/// What a receiver is idempotent by: the same key with the same bytes gets the stored answer;
-/// the same key with other bytes is refused ([`IdempotencyKey::conflict`]).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct IdempotencyKey {
-    pub sender: Admdvs,
-    pub infno: Infno,
-    pub msgid: String,
-}
-
-impl IdempotencyKey {
-    /// The refusal for other bytes under a used key.
-    pub fn conflict(&self) -> Refusal {
-        Refusal::new(
-            rule::ENV_MSGID_REUSED,
-            "msgid",
-            format!(
-                "msgid {} was already used by {} for {} with different bytes",
-                quote(&self.msgid),
-                self.sender,
-                self.infno
-            ),
-        )
-    }
-
-    /// The refusal for a message whose key an earlier XPRV03 sealed.
-    pub fn sealed(&self) -> Refusal {
-        Refusal::new(
-            rule::STAT_SEALED,
-            "msgid",
-            format!(
-                "{} {} from {} was sealed by a status query and will never be applied",
-                self.infno,
-                quote(&self.msgid),
-                self.sender
-            ),
-        )
-    }
 }
 
 /// The receiver's ids and times an answer carries.

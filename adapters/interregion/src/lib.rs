@@ -27,6 +27,7 @@ pub mod envelope;
 pub mod field;
 pub mod infno;
 mod json;
+pub mod key;
 pub mod limits;
 pub mod message;
 pub mod prepayment;
@@ -45,13 +46,14 @@ pub use clearing::{
 };
 pub use dates::{YearMonth, china_datetime};
 pub use envelope::{
-    AnswerContext, AnswerEnvelope, IdempotencyKey, RequestEnvelope, SUPPORTED_VERSIONS, VERSION,
-    region_permitted,
+    AnswerContext, AnswerEnvelope, RequestEnvelope, SUPPORTED_VERSIONS, VERSION, region_permitted,
 };
 pub use infno::{Infno, Side};
+pub use key::IdempotencyKey;
 pub use limits::*;
 pub use message::{
-    PeerAnswer, PeerRequest, decode_input, decode_output, decode_request, province_of,
+    PeerAnswer, PeerRequest, check_status_answer, decode_input, decode_output, decode_request,
+    province_of,
 };
 pub use prepayment::{
     Movement, PrepaymentAck, PrepaymentNotice, prepayment_movement, prepayment_required,
@@ -63,5 +65,5 @@ pub use recon::{
 pub use refusal::{Refusal, rule};
 pub use reversal::{Reversal, ReversalDone, check_reversal_done};
 pub use split::{Split, check_split_against};
-pub use status::{StatusAnswer, StatusQuery, StatusState, check_status_answer};
+pub use status::{StatusAnswer, StatusQuery, StatusState};
 pub use summary::{CategoryLine, SetlKind, Summary, SummaryHeader, is_inpatient};

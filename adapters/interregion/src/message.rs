@@ -187,3 +187,24 @@ pub(crate) fn decode_output_at(
         Infno::Xprv31 => PeerAnswer::Prepayment(PrepaymentAck::decode_at(output, root)?),
     })
 }
+
+/// Check a status answer against the query it answers and type the original's answer:
+/// `reversed` only for XPRV01, and the embedded answer must decode as `oinfno`'s output
+/// (refusals name `output.answer.…`).
+pub fn check_status_answer(
+    query: &crate::status::StatusQuery,
+    answer: &crate::status::StatusAnswer,
+) -> Result<Option<PeerAnswer>, Refusal> {
+    if answer.state == crate::status::StatusState::Reversed && query.oinfno != Infno::Xprv01 {
+        return Err(Refusal::new(
+            rule::STAT_REVERSED_KIND,
+            "output.state",
+            format!("only an XPRV01 can be reversed, not {}", query.oinfno),
+        ));
+    }
+    answer
+        .answer
+        .as_ref()
+        .map(|a| decode_output_at(query.oinfno, a, "output.answer"))
+        .transpose()
+}

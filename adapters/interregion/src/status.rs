@@ -7,11 +7,10 @@
 use medsettle_canonical::Admdvs;
 use serde_json::Value;
 
-use crate::envelope::IdempotencyKey;
 use crate::field::{Field, Node, Out, Shape, cond, quote, req};
 use crate::infno::Infno;
+use crate::key::IdempotencyKey;
 use crate::limits::MSGID_CHARS_MAX;
-use crate::message::{PeerAnswer, decode_output_at};
 use crate::refusal::{Refusal, rule};
 
 /// Fields of XPRV03 `input`.
@@ -150,25 +149,4 @@ impl StatusAnswer {
         }
         .done()
     }
-}
-
-/// Check a status answer against the query it answers and type the original's answer:
-/// `reversed` only for XPRV01, and the embedded answer must decode as `oinfno`'s output
-/// (refusals name `output.answer.…`).
-pub fn check_status_answer(
-    query: &StatusQuery,
-    answer: &StatusAnswer,
-) -> Result<Option<PeerAnswer>, Refusal> {
-    if answer.state == StatusState::Reversed && query.oinfno != Infno::Xprv01 {
-        return Err(Refusal::new(
-            rule::STAT_REVERSED_KIND,
-            "output.state",
-            format!("only an XPRV01 can be reversed, not {}", query.oinfno),
-        ));
-    }
-    answer
-        .answer
-        .as_ref()
-        .map(|a| decode_output_at(query.oinfno, a, "output.answer"))
-        .transpose()
 }

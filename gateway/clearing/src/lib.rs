@@ -51,8 +51,9 @@ pub use prepayment::{
     Drawdown, MONTHS_PER_YEAR, MovementKind, PREPAYMENT_MONTHS, Prepayment, PrepaymentMovement,
     prepayment_required,
 };
-pub use reply::{AppliedReply, REASON_CHARS_MAX, ReplyLine, ReplyOutcome};
+
 pub use row::{AAA113_FORWARD, AAA113_REVERSAL, ClearingRow, ID_CHARS_MAX, province_of};
 pub use statement::{
-    CarriedLine, LineStatus, Refusal, Statement, StatementLine, clearing_month, stmt_id,
+    AppliedReply, CarriedLine, LineStatus, REASON_CHARS_MAX, Refusal, ReplyLine, ReplyOutcome,
+    Statement, StatementLine, clearing_month, stmt_id,
 };

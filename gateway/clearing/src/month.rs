@@ -134,7 +134,7 @@ impl MonthClearing {
         self.matrix
             .net
             .iter()
-            .map(|(p, net)| (crate::postings::province_entity(*p), -*net))
+            .map(|(p, net)| (crate::row::province_entity(*p), -*net))
             .collect()
     }
 }

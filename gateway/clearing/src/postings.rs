@@ -27,11 +27,7 @@ use medsettle_settlement::ledger::{Account, Transfer};
 
 use crate::month::MonthClearing;
 use crate::netting::NetTransfer;
-
-/// The ledger party of a province: its province code.
-pub fn province_entity(province: Admdvs) -> String {
-    province.to_string()
-}
+pub use crate::row::province_entity;
 
 /// The counter of a month's netting in `ProvinceClearing`: `clearing:YYYY-MM`.
 pub fn netting_counter(month: YearMonth) -> String {

@@ -5,67 +5,13 @@
 //! no-op that returns the same outcome, a different one is refused.
 
 use medsettle_canonical::Money;
-use serde::{Deserialize, Serialize};
 use time::Date;
 
 use crate::error::{ClearingError, Result};
-use crate::statement::{CarriedLine, LineStatus, Refusal, Statement};
-
-/// Longest refusal reason, in characters.
-pub const REASON_CHARS_MAX: usize = 200;
-
-/// The answer to one line.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct ReplyLine {
-    pub seqno: u32,
-    pub confirm: bool,
-    /// Why a line is refused (required then); a note on a confirmed line is kept as given.
-    #[serde(default)]
-    pub reason: String,
-}
-
-impl ReplyLine {
-    pub fn confirm(seqno: u32) -> ReplyLine {
-        ReplyLine {
-            seqno,
-            confirm: true,
-            reason: String::new(),
-        }
-    }
-
-    pub fn refuse(seqno: u32, reason: &str) -> ReplyLine {
-        ReplyLine {
-            seqno,
-            confirm: false,
-            reason: reason.to_owned(),
-        }
-    }
-}
-
-/// What a reply decided.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReplyOutcome {
-    pub stmt_id: String,
-    pub replied_on: Date,
-    pub confirmed_lines: u32,
-    pub refused_lines: u32,
-    /// Σ `aaa113` of the confirmed lines.
-    pub confirmed_count: i64,
-    pub confirmed_medfee_sumamt: Money,
-    /// What is transferred for the statement: its total less the refused lines.
-    pub confirmed_fund_pay_sumamt: Money,
-    pub refused_fund_pay_sumamt: Money,
-    /// The refused lines, for the next month's [`crate::clearing_month`].
-    pub carried: Vec<CarriedLine>,
-}
-
-/// The reply a statement keeps, to answer a repeat and refuse a contradiction.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AppliedReply {
-    /// The lines as answered, ordered by `seqno`.
-    pub lines: Vec<ReplyLine>,
-    pub outcome: ReplyOutcome,
-}
+use crate::statement::{
+    AppliedReply, CarriedLine, LineStatus, REASON_CHARS_MAX, Refusal, ReplyLine, ReplyOutcome,
+    Statement,
+};
 
 impl Statement {
     /// Apply the insured province's reply, received on `replied_on`: every line must be

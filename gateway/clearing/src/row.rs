@@ -50,6 +50,11 @@ pub struct ClearingRow {
 }
 
 /// The province of a region code: its first two digits and `0000`.
+/// The ledger party of a province: its province code.
+pub fn province_entity(province: Admdvs) -> String {
+    province.to_string()
+}
+
 pub fn province_of(region: Admdvs) -> Admdvs {
     Admdvs::parse(&format!("{}0000", region.province()))
         .expect("a region's province code is a region code")

@@ -111,6 +111,10 @@ pub struct TrafficRow {
     pub requests: u64,
     /// Requests per minute over the window, in tenths.
     pub per_minute_tenths: u64,
+    /// This transaction's p99 latency over the window, as the upper bound of its histogram
+    /// bucket (`0.05`, seconds; `+Inf`), from `medsettle_request_duration_by_infno_seconds`;
+    /// `None` when the gateway does not expose it or nothing was observed.
+    pub p99_le: Option<String>,
 }
 
 /// Requests per transaction and the p99 latency over a window of the gateway's `/metrics`
@@ -127,6 +131,13 @@ pub struct Traffic {
     pub requests: u64,
 }
 
+/// One latency histogram series: cumulative bucket counts by `le`, in order, and its count.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LatencySample {
+    pub buckets: Vec<(String, u64)>,
+    pub count: u64,
+}
+
 /// The counters of one `/metrics` text the console reads.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MetricsSample {
@@ -135,7 +146,12 @@ pub struct MetricsSample {
     /// `medsettle_request_duration_seconds_bucket` cumulative counts, by `le`, in order.
     pub buckets: Vec<(String, u64)>,
     pub count: u64,
+    /// `medsettle_request_duration_by_infno_seconds`, by `infno`.
+    pub latency_by_infno: std::collections::BTreeMap<String, LatencySample>,
 }
+
+/// The per-transaction latency family the traffic chart reads its p99s from.
+const BY_INFNO: &str = "medsettle_request_duration_by_infno_seconds";
 
 /// Parse the counters the console shows from a Prometheus text exposition.
 pub fn parse_metrics(text: &str) -> MetricsSample {
@@ -158,21 +174,61 @@ pub fn parse_metrics(text: &str) -> MetricsSample {
             }
         } else if series == "medsettle_request_duration_seconds_count" {
             s.count = n;
+        } else if let Some(rest) = series.strip_prefix(BY_INFNO) {
+            let (part, labels) = rest.split_once('{').unwrap_or((rest, ""));
+            let Some(infno) = crate::label(labels, "infno") else {
+                continue;
+            };
+            let l = s.latency_by_infno.entry(infno).or_default();
+            match part {
+                "_bucket" => {
+                    if let Some(le) = crate::label(labels, "le") {
+                        l.buckets.push((le, n));
+                    }
+                }
+                "_count" => l.count = n,
+                _ => {}
+            }
         }
     }
     s
 }
 
-/// The p99 bucket of cumulative counts `buckets` over `count` requests.
-pub fn p99_bucket(buckets: &[(String, u64)], count: u64) -> Option<String> {
+/// The upper bound (`le`) of the bucket holding the 99th percentile of `count` observations.
+fn p99_le(buckets: &[(String, u64)], count: u64) -> Option<String> {
     (count > 0)
         .then(|| {
             buckets
                 .iter()
                 .find(|(_, cumulative)| u128::from(*cumulative) * 100 >= u128::from(count) * 99)
-                .map(|(le, _)| format!("≤ {le} s"))
+                .map(|(le, _)| le.clone())
         })
         .flatten()
+}
+
+/// The histogram observed between `before` (`None`: none yet) and `now`; a count that went
+/// down (a restarted gateway) counts from zero.
+fn latency_delta(before: Option<&LatencySample>, now: &LatencySample) -> LatencySample {
+    let restarted = before.is_some_and(|b| now.count < b.count);
+    let before = before.filter(|_| !restarted);
+    let earlier = |le: &str| {
+        before
+            .and_then(|b| b.buckets.iter().find(|(l, _)| l == le))
+            .map_or(0, |(_, v)| *v)
+    };
+    LatencySample {
+        buckets: now
+            .buckets
+            .iter()
+            .map(|(le, n)| (le.clone(), n.saturating_sub(earlier(le))))
+            .collect(),
+        count: now.count - before.map_or(0, |b| b.count),
+    }
+}
+
+/// The p99 bucket of cumulative counts `buckets` over `count` requests.
+pub fn p99_bucket(buckets: &[(String, u64)], count: u64) -> Option<String> {
+    p99_le(buckets, count).map(|le| format!("≤ {le} s"))
 }
 
 /// The traffic between `earlier` (`None`: the gateway's start, every counter zero) and
@@ -191,8 +247,13 @@ pub fn traffic(
     for (infno, n) in &now.requests {
         let d = delta(*n, before.requests.get(infno).copied().unwrap_or(0));
         if d > 0 {
+            let latency = now
+                .latency_by_infno
+                .get(infno)
+                .map(|l| latency_delta(before.latency_by_infno.get(infno), l));
             rows.push(TrafficRow {
                 infno: infno.clone(),
+                p99_le: latency.and_then(|l| p99_le(&l.buckets, l.count)),
                 requests: d,
                 // requests × 60 000 ms/min × 10 tenths / window ms, rounded half up.
                 per_minute_tenths: u64::try_from(
@@ -202,30 +263,17 @@ pub fn traffic(
             });
         }
     }
-    let count = delta(now.count, before.count);
-    let restarted = now.count < before.count;
-    let buckets: Vec<(String, u64)> = now
-        .buckets
-        .iter()
-        .map(|(le, n)| {
-            let b = if restarted {
-                0
-            } else {
-                before
-                    .buckets
-                    .iter()
-                    .find(|(l, _)| l == le)
-                    .map_or(0, |(_, v)| *v)
-            };
-            (le.clone(), delta(*n, b))
-        })
-        .collect();
+    let all = |m: &MetricsSample| LatencySample {
+        buckets: m.buckets.clone(),
+        count: m.count,
+    };
+    let total = latency_delta(Some(&all(before)), &all(now));
     Traffic {
         window_seconds: window_ms / 1000,
         since: since.to_owned(),
         requests: rows.iter().map(|r| r.requests).sum(),
         rows,
-        p99: p99_bucket(&buckets, count),
+        p99: p99_bucket(&total.buckets, total.count),
     }
 }
 
@@ -521,6 +569,11 @@ pub fn traffic_chart(t: &Traffic) -> String {
         );
         return out;
     }
+    let p99 = |r: &TrafficRow| {
+        r.p99_le
+            .as_ref()
+            .map_or("-".into(), |le| format!("≤ {le} s"))
+    };
     let bars: Vec<HBar> = t
         .rows
         .iter()
@@ -529,17 +582,36 @@ pub fn traffic_chart(t: &Traffic) -> String {
             label: format!("infno {}", r.infno),
             value: i64::try_from(r.requests).unwrap_or(i64::MAX),
             text: format!(
-                "{} ({} /min)",
+                "{} ({} /min) · p99 {}",
                 r.requests,
-                tenths(i64::try_from(r.per_minute_tenths).unwrap_or(i64::MAX))
+                tenths(i64::try_from(r.per_minute_tenths).unwrap_or(i64::MAX)),
+                p99(r)
             ),
         })
         .collect();
     out.push_str(&hbar_chart(
         "chart-traffic",
-        "按交易请求 requests per transaction",
+        "按交易请求与p99延迟 requests and p99 latency per transaction",
         &bars,
     ));
+    out.push_str(
+        "<table class=\"chart-data\" id=\"traffic-data\"><tr><th>交易 <code>infno</code></th>\
+         <th class=\"num\">请求 requests</th><th class=\"num\">每分钟 per minute</th>\
+         <th class=\"num\">p99 延迟 latency</th></tr>",
+    );
+    for r in &t.rows {
+        let _ = write!(
+            out,
+            "<tr class=\"traffic\" data-infno=\"{infno}\" data-p99-le=\"{le}\"><td>{infno}</td>\
+             <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            r.requests,
+            tenths(i64::try_from(r.per_minute_tenths).unwrap_or(i64::MAX)),
+            escape(&p99(r)),
+            infno = escape(&r.infno),
+            le = escape(r.p99_le.as_deref().unwrap_or("")),
+        );
+    }
+    out.push_str("</table>");
     out
 }
 
@@ -646,12 +718,14 @@ mod tests {
                 TrafficRow {
                     infno: "1101".into(),
                     requests: 6,
-                    per_minute_tenths: 30
+                    per_minute_tenths: 30,
+                    p99_le: None,
                 },
                 TrafficRow {
                     infno: "2207".into(),
                     requests: 3,
-                    per_minute_tenths: 15
+                    per_minute_tenths: 15,
+                    p99_le: None,
                 },
             ]
         );
@@ -662,6 +736,69 @@ mod tests {
         assert_eq!(t.requests, 13);
         let html = traffic_chart(&t);
         assert!(html.contains(r#"data-key="2207" data-value="3""#), "{html}");
-        assert!(html.contains("3 (3.0 /min)"));
+        assert!(html.contains("3 (3.0 /min) · p99 -"), "{html}");
+    }
+
+    /// A registry of the gateway (`medsettle_server::metrics`) after a window in which 1101
+    /// was fast and 2207 slow: each row's p99 comes from its own series, not from the total.
+    #[test]
+    fn each_transaction_has_the_p99_of_its_own_histogram() {
+        let sample = |fast: u64, slow: u64, slow_late: u64| {
+            let total = fast + slow;
+            parse_metrics(&format!(
+                "medsettle_requests_total{{infno=\"1101\",outcome=\"ok\"}} {fast}\n\
+                 medsettle_requests_total{{infno=\"2207\",outcome=\"ok\"}} {slow}\n\
+                 medsettle_request_duration_seconds_bucket{{le=\"0.001\"}} {fast}\n\
+                 medsettle_request_duration_seconds_bucket{{le=\"0.05\"}} {}\n\
+                 medsettle_request_duration_seconds_bucket{{le=\"+Inf\"}} {total}\n\
+                 medsettle_request_duration_seconds_count {total}\n\
+                 {BY_INFNO}_bucket{{infno=\"1101\",le=\"0.001\"}} {fast}\n\
+                 {BY_INFNO}_bucket{{infno=\"1101\",le=\"0.05\"}} {fast}\n\
+                 {BY_INFNO}_bucket{{infno=\"1101\",le=\"+Inf\"}} {fast}\n\
+                 {BY_INFNO}_sum{{infno=\"1101\"}} 0.1\n\
+                 {BY_INFNO}_count{{infno=\"1101\"}} {fast}\n\
+                 {BY_INFNO}_bucket{{infno=\"2207\",le=\"0.001\"}} 0\n\
+                 {BY_INFNO}_bucket{{infno=\"2207\",le=\"0.05\"}} {}\n\
+                 {BY_INFNO}_bucket{{infno=\"2207\",le=\"+Inf\"}} {slow}\n\
+                 {BY_INFNO}_count{{infno=\"2207\"}} {slow}\n",
+                total - slow_late,
+                slow - slow_late,
+            ))
+        };
+        let earlier = sample(100, 10, 0);
+        assert_eq!(
+            earlier.latency_by_infno["2207"],
+            LatencySample {
+                buckets: vec![
+                    ("0.001".into(), 0),
+                    ("0.05".into(), 10),
+                    ("+Inf".into(), 10)
+                ],
+                count: 10
+            }
+        );
+        // In the window: 1,000 more of 1101 under 1 ms, 50 more of 2207 of which 5 over 50 ms.
+        let now = sample(1_100, 60, 5);
+        let t = traffic(Some(&earlier), &now, 60_000, "x");
+        let p99s: Vec<(&str, Option<&str>)> = t
+            .rows
+            .iter()
+            .map(|r| (r.infno.as_str(), r.p99_le.as_deref()))
+            .collect();
+        assert_eq!(p99s, vec![("1101", Some("0.001")), ("2207", Some("+Inf"))]);
+        // Over all transactions the slow ones are under 1 %: the total p99 hides them.
+        assert_eq!(t.p99.as_deref(), Some("≤ 0.05 s"));
+        let html = traffic_chart(&t);
+        assert!(
+            html.contains("1000 (1000.0 /min) · p99 ≤ 0.001 s"),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"<tr class="traffic" data-infno="2207" data-p99-le="+Inf">"#),
+            "{html}"
+        );
+        // A restarted gateway (counts went down) counts its series from zero.
+        let t = traffic(Some(&now), &sample(10, 2, 0), 60_000, "x");
+        assert_eq!(t.rows[1].p99_le.as_deref(), Some("0.05"));
     }
 }

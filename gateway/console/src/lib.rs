@@ -1009,32 +1009,36 @@ pub fn alerts(generated_at: &str, alerts: &[AlertRow]) -> String {
 // Message browser
 // ---------------------------------------------------------------------------------------------
 
-/// A search of the journal: every field optional, all given must match.
+/// A search of the journal: every field optional, all given must match. Answered through the
+/// store's record index (`gateway/store/src/record_index.rs`), newest first.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MessageQuery {
     /// 报文ID `msgid`, exact.
     pub msgid: String,
     /// 定点医药机构编号 `fixmedins_code`, exact.
     pub institution: String,
+    /// 交易编号 `infno`, exact.
+    pub infno: String,
     /// 人员编号 `psn_no`, exact, anywhere in the request, answer or claim.
     pub psn_no: String,
     /// 就诊ID `mdtrt_id`, exact.
     pub mdtrt_id: String,
     /// 结算ID `setl_id`, exact.
     pub setl_id: String,
-    /// Received at or after (a prefix of ISO 8601 China time: `2026-12-05` or
-    /// `2026-12-05T09:30`).
+    /// Received at or after (China time, to the year, month, day, hour, minute or second:
+    /// `2026-12-05` or `2026-12-05T09:30`).
     pub from_time: String,
-    /// Received at or before (same form; a prefix matches the whole day, minute …).
+    /// Received at or before (same form; it takes in the whole day, minute … it names).
     pub to_time: String,
-    /// First journal offset to examine (paging).
-    pub from: u64,
+    /// Continue after this journal offset (the previous page's last): older records only.
+    pub before: Option<u64>,
 }
 
 /// The query fields, in form order: (parameter, label).
-pub const MESSAGE_FIELDS: [(&str, &str); 7] = [
+pub const MESSAGE_FIELDS: [(&str, &str); 8] = [
     ("msgid", "报文ID <code>msgid</code>"),
     ("institution", "机构编号 <code>fixmedins_code</code>"),
+    ("infno", "交易 <code>infno</code>"),
     ("psn_no", "人员编号 <code>psn_no</code>"),
     ("mdtrt_id", "就诊ID <code>mdtrt_id</code>"),
     ("setl_id", "结算ID <code>setl_id</code>"),
@@ -1055,19 +1059,23 @@ impl MessageQuery {
             match name {
                 "msgid" => q.msgid = value,
                 "institution" => q.institution = value,
+                "infno" => q.infno = value,
                 "psn_no" => q.psn_no = value,
                 "mdtrt_id" => q.mdtrt_id = value,
                 "setl_id" => q.setl_id = value,
                 "from_time" => q.from_time = value,
                 "to_time" => q.to_time = value,
-                "from" => {
-                    q.from = value
-                        .parse()
-                        .map_err(|_| format!("from: `{value}` is not a journal offset"))?
+                "before" => {
+                    q.before = Some(
+                        value
+                            .parse()
+                            .map_err(|_| format!("before: `{value}` is not a journal offset"))?,
+                    )
                 }
                 other => return Err(format!("`{other}` is not a search field")),
             }
         }
+        q.time_range_ms()?;
         Ok(q)
     }
 
@@ -1075,6 +1083,7 @@ impl MessageQuery {
         match name {
             "msgid" => &self.msgid,
             "institution" => &self.institution,
+            "infno" => &self.infno,
             "psn_no" => &self.psn_no,
             "mdtrt_id" => &self.mdtrt_id,
             "setl_id" => &self.setl_id,
@@ -1084,29 +1093,43 @@ impl MessageQuery {
         }
     }
 
-    /// The fields searched inside the records' JSON: (field name, value), the given ones.
-    pub fn json_fields(&self) -> Vec<(&'static str, &str)> {
+    /// The exact-match fields given: (parameter, value), in form order.
+    pub fn terms(&self) -> Vec<(&'static str, &str)> {
         [
-            ("psn_no", self.psn_no.as_str()),
-            ("mdtrt_id", self.mdtrt_id.as_str()),
-            ("setl_id", self.setl_id.as_str()),
+            "msgid",
+            "institution",
+            "infno",
+            "psn_no",
+            "mdtrt_id",
+            "setl_id",
         ]
         .into_iter()
+        .map(|name| (name, self.get(name)))
         .filter(|(_, v)| !v.is_empty())
         .collect()
     }
 
-    /// Whether a receive time (ISO 8601, China time) lies in the range; a bound is a prefix.
-    pub fn time_matches(&self, received_at: &str) -> bool {
-        let after = self.from_time.is_empty() || received_at >= self.from_time.as_str();
-        let before = self.to_time.is_empty()
-            || received_at.get(..self.to_time.len()).unwrap_or(received_at)
-                <= self.to_time.as_str();
-        after && before
+    /// The receive-time range as Unix milliseconds: from the start of what `from_time` names
+    /// (inclusive) to the end of what `to_time` names (exclusive). `Err` names a bound that is
+    /// not a China time.
+    pub fn time_range_ms(&self) -> Result<(Option<i64>, Option<i64>), String> {
+        let bound = |name: &str, text: &str| {
+            if text.is_empty() {
+                return Ok(None);
+            }
+            china_time_span_ms(text).map(Some).map_err(|why| {
+                format!(
+                    "{name}: `{text}` is not a time like 2026-12-05 or 2026-12-05T09:30 ({why})"
+                )
+            })
+        };
+        let from = bound("from_time", &self.from_time)?.map(|(start, _)| start);
+        let to = bound("to_time", &self.to_time)?.map(|(_, end)| end);
+        Ok((from, to))
     }
 
-    /// This query as a link, starting at offset `from`.
-    pub fn link(&self, from: u64) -> String {
+    /// This query as a link to the page after offset `before`.
+    pub fn link(&self, before: u64) -> String {
         let mut t = format!("{PREFIX}messages?");
         for (name, _) in MESSAGE_FIELDS {
             let v = self.get(name);
@@ -1114,9 +1137,93 @@ impl MessageQuery {
                 let _ = write!(t, "{name}={}&", percent_encode(v));
             }
         }
-        let _ = write!(t, "from={from}");
+        let _ = write!(t, "before={before}");
         t
     }
+}
+
+/// China's offset from UTC, seconds (no daylight saving).
+const CHINA_OFFSET_SECONDS: i64 = 8 * 3600;
+
+/// The span of China time a prefix of `YYYY-MM-DDTHH:MM:SS` names (a year, month, day, hour,
+/// minute or second; `T` or a space before the hour), as Unix milliseconds `[start, end)`.
+pub fn china_time_span_ms(text: &str) -> Result<(i64, i64), String> {
+    // Fixed positions and separators of the full form; a prefix must stop after a part.
+    const PARTS: [(usize, usize, &str); 6] = [
+        (0, 4, ""),
+        (5, 7, "-"),
+        (8, 10, "-"),
+        (11, 13, "T "),
+        (14, 16, ":"),
+        (17, 19, ":"),
+    ];
+    let b = text.as_bytes();
+    // Which part the text stops after, by its length.
+    let given = PARTS
+        .iter()
+        .position(|(_, end, _)| *end == b.len())
+        .map(|i| i + 1)
+        .ok_or("it must stop after a year, month, day, hour, minute or second")?;
+    let mut v = [0i64, 1, 1, 0, 0, 0];
+    for (i, (start, end, seps)) in PARTS[..given].iter().enumerate() {
+        if i > 0 && !seps.as_bytes().contains(&b[start - 1]) {
+            return Err(format!(
+                "`{}` where {seps:?} goes",
+                char::from(b[start - 1])
+            ));
+        }
+        let part = text
+            .get(*start..*end)
+            .filter(|p| p.bytes().all(|c| c.is_ascii_digit()))
+            .ok_or("digits expected")?;
+        v[i] = part.parse::<i64>().map_err(|e| e.to_string())?;
+    }
+    let [year, month, day, hour, minute, second] = v;
+    if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
+        return Err("no such date".into());
+    }
+    if hour > 23 || minute > 59 || second > 59 {
+        return Err("no such time of day".into());
+    }
+    let at = |y: i64, m: i64, d: i64, seconds: i64| {
+        (days_from_civil(y, m, d) * 86_400 + seconds - CHINA_OFFSET_SECONDS) * 1000
+    };
+    let seconds = hour * 3600 + minute * 60 + second;
+    let start = at(year, month, day, seconds);
+    let end = match given {
+        1 => at(year + 1, 1, 1, 0),
+        2 if month == 12 => at(year + 1, 1, 1, 0),
+        2 => at(year, month + 1, 1, 0),
+        3 => start + 86_400_000,
+        4 => start + 3_600_000,
+        5 => start + 60_000,
+        _ => start + 1000,
+    };
+    Ok((start, end))
+}
+
+fn is_leap(year: i64) -> bool {
+    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
+}
+
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        2 if is_leap(year) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days from 1970-01-01 to a proleptic Gregorian date (H. Hinnant's `days_from_civil`).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }
 
 /// `%XX` and `+` decoding of a form value; `None` if not UTF-8 or a bad escape.
@@ -1164,16 +1271,20 @@ pub struct MessageRow {
     pub infcode: Option<String>,
 }
 
-/// One page of a search: the rows found, how far it looked, where to go on.
+/// One page of a search: the rows found (newest first), how far it looked, where to go on.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MessagePage {
     pub rows: Vec<MessageRow>,
-    /// Records examined by this page.
+    /// Index entries (without any condition: journal records) this page looked at.
     pub examined: u64,
-    /// The offset to continue from, when the journal goes on.
-    pub next_from: Option<u64>,
+    /// The offset to continue after (`before=`), when there may be older records.
+    pub next_before: Option<u64>,
     /// The last durable offset (the search never shows a record a crash could take back).
     pub durable: Option<u64>,
+    /// Offsets found whose record failed its checksum.
+    pub corrupt: Vec<u64>,
+    /// Why the page could not be searched, when it could not (shown instead of rows).
+    pub note: Option<String>,
 }
 
 /// The message browser: the search form and one page of results.
@@ -1207,19 +1318,39 @@ pub fn messages(generated_at: &str, q: &MessageQuery, page: &MessagePage) -> Str
         );
     }
     t.push_str("</table>");
+    if let Some(note) = &page.note {
+        let _ = write!(
+            t,
+            "<p class=\"note\" id=\"search-note\">{}</p>",
+            escape(note)
+        );
+    }
     let _ = write!(
         t,
-        "<p class=\"note\" id=\"examined\">自偏移 from offset {} 查看 examined {} 条记录 records, \
-         找到 found {}; 已持久至 durable through {}.</p>",
-        q.from,
+        "<p class=\"note\" id=\"examined\">新到旧 newest first{} · 查看 examined {} 条索引项 index \
+         entries, 找到 found {}; 已持久至 durable through {}.</p>",
+        q.before.map_or(String::new(), |b| format!(
+            ", 早于偏移 older than offset {b}"
+        )),
         page.examined,
         page.rows.len(),
         page.durable.map_or("-".into(), |d| d.to_string())
     );
-    if let Some(next) = page.next_from {
+    if !page.corrupt.is_empty() {
         let _ = write!(
             t,
-            r#"<p><a id="next" href="{}">下一页 next page (from offset {next})</a></p>"#,
+            "<p class=\"note\" id=\"corrupt\">校验失败 failed their checksum: offsets {}</p>",
+            page.corrupt
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    if let Some(next) = page.next_before {
+        let _ = write!(
+            t,
+            r#"<p><a id="next" href="{}">下一页 next page (older than offset {next})</a></p>"#,
             escape(&q.link(next))
         );
     }
@@ -1379,31 +1510,103 @@ mod tests {
     #[test]
     fn message_queries_parse_link_and_bound_time() {
         let q = MessageQuery::parse(Some(
-            "msgid=H1%2020261205&psn_no=P+1&from_time=2026-12-05T09%3A00&to_time=2026-12-05&from=7",
+            "msgid=H1%2020261205&psn_no=P+1&infno=2207&from_time=2026-12-05T09%3A00&to_time=2026-12-05&before=7",
         ))
         .unwrap();
         assert_eq!(q.msgid, "H1 20261205");
         assert_eq!(q.psn_no, "P 1");
-        assert_eq!(q.from, 7);
-        assert_eq!(q.json_fields(), vec![("psn_no", "P 1")]);
-        assert!(q.time_matches("2026-12-05T10:00:00+08:00"));
-        assert!(!q.time_matches("2026-12-05T08:59:59+08:00"));
-        assert!(!q.time_matches("2026-12-06T00:00:00+08:00"));
+        assert_eq!(q.before, Some(7));
         assert_eq!(
-            MessageQuery::parse(Some(&q.link(9)[PREFIX.len() + 9..]))
-                .unwrap()
-                .from,
-            9
+            q.terms(),
+            vec![
+                ("msgid", "H1 20261205"),
+                ("infno", "2207"),
+                ("psn_no", "P 1")
+            ]
         );
+        // 2026-12-05T09:00+08:00 is 01:00Z; the day ends at 2026-12-05T16:00Z.
         assert_eq!(
-            MessageQuery::parse(Some(&q.link(9)[PREFIX.len() + 9..]))
-                .unwrap()
-                .msgid,
-            q.msgid
+            q.time_range_ms().unwrap(),
+            (Some(1_796_432_400_000), Some(1_796_486_400_000))
         );
+        let again = MessageQuery::parse(Some(&q.link(9)[PREFIX.len() + 9..])).unwrap();
+        assert_eq!(again.before, Some(9));
+        assert_eq!((again.msgid, again.infno), (q.msgid, q.infno));
         assert!(MessageQuery::parse(Some("sql=1")).is_err());
         assert!(MessageQuery::parse(Some("msgid=%zz")).is_err());
-        assert!(MessageQuery::parse(Some("from=x")).is_err());
+        assert!(MessageQuery::parse(Some("before=x")).is_err());
+        assert!(MessageQuery::parse(Some("from_time=yesterday")).is_err());
+    }
+
+    #[test]
+    fn a_time_prefix_names_a_span_of_china_time() {
+        let ms = |t: &str| china_time_span_ms(t).unwrap();
+        let day = ms("2026-12-05");
+        assert_eq!(day.1 - day.0, 86_400_000);
+        assert_eq!(ms("2026-12-05T09").0, day.0 + 9 * 3_600_000);
+        assert_eq!(
+            ms("2026-12-05 09:30"),
+            (day.0 + 34_200_000, day.0 + 34_260_000)
+        );
+        assert_eq!(
+            ms("2026-12-05T09:30:15").1 - ms("2026-12-05T09:30:15").0,
+            1000
+        );
+        assert_eq!(ms("2026-12").1, ms("2027-01").0);
+        assert_eq!(ms("2026").1, ms("2027-01-01").0);
+        assert_eq!(ms("2024-02").1, ms("2024-03-01").0);
+        assert_eq!(ms("1970-01-01T08").0, 0, "08:00 in China is the epoch");
+        for bad in [
+            "2026-12-5",
+            "2026-13",
+            "2025-02-29",
+            "2026-12-05T24",
+            "2026/12/05",
+            "2026-12-05T09:",
+            "twenty",
+            "2026-12-05T09:30+08:00",
+            "２０２６",
+        ] {
+            assert!(china_time_span_ms(bad).is_err(), "{bad}");
+        }
+        assert!(china_time_span_ms("2024-02-29").is_ok());
+    }
+
+    #[test]
+    fn a_messages_page_links_to_the_older_page_and_says_why_it_has_no_rows() {
+        let q = MessageQuery {
+            institution: "H1".into(),
+            ..MessageQuery::default()
+        };
+        let page = MessagePage {
+            rows: vec![MessageRow {
+                offset: 12,
+                ..MessageRow::default()
+            }],
+            examined: 1,
+            next_before: Some(12),
+            durable: Some(40),
+            ..MessagePage::default()
+        };
+        let html = messages("t", &q, &page);
+        assert!(
+            html.contains(r#"href="/console/messages?institution=H1&amp;before=12""#),
+            "{html}"
+        );
+        assert!(html.contains(r#"data-offset="12""#));
+        let html = messages(
+            "t",
+            &q,
+            &MessagePage {
+                note: Some("the record index is off".into()),
+                ..MessagePage::default()
+            },
+        );
+        assert!(
+            html.contains(r#"id="search-note">the record index is off<"#),
+            "{html}"
+        );
+        assert!(!html.contains(r#"id="next""#));
     }
 
     #[test]

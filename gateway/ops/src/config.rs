@@ -201,6 +201,13 @@ pub struct StoreSection {
     /// the guard off. `RELIABILITY.md`, "Faults".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disk_free_bytes_min: Option<u64>,
+    /// Keep the record index the console's message browser searches (institution, msgid,
+    /// transaction, person, visit, settlement, time). Default true. It costs about 65 µs of
+    /// server CPU per acknowledgement and half as much disk again (`BENCHMARKS.md`, "Message
+    /// browser"); a gateway that needs every last ack/s turns it off, and the browser then says
+    /// it cannot search. Turning it back on indexes what was appended meanwhile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_index: Option<bool>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -381,6 +388,7 @@ pub fn load(file: &Path) -> Result<Config> {
             .store
             .disk_free_bytes_min
             .unwrap_or(medsettle_store::DISK_FREE_BYTES_MIN_DEFAULT),
+        record_index: raw.store.record_index.unwrap_or(true),
         ..StoreConfig::default()
     };
     store

@@ -13,7 +13,7 @@ use http::Method;
 use medsettle_canonical::{CHINA_OFFSET, ReceiptStatus};
 use medsettle_console as page;
 use medsettle_server::{CONTENT_TYPE_TEXT, OperatorRequest, ServiceResponse};
-use medsettle_store::Store;
+use medsettle_store::{IndexField, RecordQuery, Store};
 
 use crate::actions::Operations;
 use crate::settle::engine_err;
@@ -482,6 +482,7 @@ pub fn traffic_window(config: &crate::config::Config, metrics_text: &str) -> pag
 pub fn batches_view(ops: &Operations, kind: Option<page::BatchKind>) -> Result<page::BatchesView> {
     let all = batches(ops)?;
     let ids: Vec<String> = all.iter().map(|b| b.batch_id.clone()).collect();
+    let reports = reports(ops);
     let store = ops.store().as_ref();
     let engine = ops.engine();
     // Pay dates with daily payments or open claims whose daily batch is not in the outbox.
@@ -518,8 +519,8 @@ pub fn batches_view(ops: &Operations, kind: Option<page::BatchKind>) -> Result<p
             .collect(),
         approvals,
         ingest: ingest_form(),
-        reports: reports(ops),
-        workbooks: crate::console_xlsx::workbook_names(ops, &ids),
+        workbooks: crate::console_xlsx::workbook_names(&ids, &reports),
+        reports,
     })
 }
 
@@ -847,83 +848,77 @@ pub fn alerts(ops: &Operations) -> Result<Vec<page::AlertRow>> {
         .collect())
 }
 
-/// Most records one page of a search examines: a search is a scan of the journal from
-/// `from` (no index yet), bounded so a page answers quickly; the page links onward.
-pub const SEARCH_EXAMINE_MAX: u64 = 200_000;
+/// Most index entries one page of a search looks at. A page is a range scan of the store's
+/// record index (`medsettle_store::Store::find_records`), one entry per candidate plus a point
+/// lookup per further condition; this bounds a page whose conditions rarely hold together
+/// (about 50 ms on the benchmark machine, BENCHMARKS.md "Message browser"). The page links on.
+pub const SEARCH_EXAMINE_MAX: usize = 50_000;
 /// Most rows one page of a search shows.
 pub const SEARCH_ROWS_MAX: usize = 50;
 
-/// One page of a journal search: durable records from `q.from` on, at most
-/// [`SEARCH_ROWS_MAX`] found or [`SEARCH_EXAMINE_MAX`] examined. The key (institution,
-/// msgid) is compared first; `psn_no`, `mdtrt_id` and `setl_id` are looked for as JSON strings
-/// in the payload, then confirmed as that field's value; the time against `received_at`.
+/// The store's query for a console search. `Err` when the query's times do not parse (the
+/// page refuses such a query before it gets here).
+pub fn record_query(q: &page::MessageQuery) -> Result<RecordQuery, String> {
+    let (received_from_ms, received_before_ms) = q.time_range_ms()?;
+    let terms = q
+        .terms()
+        .into_iter()
+        .map(|(name, value)| {
+            let field = match name {
+                "msgid" => IndexField::Msgid,
+                "institution" => IndexField::Institution,
+                "infno" => IndexField::Infno,
+                "psn_no" => IndexField::PsnNo,
+                "mdtrt_id" => IndexField::MdtrtId,
+                "setl_id" => IndexField::SetlId,
+                other => unreachable!("`{other}` is not one of MessageQuery::terms"),
+            };
+            (field, value.to_owned())
+        })
+        .collect();
+    Ok(RecordQuery {
+        terms,
+        received_from_ms,
+        received_before_ms,
+        before: q.before,
+        rows_max: SEARCH_ROWS_MAX,
+        examine_max: SEARCH_EXAMINE_MAX,
+    })
+}
+
+/// One page of a journal search, newest first, through the store's record index: the durable
+/// records whose key (institution, msgid), top-level `infno`, `psn_no` / `mdtrt_id` /
+/// `setl_id` anywhere in the payload, and receive time match — never a scan of the journal.
+/// At most [`SEARCH_ROWS_MAX`] rows, [`SEARCH_EXAMINE_MAX`] index entries looked at.
 pub fn search(store: &dyn Store, q: &page::MessageQuery) -> page::MessagePage {
     let mut out = page::MessagePage {
         durable: store.durable_offset(),
         ..page::MessagePage::default()
     };
-    let Some(durable) = out.durable else {
-        return out;
-    };
-    let fields = q.json_fields();
-    let needles: Vec<Vec<u8>> = fields
-        .iter()
-        .map(|(_, v)| serde_json::to_vec(v).expect("a string serializes"))
-        .collect();
-    let timed = !q.from_time.is_empty() || !q.to_time.is_empty();
-    for item in store.export(q.from) {
-        let Ok((offset, record)) = item else {
-            out.examined += 1;
-            continue;
-        };
-        if offset > durable {
-            break;
-        }
-        out.examined += 1;
-        let (code, msgid) = record
-            .key
-            .as_ref()
-            .map_or(("", ""), |(c, m)| (c.as_str(), m.as_str()));
-        let key_matches = (q.institution.is_empty() || q.institution == code)
-            && (q.msgid.is_empty() || q.msgid == msgid);
-        let bytes_match = key_matches
-            && needles
+    let found = record_query(q).and_then(|query| {
+        store
+            .find_records(&query)
+            .map_err(|e| format!("the journal cannot be searched now: {e}"))
+    });
+    match found {
+        Ok(found) => {
+            out.rows = found
+                .records
                 .iter()
-                .all(|n| record.payload.windows(n.len()).any(|w| w == n.as_slice()));
-        if bytes_match {
-            let payload: serde_json::Value =
-                serde_json::from_slice(&record.payload).unwrap_or(serde_json::Value::Null);
-            let received_at = payload["received_at"].as_str().unwrap_or("");
-            let found = fields.iter().all(|(f, v)| has_field(&payload, f, v))
-                && (!timed || (!received_at.is_empty() && q.time_matches(received_at)));
-            if found {
-                out.rows.push(row(offset, &record, &payload));
-            }
+                .map(|(offset, record)| {
+                    let payload: serde_json::Value =
+                        serde_json::from_slice(&record.payload).unwrap_or(serde_json::Value::Null);
+                    row(*offset, record, &payload)
+                })
+                .collect();
+            out.examined = found.examined;
+            out.next_before = found.next_before;
+            out.durable = found.through;
+            out.corrupt = found.corrupt;
         }
-        if out.rows.len() >= SEARCH_ROWS_MAX || out.examined >= SEARCH_EXAMINE_MAX {
-            out.next_from = (offset < durable).then_some(offset + 1);
-            break;
-        }
+        Err(why) => out.note = Some(why),
     }
     out
-}
-
-/// Whether `v` holds `field: value` anywhere (a string, or a number written so).
-fn has_field(v: &serde_json::Value, field: &str, value: &str) -> bool {
-    use serde_json::Value;
-    match v {
-        Value::Object(m) => m.iter().any(|(k, x)| {
-            (k == field
-                && match x {
-                    Value::String(s) => s == value,
-                    Value::Number(n) => n.to_string() == value,
-                    _ => false,
-                })
-                || has_field(x, field, value)
-        }),
-        Value::Array(a) => a.iter().any(|x| has_field(x, field, value)),
-        _ => false,
-    }
 }
 
 fn row(
@@ -1032,6 +1027,7 @@ fn report(ops: &Operations, name: &str) -> ServiceResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use medsettle_store::{JournalRecord, SledStore, StoreConfig};
 
     #[test]
     fn only_plain_report_names_are_served() {
@@ -1042,6 +1038,122 @@ mod tests {
         assert!(!is_report_name("a/b.csv"));
         assert!(!is_report_name("journal.db"));
         assert!(!is_report_name(""));
+    }
+
+    /// Exchange records as the national service journals them: 1,000 of four institutions
+    /// and seven persons, one a second from 09:00 China time.
+    fn journal_of_exchanges(dir: &std::path::Path, record_index: bool) -> SledStore {
+        let store = SledStore::open(
+            dir,
+            StoreConfig {
+                record_index,
+                ..StoreConfig::default()
+            },
+        )
+        .unwrap();
+        if store.durable_offset().is_none() {
+            let start = time::macros::datetime!(2026-12-05 09:00 +08:00);
+            for i in 0..1000i64 {
+                let (code, msgid) = (format!("H{}", i % 4), format!("M{i:05}"));
+                let received = start + time::Duration::seconds(i);
+                let payload = serde_json::json!({
+                    "infno": if i % 3 == 0 { "2207" } else { "2206" },
+                    "fixmedins_code": code, "msgid": msgid,
+                    "request": {"input": {"data": {"psn_no": format!("P{}", i % 7)}}},
+                    "answer": {"infcode": 0},
+                    "received_at": received
+                        .format(&time::format_description::well_known::Rfc3339)
+                        .unwrap(),
+                });
+                let record =
+                    JournalRecord::new("nhsa.settlement", serde_json::to_vec(&payload).unwrap())
+                        .with_key(code, msgid);
+                store.append(record).unwrap();
+            }
+            store.sync().unwrap();
+        }
+        store
+    }
+
+    /// Every page of `query`, following the pages' `next` links.
+    fn all_rows(store: &SledStore, query: &str) -> (Vec<u64>, Vec<page::MessagePage>) {
+        let mut q = page::MessageQuery::parse(Some(query)).unwrap();
+        let (mut offsets, mut pages) = (Vec::new(), Vec::new());
+        loop {
+            let p = search(store, &q);
+            assert_eq!(p.note, None);
+            offsets.extend(p.rows.iter().map(|r| r.offset));
+            let next = p.next_before;
+            pages.push(p);
+            match next {
+                Some(before) => {
+                    // The page's own link to the next page.
+                    let link = q.link(before);
+                    q = page::MessageQuery::parse(link.split_once('?').map(|(_, q)| q)).unwrap();
+                }
+                None => return (offsets, pages),
+            }
+        }
+    }
+
+    #[test]
+    fn the_message_browser_pages_through_the_store_index_newest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = journal_of_exchanges(dir.path(), true);
+        // Institution and person: what a scan of the journal finds, newest first.
+        let expected: Vec<u64> = (0..1000u64)
+            .rev()
+            .filter(|i| i % 4 == 2 && i % 7 == 3)
+            .collect();
+        let (found, pages) = all_rows(&store, "institution=H2&psn_no=P3");
+        assert_eq!(found, expected);
+        // The index drove the page: it looked at the person's entries (one in seven records),
+        // never at the other records of the journal.
+        let examined: u64 = pages.iter().map(|p| p.examined).sum();
+        assert_eq!(examined, (0..1000).filter(|i| i % 7 == 3).count() as u64);
+        // A time range, China time: 09:05:00 to 09:06:59, 120 records, in pages of 50.
+        let (found, pages) = all_rows(
+            &store,
+            "from_time=2026-12-05T09:05&to_time=2026-12-05T09:06",
+        );
+        assert_eq!(found, (300..420u64).rev().collect::<Vec<_>>());
+        assert_eq!(pages[0].rows.len(), SEARCH_ROWS_MAX);
+        assert_eq!(pages[0].rows[0].received_at, "2026-12-05T09:06:59+08:00");
+        // A msgid, and a transaction within an institution.
+        let (found, _) = all_rows(&store, "msgid=M00421");
+        assert_eq!(found, vec![421]);
+        let (found, _) = all_rows(&store, "infno=2207&institution=H1");
+        let expected: Vec<u64> = (0..1000u64)
+            .rev()
+            .filter(|i| i % 3 == 0 && i % 4 == 1)
+            .collect();
+        assert_eq!(found, expected);
+        let row = &search(
+            &store,
+            &page::MessageQuery::parse(Some("msgid=M00421")).unwrap(),
+        )
+        .rows[0];
+        assert_eq!(
+            (
+                row.fixmedins_code.as_str(),
+                row.infno.as_str(),
+                row.infcode.as_deref()
+            ),
+            ("H1", "2206", Some("0"))
+        );
+    }
+
+    #[test]
+    fn with_the_store_index_off_the_browser_says_so_and_does_not_scan() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(journal_of_exchanges(dir.path(), true));
+        let store = journal_of_exchanges(dir.path(), false);
+        let p = search(
+            &store,
+            &page::MessageQuery::parse(Some("institution=H1")).unwrap(),
+        );
+        assert!(p.rows.is_empty() && p.examined == 0, "{p:?}");
+        assert!(p.note.unwrap().contains("record index is off"));
     }
 
     #[test]

@@ -340,8 +340,10 @@ pub fn workbook(ops: &Operations, name: &str) -> Result<Option<Vec<u8>>> {
 }
 
 /// The workbooks there are: every batch's, the monthly and annual ones by period, and the
-/// detail of every closed pay date whose detail report exists.
-pub fn workbook_names(ops: &Operations, batch_ids: &[String]) -> Vec<String> {
+/// detail of every closed pay date whose detail report is among `reports` (the reports
+/// directory's names, `crate::console::reports`: passed in, so this module does not import the
+/// console module that imports it).
+pub fn workbook_names(batch_ids: &[String], reports: &[String]) -> Vec<String> {
     let mut names = Vec::new();
     for id in batch_ids {
         match BatchKind::of(id) {
@@ -355,7 +357,7 @@ pub fn workbook_names(ops: &Operations, batch_ids: &[String]) -> Vec<String> {
         }
         names.push(format!("batch-{id}.xlsx"));
     }
-    for r in crate::console::reports(ops) {
+    for r in reports {
         if let Some(date) = r
             .strip_prefix("daily-")
             .and_then(|s| s.strip_suffix("-detail.csv"))

@@ -4,7 +4,9 @@
 //! microseconds rendered as seconds).
 //!
 //! The server records `medsettle_requests_total{infno,outcome}`,
-//! `medsettle_request_duration_seconds`, connection gauges and refusal counters; the service
+//! `medsettle_request_duration_seconds` (all transactions),
+//! `medsettle_request_duration_by_infno_seconds{infno}` (the same observations per
+//! transaction), connection gauges and refusal counters; the service
 //! registers its own (journal offset, flush batch size, flush latency) through
 //! [`Metrics::gauge`], [`Metrics::counter`] and [`Metrics::histogram`].
 
@@ -31,6 +33,12 @@ pub const BATCH_SIZE_BUCKETS: &[u64] = &[1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 
 pub const MICROS_PER_SECOND: u64 = 1_000_000;
 /// Label value used once a family has `metric_series_max` label sets.
 pub const LABEL_OVERFLOW: &str = "other";
+/// The request-latency histogram over all transactions (kept unlabelled: scrapes and alerts
+/// written against it keep their meaning).
+pub const METRIC_REQUEST_DURATION: &str = "medsettle_request_duration_seconds";
+/// The request-latency histogram per transaction, label `infno`: the same observations as
+/// [`METRIC_REQUEST_DURATION`], so its series sum to it bucket by bucket.
+pub const METRIC_REQUEST_DURATION_BY_INFNO: &str = "medsettle_request_duration_by_infno_seconds";
 
 /// A value that goes up and down.
 #[derive(Debug, Default)]
@@ -109,17 +117,34 @@ impl Histogram {
     }
 
     fn render(&self, out: &mut String, name: &str) {
+        self.render_labelled(out, name, "");
+    }
+
+    /// Renders the series with `labels` (`infno="2207"`, already escaped; empty for none)
+    /// before `le` on the buckets and alone on the sum and count.
+    fn render_labelled(&self, out: &mut String, name: &str, labels: &str) {
+        let (bucket_labels, own) = if labels.is_empty() {
+            (String::new(), String::new())
+        } else {
+            (format!("{labels},"), format!("{{{labels}}}"))
+        };
         let mut cumulative = 0u64;
         for (i, bound) in self.bounds.iter().enumerate() {
             cumulative += self.counts[i].load(Ordering::Relaxed);
             let le = scaled(*bound, self.divisor);
-            let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {cumulative}");
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{{bucket_labels}le=\"{le}\"}} {cumulative}"
+            );
         }
         cumulative += self.counts[self.bounds.len()].load(Ordering::Relaxed);
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{{bucket_labels}le=\"+Inf\"}} {cumulative}"
+        );
         let sum = scaled(self.sum.load(Ordering::Relaxed), self.divisor);
-        let _ = writeln!(out, "{name}_sum {sum}");
-        let _ = writeln!(out, "{name}_count {cumulative}");
+        let _ = writeln!(out, "{name}_sum{own} {sum}");
+        let _ = writeln!(out, "{name}_count{own} {cumulative}");
     }
 }
 
@@ -206,6 +231,57 @@ impl LabelledCounter {
     }
 }
 
+/// A histogram family with one label, capped in the number of label values like
+/// [`LabelledCounter`].
+#[derive(Debug)]
+struct LabelledHistogram {
+    label_name: &'static str,
+    bounds: &'static [u64],
+    divisor: u64,
+    series: Mutex<BTreeMap<String, Arc<Histogram>>>,
+}
+
+impl LabelledHistogram {
+    fn new(label_name: &'static str, bounds: &'static [u64], divisor: u64) -> Self {
+        LabelledHistogram {
+            label_name,
+            bounds,
+            divisor,
+            series: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// The histogram of `value` (of [`LABEL_OVERFLOW`] once `series_max` values are held).
+    fn series(&self, value: &str, series_max: usize) -> Arc<Histogram> {
+        let mut series = self.series.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(h) = series.get(value) {
+            return h.clone();
+        }
+        let value = if series.len() < series_max {
+            value
+        } else {
+            LABEL_OVERFLOW
+        };
+        series
+            .entry(value.to_owned())
+            .or_insert_with(|| Arc::new(Histogram::new(self.bounds, self.divisor)))
+            .clone()
+    }
+
+    fn count(&self, value: &str) -> u64 {
+        let series = self.series.lock().unwrap_or_else(|p| p.into_inner());
+        series.get(value).map_or(0, |h| h.count())
+    }
+
+    fn render(&self, out: &mut String, name: &str) {
+        let series = self.series.lock().unwrap_or_else(|p| p.into_inner());
+        for (value, h) in series.iter() {
+            let labels = format!("{}=\"{}\"", self.label_name, escape_label(value));
+            h.render_labelled(out, name, &labels);
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 enum Registered {
     Gauge(Arc<Gauge>),
@@ -229,6 +305,7 @@ pub struct Metrics {
     series_max: usize,
     requests: LabelledCounter,
     request_duration: Histogram,
+    request_duration_by_infno: LabelledHistogram,
     connections_open: Gauge,
     connections_refused: LabelledCounter,
     custom: Mutex<Vec<(String, String, Registered)>>,
@@ -241,16 +318,31 @@ impl Metrics {
             series_max,
             requests: LabelledCounter::new(&["infno", "outcome"]),
             request_duration: Histogram::new(LATENCY_BUCKETS_MICROS, MICROS_PER_SECOND),
+            request_duration_by_infno: LabelledHistogram::new(
+                "infno",
+                LATENCY_BUCKETS_MICROS,
+                MICROS_PER_SECOND,
+            ),
             connections_open: Gauge::default(),
             connections_refused: LabelledCounter::new(&["reason"]),
             custom: Mutex::new(Vec::new()),
         }
     }
 
-    /// Count one answered request. `infno` is `none` when no transaction was identified.
+    /// Count one answered request. `infno` is `none` when no transaction was identified; the
+    /// server passes only a transaction the service recognised or the route named (never a
+    /// client's text), and the label is capped at `series_max` values besides.
     pub fn record_request(&self, infno: &str, outcome: &str, duration: Duration) {
         self.requests.inc(&[infno, outcome], self.series_max);
         self.request_duration.observe_duration(duration);
+        self.request_duration_by_infno
+            .series(infno, self.series_max)
+            .observe_duration(duration);
+    }
+
+    /// Latency observations counted for transaction `infno` (for tests and health tooling).
+    pub fn request_durations_total(&self, infno: &str) -> u64 {
+        self.request_duration_by_infno.count(infno)
     }
 
     /// How many requests were counted with these labels (for tests and health tooling).
@@ -339,7 +431,15 @@ impl Metrics {
         );
         out.push_str("# TYPE medsettle_request_duration_seconds histogram\n");
         self.request_duration
-            .render(&mut out, "medsettle_request_duration_seconds");
+            .render(&mut out, METRIC_REQUEST_DURATION);
+        let _ = writeln!(
+            out,
+            "# HELP {METRIC_REQUEST_DURATION_BY_INFNO} Time from request head to answer, by \
+             transaction (`none`: none identified; `{LABEL_OVERFLOW}`: past metric_series_max)."
+        );
+        let _ = writeln!(out, "# TYPE {METRIC_REQUEST_DURATION_BY_INFNO} histogram");
+        self.request_duration_by_infno
+            .render(&mut out, METRIC_REQUEST_DURATION_BY_INFNO);
         out.push_str("# HELP medsettle_connections_open Client connections currently open.\n");
         out.push_str("# TYPE medsettle_connections_open gauge\n");
         let _ = writeln!(
@@ -426,6 +526,48 @@ mod tests {
         );
         assert!(text.contains("medsettle_request_duration_seconds_count 4\n"));
         assert!(text.contains("medsettle_request_duration_seconds_sum 0.012\n"));
+    }
+
+    #[test]
+    fn request_latency_has_a_histogram_per_transaction_that_sums_to_the_total() {
+        let m = Metrics::new(3);
+        m.record_request("2207", "ok", Duration::from_micros(800));
+        m.record_request("2207", "ok", Duration::from_millis(30));
+        m.record_request("1101", "ok", Duration::from_micros(300));
+        m.record_request("none", "route", Duration::from_micros(300));
+        // Past series_max (3) transactions: counted under `other`.
+        m.record_request("9001", "ok", Duration::from_millis(2));
+        m.record_request("2208", "ok", Duration::from_millis(2));
+        let text = m.render();
+        let name = METRIC_REQUEST_DURATION_BY_INFNO;
+        for line in [
+            format!("# TYPE {name} histogram"),
+            format!("{name}_bucket{{infno=\"2207\",le=\"0.0005\"}} 0"),
+            format!("{name}_bucket{{infno=\"2207\",le=\"0.001\"}} 1"),
+            format!("{name}_bucket{{infno=\"2207\",le=\"0.05\"}} 2"),
+            format!("{name}_bucket{{infno=\"2207\",le=\"+Inf\"}} 2"),
+            format!("{name}_sum{{infno=\"2207\"}} 0.0308"),
+            format!("{name}_count{{infno=\"2207\"}} 2"),
+            format!("{name}_bucket{{infno=\"1101\",le=\"0.0005\"}} 1"),
+            format!("{name}_count{{infno=\"none\"}} 1"),
+            format!("{name}_count{{infno=\"other\"}} 2"),
+            // The total is unchanged and still unlabelled.
+            "medsettle_request_duration_seconds_count 6".to_owned(),
+        ] {
+            assert!(text.contains(&format!("{line}\n")), "{line}: {text}");
+        }
+        assert!(!text.contains("infno=\"9001\",le"), "{text}");
+        assert_eq!(m.request_durations_total("2207"), 2);
+        assert_eq!(m.request_durations_total("other"), 2);
+        // Bucket by bucket, the series add up to the total histogram.
+        let bucket = |labels: &str| -> u64 {
+            text.lines()
+                .filter(|l| l.starts_with(&format!("{name}_bucket{{")) && l.contains(labels))
+                .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+                .sum()
+        };
+        assert_eq!(bucket("le=\"0.0025\""), 5);
+        assert!(text.contains("medsettle_request_duration_seconds_bucket{le=\"0.0025\"} 5\n"));
     }
 
     #[test]

@@ -27,9 +27,14 @@ use time::OffsetDateTime;
 use tracing::warn;
 
 use crate::interregion::{LedgerRow, Peer, ledger_rows};
-use crate::interregion_peer::{SPACE_XR_CLEARING_IN, SPACE_XR_CLEARING_OUT};
 use crate::national::NationalService;
 
+/// State keyspace of clearing statements, replies and prepayment notices received; key
+/// `<sender namespace>\0<infno>:<msgid>`, value the message input.
+pub const SPACE_XR_CLEARING_IN: &str = "xr.clearing_in";
+/// State keyspace of the clearing statements this gateway sent, page by page; key
+/// `<stmt_id>\0<startrow, 10 digits>`, value the XPRV21 input.
+pub const SPACE_XR_CLEARING_OUT: &str = "xr.clearing_out";
 /// Journal kind of a clearing step kept by this gateway (a statement sent, a reply sent or
 /// applied, lines carried).
 pub const KIND_XR_CLEARING: &str = "interregion.clearing";

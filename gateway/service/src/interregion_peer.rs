@@ -28,12 +28,11 @@ use crate::national::{NationalService, shard_of};
 pub const KIND_XR_SETTLEMENT: &str = "interregion.settlement";
 /// Journal kind of any other peer message recorded here (seals, clearing statements…).
 pub const KIND_XR_REQUEST: &str = "interregion.request";
-/// State keyspace of clearing statements, replies and prepayment notices received; key
-/// `<sender>\0<infno>\0<msgid>`, value the message input.
-pub const SPACE_XR_CLEARING_IN: &str = "xr.clearing_in";
-/// State keyspace of the clearing statements this gateway sent, page by page; key
-/// `<stmt_id>\0<startrow, 10 digits>`, value the XPRV21 input.
-pub const SPACE_XR_CLEARING_OUT: &str = "xr.clearing_out";
+pub use crate::interregion_clearing::{SPACE_XR_CLEARING_IN, SPACE_XR_CLEARING_OUT};
+
+/// A peer exchange appended (the ticket to wait for, the answer, the metrics outcome), or the
+/// answer that refuses it.
+type Appended = Result<(medsettle_store::Ticket, Vec<u8>, &'static str), PeerAnswer>;
 
 /// An answer to a peer: HTTP status, body, metrics outcome.
 struct PeerAnswer {
@@ -331,7 +330,7 @@ impl NationalService {
         claim: Option<&SettledClaim>,
         writes: Vec<StateWrite>,
         received: OffsetDateTime,
-    ) -> Result<(medsettle_store::Ticket, Vec<u8>, &'static str), PeerAnswer> {
+    ) -> Appended {
         let payload = serde_json::to_vec(&json!({
             "infno": env.infno.as_str(),
             "sender": ns,
@@ -374,11 +373,7 @@ impl NationalService {
     }
 
     /// The answer once its record is durable (acknowledged means durable).
-    async fn durable_peer(
-        &self,
-        appended: Result<(medsettle_store::Ticket, Vec<u8>, &'static str), PeerAnswer>,
-        received: OffsetDateTime,
-    ) -> PeerAnswer {
+    async fn durable_peer(&self, appended: Appended, received: OffsetDateTime) -> PeerAnswer {
         let (ticket, body, outcome) = match appended {
             Ok(a) => a,
             Err(refused) => return refused,
@@ -631,7 +626,7 @@ impl NationalService {
         key: &str,
         body_sha256: [u8; 32],
         received: OffsetDateTime,
-    ) -> Option<Result<(medsettle_store::Ticket, Vec<u8>, &'static str), PeerAnswer>> {
+    ) -> Option<Appended> {
         match self.store.lookup_idempotent(ns, key) {
             Ok(Some(entry)) if entry.body_sha256 == body_sha256 => {
                 Some(Ok((self.store.current_ticket(), entry.answer, "replayed")))

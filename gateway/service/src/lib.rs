@@ -26,6 +26,7 @@ pub mod legacy;
 pub mod legacy_commit;
 pub mod national;
 pub mod paths;
+pub mod peer;
 pub mod seeds;
 pub mod wire_core;
 

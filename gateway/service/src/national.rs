@@ -68,7 +68,7 @@ pub struct NationalService {
     /// The instant-settlement engine, for 3201 reconciliation (IS-D-9).
     pub(crate) engine: Option<Arc<medsettle_engine::Engine>>,
     /// Peer regions' gateways settling insured places (cross-region, `crate::interregion`).
-    pub(crate) peers: Vec<Arc<crate::interregion::Peer>>,
+    pub(crate) peers: Vec<Arc<crate::peer::Peer>>,
 }
 
 /// An answer ready to send: status, bytes, metrics labels.
@@ -222,7 +222,7 @@ impl NationalService {
 
     /// Settle persons insured in regions starting with any of `prefixes` upstream.
     /// Settle the insured places of `peer` through that region's gateway.
-    pub fn with_peer(mut self, peer: Arc<crate::interregion::Peer>) -> Self {
+    pub fn with_peer(mut self, peer: Arc<crate::peer::Peer>) -> Self {
         self.peers.push(peer);
         self
     }

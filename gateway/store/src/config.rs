@@ -116,6 +116,12 @@ pub struct StoreConfig {
     pub flush_linger_us: u64,
     /// Pending writes at which a lingering flusher stops waiting and flushes.
     pub flush_batch_target: u64,
+    /// Keep the record index (`record_index.rs`): every append also writes the entries the
+    /// console's message browser finds records by, and [`crate::Store::find_records`] reads
+    /// them. Default on. Off saves that work on the write path (measured in BENCHMARKS.md,
+    /// "Message browser") and makes `find_records` an error; the next open with it on builds
+    /// the entries of the records appended meanwhile.
+    pub record_index: bool,
 }
 
 impl Default for StoreConfig {
@@ -130,6 +136,7 @@ impl Default for StoreConfig {
             cache_capacity_bytes: CACHE_CAPACITY_BYTES_DEFAULT,
             flush_linger_us: FLUSH_LINGER_US_DEFAULT,
             flush_batch_target: FLUSH_BATCH_TARGET_DEFAULT,
+            record_index: true,
         }
     }
 }

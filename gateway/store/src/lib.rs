@@ -15,7 +15,11 @@
 //! * **consumer offsets** (the next offset each consumer will read);
 //! * named **state keyspaces** (accumulators, visit state, ledger, batch
 //!   states…), readable with [`Store::get`] / [`Store::scan_prefix`] and
-//!   written **only** through [`StateWrite`]s carried inside journal records.
+//!   written **only** through [`StateWrite`]s carried inside journal records;
+//! * the **record index** (`record_index.rs`): entries derived from each record
+//!   (its key, and its payload's `infno`, `psn_no`, `mdtrt_id`, `setl_id` and
+//!   receive time) that [`Store::find_records`] pages through newest first, so
+//!   the console's message browser never scans the journal.
 //!
 //! ## Why atomicity comes from replay
 //! sled transactions and `apply_batch` hang under concurrent flushing
@@ -26,7 +30,8 @@
 //!    idempotent appends, the body hash and the answer) — under the one append
 //!    lock, with the idempotency decision and the offset, so records enter sled
 //!    in offset order and the journal is gap-free;
-//! 2. the idempotency index entry;
+//! 2. the idempotency index entry and the record index entries (derived from
+//!    the record alone, so replay can derive them again);
 //! 3. the state writes, in record order.
 //!
 //! Steps 2–3 run outside the append lock, so appends with different state keys
@@ -42,9 +47,10 @@
 //! writes are known to be durable. It is advanced lazily by the flusher, one
 //! flush behind (it writes the offset covered by the *previous* successful
 //! flush), so it never claims more than is on disk. On [`Store::open`] every
-//! record after the marker is re-read, checksummed, and its state writes and
-//! index entry are applied again. State writes are absolute (`Put`/`Delete`,
-//! never "add"), so re-applying them is harmless. Hence a crash can leave
+//! record after the marker is re-read, checksummed, and its state writes, its
+//! idempotency entry and its record index entries are applied again. State
+//! writes are absolute (`Put`/`Delete`, never "add") and index entries are
+//! value-less keys, so re-applying them is harmless. Hence a crash can leave
 //! neither a journal record without its state nor state without its record:
 //! the state is applied only after the record exists, and a record without its
 //! state is completed on the next open.
@@ -81,8 +87,11 @@
 mod config;
 mod error;
 mod record;
+mod record_index;
 mod sled_store;
 
+#[cfg(test)]
+mod record_index_tests;
 #[cfg(test)]
 mod tests;
 
@@ -99,6 +108,10 @@ pub use config::{
 };
 pub use error::StoreError;
 pub use record::{Idempotency, JournalRecord, StateWrite};
+pub use record_index::{
+    BACKFILL_STEP_RECORDS, INDEX_PAYLOAD_BYTES_MAX, IndexField, RecordPage, RecordQuery,
+    TERM_BYTES_MAX, TERMS_PER_FIELD_MAX, rfc3339_ms,
+};
 pub use sled_store::{FAILPOINT_FSYNC_ENV, FlushObserver, SPACE_CHECK_INTERVAL_MS, SledStore};
 
 /// A write's place in the group-commit order. Wait on it to learn that the
@@ -258,4 +271,13 @@ pub trait Store: Send + Sync {
     /// Every record from `from_offset` on (durable or not), checksum-verified;
     /// a corrupt record yields an `Err` item and iteration continues.
     fn export(&self, from_offset: u64) -> RecordIter<'_>;
+
+    /// One page of the durable records that satisfy `query`, through the record index,
+    /// newest first (receive time, then offset; without any condition, by offset from the
+    /// journal's end). Looks at no more than `query.examine_max` index entries and reads only
+    /// the records it returns. A `StoreError::Config` when the store was opened with
+    /// [`StoreConfig::record_index`] off; `InvalidRecord` for a condition on
+    /// [`IndexField::Time`] (use the range), an empty or over-long term, or a `before` that
+    /// names no record.
+    fn find_records(&self, query: &RecordQuery) -> Result<RecordPage, StoreError>;
 }

@@ -17,6 +17,7 @@ use tracing::{error, info, warn};
 use crate::config::{Durability, StoreConfig};
 use crate::error::StoreError;
 use crate::record::{Idempotency, JournalRecord, StateWrite};
+use crate::record_index::{self, RecordPage, RecordQuery, RecordTerms};
 use crate::{
     Appended, DurableFuture, IdempotentEntry, IdempotentOutcome, RecordIter, StateIter, Store,
     StoreStats, Ticket,
@@ -49,6 +50,9 @@ struct Inner {
     journal: sled::Tree,
     idem: sled::Tree,
     meta: sled::Tree,
+    /// The record index's entries (`record_index.rs`), written only while
+    /// `config.record_index` is on.
+    index: sled::Tree,
     /// State keyspace name → its open tree. `Db::open_tree` takes sled's tenant lock and
     /// formats the tree name; every request reads and writes several keyspaces, so each is
     /// opened once and its handle (an `Arc` inside) cloned afterwards.
@@ -464,6 +468,20 @@ impl Inner {
         Ok(crate::record::frame_of(body))
     }
 
+    /// The record index terms of `record`, when the index is on. Derived before the append
+    /// lock is taken: reading the payload's JSON is the index's main cost on the write path.
+    fn index_terms(&self, record: &JournalRecord) -> Option<RecordTerms> {
+        self.config.record_index.then(|| RecordTerms::of(record))
+    }
+
+    /// The last offset readers may see: the durable prefix (in `none` mode, the completed one).
+    fn readable_through(&self) -> Option<u64> {
+        match self.config.durability {
+            Durability::None => lock(&self.progress).last_offset,
+            _ => lock(&self.durable).durable_offset,
+        }
+    }
+
     fn state_tree(&self, space: &str) -> Result<sled::Tree, StoreError> {
         if let Some(tree) = self
             .state_trees
@@ -621,6 +639,7 @@ impl Inner {
         record: &JournalRecord,
         frame: &[u8],
         idem: Option<(Vec<u8>, [u8; 32])>,
+        terms: Option<RecordTerms>,
     ) -> Result<IdempotentOutcome, StoreError> {
         let mut stripes: Vec<usize> = record
             .state_writes
@@ -695,6 +714,9 @@ impl Inner {
                 test_pause(&self.hooks.pause_before_index_entry_ms);
                 self.idem
                     .insert(key.as_slice(), &idem_value(offset, sha)[..])?;
+            }
+            if let Some(terms) = &terms {
+                record_index::write_entries(&self.index, terms, offset)?;
             }
             #[cfg(test)]
             test_pause(&self.hooks.pause_before_state_writes_ms);
@@ -953,6 +975,31 @@ impl SledStore {
         lock(&self.inner.durable_waiters).len()
     }
 
+    /// Every record index key, in order.
+    #[cfg(test)]
+    pub(crate) fn index_keys_for_test(&self) -> Vec<Vec<u8>> {
+        self.inner
+            .index
+            .iter()
+            .keys()
+            .map(|k| k.unwrap().to_vec())
+            .collect()
+    }
+
+    /// Makes the (closed) store at `dir` look as if it predated the record index: no entries,
+    /// no marker.
+    #[cfg(test)]
+    pub(crate) fn forget_record_index_for_test(dir: &Path) {
+        let db = open_sled(dir, crate::CACHE_CAPACITY_BYTES_DEFAULT).unwrap();
+        assert!(db.drop_tree(record_index::TREE_INDEX).unwrap());
+        db.open_tree(TREE_META)
+            .unwrap()
+            .remove(record_index::META_INDEXED_BELOW)
+            .unwrap()
+            .expect("the store had an index marker");
+        db.flush().unwrap();
+    }
+
     /// Test access: overwrite a stored journal frame with arbitrary bytes.
     #[cfg(test)]
     pub(crate) fn overwrite_frame_for_test(&self, offset: u64, frame: &[u8]) {
@@ -990,10 +1037,45 @@ impl SledStore {
                     Some(&idem_value(offset, &idem.body_sha256)[..]),
                 )?;
             }
+            if inner.config.record_index {
+                record_index::write_entries(&inner.index, &RecordTerms::of(&record), offset)?;
+            }
             inner.apply_writes(&record.state_writes)?;
             replayed += 1;
         }
         Ok(replayed)
+    }
+
+    /// Brings the record index up to the journal at open (see `record_index.rs`, "Built
+    /// once"): with the index on, writes the entries of the records not indexed yet and marks
+    /// it live; with it off, records where the indexed prefix ends, so that turning it on
+    /// again builds only what was appended meanwhile. Runs before the open's flush, so the
+    /// marker is durable before anything is appended on top.
+    fn prepare_index(inner: &Inner, marker_at_open: Option<u64>) -> Result<(), StoreError> {
+        let below = record_index::indexed_below(&inner.meta)?;
+        if inner.config.record_index {
+            if below != record_index::INDEXED_LIVE {
+                record_index::backfill(
+                    &inner.db,
+                    &inner.journal,
+                    &inner.index,
+                    &inner.meta,
+                    below,
+                )?;
+            }
+        } else if below == record_index::INDEXED_LIVE {
+            // Entries of records up to the replay marker are known to be in (they were
+            // written before those appends completed); later ones may not be.
+            let next = marker_at_open.map_or(0, |m| m + 1);
+            warn!(
+                indexed_below = next,
+                "record index off: appends are not indexed; the next open with it on indexes them"
+            );
+            inner
+                .meta
+                .insert(record_index::META_INDEXED_BELOW, &be_offset(next))?;
+        }
+        Ok(())
     }
 
     /// Report every successful group commit to `observer` (batch size, flush latency).
@@ -1070,6 +1152,7 @@ impl Store for SledStore {
         let journal = db.open_tree(TREE_JOURNAL)?;
         let idem = db.open_tree(TREE_IDEM)?;
         let meta = db.open_tree(TREE_META)?;
+        let index = db.open_tree(record_index::TREE_INDEX)?;
         let db_path = dir.join(SLED_DATA_FILE);
         let data_file = File::open(&db_path).map_err(|e| io_err(&db_path, e))?;
         let inner = Inner {
@@ -1077,6 +1160,7 @@ impl Store for SledStore {
             journal,
             idem,
             meta,
+            index,
             state_trees: RwLock::new(HashMap::new()),
             config,
             dir: dir.to_path_buf(),
@@ -1106,7 +1190,12 @@ impl Store for SledStore {
             hooks: TestHooks::default(),
         };
 
+        let marker_at_open = match inner.meta.get(META_APPLIED_THROUGH)? {
+            Some(v) => Some(parse_u64("applied_through marker", &v)?),
+            None => None,
+        };
         let replayed = Self::replay(&inner)?;
+        Self::prepare_index(&inner, marker_at_open)?;
         let last_offset = match inner.journal.last()? {
             Some((k, _)) => Some(parse_u64("journal key", &k)?),
             None => None,
@@ -1179,7 +1268,8 @@ impl Store for SledStore {
             ));
         }
         let frame = self.inner().encode_checked(&record)?;
-        match self.inner().append_frame(&record, &frame, None)? {
+        let terms = self.inner().index_terms(&record);
+        match self.inner().append_frame(&record, &frame, None, terms)? {
             IdempotentOutcome::Appended { offset, ticket } => Ok(Appended { offset, ticket }),
             other => unreachable!("plain append cannot be deduplicated: {other:?}"),
         }
@@ -1202,9 +1292,10 @@ impl Store for SledStore {
         });
         // Encoding happens outside the append lock to keep the critical section short.
         let frame = self.inner().encode_checked(&record)?;
+        let terms = self.inner().index_terms(&record);
         let key = idem_key(&code, &msgid);
         self.inner()
-            .append_frame(&record, &frame, Some((key, body_sha256)))
+            .append_frame(&record, &frame, Some((key, body_sha256)), terms)
     }
 
     fn lookup_idempotent(
@@ -1225,11 +1316,7 @@ impl Store for SledStore {
     }
 
     fn read_from(&self, offset: u64, max: usize) -> Result<Vec<(u64, JournalRecord)>, StoreError> {
-        let limit = match self.inner().config.durability {
-            Durability::None => lock(&self.inner().progress).last_offset,
-            _ => self.durable_offset(),
-        };
-        let Some(limit) = limit else {
+        let Some(limit) = self.inner().readable_through() else {
             return Ok(Vec::new());
         };
         if offset > limit {
@@ -1377,6 +1464,23 @@ impl Store for SledStore {
             writable: self.is_writable(),
             durability: inner.config.durability,
         })
+    }
+
+    fn find_records(&self, query: &RecordQuery) -> Result<RecordPage, StoreError> {
+        let inner = self.inner();
+        if !inner.config.record_index {
+            return Err(StoreError::Config(
+                "the record index is off (StoreConfig::record_index = false): records can be \
+                 found only by reading the journal"
+                    .into(),
+            ));
+        }
+        record_index::find(
+            &inner.index,
+            &inner.journal,
+            inner.readable_through(),
+            query,
+        )
     }
 
     fn export(&self, from_offset: u64) -> RecordIter<'_> {
