@@ -439,8 +439,8 @@ pub async fn call_until_resolved(
     }
 }
 
-/// 2201 → 2204 → 2206, the 2207 returned unsent.
-async fn registered_until_settlement(
+/// 2201 → 2204 → 2206 (no 1101), the 2207 returned unsent with the visit's `mdtrt_id`.
+pub async fn registered_until_settlement(
     conn: &mut HisConnection,
     b: &mut EnvelopeBuilder,
     p: &Insured,

@@ -29,7 +29,6 @@ use crate::processor::{
 };
 use crate::state::{
     CoreView, FeeLineRecord, PeerRef, SettlementRecord, StateChange, Tombstone, Visit, VisitKind,
-    VisitStatus,
 };
 use crate::txn::{CoreAnswer, CoreRequest, Req2601, ReqCancelSettlement, SettleReq};
 
@@ -183,23 +182,21 @@ impl Core {
                     "the person is insured at {insuplc_admdvs}, a peer region: person information is that region's (ask it through the national platform); this gateway opens the visit with the psn_no it gave"
                 ),
             )),
-            CoreRequest::Register(r) => done(self.open_remote_visit(
+            CoreRequest::Register(r) => done(self.new_visit(
                 ctx,
                 view,
                 VisitKind::Outpatient,
-                insuplc_admdvs,
                 (&r.psn_no, &r.insutype, None),
-                &r.ipt_otp_no,
-                &r.begntime,
+                (&r.ipt_otp_no, &r.begntime),
+                Some(insuplc_admdvs),
             )?),
-            CoreRequest::Admit(r) => done(self.open_remote_visit(
+            CoreRequest::Admit(r) => done(self.new_visit(
                 ctx,
                 view,
                 VisitKind::Inpatient,
-                insuplc_admdvs,
                 (&r.psn_no, &r.insutype, Some(&r.med_type)),
-                &r.ipt_no,
-                &r.begntime,
+                (&r.ipt_no, &r.begntime),
+                Some(insuplc_admdvs),
             )?),
             CoreRequest::OutpatientPreSettle(r) => {
                 self.summary_draft(&r, ctx, view, VisitKind::Outpatient, "2206", false)
@@ -219,52 +216,6 @@ impl Core {
             // visits, fee detail and sign-in need no person: the local path serves them
             other => done(self.handle(other, ctx, view)?),
         }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn open_remote_visit(
-        &self,
-        ctx: &RequestCtx,
-        view: &dyn CoreView,
-        kind: VisitKind,
-        insuplc_admdvs: Admdvs,
-        (psn_no, insutype, med_type): (&str, &str, Option<&str>),
-        ipt_otp_no: &str,
-        begntime: &str,
-    ) -> Result<CoreOutcome, CoreRefusal> {
-        let mdtrt_id = self.mint_id(ctx);
-        if view.visit(&mdtrt_id).is_some() {
-            return Err(refuse(
-                RefusalCode::IdCollision,
-                "ctx.id_seed",
-                format!("mdtrt_id {mdtrt_id} already exists"),
-            ));
-        }
-        let visit = Visit {
-            mdtrt_id: mdtrt_id.clone(),
-            psn_no: psn_no.to_owned(),
-            insutype: insutype.to_owned(),
-            kind,
-            med_type: med_type.map(str::to_owned),
-            ipt_otp_no: ipt_otp_no.to_owned(),
-            begntime: begntime.to_owned(),
-            endtime: None,
-            fixmedins_code: ctx.fixmedins_code.clone(),
-            inst_level: ctx.inst_level,
-            mdtrtarea_admvs: ctx.mdtrtarea_admvs,
-            status: VisitStatus::Open,
-            remote_insuplc_admdvs: Some(insuplc_admdvs),
-        };
-        Ok(CoreOutcome {
-            answer: CoreAnswer::Visit {
-                mdtrt_id,
-                psn_no: psn_no.to_owned(),
-                ipt_otp_no: ipt_otp_no.to_owned(),
-            },
-            changes: vec![StateChange::PutVisit(visit)],
-            claim: None,
-            warnings: Vec::new(),
-        })
     }
 
     /// The remote visit of `mdtrt_id`, checked like a local one and to be insured at

@@ -450,6 +450,27 @@ impl Core {
                 ),
             ));
         }
+        self.new_visit(
+            ctx,
+            view,
+            kind,
+            (psn_no, insutype, med_type),
+            (ipt_otp_no, begntime),
+            None,
+        )
+    }
+
+    /// A new open visit of this institution under a freshly minted `mdtrt_id`; `remote` is the
+    /// insured place when it is a peer region's (cross-region).
+    pub(crate) fn new_visit(
+        &self,
+        ctx: &RequestCtx,
+        view: &dyn CoreView,
+        kind: VisitKind,
+        (psn_no, insutype, med_type): (&str, &str, Option<&str>),
+        (ipt_otp_no, begntime): (&str, &str),
+        remote: Option<medsettle_canonical::Admdvs>,
+    ) -> Result<CoreOutcome, CoreRefusal> {
         let mdtrt_id = self.mint_id(ctx);
         if view.visit(&mdtrt_id).is_some() {
             return Err(refuse(
@@ -471,7 +492,7 @@ impl Core {
             inst_level: ctx.inst_level,
             mdtrtarea_admvs: ctx.mdtrtarea_admvs,
             status: VisitStatus::Open,
-            remote_insuplc_admdvs: None,
+            remote_insuplc_admdvs: remote,
         };
         Ok(CoreOutcome::answer(
             CoreAnswer::Visit {

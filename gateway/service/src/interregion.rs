@@ -450,34 +450,21 @@ impl NationalService {
                             Err(refusal) => Next::Refused(refusal, seed.value),
                         }
                     }
-                    Ok(CrossStep::Summary(draft)) => {
+                    Ok(step @ (CrossStep::Summary(_) | CrossStep::Reversal(_))) => {
                         let pid = peer_msgid(&env.fixmedins_code, &env.msgid, infno);
-                        let message = summary_request(&draft, &pid, received).encode();
+                        let (message, drafts) = match step {
+                            CrossStep::Summary(d) => (
+                                summary_request(&d, &pid, received).encode(),
+                                (Some(*d), None),
+                            ),
+                            CrossStep::Reversal(d) => (
+                                reversal_request(&d, &pid, received).encode(),
+                                (None, Some(*d)),
+                            ),
+                            CrossStep::Done(_) => unreachable!("matched above"),
+                        };
                         Next::Ask(Box::new(self.pending(
-                            env,
-                            req,
-                            infno,
-                            psn_no,
-                            &peer,
-                            pid,
-                            message,
-                            (Some(*draft), None),
-                            received,
-                        )))
-                    }
-                    Ok(CrossStep::Reversal(draft)) => {
-                        let pid = peer_msgid(&env.fixmedins_code, &env.msgid, infno);
-                        let message = reversal_request(&draft, &pid, received).encode();
-                        Next::Ask(Box::new(self.pending(
-                            env,
-                            req,
-                            infno,
-                            psn_no,
-                            &peer,
-                            pid,
-                            message,
-                            (None, Some(*draft)),
-                            received,
+                            env, req, infno, psn_no, &peer, pid, message, drafts, received,
                         )))
                     }
                     Err(refusal) => Next::Refused(refusal, seed.value),

@@ -437,45 +437,24 @@ impl NationalService {
                 })
                 .collect(),
         };
-        let appended = {
-            let _guards = self.lock_shards(Some(shard_of(&h.psn_no)));
-            // a copy of this message handled while this one waited for the lock
-            if let Some(repeat) = self.repeat_under_lock(ns, key, body_sha256, received) {
-                repeat
-            } else {
-                let seed = self.seeds.for_record();
-                let ctx = medsettle_core::RequestCtx {
-                    msgid: env.msgid.clone(),
-                    fixmedins_code: ns.to_owned(),
-                    inst_level: level,
-                    mdtrtarea_admvs: env.mdtrtarea_admvs,
-                    now: received,
-                    id_seed: seed.value,
-                };
-                let view = StoreCoreView::new(self.store.as_ref(), &self.persons);
-                let outcome = self.core.settle_summary(&summary, &ctx, &view);
-                let outcome = match (outcome, view.failure()) {
-                    (_, Some(f)) => Err(crate::national::view_refusal(f)),
-                    (o, None) => o,
-                };
-                let outcome = match outcome {
-                    Ok(o) => o,
-                    Err(r) => {
-                        tracing::info!(msgid = %env.msgid, code = r.code(), "peer summary refused");
-                        return self.core_refusal_to_peer(env, &r, refmsgid, received);
-                    }
-                };
+        // a quote (pre-settlement) gets an id of its own, never a settlement's
+        let quote_id = || {
+            let h = Sha256::digest(format!("{ns}\0{}", env.msgid).as_bytes());
+            format!("Q{}", &hex::encode(h)[..20])
+        };
+        self.apply_peer_message(
+            (req, env),
+            (ns, key, body_sha256),
+            (&h.psn_no, level),
+            (refmsgid, received),
+            |ctx, view| self.core.settle_summary(&summary, ctx, view),
+            |outcome| {
                 let CoreAnswer::Settlement {
                     setlinfo,
                     setldetail,
                 } = &outcome.answer
                 else {
                     unreachable!("settle_summary answers a settlement")
-                };
-                // a quote (pre-settlement) gets an id of its own, never a settlement's
-                let quote_id = || {
-                    let h = Sha256::digest(format!("{ns}\0{}", env.msgid).as_bytes());
-                    format!("Q{}", &hex::encode(h)[..20])
                 };
                 let split = xr::Split {
                     setl_id: setlinfo.setl_id.clone().unwrap_or_else(quote_id),
@@ -496,36 +475,14 @@ impl NationalService {
                         .unwrap_or(env.insuplc_admdvs),
                 };
                 let answer = self.peer_done(refmsgid, split.to_output(), received);
-                let Some(claim) = &outcome.claim else {
-                    // a pre-settlement changes nothing and is not kept
-                    return PeerAnswer {
-                        status: 200,
-                        body: answer,
-                        outcome: "ok",
-                    };
-                };
-                let mut writes = state_writes(&outcome.changes, &view);
-                writes.push(crate::interregion::ledger_write(&insured_row(
-                    claim, env, &env.msgid,
-                )));
-                writes.extend(crate::national::seed_reservation_write(&seed));
-                let appended = self.append_peer(
-                    req,
-                    env,
-                    (ns, key),
-                    body_sha256,
-                    answer,
-                    Some(claim),
-                    writes,
-                    received,
-                );
-                if matches!(appended, Ok((_, _, "ok"))) {
-                    self.seeds.journaled(seed);
-                }
-                appended
-            }
-        };
-        self.durable_peer(appended, received).await
+                // a pre-settlement changes nothing and is not kept
+                let row = outcome.claim.as_ref().map(|claim| {
+                    crate::interregion::ledger_write(&insured_row(claim, env, &env.msgid))
+                });
+                (answer, row)
+            },
+        )
+        .await
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -540,39 +497,15 @@ impl NationalService {
         refmsgid: &str,
         received: OffsetDateTime,
     ) -> PeerAnswer {
-        let appended = {
-            let _guards = self.lock_shards(Some(shard_of(&r.psn_no)));
-            if let Some(repeat) = self.repeat_under_lock(ns, key, body_sha256, received) {
-                repeat
-            } else {
-                let seed = self.seeds.for_record();
-                let view = StoreCoreView::new(self.store.as_ref(), &self.persons);
-                let ctx = medsettle_core::RequestCtx {
-                    msgid: env.msgid.clone(),
-                    fixmedins_code: ns.to_owned(),
-                    // a reversal mints only an id; the level is the original's, kept in its claim
-                    inst_level: InstitutionLevel::Unrated,
-                    mdtrtarea_admvs: env.mdtrtarea_admvs,
-                    now: received,
-                    id_seed: seed.value,
-                };
-                let outcome = self.core.reverse_summary(&r.omsgid, &r.psn_no, &ctx, &view);
-                let outcome = match (outcome, view.failure()) {
-                    (_, Some(f)) => Err(crate::national::view_refusal(f)),
-                    (o, None) => o,
-                };
-                let outcome = match outcome {
-                    Ok(o) => o,
-                    Err(e) => {
-                        return self.core_refusal_to_peer(env, &e, refmsgid, received);
-                    }
-                };
-                let mut writes = state_writes(&outcome.changes, &view);
-                let answer = match &outcome.claim {
+        // a reversal mints only an id; the level is the original's, kept in its claim
+        self.apply_peer_message(
+            (req, env),
+            (ns, key, body_sha256),
+            (&r.psn_no, InstitutionLevel::Unrated),
+            (refmsgid, received),
+            |ctx, view| self.core.reverse_summary(&r.omsgid, &r.psn_no, ctx, view),
+            |outcome| match &outcome.claim {
                 Some(claim) => {
-                    writes.push(crate::interregion::ledger_write(&insured_row(
-                        claim, env, &r.omsgid,
-                    )));
                     let done = xr::ReversalDone {
                         setl_id: claim.setl_id.clone(),
                         osetl_id: r.setl_id.clone(),
@@ -580,10 +513,16 @@ impl NationalService {
                         medfee_sumamt: claim.amounts.medfee_sumamt,
                         fund_pay_sumamt: claim.amounts.fund_pay_sumamt,
                     };
-                    self.peer_done(refmsgid, done.to_output(), received)
+                    (
+                        self.peer_done(refmsgid, done.to_output(), received),
+                        Some(crate::interregion::ledger_write(&insured_row(
+                            claim, env, &r.omsgid,
+                        ))),
+                    )
                 }
-                // nothing was settled under omsgid: it is sealed now, and the reversal refused
-                None => {
+                // nothing was settled under omsgid: it is sealed now (the core's tombstone is
+                // journaled with this answer), and the reversal refused
+                None => (
                     self.peer_refusal(
                         200,
                         refmsgid,
@@ -595,16 +534,75 @@ impl NationalService {
                         ),
                         received,
                     )
-                    .body
+                    .body,
+                    None,
+                ),
+            },
+        )
+        .await
+    }
+
+    /// A summary or reversal from a peer, applied to the core under the person's lock: a copy
+    /// handled meanwhile is replayed; a refusal changes nothing; otherwise the answer `answer`
+    /// makes is journaled with the core's changes and the extra write it gives (a ledger row)
+    /// — unless it gives none and the core changed nothing (a quote), which is only answered.
+    #[allow(clippy::type_complexity)]
+    async fn apply_peer_message(
+        &self,
+        (req, env): (&ServiceRequest, &xr::RequestEnvelope),
+        (ns, key, body_sha256): (&str, &str, [u8; 32]),
+        (psn_no, inst_level): (&str, InstitutionLevel),
+        (refmsgid, received): (&str, OffsetDateTime),
+        run: impl FnOnce(
+            &medsettle_core::RequestCtx,
+            &StoreCoreView<'_>,
+        ) -> Result<medsettle_core::CoreOutcome, medsettle_core::CoreRefusal>,
+        answer: impl FnOnce(&medsettle_core::CoreOutcome) -> (Vec<u8>, Option<StateWrite>),
+    ) -> PeerAnswer {
+        let appended = {
+            let _guards = self.lock_shards(Some(shard_of(psn_no)));
+            // a copy of this message handled while this one waited for the lock
+            if let Some(repeat) = self.repeat_under_lock(ns, key, body_sha256, received) {
+                repeat
+            } else {
+                let seed = self.seeds.for_record();
+                let ctx = medsettle_core::RequestCtx {
+                    msgid: env.msgid.clone(),
+                    fixmedins_code: ns.to_owned(),
+                    inst_level,
+                    mdtrtarea_admvs: env.mdtrtarea_admvs,
+                    now: received,
+                    id_seed: seed.value,
+                };
+                let view = StoreCoreView::new(self.store.as_ref(), &self.persons);
+                let outcome = match (run(&ctx, &view), view.failure()) {
+                    (_, Some(f)) => Err(crate::national::view_refusal(f)),
+                    (o, None) => o,
+                };
+                let outcome = match outcome {
+                    Ok(o) => o,
+                    Err(r) => {
+                        tracing::info!(msgid = %env.msgid, code = r.code(), "peer message refused");
+                        return self.core_refusal_to_peer(env, &r, refmsgid, received);
+                    }
+                };
+                let (body, extra) = answer(&outcome);
+                if extra.is_none() && outcome.changes.is_empty() {
+                    return PeerAnswer {
+                        status: 200,
+                        body,
+                        outcome: "ok",
+                    };
                 }
-            };
+                let mut writes = state_writes(&outcome.changes, &view);
+                writes.extend(extra);
                 writes.extend(crate::national::seed_reservation_write(&seed));
                 let appended = self.append_peer(
                     req,
                     env,
                     (ns, key),
                     body_sha256,
-                    answer,
+                    body,
                     outcome.claim.as_ref(),
                     writes,
                     received,

@@ -42,7 +42,7 @@ use medsettle_client::his::{
 };
 use medsettle_server::Role;
 use medsettle_server::pki::{DevPki, generate_dev_pki};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// The place of treatment and the insured place: region code and the prefix its peer
 /// certificate is bound to.
@@ -599,31 +599,13 @@ fn today_china() -> time::Date {
         .date()
 }
 
-/// 2201 → 2204 → 2206 of one outpatient visit; the 2207 returned unsent.
+/// 2201 → 2204 → 2206 of one outpatient visit (the client's steps); the 2207 returned unsent.
 async fn until_settlement(
     conn: &mut HisConnection,
     b: &mut EnvelopeBuilder,
     p: &Insured,
     visit_no: u64,
 ) -> Result<Value> {
-    let when = his::datetime_text(b.base);
-    let ipt_otp_no = format!("MZ{}{visit_no:08}", &b.sender.fixmedins_code[1..]);
-    let reg = b.envelope(
-        "2201",
-        &p.insuplc_admdvs,
-        json!({"data": {
-            "psn_no": p.psn_no, "insutype": p.insutype, "begntime": when,
-            "mdtrt_cert_type": "02", "mdtrt_cert_no": p.certno, "ipt_otp_no": ipt_otp_no,
-            "atddr_no": "D0001", "dr_name": "门诊医生", "dept_code": "0301", "dept_name": "内科",
-            "caty": "A03"
-        }}),
-    );
-    let (s, a) = conn.call_retrying(&reg).await?;
-    let out = his::expect_success(s, &a, "2201")?;
-    let mdtrt_id = out["data"]["mdtrt_id"]
-        .as_str()
-        .ok_or_else(|| anyhow!("2201 without mdtrt_id"))?
-        .to_owned();
     let lines = [
         FeeLine {
             med_list_codg: "EXAM002".into(),
@@ -636,38 +618,8 @@ async fn until_settlement(
             pric_fen: 1_850,
         },
     ];
-    let chrg_bchno = format!("CB{visit_no:08}");
-    let feedetail: Vec<Value> = lines
-        .iter()
-        .enumerate()
-        .map(|(k, l)| -> Result<Value> {
-            let cnt: Value = Value::Number(serde_json::from_str(&format!("{}.0000", l.units))?);
-            Ok(json!({
-                "feedetl_sn": format!("F{:04}", k + 1), "mdtrt_id": mdtrt_id, "psn_no": p.psn_no,
-                "chrg_bchno": chrg_bchno, "rx_circ_flag": "0", "fee_ocur_time": when,
-                "med_list_codg": l.med_list_codg,
-                "medins_list_codg": format!("H{}", l.med_list_codg),
-                "det_item_fee_sumamt": his::yuan_number(l.amount_fen()),
-                "cnt": cnt,
-                "pric": his::yuan_number(l.pric_fen),
-                "bilg_dept_codg": "0301", "bilg_dept_name": "内科", "bilg_dr_codg": "D0001",
-                "bilg_dr_name": "门诊医生", "hosp_appr_flag": "1"
-            }))
-        })
-        .collect::<Result<_>>()?;
-    let fees = b.envelope("2204", &p.insuplc_admdvs, json!({"feedetail": feedetail}));
-    let (s, a) = conn.call_retrying(&fees).await?;
-    his::expect_success(s, &a, "2204")?;
-    let total: i64 = lines.iter().map(FeeLine::amount_fen).sum();
-    let data = json!({
-        "psn_no": p.psn_no, "mdtrt_cert_type": "02", "mdtrt_cert_no": p.certno, "med_type": "11",
-        "medfee_sumamt": his::yuan_number(total), "psn_setlway": "01", "mdtrt_id": mdtrt_id,
-        "chrg_bchno": chrg_bchno, "acct_used_flag": "1", "insutype": p.insutype
-    });
-    let pre = b.envelope("2206", &p.insuplc_admdvs, json!({"data": data.clone()}));
-    let (s, a) = conn.call_retrying(&pre).await?;
-    his::expect_success(s, &a, "2206")?;
-    Ok(b.envelope("2207", &p.insuplc_admdvs, json!({"data": data})))
+    let (_, settle) = his::registered_until_settlement(conn, b, p, &lines, visit_no).await?;
+    Ok(settle)
 }
 
 // ---------------------------------------------------------------------------------------------
