@@ -244,19 +244,7 @@ fn three_provinces_settle_each_others_visits_exactly_once_through_kills() {
         10,
     )
     .unwrap();
-    for r in regions.iter_mut() {
-        assert!(r.gw.take().unwrap().terminate().success());
-    }
-    for r in regions.iter_mut() {
-        let child = medsettle_at(&format!("{next_month} 02:00:00"))
-            .args(["serve", "--config", r.ws.config().to_str().unwrap()])
-            .env("MEDSETTLE_LOG", "warn")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::inherit())
-            .spawn()
-            .expect("spawn medsettle serve");
-        r.gw = Some(Gateway::adopt(child));
-    }
+    restart_all_at(&mut regions, &format!("{next_month} 02:00:00"));
     let month = format!("{:04}-{:02}", today.year(), u8::from(today.month()));
     for _ in 0..2 {
         for r in &regions {
@@ -304,10 +292,10 @@ fn three_provinces_settle_each_others_visits_exactly_once_through_kills() {
             serde_json::from_str(&out).unwrap()
         })
         .collect();
+    // the reports' amounts are integer fen
     let fen = |v: &serde_json::Value| -> i64 {
-        medsettle_canonical::Money::parse_yuan(&v.to_string().replace('"', ""))
-            .unwrap()
-            .fen()
+        v.as_i64()
+            .unwrap_or_else(|| panic!("{v} is not an amount in fen"))
     };
     let mut gross: BTreeMap<(String, String), i64> = BTreeMap::new();
     for ((t, i), _) in &directions {
@@ -485,6 +473,185 @@ fn three_provinces_settle_each_others_visits_exactly_once_through_kills() {
             again.1
         );
     }
+
+    // A transfer is not drawn from the prepayment before it is overdue.
+    let province = |r: &Region| format!("{}0000", &r.code[..2]);
+    let treats = |t: usize, i: usize| directions.iter().any(|((dt, di), _)| (*dt, *di) == (t, i));
+    // a transfer whose receiver treats the payer's insured: it holds the payer's prepayment
+    let (payer, receiver, transfer) = reports
+        .iter()
+        .flat_map(|r| r["transfers"].as_array().unwrap().clone())
+        .find_map(|t| {
+            let k = |p: &serde_json::Value| {
+                regions
+                    .iter()
+                    .position(|r| province(r) == p.as_str().unwrap())
+                    .unwrap()
+            };
+            let (p, r) = (k(&t["payer"]), k(&t["receiver"]));
+            treats(r, p).then_some((p, r, t))
+        })
+        .expect("a transfer into a province holding the payer's prepayment");
+    let draw = [
+        "settle",
+        "prepayment",
+        "draw",
+        "--month",
+        &month,
+        "--insured",
+        regions[payer].code,
+        "--json",
+        "--config",
+    ];
+    let early = run(&[
+        &draw[..],
+        &[regions[receiver].ws.config().to_str().unwrap()],
+    ]
+    .concat());
+    assert!(!early.status.success());
+    assert!(
+        String::from_utf8_lossy(&early.stderr).contains("overdue"),
+        "{}",
+        String::from_utf8_lossy(&early.stderr)
+    );
+
+    // The prepayment (预付金) of next year: two months of this year's payments, held by the
+    // place of treatment. On 20 February each gateway sizes the prepayments it holds and sends
+    // the top-ups (XPRV31); each insured place posts them and pays them (a payment file);
+    // a second round sends nothing new.
+    let year = today.year() + 1;
+    let in_february = time::Date::from_calendar_date(year, time::Month::February, 20).unwrap();
+    restart_all_at(&mut regions, &format!("{in_february} 02:00:00"));
+    let prepayment = |r: &Region, extra: &[&str]| -> serde_json::Value {
+        let year = year.to_string();
+        let config = r.ws.config();
+        let mut args = vec!["settle", "prepayment"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--json", "--config", config.to_str().unwrap()]);
+        if !extra.contains(&"draw") {
+            args.extend_from_slice(&["--year", &year]);
+        }
+        serde_json::from_str(&run_ok(&args)).unwrap()
+    };
+    let mut runs: Vec<serde_json::Value> = Vec::new();
+    for _ in 0..2 {
+        runs = regions.iter().map(|r| prepayment(r, &[])).collect();
+    }
+    let account = |report: &serde_json::Value, side: &str, insured: &str, treatment: &str| {
+        report["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| {
+                a["side"] == side
+                    && a["insured_province"] == insured
+                    && a["treatment_province"] == treatment
+            })
+            .unwrap_or_else(|| panic!("{side} prepayment {insured}→{treatment}: {report}"))
+            .clone()
+    };
+    // two twelfths of the year's fund payments, half up once, on integer fen
+    let two_months = |g: i64| (2 * g + 6).div_euclid(12);
+    let mut required: BTreeMap<(usize, usize), i64> = BTreeMap::new();
+    for ((t, i), _) in &directions {
+        let (tp, ip) = (province(&regions[*t]), province(&regions[*i]));
+        let paid = gross[&(ip.clone(), tp.clone())];
+        let held = account(&runs[*t], "holder", &ip, &tp);
+        assert_eq!(fen(&held["own_prior_year_fund_pay_sumamt"]), paid, "{held}");
+        assert_eq!(fen(&held["required"]), two_months(paid), "{held}");
+        assert_eq!(fen(&held["balance"]), two_months(paid), "{held}");
+        let notices = held["notices"].as_array().unwrap();
+        assert_eq!(notices.len(), 1, "one notice, however often run: {held}");
+        assert_eq!(notices[0]["movement"], "top_up");
+        assert_eq!(fen(&notices[0]["amount"]), two_months(paid));
+        assert_eq!(notices[0]["acknowledged"], true);
+        let reference = notices[0]["reference"].as_str().unwrap();
+        // the insured place has the same notice and figures, posted and paid
+        let owed = account(&runs[*i], "insured", &ip, &tp);
+        assert_eq!(fen(&owed["own_prior_year_fund_pay_sumamt"]), paid, "{owed}");
+        assert_eq!(fen(&owed["balance"]), two_months(paid), "{owed}");
+        assert_eq!(owed["notices"][0]["reference"], reference);
+        let key = format!("prepayment/{reference}/top_up");
+        for (k, side) in [(*t, "holder"), (*i, "insured")] {
+            let books = &runs[k]["books"];
+            assert!(
+                books["posted"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|p| p == key.as_str()),
+                "{side} posted {key}: {books}"
+            );
+        }
+        assert!(
+            runs[*i]["books"]["payment_batches"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|b| b == reference),
+            "the insured place pays {reference}: {}",
+            runs[*i]["books"]
+        );
+        assert!(
+            std::fs::read_dir(regions[*i].ws.path().join("data/bank/outbox"))
+                .unwrap()
+                .filter_map(|e| e.ok())
+                .any(|e| std::fs::read_to_string(e.path()).is_ok_and(|t| t.contains(reference))),
+            "{reference}'s payment file is in the insured place's outbox"
+        );
+        required.insert((*t, *i), two_months(paid));
+    }
+
+    // The payer did not pay the month's transfer by its due date: the receiver draws it from
+    // the payer's prepayment (at most what is held), says so (XPRV31 drawdown), and its next
+    // run asks for the top-up that restores the prepayment, which the payer pays.
+    let drawn_report = prepayment(&regions[receiver], &draw[2..7]);
+    let held_before = required[&(receiver, payer)];
+    let drawn = fen(&transfer["amount"]).min(held_before);
+    let last = drawn_report["notices"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["movement"], "drawdown", "{drawn_report}");
+    assert_eq!(last["reference"], transfer["transfer_id"]);
+    assert_eq!(fen(&last["amount"]), drawn);
+    assert_eq!(fen(&drawn_report["balance"]), held_before - drawn);
+    assert!(
+        drawn_report["books"]["posted"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p.as_str().unwrap().ends_with("/drawdown")),
+        "{drawn_report}"
+    );
+    // drawing again changes nothing
+    let again = prepayment(&regions[receiver], &draw[2..7]);
+    assert_eq!(again["notices"], drawn_report["notices"]);
+    let (pp, rp) = (province(&regions[payer]), province(&regions[receiver]));
+    let owed = account(
+        &prepayment(&regions[payer], &["status"]),
+        "insured",
+        &pp,
+        &rp,
+    );
+    assert_eq!(fen(&owed["balance"]), held_before - drawn, "{owed}");
+    let restore = prepayment(&regions[receiver], &[]);
+    let held = account(&restore, "holder", &pp, &rp);
+    let top_up = held["notices"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(top_up["movement"], "top_up", "{held}");
+    assert_eq!(fen(&top_up["amount"]), drawn);
+    assert_eq!(fen(&held["balance"]), held_before);
+    let paid_back = prepayment(&regions[payer], &[]);
+    assert!(
+        paid_back["books"]["payment_batches"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|b| *b == top_up["reference"]),
+        "{paid_back}"
+    );
 
     // Stop, and read each side's ledger.
     for r in regions.iter_mut() {

@@ -269,6 +269,24 @@ pub fn start(r: &mut Region) {
     r.gw = Some(Gateway::adopt(child));
 }
 
+/// Stop every gateway and start it again with its clock at `at` (`yyyy-MM-dd HH:mm:ss`,
+/// libfaketime), as a later day of the settlement calendar.
+pub fn restart_all_at(regions: &mut [Region], at: &str) {
+    for r in regions.iter_mut() {
+        assert!(r.gw.take().unwrap().terminate().success());
+    }
+    for r in regions.iter_mut() {
+        let child = medsettle_at(at)
+            .args(["serve", "--config", r.ws.config().to_str().unwrap()])
+            .env("MEDSETTLE_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn medsettle serve");
+        r.gw = Some(Gateway::adopt(child));
+    }
+}
+
 pub fn first_institution(code: &str) -> String {
     format!("H{code}00001")
 }

@@ -2,14 +2,15 @@
 //! province keeps a prepayment with the treatment province, sized to two months of the
 //! cross-province fund payments of the prior year, so hospitals are paid at once while the
 //! monthly clearing runs behind. The place of treatment, which holds it, states the required
-//! amount, the balance it holds, and the movement that brings one to the other.
+//! amount, the balance it holds, and each movement of it: the top-up or refund that brings the
+//! balance to the requirement, or a drawdown for a clearing transfer paid late.
 
 use medsettle_canonical::{Admdvs, Money, money::div_round_half_away};
 use serde_json::Value;
 use time::Date;
 
 use crate::dates::{YEAR_MAX, YEAR_MIN};
-use crate::field::{Field, Node, Out, req};
+use crate::field::{Field, Node, Out, Shape, req};
 use crate::refusal::{Refusal, rule};
 
 /// Fields of XPRV31 `input`.
@@ -22,8 +23,13 @@ pub const PREPAYMENT_FIELDS: &[Field] = &[
     req("balance"),
     req("movement"),
     req("movement_amt"),
+    req("balance_after"),
+    req("reference"),
     req("due_date"),
 ];
+
+/// Longest movement reference: a transfer id or `P<year><province><province><n>`.
+pub const PREPAYMENT_REFERENCE_LEN_MAX: usize = 40;
 
 /// Fields of XPRV31 `output`.
 pub const PREPAYMENT_ACK_FIELDS: &[Field] = &[req("ack")];
@@ -45,8 +51,12 @@ pub enum Movement {
     /// `top_up`: the balance is below the required amount; the insured province pays the
     /// difference by `due_date`.
     TopUp,
-    /// `drawdown`: the balance is above it; the place of treatment returns the excess by
+    /// `refund`: the balance is above it; the place of treatment returns the excess by
     /// `due_date`.
+    Refund,
+    /// `drawdown`: a clearing transfer from the insured province (`reference`) was not paid by
+    /// its due date; the place of treatment drew `movement_amt` (at most the balance) from the
+    /// prepayment on `due_date`, and the transfer counts as paid by that amount.
     Drawdown,
     /// `none`: the balance is exactly the required amount.
     Unchanged,
@@ -54,6 +64,7 @@ pub enum Movement {
 
 const MOVEMENTS: &[(&str, Movement)] = &[
     ("top_up", Movement::TopUp),
+    ("refund", Movement::Refund),
     ("drawdown", Movement::Drawdown),
     ("none", Movement::Unchanged),
 ];
@@ -72,7 +83,7 @@ impl Movement {
 pub fn prepayment_movement(required: Money, balance: Money) -> (Movement, Money) {
     match required.cmp(&balance) {
         std::cmp::Ordering::Greater => (Movement::TopUp, required - balance),
-        std::cmp::Ordering::Less => (Movement::Drawdown, balance - required),
+        std::cmp::Ordering::Less => (Movement::Refund, balance - required),
         std::cmp::Ordering::Equal => (Movement::Unchanged, Money::ZERO),
     }
 }
@@ -88,10 +99,15 @@ pub struct PrepaymentNotice {
     pub prior_year_fund_pay_sumamt: Money,
     /// [`prepayment_required`] of the above.
     pub required_amt: Money,
-    /// What the place of treatment holds now.
+    /// What the place of treatment holds before this movement.
     pub balance: Money,
     pub movement: Movement,
     pub movement_amt: Money,
+    /// What it holds after it.
+    pub balance_after: Money,
+    /// The movement's id: `P<year><insured><treatment><n>`, or the transfer a drawdown covers.
+    /// With `movement`, what makes a notice once-only at the receiver.
+    pub reference: String,
     pub due_date: Date,
 }
 
@@ -118,6 +134,8 @@ impl PrepaymentNotice {
             balance: n.money("balance")?,
             movement: n.code("movement", MOVEMENTS)?,
             movement_amt: n.money("movement_amt")?,
+            balance_after: n.money("balance_after")?,
+            reference: n.text("reference", Shape::Alnum(PREPAYMENT_REFERENCE_LEN_MAX))?,
             due_date: n.date("due_date")?,
         };
         notice.check(&n)?;
@@ -143,6 +161,7 @@ impl PrepaymentNotice {
             ("required_amt", self.required_amt),
             ("balance", self.balance),
             ("movement_amt", self.movement_amt),
+            ("balance_after", self.balance_after),
         ] {
             if m.is_negative() {
                 return Err(Refusal::new(
@@ -163,18 +182,55 @@ impl PrepaymentNotice {
                 ),
             ));
         }
-        let (movement, amount) = prepayment_movement(self.required_amt, self.balance);
-        if (self.movement, self.movement_amt) != (movement, amount) {
+        if self.movement == Movement::Drawdown {
+            // a drawdown is of what is held, never of more, and never of nothing
+            if self.movement_amt.is_zero() || self.movement_amt > self.balance {
+                return Err(Refusal::new(
+                    rule::PRE_MOVEMENT,
+                    n.at("movement_amt"),
+                    format!(
+                        "a drawdown of {} from a balance of {}: more than 0, at most the balance",
+                        self.movement_amt, self.balance
+                    ),
+                ));
+            }
+        } else {
+            let (movement, amount) = prepayment_movement(self.required_amt, self.balance);
+            if (self.movement, self.movement_amt) != (movement, amount) {
+                return Err(Refusal::new(
+                    rule::PRE_MOVEMENT,
+                    n.at("movement"),
+                    format!(
+                        "required {} against balance {} makes {} {amount}, not {} {}",
+                        self.required_amt,
+                        self.balance,
+                        movement.as_str(),
+                        self.movement.as_str(),
+                        self.movement_amt
+                    ),
+                ));
+            }
+        }
+        let after = match self.movement {
+            Movement::TopUp => self.balance + self.movement_amt,
+            Movement::Refund | Movement::Drawdown => self.balance - self.movement_amt,
+            Movement::Unchanged => self.balance,
+        };
+        if self.balance_after != after {
             return Err(Refusal::new(
                 rule::PRE_MOVEMENT,
-                n.at("movement"),
+                n.at("balance_after"),
                 format!(
-                    "required {} against balance {} makes {} {amount}, not {} {}",
-                    self.required_amt,
-                    self.balance,
-                    movement.as_str(),
+                    "{} {} {} from {} leaves {after}, not {}",
                     self.movement.as_str(),
-                    self.movement_amt
+                    self.movement_amt,
+                    if self.movement == Movement::TopUp {
+                        "added"
+                    } else {
+                        "taken"
+                    },
+                    self.balance,
+                    self.balance_after
                 ),
             ));
         }
@@ -194,6 +250,8 @@ impl PrepaymentNotice {
             .money("balance", self.balance)
             .text("movement", self.movement.as_str())
             .money("movement_amt", self.movement_amt)
+            .money("balance_after", self.balance_after)
+            .text("reference", &self.reference)
             .date("due_date", self.due_date)
             .done()
     }
@@ -239,11 +297,72 @@ mod tests {
         );
         assert_eq!(
             prepayment_movement(fen(4), fen(10)),
-            (Movement::Drawdown, fen(6))
+            (Movement::Refund, fen(6))
         );
         assert_eq!(
             prepayment_movement(fen(4), fen(4)),
             (Movement::Unchanged, fen(0))
         );
+    }
+
+    fn notice(movement: Movement, balance: i64, amt: i64, after: i64) -> Value {
+        let fen = |f| Money::from_fen(f);
+        PrepaymentNotice {
+            year: 2027,
+            insuplc_prov: Admdvs::parse("330000").unwrap(),
+            mdtrtarea_prov: Admdvs::parse("440000").unwrap(),
+            prior_year_fund_pay_sumamt: fen(1_200),
+            required_amt: fen(200),
+            balance: fen(balance),
+            movement,
+            movement_amt: fen(amt),
+            balance_after: fen(after),
+            reference: "X202612330000440000".into(),
+            due_date: Date::from_calendar_date(2027, time::Month::February, 1).unwrap(),
+        }
+        .to_input()
+    }
+
+    fn decode(v: &Value) -> Result<PrepaymentNotice, Refusal> {
+        PrepaymentNotice::decode_at(v, "input")
+    }
+
+    #[test]
+    fn a_drawdown_is_of_what_is_held_and_every_movement_states_what_it_leaves() {
+        // top-up to the requirement, refund of the excess, a drawdown within the balance
+        assert!(decode(&notice(Movement::TopUp, 50, 150, 200)).is_ok());
+        assert!(decode(&notice(Movement::Refund, 260, 60, 200)).is_ok());
+        assert!(decode(&notice(Movement::Drawdown, 200, 120, 80)).is_ok());
+        assert!(decode(&notice(Movement::Drawdown, 200, 200, 0)).is_ok());
+        assert!(decode(&notice(Movement::Unchanged, 200, 0, 200)).is_ok());
+        for (bad, field) in [
+            // more than is held, or nothing
+            (
+                notice(Movement::Drawdown, 200, 201, 0),
+                "input.movement_amt",
+            ),
+            (
+                notice(Movement::Drawdown, 200, 0, 200),
+                "input.movement_amt",
+            ),
+            // a refund where the balance is short
+            (notice(Movement::Refund, 50, 150, 200), "input.movement"),
+            // what it leaves is not what it says
+            (notice(Movement::TopUp, 50, 150, 199), "input.balance_after"),
+            (
+                notice(Movement::Drawdown, 200, 120, 90),
+                "input.balance_after",
+            ),
+        ] {
+            let r = decode(&bad).unwrap_err();
+            assert_eq!(
+                (r.rule, r.path.as_str()),
+                (rule::PRE_MOVEMENT, field),
+                "{bad}"
+            );
+        }
+        let mut v = notice(Movement::TopUp, 50, 150, 200);
+        v["reference"] = Value::from("P-2027");
+        assert_eq!(decode(&v).unwrap_err().path, "input.reference");
     }
 }

@@ -218,7 +218,8 @@ pub mod rule {
         // XPRV31: prepayment.
         /// `required_amt` is not `prior_year_fund_pay_sumamt × 2 / 12`, half up.
         PRE_REQUIRED = "XR-PRE-1";
-        /// `movement` / `movement_amt` are not what `required_amt − balance` makes them.
+        /// `movement` / `movement_amt` are not what `required_amt − balance` makes them (a
+        /// drawdown: not within the balance), or `balance_after` is not what the movement leaves.
         PRE_MOVEMENT = "XR-PRE-2";
         /// A negative amount in a prepayment notice.
         PRE_NEGATIVE = "XR-PRE-3";

@@ -486,12 +486,25 @@ prop_compose! {
         prior in fen(10_000_000_000_000),
         balance in fen(10_000_000_000_000),
         equal in any::<bool>(),
+        drawn in prop::option::of(1i64..=10_000_000_000_000),
+        reference in "[A-Z0-9]{1,40}",
         due_date in date(),
     ) -> PrepaymentNotice {
         let required_amt = prepayment_required(prior);
         let balance = if equal { required_amt } else { balance };
-        let (movement, movement_amt) = prepayment_movement(required_amt, balance);
-        PrepaymentNotice { year, insuplc_prov, mdtrtarea_prov, prior_year_fund_pay_sumamt: prior, required_amt, balance, movement, movement_amt, due_date }
+        let (movement, movement_amt) = match drawn {
+            // a drawdown of at most the balance held
+            Some(d) if balance > Money::ZERO => {
+                (Movement::Drawdown, Money::from_fen(d.min(balance.fen())))
+            }
+            _ => prepayment_movement(required_amt, balance),
+        };
+        let balance_after = match movement {
+            Movement::TopUp => balance + movement_amt,
+            Movement::Refund | Movement::Drawdown => balance - movement_amt,
+            Movement::Unchanged => balance,
+        };
+        PrepaymentNotice { year, insuplc_prov, mdtrtarea_prov, prior_year_fund_pay_sumamt: prior, required_amt, balance, movement, movement_amt, balance_after, reference, due_date }
     }
 }
 

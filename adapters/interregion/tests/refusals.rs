@@ -139,7 +139,7 @@ fn reply() -> Value {
 }
 
 fn prepayment() -> Value {
-    json!({"year":2025,"insuplc_prov":"880000","mdtrtarea_prov":"990000","prior_year_fund_pay_sumamt":"1200000.03","required_amt":"200000.01","balance":"150000.00","movement":"top_up","movement_amt":"50000.01","due_date":"2025-01-15"})
+    json!({"year":2025,"insuplc_prov":"880000","mdtrtarea_prov":"990000","prior_year_fund_pay_sumamt":"1200000.03","required_amt":"200000.01","balance":"150000.00","movement":"top_up","movement_amt":"50000.01","balance_after":"200000.01","reference":"P2025880000990000001","due_date":"2025-01-15"})
 }
 
 #[test]
@@ -1170,7 +1170,23 @@ fn prepayment_cases() -> Vec<Case> {
             rule::PRE_MOVEMENT,
             "input.movement",
             "wrong direction",
-            x(&set(&p, "/movement", json!("drawdown"))),
+            x(&set(&p, "/movement", json!("refund"))),
+        ),
+        case(
+            rule::PRE_MOVEMENT,
+            "input.movement_amt",
+            "a drawdown of more than is held",
+            x(&set(
+                &set(&p, "/movement", json!("drawdown")),
+                "/movement_amt",
+                json!("150000.01"),
+            )),
+        ),
+        case(
+            rule::PRE_MOVEMENT,
+            "input.balance_after",
+            "a balance after the movement that it does not leave",
+            x(&set(&p, "/balance_after", json!("200000.00"))),
         ),
         case(
             rule::PRE_MOVEMENT,

@@ -21,7 +21,7 @@
 //! 5. [`clearing_postings`], [`transfer_receipt_postings`], [`arrival_postings`]: the
 //!    double-entry postings for the settlement ledger, audited like any batch ([`postings`]).
 //! 6. [`Prepayment`]: the requirement, top-ups, refunds and drawdowns of overdue transfers
-//!    ([`prepayment`]).
+//!    ([`prepayment`]); their postings on each side and their payments ([`prepayment_books`]).
 //! 7. [`Statement::to_csv`] and [`Statement::page_for_institution`] (national 3260 pages)
 //!    ([`output`]).
 
@@ -32,6 +32,7 @@ pub mod netting;
 pub mod output;
 pub mod postings;
 pub mod prepayment;
+pub mod prepayment_books;
 pub mod reply;
 pub mod row;
 pub mod statement;
@@ -41,7 +42,7 @@ pub use due::{
 };
 pub use error::{ClearingError, RULES, Result};
 pub use month::{MonthClearing, ProvinceAccounts};
-pub use netting::{GrossLine, NetTransfer, NettingMatrix};
+pub use netting::{GrossLine, NetTransfer, NettingMatrix, transfer_month};
 pub use output::{CSV_HEADER, PAGE_ROWS_MAX, Page, Row3260};
 pub use postings::{
     arrival_postings, clearing_postings, netting_counter, province_entity,
@@ -50,6 +51,10 @@ pub use postings::{
 pub use prepayment::{
     Drawdown, MONTHS_PER_YEAR, MovementKind, PREPAYMENT_MONTHS, Prepayment, PrepaymentMovement,
     prepayment_required,
+};
+pub use prepayment_books::{
+    PrepaymentSide, prepayment_counter, prepayment_due_counter, prepayment_payer,
+    prepayment_payment_batch, prepayment_postings,
 };
 
 pub use row::{AAA113_FORWARD, AAA113_REVERSAL, ClearingRow, ID_CHARS_MAX, province_of};

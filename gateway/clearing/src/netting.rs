@@ -59,6 +59,15 @@ pub struct NettingMatrix {
     pub net: BTreeMap<Admdvs, Money>,
 }
 
+/// The month of a transfer id `X<YYYYMM><payer><receiver>` (`None` for any other text).
+pub fn transfer_month(transfer_id: &str) -> Option<YearMonth> {
+    let rest = transfer_id.strip_prefix('X')?;
+    if rest.len() != 18 || !rest.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    YearMonth::parse(&format!("{}-{}", &rest[..4], &rest[4..6]))
+}
+
 impl NettingMatrix {
     /// The matrix of `month` from its statements: every one must be answered, of `month`, and
     /// the only one of its province pair.
@@ -241,6 +250,11 @@ mod tests {
             vec![("440000", "110000", 5_000), ("440000", "310000", 10_000)]
         );
         assert_eq!(t[1].transfer_id, "X202405440000310000");
+        assert_eq!(
+            transfer_month(&t[1].transfer_id).map(|m| m.to_string()),
+            Some("2024-05".to_owned())
+        );
+        assert_eq!(transfer_month("P2024054400003100001"), None);
     }
 
     #[test]

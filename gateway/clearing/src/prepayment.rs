@@ -131,14 +131,21 @@ impl Prepayment {
             kind,
             amount: gap.abs(),
             balance_after: self.required,
-            reference: format!(
-                "PRE{}{}{}-{}",
-                self.year,
-                self.insured_province,
-                self.treatment_province,
-                self.movements.len() + 1
-            ),
+            reference: self.next_reference(),
         })
+    }
+
+    /// The reference of the pair's next top-up, refund or unchanged notice of the year:
+    /// `P<year><insured><treatment><n, 3 digits>`, letters and digits only (it travels as a
+    /// message id and a payment id).
+    pub fn next_reference(&self) -> String {
+        format!(
+            "P{}{}{}{:03}",
+            self.year,
+            self.insured_province,
+            self.treatment_province,
+            self.movements.len() + 1
+        )
     }
 
     /// What the receiver may draw for `transfer`, overdue since `transfer_due`, on `today`.

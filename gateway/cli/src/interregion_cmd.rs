@@ -32,7 +32,7 @@ pub enum InterregionCommand {
     Resolve,
 }
 
-fn ok_body(status: u16, body: &[u8]) -> Result<String> {
+pub(crate) fn ok_body(status: u16, body: &[u8]) -> Result<String> {
     let text = String::from_utf8_lossy(body).into_owned();
     match status {
         200 => Ok(text),

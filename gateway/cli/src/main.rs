@@ -9,6 +9,7 @@ mod demo;
 mod exit;
 mod interregion_cmd;
 mod journal_cmd;
+mod prepayment_cmd;
 mod settle_cmd;
 mod translate;
 

@@ -121,6 +121,29 @@ pub enum SettleCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The prepayment between provinces (预付金, specs/interregion.md §6.8): as place of
+    /// treatment, size each peer province's prepayment for the year from the prior year's
+    /// payments and send the top-up, refund or unchanged notice; post every acknowledged
+    /// movement and pay what this province owes (a top-up it was asked for, a refund it owes).
+    /// `status` reports without sending; `draw` draws an insured province's overdue transfer
+    /// of a month's clearing from its prepayment held here. Needs the running gateway.
+    Prepayment {
+        /// `status`: report only; `draw`: draw an overdue transfer (with --month, --insured).
+        #[arg(value_parser = ["status", "draw"])]
+        action: Option<String>,
+        /// The year the prepayment covers, YYYY (run and status).
+        #[arg(long, required_unless_present = "month")]
+        year: Option<i32>,
+        /// The month whose transfer is overdue, YYYY-MM (draw).
+        #[arg(long, requires = "insured", conflicts_with = "year")]
+        month: Option<String>,
+        /// The insured province (or any of its region codes) that did not pay (draw).
+        #[arg(long, requires = "month")]
+        insured: Option<String>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// An input file's text; a file that cannot be read is the operator's to fix.
@@ -144,7 +167,9 @@ fn named(path: &Path) -> Result<NamedText> {
 fn action(cmd: SettleCommand) -> Result<Action> {
     Ok(match cmd {
         SettleCommand::CatchUp => Action::SettleCatchUp,
-        SettleCommand::Clearing { .. } => unreachable!("answered by the running gateway"),
+        SettleCommand::Clearing { .. } | SettleCommand::Prepayment { .. } => {
+            unreachable!("answered by the running gateway")
+        }
         SettleCommand::Daily { date } => Action::SettleDaily { date },
         SettleCommand::Month {
             period,
@@ -228,6 +253,35 @@ pub fn run(cmd: SettleCommand, config: &Config, op_id: Option<String>) -> Result
     } = cmd
     {
         return crate::interregion_cmd::clearing(config, &month, status.is_some(), csv_dir, json);
+    }
+    if let SettleCommand::Prepayment {
+        action,
+        year,
+        month,
+        insured,
+        json,
+    } = cmd
+    {
+        use crate::prepayment_cmd::{PrepaymentAsk, prepayment};
+        let ask = match (action.as_deref(), year, month, insured) {
+            (Some("draw"), None, Some(month), Some(insured)) => {
+                PrepaymentAsk::Draw { month, insured }
+            }
+            (Some("draw"), ..) => {
+                return Err(BadInput::new("draw takes --month and --insured").into());
+            }
+            (status, Some(year), None, None) => PrepaymentAsk::Year {
+                year,
+                status_only: status == Some("status"),
+            },
+            _ => {
+                return Err(BadInput::new(
+                    "--year for a run or status; draw --month M --insured P",
+                )
+                .into());
+            }
+        };
+        return prepayment(config, ask, json);
     }
     crate::exit::perform(config, &action(cmd)?, op_id)
 }

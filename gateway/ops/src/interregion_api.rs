@@ -8,6 +8,11 @@
 //! - `POST /ops/interregion/clearing` `{"month"}` → a clearing run (statements sent, replies
 //!   made and applied, netting) and its report; `GET …/clearing?month=YYYY-MM` → the report
 //!   from what is known here, nothing sent.
+//! - `POST /ops/interregion/prepayment` `{"year"}` → a prepayment run (notices sent as holder,
+//!   each acknowledged movement posted and paid by the side that pays) and its report;
+//!   `GET …/prepayment?year=YYYY` → the report from what is known here, nothing sent;
+//! - `POST /ops/interregion/prepayment/draw` `{"month", "insured"}` → draw the insured
+//!   province's overdue transfer of the month from its prepayment held here.
 
 use std::sync::Arc;
 
@@ -32,6 +37,29 @@ struct ReconcileRequest {
 #[serde(deny_unknown_fields)]
 struct ClearingRequest {
     month: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PrepaymentRequest {
+    year: i32,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DrawRequest {
+    month: String,
+    insured: String,
+}
+
+/// The first and last year a prepayment notice may name (the protocol's `XR-FMT-6`).
+const PREPAYMENT_YEAR_FIRST: i32 = 2000;
+const PREPAYMENT_YEAR_LAST: i32 = 2099;
+
+fn prepayment_year(year: i32) -> Option<i32> {
+    (PREPAYMENT_YEAR_FIRST..=PREPAYMENT_YEAR_LAST)
+        .contains(&year)
+        .then_some(year)
 }
 
 fn respond(status: u16, content_type: &str, body: Vec<u8>) -> ServiceResponse {
@@ -127,6 +155,60 @@ pub async fn answer(
                 Err(e) => text(503, format!("{e}\n")),
             }
         }
+        (&Method::POST, "prepayment") | (&Method::GET, "prepayment") => {
+            let year = if req.method == Method::POST {
+                serde_json::from_slice::<PrepaymentRequest>(&req.body)
+                    .map(|r| r.year)
+                    .ok()
+            } else {
+                req.query
+                    .as_deref()
+                    .unwrap_or("")
+                    .split('&')
+                    .find_map(|kv| kv.strip_prefix("year="))
+                    .and_then(|y| y.parse().ok())
+            };
+            let Some(year) = year.and_then(prepayment_year) else {
+                return text(400, "year: YYYY, 2000–2099\n".into());
+            };
+            let exchange = req.method == Method::POST;
+            match national.run_prepayment(year, exchange).await {
+                Ok(report) => {
+                    let books =
+                        exchange.then(|| crate::prepayment_books::books(&ops, &report.accounts));
+                    let mut v = serde_json::to_value(&report).expect("a report serializes");
+                    v["books"] = serde_json::to_value(&books).expect("books serialize");
+                    json(&v)
+                }
+                Err(e) => text(503, format!("{e}\n")),
+            }
+        }
+        (&Method::POST, "prepayment/draw") => {
+            let r: DrawRequest = match serde_json::from_slice(&req.body) {
+                Ok(r) => r,
+                Err(e) => return text(400, format!("interregion/prepayment/draw: {e}\n")),
+            };
+            let Some(month) = medsettle_settlement::YearMonth::parse(&r.month) else {
+                return text(400, format!("month `{}`: YYYY-MM\n", r.month));
+            };
+            let Ok(insured) = medsettle_canonical::Admdvs::parse(&r.insured) else {
+                return text(
+                    400,
+                    format!("insured `{}`: a 6-digit region code\n", r.insured),
+                );
+            };
+            match national.draw_prepayment(month, insured).await {
+                Ok(account) => {
+                    let books =
+                        crate::prepayment_books::books(&ops, std::slice::from_ref(&account));
+                    let mut v = serde_json::to_value(&account).expect("an account serializes");
+                    v["books"] = serde_json::to_value(&books).expect("books serialize");
+                    json(&v)
+                }
+                // refused by the rules (not overdue, nothing held, no such transfer)
+                Err(e) => text(409, format!("{e}\n")),
+            }
+        }
         (&Method::POST, "resolve") => match national.resolve_peer_markers().await {
             Ok((resolved, left)) => json(&serde_json::json!({"resolved": resolved, "left": left})),
             Err(e) => text(503, format!("{e}\n")),
@@ -202,16 +284,7 @@ fn books(
     if mc.transfers_from(ours).next().is_none() {
         return b;
     }
-    let accounts: medsettle_clearing::ProvinceAccounts = config
-        .peer
-        .iter()
-        .filter_map(|p| {
-            let account = p.clearing_account.clone()?;
-            let prefix = p.admdvs.first()?.get(..2)?;
-            let province = medsettle_canonical::Admdvs::parse(&format!("{prefix}0000")).ok()?;
-            Some((province, account))
-        })
-        .collect();
+    let accounts = crate::prepayment_books::province_accounts(config);
     let batch = match mc.to_payment_batch(
         ours,
         &accounts,

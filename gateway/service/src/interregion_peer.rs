@@ -824,6 +824,12 @@ impl NationalService {
                     }
                 }
             }
+            xr::PeerRequest::Prepayment(n) => {
+                writes.push(crate::interregion_prepayment::received_notice_write(
+                    n, env,
+                ));
+                xr::PrepaymentAck.to_output()
+            }
             _ => xr::PrepaymentAck.to_output(),
         };
         let mut skey = ns.as_bytes().to_vec();

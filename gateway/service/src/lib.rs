@@ -22,6 +22,7 @@ pub mod his;
 pub mod interregion;
 pub mod interregion_clearing;
 pub mod interregion_peer;
+pub mod interregion_prepayment;
 pub mod legacy;
 pub mod legacy_commit;
 pub mod national;
