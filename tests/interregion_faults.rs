@@ -852,3 +852,82 @@ fn a_peer_down_for_a_while_gets_503_and_settlements_go_through_once_it_is_back()
     told.push((s.pid(&again), Told::Settled(fund_fen(&out))));
     s.finish(&told);
 }
+
+/// A prepayment notice (XPRV31) whose answer is lost: the run says so, the notice stays kept
+/// unacknowledged, and the next run sends the same bytes under the same message id, which the
+/// insured place answers again without keeping the notice twice. A year not begun is refused
+/// (its prior year's payments are not final).
+#[test]
+fn a_prepayment_notice_whose_answer_is_lost_is_sent_again_and_kept_once() {
+    let _serial = serial();
+    let s = Setup::new();
+    let year = today_in_china().year().to_string();
+    let prepayment = |k: usize, args: &[&str]| -> Value {
+        let config = s.regions[k].ws.config();
+        let mut all = vec!["settle", "prepayment"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--json", "--config", config.to_str().unwrap()]);
+        serde_json::from_str(&run_ok(&all)).unwrap()
+    };
+    let notices = |report: &Value, side: &str| -> Vec<Value> {
+        report["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["side"] == side)
+            .flat_map(|a| a["notices"].as_array().unwrap().clone())
+            .collect()
+    };
+
+    s.proxy.set("XPRV31", Fault::DropAfterForward);
+    let lost = prepayment(T, &["--year", &year]);
+    assert!(
+        lost["errors"][0]
+            .as_str()
+            .is_some_and(|e| e.contains("330000")),
+        "{lost}"
+    );
+    let kept = notices(&lost, "holder");
+    assert_eq!(kept.len(), 1, "{lost}");
+    assert_eq!(kept[0]["acknowledged"], false);
+    // nothing of last year: the requirement is zero, stated once as unchanged
+    assert_eq!(kept[0]["movement"], "none");
+    let msgid = kept[0]["msgid"].as_str().unwrap().to_owned();
+    let dropped = s.proxy.of("XPRV31", &msgid);
+    assert!(!dropped.is_empty() && dropped.iter().all(|p| p.answered.is_none()));
+    // the insured place kept it (the answer was lost on the way back)
+    let there = prepayment(I, &["status", "--year", &year]);
+    assert_eq!(notices(&there, "insured").len(), 1, "{there}");
+
+    s.proxy.set("XPRV31", Fault::Pass);
+    let again = prepayment(T, &["--year", &year]);
+    assert_eq!(again["errors"], json!([]), "{again}");
+    let kept = notices(&again, "holder");
+    assert_eq!(kept.len(), 1, "{again}");
+    assert_eq!(kept[0]["acknowledged"], true);
+    let sent: Vec<Passage> = s.proxy.of("XPRV31", &msgid);
+    assert!(sent.len() >= 2, "{sent:?}");
+    assert!(
+        sent.iter().all(|p| p.request == sent[0].request),
+        "the same bytes each time"
+    );
+    let there = prepayment(I, &["status", "--year", &year]);
+    let received = notices(&there, "insured");
+    assert_eq!(received.len(), 1, "kept once: {there}");
+    assert_eq!(received[0]["reference"], kept[0]["reference"]);
+    // a third run has nothing new to say
+    let third = prepayment(T, &["--year", &year]);
+    assert_eq!(notices(&third, "holder").len(), 1, "{third}");
+
+    // next year's prepayment is sized on this year, which is not over
+    let next = (today_in_china().year() + 1).to_string();
+    let early = prepayment(T, &["--year", &next]);
+    assert!(
+        early["errors"][0]
+            .as_str()
+            .is_some_and(|e| e.contains("not over yet")),
+        "{early}"
+    );
+    assert!(notices(&early, "holder").is_empty(), "{early}");
+    s.finish(&[]);
+}
