@@ -653,6 +653,30 @@ fn three_provinces_settle_each_others_visits_exactly_once_through_kills() {
         "{paid_back}"
     );
 
+    // The bank pays the payer's files — the month's transfers and the prepayment top-ups —
+    // and its receipts post to the payer's ledger like any payment's (a receipt for a payment
+    // the engine does not know would stop `bank ingest`, and every receipt with it).
+    let cfg = regions[payer].ws.config();
+    let cfg = cfg.to_str().unwrap();
+    run_ok(&["bank", "simulate", "--once", "--config", cfg]);
+    run_ok(&["bank", "ingest", "--config", cfg]);
+    let status = run_ok(&["bank", "status", "--config", cfg]);
+    let mut batches = vec![top_up["reference"].as_str().unwrap().to_owned()];
+    // the month's transfers of the payer, when it pays in its own view of the matrix
+    batches.extend(books[payer]["payment_batch"].as_str().map(str::to_owned));
+    for id in &batches {
+        assert!(
+            status
+                .lines()
+                .any(|l| l.starts_with(id.as_str()) && l.contains("Paid ")),
+            "{id} paid in {status}"
+        );
+    }
+    assert!(
+        !status.contains("Pending") && !status.contains("Failed"),
+        "{status}"
+    );
+
     // Stop, and read each side's ledger.
     for r in regions.iter_mut() {
         assert!(r.gw.take().unwrap().terminate().success());

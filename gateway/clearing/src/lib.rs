@@ -45,8 +45,8 @@ pub use month::{MonthClearing, ProvinceAccounts};
 pub use netting::{GrossLine, NetTransfer, NettingMatrix, transfer_month};
 pub use output::{CSV_HEADER, PAGE_ROWS_MAX, Page, Row3260};
 pub use postings::{
-    arrival_postings, clearing_postings, netting_counter, province_entity,
-    transfer_receipt_postings,
+    arrival_postings, clearing_postings, netting_counter, province_entity, transfer_receipt_postings,
+    transfer_source,
 };
 pub use prepayment::{
     Drawdown, MONTHS_PER_YEAR, MovementKind, PREPAYMENT_MONTHS, Prepayment, PrepaymentMovement,
@@ -54,7 +54,7 @@ pub use prepayment::{
 };
 pub use prepayment_books::{
     PrepaymentSide, prepayment_counter, prepayment_due_counter, prepayment_payer,
-    prepayment_payment_batch, prepayment_postings,
+    prepayment_payment_batch, prepayment_payment_source, prepayment_postings,
 };
 
 pub use row::{AAA113_FORWARD, AAA113_REVERSAL, ClearingRow, ID_CHARS_MAX, province_of};

@@ -128,6 +128,12 @@ pub fn clearing_postings(mc: &MonthClearing) -> Vec<Transfer> {
     out
 }
 
+/// The account a transfer's money leaves from in the payer's books (its month's clearing
+/// account), where a failed or returned transfer goes back to.
+pub fn transfer_source(month: YearMonth, t: &NetTransfer) -> Account {
+    clearing(t.payer, &netting_counter(month))
+}
+
 /// The receiver's posting when a transfer's money arrives in its account (its bank's credit
 /// notice): the month's clearing account to its own account.
 pub fn arrival_postings(mc: &MonthClearing, t: &NetTransfer) -> Vec<Transfer> {

@@ -115,6 +115,20 @@ pub fn prepayment_payer(insured: Admdvs, treatment: Admdvs, kind: MovementKind) 
     }
 }
 
+/// The account a top-up or refund leaves from in the payer's books (its `prepayment:<other>`
+/// account), where a failed or returned payment goes back to; `None` for a drawdown.
+pub fn prepayment_payment_source(
+    insured: Admdvs,
+    treatment: Admdvs,
+    kind: MovementKind,
+) -> Option<Account> {
+    match kind {
+        MovementKind::TopUp => Some(pc(insured, prepayment_counter(treatment))),
+        MovementKind::Refund => Some(pc(treatment, prepayment_counter(insured))),
+        MovementKind::Drawdown => None,
+    }
+}
+
 /// A top-up or refund as the paying side's approved batch: one payment, id the movement's
 /// reference, into the other province's finance account from `debtor`, paid by `pay_date`.
 /// The purpose is [`PaymentPurpose::Monthly`] as for the month's transfers (the canonical schema

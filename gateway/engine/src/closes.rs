@@ -139,6 +139,20 @@ fn closed_with_other_inputs(stored: &MonthlyClose, sha: &str, pay_date: Date) ->
     }
 }
 
+/// A payment a province sends through clearing (a month's transfer, a prepayment movement),
+/// registered with its postings so its bank receipts post like any other payment's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProvincePayment {
+    pub payment_id: String,
+    /// The paying province's ledger entity (`medsettle_clearing::province_entity`).
+    pub payer: String,
+    /// The receiving province's code, as in its `BankInTransit` account.
+    pub payee: String,
+    pub amount: Money,
+    /// The account the sending posting debited: where failed or returned money goes back.
+    pub source: ledger::Account,
+}
+
 /// A month's clearing between provinces posted to the ledger
 /// ([`Engine::post_province_clearing`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -433,14 +447,24 @@ impl Engine {
                     (p.fixmedins_code.clone(), p.payee_code.clone(), p.amount);
                 p.status = Some(r.status);
                 if !duplicate {
-                    let t = ledger::payment_receipt_postings(
-                        &code,
-                        &payee,
-                        &r.payment_id,
-                        amount,
-                        previous,
-                        r.status,
-                    );
+                    let t = match &p.source {
+                        Some(source) => ledger::payment_receipt_postings_to(
+                            &code,
+                            &payee,
+                            &r.payment_id,
+                            amount,
+                            (previous, r.status),
+                            source.clone(),
+                        ),
+                        None => ledger::payment_receipt_postings(
+                            &code,
+                            &payee,
+                            &r.payment_id,
+                            amount,
+                            previous,
+                            r.status,
+                        ),
+                    };
                     self.post_audited(s, &reference, t)?;
                     refs.push(reference);
                 }
@@ -576,6 +600,7 @@ impl Engine {
                             payee_code: c.clone(),
                             amount: l.payable,
                             status: None,
+                            source: None,
                         },
                     );
                 }
@@ -587,6 +612,7 @@ impl Engine {
                             payee_code: a.distributor_code.clone(),
                             amount: a.amount,
                             status: None,
+                            source: None,
                         },
                     );
                 }
@@ -718,15 +744,18 @@ impl Engine {
     }
 
     /// Post the month's clearing between provinces (`medsettle_clearing::clearing_postings`,
-    /// the movements that concern this gateway's province) under `key`, adding `expected` —
-    /// what each province entity's fund bears — to the auditor's expectations, and audit.
-    /// Idempotent by `key`: a second call returns the first audit.
+    /// the movements that concern this gateway's province) or a prepayment movement under
+    /// `key`, adding `expected` — what each province entity's fund bears — to the auditor's
+    /// expectations, and audit; the `payments` it sends are registered in the same record, so
+    /// their receipts post to the ledger (IS-D-7). Idempotent by `key`: a second call returns
+    /// the first audit.
     pub fn post_province_clearing(
         &self,
         store: &dyn Store,
         key: &str,
         transfers: Vec<Transfer>,
         expected: BTreeMap<String, Money>,
+        payments: Vec<ProvincePayment>,
     ) -> Result<ProvinceClearingPost> {
         self.with_state(store, |s| {
             if let Some(mut c) = self.stored::<ProvinceClearingPost>(store, key)? {
@@ -739,6 +768,18 @@ impl Engine {
             let old_len = s.ledger.transfers().len();
             let postings = transfers.len();
             let audit = self.post_audited(s, key, transfers)?;
+            for p in payments {
+                s.meta.other_payments.insert(
+                    p.payment_id,
+                    OtherPayment {
+                        fixmedins_code: p.payer,
+                        payee_code: p.payee,
+                        amount: p.amount,
+                        status: None,
+                        source: Some(p.source),
+                    },
+                );
+            }
             let mut writes = ledger_writes(&s.ledger, old_len, &[key.to_owned()], &mut s.meta)?;
             let c = ProvinceClearingPost {
                 key: key.to_owned(),
@@ -875,6 +916,7 @@ impl Engine {
                     payee_code: code.clone(),
                     amount: *amount,
                     status: None,
+                    source: None,
                 },
             );
         }

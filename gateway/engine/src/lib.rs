@@ -47,7 +47,7 @@ use time::Date;
 
 pub use closes::{
     AnnualAmounts, AnnualClose, CLOSED_PERIOD_RULE, DailyClose, MonthlyClose, ProvinceClearingPost,
-    QuarterlyClose, ReceiptApplied, monthly_inputs_sha256,
+    ProvincePayment, QuarterlyClose, ReceiptApplied, monthly_inputs_sha256,
 };
 pub use error::{EngineError, Result};
 pub use medsettle_settlement::daily::Suspension;

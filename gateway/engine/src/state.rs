@@ -182,6 +182,10 @@ pub struct OtherPayment {
     pub payee_code: String,
     pub amount: Money,
     pub status: Option<ReceiptStatus>,
+    /// The account the payment was sent from, where failed or returned money goes back;
+    /// `None`: the institution's receivable (every payment to an institution).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<medsettle_settlement::ledger::Account>,
 }
 
 /// The engine's bookkeeping (`engine.meta` / `core`).

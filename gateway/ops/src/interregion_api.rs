@@ -269,11 +269,23 @@ fn books(
         .into_iter()
         .filter(|(e, _)| *e == entity)
         .collect();
+    // the transfers this province sends, so their bank receipts post like any payment's
+    let payments = mc
+        .transfers_from(ours)
+        .map(|t| medsettle_engine::ProvincePayment {
+            payment_id: t.transfer_id.clone(),
+            payer: entity.clone(),
+            payee: t.receiver.to_string(),
+            amount: t.amount,
+            source: medsettle_clearing::transfer_source(month, t),
+        })
+        .collect();
     match engine.post_province_clearing(
         ops.store().as_ref(),
         &format!("clearing/{month}"),
         postings,
         expected,
+        payments,
     ) {
         Ok(p) => b.posted = Some(p),
         Err(e) => {

@@ -59,14 +59,33 @@ pub fn books(ops: &Operations, accounts: &[PrepaymentAccount]) -> PrepaymentBook
             let key = format!("prepayment/{}/{}", n.reference, n.movement);
             // the prepayment is no one's expenditure: the expectation is zero
             let expected = [(entity.clone(), Money::ZERO)].into();
-            match engine.post_province_clearing(ops.store().as_ref(), &key, postings, expected) {
+            let pays = clr::prepayment_payer(insured, treatment, m.kind) == Some(ours);
+            // what this province pays, so its bank receipts post like any payment's
+            let payments = clr::prepayment_payment_source(insured, treatment, m.kind)
+                .filter(|_| pays)
+                .map(|source| medsettle_engine::ProvincePayment {
+                    payment_id: n.reference.clone(),
+                    payer: entity.clone(),
+                    payee: if ours == insured { treatment } else { insured }.to_string(),
+                    amount: m.amount,
+                    source,
+                })
+                .into_iter()
+                .collect();
+            match engine.post_province_clearing(
+                ops.store().as_ref(),
+                &key,
+                postings,
+                expected,
+                payments,
+            ) {
                 Ok(_) => b.posted.push(key),
                 Err(e) => {
                     b.notes.push(format!("ledger {key}: {e}"));
                     continue;
                 }
             }
-            if clr::prepayment_payer(insured, treatment, m.kind) != Some(ours) {
+            if !pays {
                 continue;
             }
             match pay(ops, insured, treatment, n, &m) {

@@ -165,7 +165,8 @@ pub fn daily_receipt_postings(o: &ReceiptOutcome) -> Vec<Transfer> {
 }
 
 /// Postings for a receipt on any payment (monthly, distributor, quarterly, annual) that moved
-/// from `previous` to `status`.
+/// from `previous` to `status`; failed or returned money goes back to the institution's
+/// receivable.
 pub fn payment_receipt_postings(
     inst: &str,
     payee: &str,
@@ -173,6 +174,27 @@ pub fn payment_receipt_postings(
     amount: Money,
     previous: Option<ReceiptStatus>,
     status: ReceiptStatus,
+) -> Vec<Transfer> {
+    payment_receipt_postings_to(
+        inst,
+        payee,
+        payment_id,
+        amount,
+        (previous, status),
+        receivable(inst),
+    )
+}
+
+/// [`payment_receipt_postings`] for a payment sent from another account than the receivable
+/// (a province's clearing transfer or prepayment movement): failed or returned money goes back
+/// to `source`, the account the sending posting debited.
+pub fn payment_receipt_postings_to(
+    inst: &str,
+    payee: &str,
+    payment_id: &str,
+    amount: Money,
+    (previous, status): (Option<ReceiptStatus>, ReceiptStatus),
+    source: Account,
 ) -> Vec<Transfer> {
     let mut out = Vec::new();
     if previous == Some(status) {
@@ -187,16 +209,8 @@ pub fn payment_receipt_postings(
             amount,
             &r,
         ),
-        ReceiptStatus::Failed => transfer(
-            &mut out,
-            in_transit(inst, payee),
-            receivable(inst),
-            amount,
-            &r,
-        ),
-        ReceiptStatus::Returned => {
-            transfer(&mut out, paid(inst, payee), receivable(inst), amount, &r)
-        }
+        ReceiptStatus::Failed => transfer(&mut out, in_transit(inst, payee), source, amount, &r),
+        ReceiptStatus::Returned => transfer(&mut out, paid(inst, payee), source, amount, &r),
         ReceiptStatus::Accepted | ReceiptStatus::Pending => {}
     }
     out
