@@ -25,7 +25,9 @@ pub type ProvinceAccounts = BTreeMap<Admdvs, BankAccount>;
 pub struct MonthClearing {
     pub month: YearMonth,
     pub matrix: NettingMatrix,
-    /// [`NettingMatrix::transfers`].
+    /// [`NettingMatrix::transfers`] over a complete matrix ([`MonthClearing::new`]), or
+    /// [`NettingMatrix::bilateral_transfers`] for one province's gateway
+    /// ([`MonthClearing::bilateral`]).
     pub transfers: Vec<NetTransfer>,
     /// The last reply of the month: the net positions are final from then on.
     pub confirmed_on: Date,
@@ -59,6 +61,20 @@ impl MonthClearing {
             confirmed_on,
             transfer_due: transfer_due(calendar, confirmed_on)?,
         })
+    }
+
+    /// The month as one province's gateway settles it: the statements it is party to, netted
+    /// into its position, settled pair by pair ([`NettingMatrix::bilateral_transfers`]) — the
+    /// transfers both sides of every pair compute alike, where multilateral matching on a
+    /// partial matrix would not (see [`crate::netting`]).
+    pub fn bilateral(
+        month: YearMonth,
+        statements: &[Statement],
+        calendar: &Calendar,
+    ) -> Result<MonthClearing> {
+        let mut mc = MonthClearing::new(month, statements, calendar)?;
+        mc.transfers = mc.matrix.bilateral_transfers();
+        Ok(mc)
     }
 
     /// The transfers `payer` sends.

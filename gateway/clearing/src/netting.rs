@@ -17,6 +17,16 @@
 //! the payer owes the receiver most before netting (then by province codes, for determinism).
 //! So a transfer usually follows a real flow of patients, and the receiver usually holds the
 //! payer's prepayment, which it may draw on if the transfer is overdue ([`crate::prepayment`]).
+//!
+//! **These multilateral transfers need the whole matrix** — every statement between every pair
+//! of provinces, as the ministry's platform has it. A province's gateway holds only the
+//! statements its province is party to: its own net position is exact, but the other provinces'
+//! positions in its matrix are partial, and transfers matched on partial positions differ from
+//! gateway to gateway (A's file could pay B what B's matrix says C owes it). So a gateway
+//! settles **bilaterally** ([`NettingMatrix::bilateral_transfers`]): each pair's two directions
+//! netted into one transfer, which both sides compute from the same two statements. Its
+//! position is still the one net amount of the matrix; it is settled through one transfer per
+//! counter-province.
 
 use std::collections::BTreeMap;
 
@@ -188,6 +198,39 @@ impl NettingMatrix {
         out
     }
 
+    /// One transfer per province pair: what `P` owes `Q` (`P`'s insured treated in `Q`) less what
+    /// `Q` owes `P`, paid by whichever owes more; nothing for a pair that nets to zero. Sound
+    /// from any subset of the statements that holds both directions of a pair (see the module
+    /// documentation), and its transfers settle every net position too.
+    pub fn bilateral_transfers(&self) -> Vec<NetTransfer> {
+        let ym = compact_month(self.month);
+        let pairs: std::collections::BTreeSet<(Admdvs, Admdvs)> = self
+            .gross
+            .iter()
+            .map(|g| {
+                let (a, b) = (g.insured_province, g.treatment_province);
+                (a.min(b), a.max(b))
+            })
+            .collect();
+        pairs
+            .into_iter()
+            .filter_map(|(p, q)| {
+                let owed = self.gross_between(p, q) - self.gross_between(q, p);
+                let (payer, receiver, amount) = match owed.fen().signum() {
+                    1 => (p, q, owed),
+                    -1 => (q, p, -owed),
+                    _ => return None,
+                };
+                Some(NetTransfer {
+                    transfer_id: format!("X{ym}{payer}{receiver}"),
+                    payer,
+                    receiver,
+                    amount,
+                })
+            })
+            .collect()
+    }
+
     /// Σ net = 0, exactly (each statement is receivable on one side and payable on the other).
     fn assert_balanced(&self) {
         let sum: Money = self.net.values().copied().sum();
@@ -255,6 +298,77 @@ mod tests {
             Some("2024-05".to_owned())
         );
         assert_eq!(transfer_month("P2024054400003100001"), None);
+    }
+
+    fn moves(t: &[NetTransfer]) -> Vec<(&str, &str, i64)> {
+        t.iter()
+            .map(|t| (t.payer.as_str(), t.receiver.as_str(), t.amount.fen()))
+            .collect()
+    }
+
+    /// What each province's gateway sees: the statements its province is party to.
+    fn view_of(lines: &[GrossLine], province: &str) -> NettingMatrix {
+        let month = YearMonth::parse("2024-05").unwrap();
+        let own: Vec<GrossLine> = lines
+            .iter()
+            .filter(|l| l.insured_province == p(province) || l.treatment_province == p(province))
+            .cloned()
+            .collect();
+        NettingMatrix::from_gross(month, own).unwrap()
+    }
+
+    #[test]
+    fn gateways_with_partial_views_agree_on_bilateral_transfers_and_not_on_matched_ones() {
+        // 110000's insured owe 310000 100, 310000's insured owe 440000 100: 310000 nets to
+        // zero, 110000 pays 100, 440000 receives 100.
+        let lines = vec![g("110000", "310000", 100), g("310000", "440000", 100)];
+        let bj = view_of(&lines, "110000");
+        let sh = view_of(&lines, "310000");
+        let gd = view_of(&lines, "440000");
+        // each gateway's own position is exact
+        assert_eq!(bj.net_of(p("110000")), Money::from_fen(-10_000));
+        assert_eq!(sh.net_of(p("310000")), Money::ZERO);
+        assert_eq!(gd.net_of(p("440000")), Money::from_fen(10_000));
+        // matched on partial positions, the three files disagree: Beijing's pays Shanghai,
+        // Shanghai's matrix has Beijing pay Guangdong, Guangdong's expects Shanghai
+        assert_eq!(moves(&bj.transfers()), vec![("110000", "310000", 10_000)]);
+        assert_eq!(moves(&sh.transfers()), vec![("110000", "440000", 10_000)]);
+        assert_eq!(moves(&gd.transfers()), vec![("310000", "440000", 10_000)]);
+        // pair by pair every side computes the same transfers
+        let all = vec![("110000", "310000", 10_000), ("310000", "440000", 10_000)];
+        assert_eq!(moves(&sh.bilateral_transfers()), all);
+        assert_eq!(moves(&bj.bilateral_transfers()), all[..1].to_vec());
+        assert_eq!(moves(&gd.bilateral_transfers()), all[1..].to_vec());
+    }
+
+    #[test]
+    fn bilateral_transfers_net_each_pair_and_settle_every_position() {
+        let month = YearMonth::parse("2024-05").unwrap();
+        let m = NettingMatrix::from_gross(
+            month,
+            vec![
+                g("110000", "310000", 500),
+                g("310000", "110000", 200),
+                g("310000", "440000", 300),
+                g("440000", "310000", 300),
+                g("440000", "110000", 400),
+            ],
+        )
+        .unwrap();
+        let t = m.bilateral_transfers();
+        // 110000↔310000 nets to 300 owed by 110000; 310000↔440000 to nothing
+        assert_eq!(
+            moves(&t),
+            vec![("110000", "310000", 30_000), ("440000", "110000", 40_000)]
+        );
+        let mut settled: BTreeMap<Admdvs, Money> = BTreeMap::new();
+        for x in &t {
+            *settled.entry(x.receiver).or_default() += x.amount;
+            *settled.entry(x.payer).or_default() -= x.amount;
+        }
+        for (province, net) in &m.net {
+            assert_eq!(settled.get(province).copied().unwrap_or_default(), *net);
+        }
     }
 
     #[test]

@@ -160,4 +160,61 @@ proptest! {
             }
         }
     }
+
+    /// Each province's gateway sees only its own statements; pair by pair it computes the same
+    /// transfers as the complete matrix, they settle its exact position, and its books (the
+    /// month, then the transfers paid and arrived) pass the audit.
+    #[test]
+    fn every_gateway_settles_its_pairs_alike_from_its_own_statements(specs in specs()) {
+        let month = YearMonth::parse("2025-05").unwrap();
+        let statements = answered(&specs);
+        prop_assume!(!statements.is_empty());
+        let all = NettingMatrix::from_statements(month, &statements).unwrap();
+        let complete = all.bilateral_transfers();
+        for province in all.net.keys() {
+            let own: Vec<_> = statements
+                .iter()
+                .filter(|s| s.insured_province == *province || s.treatment_province == *province)
+                .cloned()
+                .collect();
+            let mc = MonthClearing::bilateral(month, &own, &Calendar::embedded()).unwrap();
+            prop_assert_eq!(mc.matrix.net_of(*province), all.net_of(*province));
+            let mine: Vec<_> = complete
+                .iter()
+                .filter(|t| t.payer == *province || t.receiver == *province)
+                .cloned()
+                .collect();
+            prop_assert_eq!(&mc.transfers, &mine);
+            let settled: Money = mine
+                .iter()
+                .map(|t| if t.receiver == *province { t.amount } else { -t.amount })
+                .sum();
+            prop_assert_eq!(settled, all.net_of(*province));
+            let entity = province_entity(*province);
+            let confirmed: BTreeMap<String, Money> = mc
+                .expected_expenditure()
+                .into_iter()
+                .filter(|(e, _)| *e == entity)
+                .collect();
+            let mut ledger = Ledger::new();
+            let expect = Expectations { confirmed: confirmed.clone(), receivable: BTreeMap::new() };
+            let books: Vec<_> = clearing_postings(&mc)
+                .into_iter()
+                .filter(|t| t.debit.institution() == entity)
+                .collect();
+            ledger.post("clearing", books, &expect).unwrap();
+            let mut settle = Vec::new();
+            for t in &mc.transfers {
+                if t.payer == *province {
+                    settle.extend(transfer_receipt_postings(&mc, t, None, ReceiptStatus::Paid));
+                } else {
+                    settle.extend(arrival_postings(&mc, t));
+                }
+            }
+            let report = ledger.post("settled", settle, &expect).unwrap().expect("a new batch");
+            let pos = report.positions.get(&entity).copied().unwrap_or_default();
+            prop_assert_eq!(pos.paid, -all.net_of(*province));
+            prop_assert_eq!(pos.receivable, Money::ZERO);
+        }
+    }
 }

@@ -251,7 +251,7 @@ fn books(
     let config = ops.config();
     let engine = ops.engine();
     let calendar = &engine.config().calendar;
-    let mc = match medsettle_clearing::MonthClearing::new(month, &report.answered, calendar) {
+    let mc = match medsettle_clearing::MonthClearing::bilateral(month, &report.answered, calendar) {
         Ok(mc) => mc,
         Err(e) => {
             b.notes.push(format!("netting: {e}"));

@@ -365,7 +365,7 @@ impl NationalService {
         let (net, transfers) = match clr::NettingMatrix::from_statements(month, &answered) {
             Ok(m) => (
                 m.net.iter().map(|(p, v)| (p.to_string(), *v)).collect(),
-                m.transfers(),
+                m.bilateral_transfers(),
             ),
             Err(e) => {
                 if !answered.is_empty() {

@@ -556,7 +556,7 @@ impl NationalService {
             .as_ref()
             .map(|e| e.config().calendar.clone())
             .ok_or("no working-day calendar to date the transfer")?;
-        let mc = clr::MonthClearing::new(month, &report.answered, &calendar)
+        let mc = clr::MonthClearing::bilateral(month, &report.answered, &calendar)
             .map_err(|e| format!("{month} is not cleared: {e}"))?;
         let transfer = mc
             .transfers
