@@ -628,8 +628,9 @@ fn three_provinces_settle_each_others_visits_exactly_once_through_kills() {
             std::fs::read_dir(regions[*i].ws.path().join("data/bank/outbox"))
                 .unwrap()
                 .filter_map(|e| e.ok())
-                .any(|e| std::fs::read_to_string(e.path()).is_ok_and(|t| t.contains(reference))),
-            "{reference}'s payment file is in the insured place's outbox"
+                .any(|e| std::fs::read_to_string(e.path())
+                    .is_ok_and(|t| t.contains(reference) && t.contains("跨省异地就医预付金"))),
+            "{reference}'s payment file (purpose 跨省异地就医预付金) is in the insured place's outbox"
         );
         required.insert((*t, *i), two_months(paid));
     }

@@ -216,6 +216,8 @@ fn purpose_label(p: PaymentPurpose) -> &'static str {
         PaymentPurpose::Quarterly => "季度特例单议",
         PaymentPurpose::Annual => "年度清算",
         PaymentPurpose::Distributor => "配送企业预付",
+        PaymentPurpose::ProvinceClearing => "跨省异地就医清算",
+        PaymentPurpose::ProvincePrepayment => "跨省异地就医预付金",
     }
 }
 

@@ -21,6 +21,11 @@ pub enum PaymentPurpose {
     Annual,
     /// Procurement advance paid to a distributor on an institution's behalf (IS-M-6).
     Distributor,
+    /// A month's clearing between provinces (跨省异地就医清算), from one province's finance
+    /// account to another's.
+    ProvinceClearing,
+    /// A top-up or refund of the prepayment between provinces (跨省异地就医预付金).
+    ProvincePrepayment,
 }
 
 /// One payment to one payee. `payment_id` is deterministic (invariant 5): the same batch

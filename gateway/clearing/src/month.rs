@@ -84,8 +84,7 @@ impl MonthClearing {
 
     /// `payer`'s transfers as payment instructions to the receivers' finance accounts: the
     /// same [`PaymentInstruction`] as every other payment, so the same bank formats and
-    /// outbox render them. The purpose is [`PaymentPurpose::Monthly`] (按月全额清算): the
-    /// canonical schema has no purpose of its own for clearing between provinces yet.
+    /// outbox render them, with the purpose [`PaymentPurpose::ProvinceClearing`].
     pub fn payment_instructions(
         &self,
         payer: Admdvs,
@@ -105,7 +104,7 @@ impl MonthClearing {
                     payee_code: t.receiver.to_string(),
                     payee: payee.clone(),
                     amount: t.amount,
-                    purpose: PaymentPurpose::Monthly,
+                    purpose: PaymentPurpose::ProvinceClearing,
                     settlement_dates: vec![self.month.first_day(), self.month.last_day()],
                     replaces_payment_id: None,
                 })

@@ -131,8 +131,6 @@ pub fn prepayment_payment_source(
 
 /// A top-up or refund as the paying side's approved batch: one payment, id the movement's
 /// reference, into the other province's finance account from `debtor`, paid by `pay_date`.
-/// The purpose is [`PaymentPurpose::Monthly`] as for the month's transfers (the canonical schema
-/// has no purpose of its own for clearing between provinces).
 pub fn prepayment_payment_batch(
     insured: Admdvs,
     treatment: Admdvs,
@@ -168,7 +166,7 @@ pub fn prepayment_payment_batch(
             payee_code: payee_province.to_string(),
             payee: payee.clone(),
             amount: m.amount,
-            purpose: PaymentPurpose::Monthly,
+            purpose: PaymentPurpose::ProvincePrepayment,
             settlement_dates: vec![pay_date],
             replaces_payment_id: None,
         }],
@@ -273,6 +271,7 @@ mod tests {
             (i, "P2027330000440000001")
         );
         assert_eq!(b.payments[0].payee.name, "广东");
+        assert_eq!(b.payments[0].purpose, PaymentPurpose::ProvincePrepayment);
         assert_eq!(b.payments[0].amount, Money::from_fen(20_000));
         let refund = movement(MovementKind::Refund, 1_000, "P2027330000440000003");
         let b = prepayment_payment_batch(i, t, &refund, &accounts, account("x"), day, at).unwrap();
