@@ -259,7 +259,12 @@ pub fn three_regions() -> Vec<Region> {
 }
 
 pub fn start(r: &mut Region) {
-    let child = Command::new(bin())
+    serve(r, Command::new(bin()));
+}
+
+/// Start the region's gateway with `medsettle` (the plain binary, or one under libfaketime).
+fn serve(r: &mut Region, mut medsettle: Command) {
+    let child = medsettle
         .args(["serve", "--config", r.ws.config().to_str().unwrap()])
         .env("MEDSETTLE_LOG", "warn")
         .stdout(Stdio::piped())
@@ -276,14 +281,7 @@ pub fn restart_all_at(regions: &mut [Region], at: &str) {
         assert!(r.gw.take().unwrap().terminate().success());
     }
     for r in regions.iter_mut() {
-        let child = medsettle_at(at)
-            .args(["serve", "--config", r.ws.config().to_str().unwrap()])
-            .env("MEDSETTLE_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn medsettle serve");
-        r.gw = Some(Gateway::adopt(child));
+        serve(r, medsettle_at(at));
     }
 }
 

@@ -7,7 +7,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::*;
-use medsettle_canonical::{Money, Receipt, ReceiptStatus};
+use medsettle_canonical::{Money, ReceiptStatus};
 use medsettle_engine::{EngineError, ProvincePayment};
 use medsettle_settlement::ledger::{Account, Transfer};
 
@@ -18,18 +18,6 @@ fn pc(counter: &str) -> Account {
     Account::ProvinceClearing {
         inst: ZHEJIANG.into(),
         counter: counter.into(),
-    }
-}
-
-fn receipt(id: &str, status: ReceiptStatus, amount: i64) -> Receipt {
-    Receipt {
-        payment_id: id.into(),
-        batch_id: None,
-        status,
-        amount: Some(fen(amount)),
-        bank_reference: None,
-        value_date: None,
-        reason: None,
     }
 }
 

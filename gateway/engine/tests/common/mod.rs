@@ -45,6 +45,23 @@ pub fn fen(f: i64) -> Money {
     Money::from_fen(f)
 }
 
+/// A bank receipt of `amount` fen for payment `id`.
+pub fn receipt(
+    id: &str,
+    status: medsettle_canonical::ReceiptStatus,
+    amount: i64,
+) -> medsettle_canonical::Receipt {
+    medsettle_canonical::Receipt {
+        payment_id: id.into(),
+        batch_id: None,
+        status,
+        amount: Some(fen(amount)),
+        bank_reference: None,
+        value_date: None,
+        reason: None,
+    }
+}
+
 pub fn open(dir: &Path) -> SledStore {
     SledStore::open(
         dir,
