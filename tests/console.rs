@@ -13,6 +13,8 @@
 //! totals are compared with the operator API's (`bank status`) to the fen.
 
 mod common;
+#[path = "common/interregion.rs"]
+mod interregion;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -420,6 +422,171 @@ fn the_console_shows_the_day_and_its_actions_in_headless_chromium() {
             .any(|r| r.first().map(String::as_str) == Some("paid (2)")),
         "{rows:?}"
     );
+
+    // The monthly settlement approved through the page, in Chromium presenting the operator
+    // certificate: finance's declarations chosen in the form's file input (the CSV the
+    // command line's `--declarations` reads), the period and pay date typed, submitted and
+    // confirmed. A declaration the engine refuses first: the refusal shows its rule id.
+    let period_end = today.replace_day(1).unwrap().previous_day().unwrap();
+    let period = format!(
+        "{:04}-{:02}",
+        period_end.year(),
+        u8::from(period_end.month())
+    );
+    let month_pay = ws.pay_date(&period_end.to_string());
+    let files = tempfile::tempdir().unwrap();
+    let head = "fixmedins_code,month,fund_amount,claim_count\n";
+    let declarations = |name: &str, second: &str| {
+        let p = files.path().join(name);
+        let text = format!(
+            "{head}{},{period},2000.00,3\n{},{period},{second},2\n",
+            CODES[0], CODES[1]
+        );
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let (good, bad) = (
+        declarations("declarations.csv", "1500.00"),
+        declarations("negative.csv", "-1500.00"),
+    );
+    let mut browser = Browser::launch(&ws, addr);
+    let mut approve = |declarations: &Path| -> String {
+        browser.open(&format!("https://{addr}/console/batches?kind=monthly"));
+        browser.choose_file("#close-declarations_csv", declarations);
+        browser.eval(&format!(
+            "document.getElementById('close-period').value = '{period}';
+             document.getElementById('close-pay_date').value = '{month_pay}';
+             window.confirm = () => true;
+             document.getElementById('close-form').requestSubmit();
+             true"
+        ));
+        browser.wait_load();
+        browser.dom()
+    };
+    let refused = approve(&bad);
+    assert!(refused.contains(r#"data-ok="false""#), "{refused}");
+    assert!(
+        refused.contains("[IS-M-1] declarations line 3, column `fund_amount`"),
+        "{refused}"
+    );
+    let approved = approve(&good);
+    assert!(
+        approved.contains(r#"data-action="settle/month""#)
+            && approved.contains(r#"data-replayed="false" data-ok="true""#),
+        "{approved}"
+    );
+    // What the page says was paid (the closing's text) …
+    let said = format!("monthly settlement {period}: ");
+    let at = approved.find(&said).unwrap_or_else(|| panic!("{approved}")) + said.len();
+    let (count, total) = approved[at..approved[at..].find(';').unwrap() + at]
+        .split_once(" payments, total ")
+        .unwrap();
+    // … is the monthly batch `bank status` prints: its count and control sum.
+    let bank_status = run_ok(&["bank", "status", "--config", cfg]);
+    let m_line = bank_status
+        .lines()
+        .find(|l| l.starts_with('M'))
+        .unwrap_or_else(|| panic!("a monthly batch: {bank_status}"));
+    let m_cols: Vec<&str> = m_line.split_whitespace().collect();
+    assert_eq!((m_cols[2], m_cols[3]), (count, total), "{m_line}");
+    assert_eq!(count, "2", "one payment per declaring institution");
+    browser.open(&format!("https://{addr}/console/batches?kind=monthly"));
+    let monthly = browser.dom();
+    assert!(
+        monthly.contains(&format!("批次 batch {}", m_cols[0]))
+            && monthly.contains(&format!(
+                "笔数 count {} · 金额合计 control sum {}",
+                m_cols[2], m_cols[3]
+            )),
+        "{monthly}"
+    );
+    let shot = browser.call(
+        "Page.captureScreenshot",
+        serde_json::json!({"format": "png"}),
+    );
+    use base64::Engine as _;
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(shot["data"].as_str().unwrap())
+        .unwrap();
+    std::fs::write(artifacts().join("console-monthly-approval.png"), png).unwrap();
+    drop(browser);
+    // The month's workbook: the batch's total is the control sum, the monthly report's
+    // amounts total as the report CSV's, to the fen.
+    let detail = page(addr, &ws, &format!("/console/batches/{}", m_cols[0]));
+    let book = format!("monthly-{period}.xlsx");
+    assert!(
+        detail.contains(&format!("/console/xlsx/{book}")),
+        "{detail}"
+    );
+    let (status, xlsx) = get(addr, operator_tls(&ws), &format!("/console/xlsx/{book}"));
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&xlsx));
+    let total_of = |rows: &[Vec<String>]| {
+        rows.iter()
+            .find(|r| r.first().map(String::as_str) == Some("合计 total"))
+            .unwrap_or_else(|| panic!("a totals row: {rows:?}"))
+            .clone()
+    };
+    let batch_total = total_of(&xlsx_rows(&xlsx, "xl/worksheets/sheet1.xml"));
+    assert_eq!(fen(&batch_total[3]), fen(m_cols[3]));
+    let report_csv =
+        std::fs::read_to_string(ws.path().join(format!("data/reports/monthly-{period}.csv")))
+            .unwrap();
+    let report_rows = xlsx_rows(&xlsx, "xl/worksheets/sheet2.xml");
+    let report_total = total_of(&report_rows);
+    let header: Vec<&str> = report_csv.lines().next().unwrap().split(',').collect();
+    let mut summed = 0;
+    for (i, name) in header.iter().enumerate() {
+        if !(name.contains("amount") || name.ends_with("_total") || name.contains("payable")) {
+            continue;
+        }
+        let sum: i64 = report_csv
+            .lines()
+            .skip(1)
+            .map(|l| fen(l.split(',').nth(i).unwrap()))
+            .sum();
+        assert_eq!(fen(&report_total[i]), sum, "{name}: {report_total:?}");
+        summed += 1;
+    }
+    assert!(
+        summed > 0,
+        "the monthly report has amount columns: {header:?}"
+    );
+
+    // The same form again (a double submit): the stored answer, nothing done twice; from
+    // another site: refused.
+    let op_id = attr_after(&approved, r#"id="action-outcome""#, "data-op-id");
+    let form = [
+        ("op_id", None, op_id.clone()),
+        ("period", None, period.clone()),
+        ("pay_date", None, month_pay.clone()),
+        (
+            "declarations_csv",
+            Some("declarations.csv"),
+            std::fs::read_to_string(&good).unwrap(),
+        ),
+    ];
+    let (status, _, body) =
+        post_multipart_from(addr, &ws, "settle/month", &form, &format!("https://{addr}"));
+    let again = String::from_utf8_lossy(&body);
+    assert_eq!(status, 200, "{again}");
+    assert!(
+        again.contains(r#"data-replayed="true" data-ok="true""#),
+        "{again}"
+    );
+    let (status, _, _) =
+        post_multipart_from(addr, &ws, "settle/month", &form, "https://evil.example");
+    assert_eq!(status, 403);
+    assert_eq!(
+        run_ok(&["bank", "status", "--config", cfg])
+            .matches(m_cols[0])
+            .count(),
+        1,
+        "one monthly batch"
+    );
+
+    // The bank pays the month (the annual clearing needs every payment final).
+    run_ok(&["bank", "simulate", "--once", "--config", cfg]);
+    wait_for_bank(cfg, |s| s.contains("all payments: Paid 4"));
 
     // The annual clearing (every payment final), then its workbook against `bank status`.
     let files = tempfile::tempdir().unwrap();
@@ -901,6 +1068,55 @@ fn post_form(
     text
 }
 
+/// Submit a console form as Chromium does with `multipart/form-data`: `fields` are (name,
+/// file name for a file input, value), in form order.
+fn post_multipart_from(
+    addr: std::net::SocketAddr,
+    ws: &Workspace,
+    action: &str,
+    fields: &[(&str, Option<&str>, String)],
+    origin: &str,
+) -> (u16, http::HeaderMap, Bytes) {
+    let boundary = "----WebKitFormBoundaryMedsettle18";
+    let mut body = String::new();
+    for (name, file, value) in fields {
+        body.push_str(&format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\""
+        ));
+        match file {
+            Some(f) => body.push_str(&format!(
+                "; filename=\"{f}\"\r\nContent-Type: text/csv\r\n\r\n"
+            )),
+            None => body.push_str("\r\n\r\n"),
+        }
+        body.push_str(value);
+        body.push_str("\r\n");
+    }
+    body.push_str(&format!("--{boundary}--\r\n"));
+    let site = if origin == format!("https://{addr}") {
+        "same-origin"
+    } else {
+        "cross-site"
+    };
+    runtime().block_on(async {
+        let mut conn = his::HisConnection::connect(addr, operator_tls(ws))
+            .await
+            .unwrap();
+        conn.post_with_headers(
+            &format!("/console/act/{action}"),
+            &format!("multipart/form-data; boundary={boundary}"),
+            &[
+                ("origin".into(), origin.into()),
+                ("host".into(), addr.to_string()),
+                ("sec-fetch-site".into(), site.into()),
+            ],
+            Bytes::from(body),
+        )
+        .await
+        .unwrap()
+    })
+}
+
 /// `bank status` once `done` holds (the gateway's inbox watcher runs on its own), within 30 s.
 fn wait_for_bank(cfg: &str, done: impl Fn(&str) -> bool) -> String {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -1028,14 +1244,55 @@ fn check_charts(
     );
 }
 
-/// Open `path` on the gateway in headless Chromium with the operator certificate presented
-/// by Chromium itself: `certs/operator.p12` imported with `pk12util` into the NSS database
-/// of a temporary HOME, the gateway's CA trusted there, and an `AutoSelectCertificateForUrls`
-/// policy. Linux Chromium reads policies only from `/etc/chromium/policies/managed`; rather
+/// What Chromium needs to present the operator certificate itself: a temporary HOME whose NSS
+/// database holds `certs/operator.p12` and trusts the CA, and a policies directory (bind-mounted
+/// over `/etc/chromium`) auto-selecting the certificate for `https://<addr>`.
+struct MtlsProfile {
+    dir: tempfile::TempDir,
+    home: PathBuf,
+    etc: PathBuf,
+}
+
+impl MtlsProfile {
+    /// `sh -c` script running Chromium with `args` in a mount namespace where `/etc/chromium`
+    /// is the profile's.
+    fn script(&self, args: &str) -> String {
+        format!(
+            "mount --bind '{}' /etc/chromium && exec {CHROMIUM} --headless --no-sandbox --disable-gpu \
+             --no-first-run --disable-background-networking --disable-component-update --disable-sync \
+             --user-data-dir='{}' {args}",
+            self.etc.display(),
+            self.profile().display()
+        )
+    }
+
+    fn profile(&self) -> PathBuf {
+        self.dir.path().join("profile")
+    }
+
+    /// Chromium in its user and mount namespace (no root needed).
+    fn command(&self, args: &str) -> Command {
+        let mut c = Command::new("unshare");
+        c.args([
+            "--user",
+            "--map-root-user",
+            "--mount",
+            "sh",
+            "-c",
+            &self.script(args),
+        ])
+        .env("HOME", &self.home);
+        c
+    }
+}
+
+/// Chromium presenting the operator certificate itself: `certs/operator.p12` imported with
+/// `pk12util` into the NSS database of a temporary HOME, the gateway's CA trusted there, and an
+/// `AutoSelectCertificateForUrls` policy. Linux Chromium reads policies only from `/etc/chromium/policies/managed`; rather
 /// than writing there, Chromium runs in its own user and mount namespace (`unshare`, no
 /// root needed where unprivileged user namespaces are enabled) in which a temporary
-/// directory is bind-mounted over `/etc/chromium`. The DOM after load (`--dump-dom`).
-fn chromium_over_mtls(ws: &Workspace, addr: std::net::SocketAddr, path: &str) -> String {
+/// directory is bind-mounted over `/etc/chromium`.
+fn mtls_profile(ws: &Workspace, addr: std::net::SocketAddr) -> MtlsProfile {
     for tool in ["pk12util", "certutil", "unshare"] {
         assert!(
             Command::new("sh")
@@ -1105,16 +1362,15 @@ fn chromium_over_mtls(ws: &Workspace, addr: std::net::SocketAddr, path: &str) ->
         serde_json::json!({ "AutoSelectCertificateForUrls": [pattern.to_string()] }).to_string(),
     )
     .unwrap();
-    let script = format!(
-        "mount --bind '{}' /etc/chromium && exec {CHROMIUM} --headless --no-sandbox --disable-gpu \
-         --no-first-run --disable-background-networking --disable-component-update --disable-sync \
-         --user-data-dir='{}' --dump-dom 'https://{addr}{path}'",
-        etc.display(),
-        dir.path().join("profile").display()
-    );
-    let out = Command::new("unshare")
-        .args(["--user", "--map-root-user", "--mount", "sh", "-c", &script])
-        .env("HOME", &home)
+    MtlsProfile { dir, home, etc }
+}
+
+/// Open `path` on the gateway in headless Chromium with the operator certificate presented
+/// by Chromium itself ([`mtls_profile`]). The DOM after load (`--dump-dom`).
+fn chromium_over_mtls(ws: &Workspace, addr: std::net::SocketAddr, path: &str) -> String {
+    let profile = mtls_profile(ws, addr);
+    let out = profile
+        .command(&format!("--dump-dom 'https://{addr}{path}'"))
         .output()
         .expect("run unshare");
     let dom = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -1124,4 +1380,465 @@ fn chromium_over_mtls(ws: &Workspace, addr: std::net::SocketAddr, path: &str) ->
         String::from_utf8_lossy(&out.stderr)
     );
     dom
+}
+
+/// Cross-region visits of `insured`'s persons at `treatment`'s first hospital, the second
+/// reversed (2208), as the HIS sends them.
+fn cross_region_visits(treatment: &interregion::Region, insured: &interregion::Region, n: u64) {
+    use his::{EnvelopeBuilder, FeeLine, HisConnection, Sender};
+    let code = interregion::first_institution(treatment.code);
+    let persons = interregion::insured_of(insured);
+    runtime().block_on(async {
+        let mut conn = HisConnection::connect(treatment.addr(), treatment.ws.tls_for(&code))
+            .await
+            .unwrap();
+        let mut b = EnvelopeBuilder::new(
+            Sender {
+                fixmedins_code: code.clone(),
+                fixmedins_name: institution_name(treatment.ws.path(), &code),
+                mdtrtarea_admvs: treatment.code.to_owned(),
+            },
+            time::PrimitiveDateTime::new(today_in_china(), time::Time::MIDNIGHT),
+        );
+        for v in 0..n {
+            let p = &persons[usize::try_from(v).unwrap() % persons.len()];
+            let lines = [FeeLine {
+                med_list_codg: "EXAM002".into(),
+                units: 1,
+                pric_fen: 20_000 + 1_337 * i64::try_from(v).unwrap(),
+            }];
+            let settled = his::cross_region_outpatient_visit(&mut conn, &mut b, p, &lines, v)
+                .await
+                .unwrap_or_else(|e| panic!("visit {v}: {e:#}"));
+            if v == 1 {
+                let env = b.envelope(
+                    "2208",
+                    &p.insuplc_admdvs,
+                    serde_json::json!({"data": {
+                        "setl_id": settled.setl_id, "mdtrt_id": settled.mdtrt_id, "psn_no": p.psn_no
+                    }}),
+                );
+                his::call_until_resolved(&mut conn, &mut b, env, &p.insuplc_admdvs)
+                    .await
+                    .unwrap_or_else(|e| panic!("reversal: {e:#}"));
+            }
+        }
+    });
+}
+
+/// The clearing view (issue 18: "the clearing statements when they exist"): two provinces'
+/// real gateways exchange visits, clear the month (clocks on the 10th of the next month), and
+/// the place of treatment's console shows the month as `settle clearing status` reports it;
+/// its workbook's totals equal each statement's CSV to the fen.
+#[test]
+fn the_clearing_view_and_workbook_equal_the_clearing_report() {
+    use interregion::*;
+    let mut regions = regions(&[("440300", "44"), ("330100", "33")]);
+    link(&mut regions, E2E_TIMINGS, |_, _| None);
+    for r in regions.iter_mut() {
+        start(r);
+    }
+    // Guangdong (A) treats Zhejiang's (B) insured; B treats one of A's.
+    cross_region_visits(&regions[0], &regions[1], 4);
+    cross_region_visits(&regions[1], &regions[0], 1);
+    // The month is cleared once it is over: both gateways on the 10th of the next month.
+    let today = today_in_china();
+    let month = format!("{:04}-{:02}", today.year(), u8::from(today.month()));
+    let next = time::Date::from_calendar_date(
+        today.year() + i32::from(today.month() == time::Month::December),
+        today.month().next(),
+        10,
+    )
+    .unwrap();
+    for r in regions.iter_mut() {
+        assert!(r.gw.take().unwrap().terminate().success());
+        let child = medsettle_at(&format!("{next} 02:00:00"))
+            .args(["serve", "--config", r.ws.config().to_str().unwrap()])
+            .env("MEDSETTLE_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("spawn medsettle serve");
+        r.gw = Some(Gateway::adopt(child));
+    }
+    for _ in 0..2 {
+        for r in &regions {
+            let cfg = r.ws.config();
+            run_ok(&[
+                "settle",
+                "clearing",
+                "--month",
+                &month,
+                "--config",
+                cfg.to_str().unwrap(),
+            ]);
+        }
+    }
+    let (a, ws) = (regions[0].addr(), &regions[0].ws);
+    let cfg = ws.config();
+    let report: serde_json::Value = serde_json::from_str(&run_ok(&[
+        "settle",
+        "clearing",
+        "status",
+        "--month",
+        &month,
+        "--json",
+        "--config",
+        cfg.to_str().unwrap(),
+    ]))
+    .unwrap();
+    let statements = report["statements"].as_array().unwrap();
+    assert_eq!(statements.len(), 2, "{report}");
+    assert!(
+        report["transfers"].as_array().is_some_and(|t| t.len() == 1),
+        "{report}"
+    );
+
+    // The page: each statement's amounts, each province's net position, the transfer.
+    let html = page(a, ws, &format!("/console/clearing?month={month}"));
+    for s in statements {
+        let id = s["stmt_id"].as_str().unwrap();
+        let row = format!(r#"<tr class="statement" data-stmt="{id}""#);
+        assert_eq!(
+            attr_after(&html, &row, "data-fund-fen"),
+            s["fund_pay_sumamt"].to_string()
+        );
+        assert_eq!(
+            attr_after(&html, &row, "data-medfee-fen"),
+            s["medfee_sumamt"].to_string()
+        );
+        assert_eq!(s["replied"], true, "{s}");
+        // The statement's CSV downloads as the report carries it.
+        let (status, csv) = get(
+            a,
+            operator_tls(ws),
+            &format!("/console/clearing/{month}/{id}.csv"),
+        );
+        assert_eq!(
+            (status, String::from_utf8_lossy(&csv)),
+            (200, s["csv"].as_str().unwrap().into())
+        );
+    }
+    for p in report["net"].as_array().unwrap() {
+        let anchor = format!(r#"data-province="{}""#, p[0].as_str().unwrap());
+        assert_eq!(attr_after(&html, &anchor, "data-fen"), p[1].to_string());
+    }
+    let t = &report["transfers"][0];
+    let anchor = format!(r#"data-transfer="{}""#, t["transfer_id"].as_str().unwrap());
+    assert_eq!(
+        attr_after(&html, &anchor, "data-fen"),
+        t["amount"].to_string()
+    );
+    let dom = render("clearing", &html);
+    assert!(dom.contains(&format!("clearing-{month}.xlsx")), "{dom}");
+
+    // The workbook: one sheet per statement whose total row is its CSV's, in yuan and fen.
+    let (status, xlsx) = get(
+        a,
+        operator_tls(ws),
+        &format!("/console/xlsx/clearing-{month}.xlsx"),
+    );
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&xlsx));
+    for (k, s) in statements.iter().enumerate() {
+        let rows = xlsx_rows(&xlsx, &format!("xl/worksheets/sheet{}.xml", k + 2));
+        assert_eq!(rows[0][1], s["stmt_id"].as_str().unwrap());
+        let header = rows
+            .iter()
+            .find(|r| r.first().map(String::as_str) == Some("seqno"))
+            .unwrap();
+        let col = |n: &str| header.iter().position(|h| h == n).unwrap();
+        let total = rows
+            .iter()
+            .find(|r| r.first().map(String::as_str) == Some("合计 total"))
+            .unwrap_or_else(|| panic!("a totals row: {rows:?}"));
+        let csv = s["csv"].as_str().unwrap();
+        let csv_header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+        let csv_total: Vec<&str> = csv.lines().last().unwrap().split(',').collect();
+        assert_eq!(csv_total[0], "total");
+        for name in ["medfee_sumamt", "optins_pay_sumamt"] {
+            let want = fen(csv_total[csv_header.iter().position(|h| *h == name).unwrap()]);
+            assert_eq!(
+                fen(&total[col(name)]),
+                want,
+                "{name} (yuan) of {}",
+                s["stmt_id"]
+            );
+            assert_eq!(
+                total[col(&format!("{name}_fen"))],
+                want.to_string(),
+                "{name} (fen)"
+            );
+        }
+        let lines = csv.lines().count() - 2;
+        assert_eq!(lines, s["lines"].as_u64().unwrap() as usize);
+        assert_eq!(
+            rows.iter()
+                .filter(|r| r.first().is_some_and(|c| c.parse::<u32>().is_ok()))
+                .count(),
+            lines
+        );
+    }
+    // The summary sheet: the transfer and the net positions, in fen.
+    let rows = xlsx_rows(&xlsx, "xl/worksheets/sheet1.xml");
+    let transfer = rows
+        .iter()
+        .find(|r| r.first().map(String::as_str) == t["transfer_id"].as_str())
+        .unwrap_or_else(|| panic!("the transfer: {rows:?}"));
+    assert_eq!(transfer[4], t["amount"].to_string());
+    for p in report["net"].as_array().unwrap() {
+        let row = rows
+            .iter()
+            .find(|r| r.first().map(String::as_str) == p[0].as_str())
+            .unwrap_or_else(|| panic!("{p}: {rows:?}"));
+        assert_eq!(row[2], p[1].to_string());
+    }
+    let (status, _) = get(a, operator_tls(ws), "/console/clearing?month=2026-13");
+    assert_eq!(status, 400);
+    for r in regions.iter_mut() {
+        assert!(r.gw.take().unwrap().terminate().success());
+    }
+}
+
+/// Headless Chromium driven over the DevTools protocol (a WebSocket to the page), presenting
+/// the operator certificate itself ([`mtls_profile`]): what an operator's clicks do — choose
+/// files in a file input, type, press submit, confirm — done by the browser, not by the test.
+struct Browser {
+    child: std::process::Child,
+    socket: std::net::TcpStream,
+    next_id: u64,
+    _profile: MtlsProfile,
+}
+
+/// How long the browser may take for one step (start, a command's answer, a page load).
+const BROWSER_STEP: std::time::Duration = std::time::Duration::from_secs(30);
+
+impl Browser {
+    fn launch(ws: &Workspace, addr: std::net::SocketAddr) -> Browser {
+        let profile = mtls_profile(ws, addr);
+        let child = profile
+            .command("--remote-debugging-port=0 --window-size=1280,1400 about:blank")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("run unshare");
+        // Chromium writes the port it took into the profile.
+        let port_file = profile.profile().join("DevToolsActivePort");
+        let deadline = std::time::Instant::now() + BROWSER_STEP;
+        let port = loop {
+            if let Some(p) = std::fs::read_to_string(&port_file)
+                .ok()
+                .and_then(|t| t.lines().next()?.trim().parse::<u16>().ok())
+            {
+                break p;
+            }
+            assert!(std::time::Instant::now() < deadline, "no DevTools port");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        };
+        let list = http_get_local(port, "/json/list");
+        let targets: serde_json::Value = serde_json::from_str(&list).unwrap();
+        let url = targets
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["type"] == "page")
+            .and_then(|t| t["webSocketDebuggerUrl"].as_str())
+            .unwrap_or_else(|| panic!("a page target: {list}"))
+            .to_owned();
+        let path = &url[url.find("/devtools/").unwrap()..];
+        let mut b = Browser {
+            child,
+            socket: ws_connect(port, path),
+            next_id: 0,
+            _profile: profile,
+        };
+        b.call("Page.enable", serde_json::json!({}));
+        b
+    }
+
+    /// One command; its `result` (events that arrive meanwhile are dropped).
+    fn call(&mut self, method: &str, params: serde_json::Value) -> serde_json::Value {
+        self.next_id += 1;
+        let id = self.next_id;
+        let msg = serde_json::json!({"id": id, "method": method, "params": params});
+        ws_send(&mut self.socket, msg.to_string().as_bytes());
+        let deadline = std::time::Instant::now() + BROWSER_STEP;
+        loop {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{method}: no answer in time"
+            );
+            let v: serde_json::Value = serde_json::from_slice(&ws_recv(&mut self.socket)).unwrap();
+            if v["id"] == id {
+                assert!(v["error"].is_null(), "{method}: {v}");
+                return v["result"].clone();
+            }
+        }
+    }
+
+    /// Wait for the page's `load` event.
+    fn wait_load(&mut self) {
+        let deadline = std::time::Instant::now() + BROWSER_STEP;
+        loop {
+            assert!(std::time::Instant::now() < deadline, "no page load in time");
+            let v: serde_json::Value = serde_json::from_slice(&ws_recv(&mut self.socket)).unwrap();
+            if v["method"] == "Page.loadEventFired" {
+                return;
+            }
+        }
+    }
+
+    fn open(&mut self, url: &str) {
+        self.call("Page.navigate", serde_json::json!({ "url": url }));
+        self.wait_load();
+    }
+
+    /// Evaluate `js` in the page; its value.
+    fn eval(&mut self, js: &str) -> serde_json::Value {
+        let r = self.call(
+            "Runtime.evaluate",
+            serde_json::json!({"expression": js, "returnByValue": true}),
+        );
+        assert!(r["exceptionDetails"].is_null(), "{js}: {r}");
+        r["result"]["value"].clone()
+    }
+
+    /// Choose `file` in the file input `selector`, as the operator does in the file dialog.
+    fn choose_file(&mut self, selector: &str, file: &Path) {
+        let root = self.call("DOM.getDocument", serde_json::json!({}))["root"]["nodeId"].clone();
+        let node = self.call(
+            "DOM.querySelector",
+            serde_json::json!({"nodeId": root, "selector": selector}),
+        )["nodeId"]
+            .clone();
+        assert_ne!(node, 0, "{selector} in the page");
+        self.call(
+            "DOM.setFileInputFiles",
+            serde_json::json!({"nodeId": node, "files": [file.to_str().unwrap()]}),
+        );
+    }
+
+    /// The page's document as it stands.
+    fn dom(&mut self) -> String {
+        self.eval("document.documentElement.outerHTML")
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `GET path` of Chromium's DevTools HTTP endpoint on loopback: the body (by its
+/// `Content-Length`; the endpoint keeps the connection open).
+fn http_get_local(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(BROWSER_STEP)).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n").unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = s.read(&mut buf).expect("the DevTools endpoint answers");
+        assert!(n > 0, "the DevTools endpoint closed early");
+        got.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&got);
+        let Some(end) = text.find("\r\n\r\n") else {
+            continue;
+        };
+        let length: usize = text[..end]
+            .lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("content-length")
+                    .then(|| v.trim().parse().ok())?
+            })
+            .expect("a Content-Length");
+        if got.len() >= end + 4 + length {
+            return String::from_utf8_lossy(&got[end + 4..end + 4 + length]).into_owned();
+        }
+    }
+}
+
+/// A WebSocket (RFC 6455) to `path` on loopback: the opening handshake.
+fn ws_connect(port: u16, path: &str) -> std::net::TcpStream {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(BROWSER_STEP)).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n\
+         Connection: Upgrade\r\nSec-WebSocket-Key: bWVkc2V0dGxlY29uc29sZQ==\r\n\
+         Sec-WebSocket-Version: 13\r\n\r\n"
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head);
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    s
+}
+
+/// Send one text message (a client masks its frames).
+fn ws_send(s: &mut std::net::TcpStream, payload: &[u8]) {
+    use std::io::Write;
+    let mask = [0x6d, 0x65, 0x64, 0x73];
+    let mut frame = vec![0x81u8];
+    match payload.len() {
+        n if n < 126 => frame.push(0x80 | u8::try_from(n).unwrap()),
+        n if n <= 0xffff => {
+            frame.push(0x80 | 126);
+            frame.extend_from_slice(&u16::try_from(n).unwrap().to_be_bytes());
+        }
+        n => {
+            frame.push(0x80 | 127);
+            frame.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    frame.extend_from_slice(&mask);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    s.write_all(&frame).unwrap();
+}
+
+/// Receive one whole message (continuation frames joined; pings and other control frames
+/// skipped).
+fn ws_recv(s: &mut std::net::TcpStream) -> Vec<u8> {
+    use std::io::Read;
+    let mut message = Vec::new();
+    loop {
+        let mut h = [0u8; 2];
+        s.read_exact(&mut h).expect("a DevTools message in time");
+        let (fin, opcode) = (h[0] & 0x80 != 0, h[0] & 0x0f);
+        let len = match h[1] & 0x7f {
+            126 => {
+                let mut b = [0u8; 2];
+                s.read_exact(&mut b).unwrap();
+                u64::from(u16::from_be_bytes(b))
+            }
+            127 => {
+                let mut b = [0u8; 8];
+                s.read_exact(&mut b).unwrap();
+                u64::from_be_bytes(b)
+            }
+            n => u64::from(n),
+        };
+        let mut payload = vec![0u8; usize::try_from(len).unwrap()];
+        s.read_exact(&mut payload).unwrap();
+        if opcode >= 0x8 {
+            assert_ne!(opcode, 0x8, "DevTools closed the connection");
+            continue;
+        }
+        message.extend_from_slice(&payload);
+        if fin {
+            return message;
+        }
+    }
 }

@@ -506,6 +506,48 @@ fn three_provinces_settle_each_others_visits_exactly_once_through_kills() {
         );
     }
 
+    // The month as a workbook (`settle clearing status --xlsx-dir`): a summary sheet and one
+    // per statement, each statement's fund total in fen as in the report.
+    {
+        let dir = regions[a].ws.path().join("clearing-xlsx");
+        run_ok(&[
+            "settle",
+            "clearing",
+            "status",
+            "--month",
+            &month,
+            "--xlsx-dir",
+            dir.to_str().unwrap(),
+            "--config",
+            regions[a].ws.config().to_str().unwrap(),
+        ]);
+        let book = std::fs::read(dir.join(format!("clearing-{month}.xlsx"))).unwrap();
+        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(book)).expect("a zip");
+        let statements = reports[a]["statements"].as_array().unwrap();
+        let sheets: Vec<String> = zip
+            .file_names()
+            .filter_map(|n| n.ok().map(|n| n.into_owned()))
+            .filter(|n| n.starts_with("xl/worksheets/sheet"))
+            .collect();
+        assert_eq!(sheets.len(), statements.len() + 1, "{sheets:?}");
+        let mut text = String::new();
+        for name in &sheets {
+            use std::io::Read;
+            zip.by_name(name)
+                .unwrap()
+                .read_to_string(&mut text)
+                .unwrap();
+        }
+        for st in statements {
+            let total = fen(&st["fund_pay_sumamt"]);
+            assert!(
+                text.contains(&format!("<v>{total}</v>")),
+                "{}'s fund total {total} fen in the workbook",
+                st["stmt_id"]
+            );
+        }
+    }
+
     // A transfer is not drawn from the prepayment before it is overdue.
     let province = |r: &Region| format!("{}0000", &r.code[..2]);
     let treats = |t: usize, i: usize| directions.iter().any(|((dt, di), _)| (*dt, *di) == (t, i));

@@ -18,6 +18,9 @@
 //!
 //! All arithmetic on rates and latencies is integer (microseconds, counts per second).
 
+/// Settlement traffic as the gateway journals it (`browse-bench`, `overview-bench`).
+pub mod exchanges;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -110,9 +113,24 @@ struct IngestArgs {
     /// default, `FLUSH_LINGER_US_DEFAULT`); 0 flushes as soon as anything waits.
     #[arg(long)]
     flush_linger_us: Option<u64>,
+    /// How the gateway under test keeps the record index (`[store] record_index` and
+    /// `record_index_inline`); default: the configuration default.
+    #[arg(long, value_enum)]
+    record_index: Option<RecordIndex>,
     /// Also write the Markdown report to this file.
     #[arg(long)]
     out: Option<PathBuf>,
+}
+
+/// The record index settings an ingest run compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum RecordIndex {
+    /// Not kept.
+    Off,
+    /// Written inside each append, before its acknowledgement.
+    Inline,
+    /// Written by the store's background indexer (the default).
+    Behind,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -182,7 +200,7 @@ fn ingest_in(args: &IngestArgs, dir: &Path, gateway: &Path) -> Result<()> {
     let config_path =
         medsettle_ops::init::run(dir, "127.0.0.1:0", false).context("medsettle init")?;
     let dir = dir.canonicalize()?;
-    raise_rate_limits(&config_path, args.flush_linger_us)?;
+    raise_rate_limits(&config_path, args.flush_linger_us, args.record_index)?;
     let persons: Vec<Insured> =
         his::insured_from_registry(&std::fs::read_to_string(dir.join("policy/persons.toml"))?)?;
     let institutions =
@@ -282,7 +300,11 @@ fn ingest_in(args: &IngestArgs, dir: &Path, gateway: &Path) -> Result<()> {
 
 /// Rewrite `[server.limits]` of the generated configuration with the raised rate limit (and
 /// `[store] flush_linger_us` when given).
-fn raise_rate_limits(config_path: &Path, flush_linger_us: Option<u64>) -> Result<()> {
+fn raise_rate_limits(
+    config_path: &Path,
+    flush_linger_us: Option<u64>,
+    record_index: Option<RecordIndex>,
+) -> Result<()> {
     let text = std::fs::read_to_string(config_path)?;
     let mut doc: toml::Table = toml::from_str(&text)?;
     let server = doc
@@ -317,6 +339,20 @@ fn raise_rate_limits(config_path: &Path, flush_linger_us: Option<u64>) -> Result
         store.insert(
             "flush_linger_us".into(),
             toml::Value::Integer(i64::try_from(us).context("--flush-linger-us")?),
+        );
+    }
+    if let Some(index) = record_index {
+        let store = doc
+            .get_mut("store")
+            .and_then(|s| s.as_table_mut())
+            .ok_or_else(|| anyhow!("[store] is not a table"))?;
+        store.insert(
+            "record_index".into(),
+            toml::Value::Boolean(index != RecordIndex::Off),
+        );
+        store.insert(
+            "record_index_inline".into(),
+            toml::Value::Boolean(index == RecordIndex::Inline),
         );
     }
     let mut out = String::from(

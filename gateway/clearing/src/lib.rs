@@ -45,8 +45,8 @@ pub use month::{MonthClearing, ProvinceAccounts};
 pub use netting::{GrossLine, NetTransfer, NettingMatrix, transfer_month};
 pub use output::{CSV_HEADER, PAGE_ROWS_MAX, Page, Row3260};
 pub use postings::{
-    arrival_postings, clearing_postings, netting_counter, province_entity, transfer_receipt_postings,
-    transfer_source,
+    arrival_postings, clearing_postings, netting_counter, province_entity,
+    transfer_receipt_postings, transfer_source,
 };
 pub use prepayment::{
     Drawdown, MONTHS_PER_YEAR, MovementKind, PREPAYMENT_MONTHS, Prepayment, PrepaymentMovement,

@@ -127,12 +127,18 @@ pub fn run(cmd: InterregionCommand, config: &Config) -> Result<()> {
     Ok(())
 }
 
+/// Where `settle clearing` writes the month's statements as files.
+pub struct ClearingFiles {
+    pub csv_dir: Option<std::path::PathBuf>,
+    pub xlsx_dir: Option<std::path::PathBuf>,
+}
+
 /// `settle clearing [status] --month M`: one clearing run (or the report only) and its text.
 pub fn clearing(
     config: &Config,
     month: &str,
     status_only: bool,
-    csv_dir: Option<std::path::PathBuf>,
+    files: ClearingFiles,
     json: bool,
 ) -> Result<()> {
     let (status, body) = if status_only {
@@ -150,13 +156,21 @@ pub fn clearing(
         println!("{text}");
     }
     let r: ClearingReport = serde_json::from_str(&text).context("the gateway's report")?;
-    if let Some(dir) = &csv_dir {
+    if let Some(dir) = &files.csv_dir {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         for s in &r.statements {
             let path = dir.join(format!("{}-{}.csv", s.stmt_id, s.role));
             medsettle_conformance::write_report_file(&path, &s.csv)
                 .with_context(|| format!("writing {}", path.display()))?;
         }
+    }
+    if let Some(dir) = &files.xlsx_dir {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let book = medsettle_ops::console_xlsx::clearing_xlsx(&r)?;
+        let path = dir.join(medsettle_ops::console_xlsx::clearing_workbook_name(
+            &r.month,
+        ));
+        std::fs::write(&path, book).with_context(|| format!("writing {}", path.display()))?;
     }
     if json {
         return Ok(());

@@ -117,6 +117,10 @@ pub enum SettleCommand {
         /// Write each statement as CSV into this directory (`<stmt_id>.csv`).
         #[arg(long)]
         csv_dir: Option<PathBuf>,
+        /// Write the month's clearing as a workbook into this directory
+        /// (`clearing-YYYY-MM.xlsx`: a summary sheet and one sheet per statement).
+        #[arg(long)]
+        xlsx_dir: Option<PathBuf>,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -249,10 +253,12 @@ pub fn run(cmd: SettleCommand, config: &Config, op_id: Option<String>) -> Result
         status,
         month,
         csv_dir,
+        xlsx_dir,
         json,
     } = cmd
     {
-        return crate::interregion_cmd::clearing(config, &month, status.is_some(), csv_dir, json);
+        let out = crate::interregion_cmd::ClearingFiles { csv_dir, xlsx_dir };
+        return crate::interregion_cmd::clearing(config, &month, status.is_some(), out, json);
     }
     if let SettleCommand::Prepayment {
         action,

@@ -15,7 +15,11 @@
 use std::fmt::Write as _;
 
 mod charts;
+mod clearing;
+mod closings;
 pub use charts::*;
+pub use clearing::*;
+pub use closings::*;
 
 /// The console's stylesheet, embedded.
 pub const CSS: &str = include_str!("../assets/console.css");
@@ -697,6 +701,8 @@ pub struct BatchesView {
     pub reports: Vec<String>,
     /// Workbooks rendered on request at `/console/xlsx/<name>`.
     pub workbooks: Vec<String>,
+    /// The closing of the kind shown (monthly, quarterly, annual): its form.
+    pub close: Option<CloseForm>,
 }
 
 fn batch_panel(b: &BatchRow, detail: bool) -> String {
@@ -758,32 +764,52 @@ fn batch_panel(b: &BatchRow, detail: bool) -> String {
     panel(&title, &format!("batch-{id}"), &t)
 }
 
-fn kind_tabs(kind: Option<BatchKind>) -> String {
-    let mut t = String::from("<p class=\"tabs\" id=\"batch-kinds\">");
-    let _ = write!(
-        t,
-        r#"<a href="{PREFIX}batches"{}>全部 all</a> "#,
-        if kind.is_none() {
+/// Which tab of the batches area is shown.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Tab {
+    Batches(Option<BatchKind>),
+    Clearing,
+}
+
+fn tabs(active: Tab) -> String {
+    let class = |t: Tab| {
+        if t == active {
             r#" class="active""#
         } else {
             ""
         }
+    };
+    let mut t = String::from("<p class=\"tabs\" id=\"batch-kinds\">");
+    let _ = write!(
+        t,
+        r#"<a href="{PREFIX}batches"{}>全部 all</a> "#,
+        class(Tab::Batches(None))
     );
     for k in BatchKind::ALL {
         let _ = write!(
             t,
             r#"<a href="{PREFIX}batches?kind={}"{}>{}</a> "#,
             k.param(),
-            if kind == Some(k) {
-                r#" class="active""#
-            } else {
-                ""
-            },
+            class(Tab::Batches(Some(k))),
             k.label()
         );
     }
+    let _ = write!(
+        t,
+        r#"<a href="{PREFIX}clearing" id="clearing-tab"{}>省际清算 clearing</a>"#,
+        class(Tab::Clearing)
+    );
     t.push_str("</p>");
     t
+}
+
+fn kind_tabs(kind: Option<BatchKind>) -> String {
+    tabs(Tab::Batches(kind))
+}
+
+/// The batches area's tabs with the clearing tab shown.
+pub(crate) fn kind_tabs_clearing() -> String {
+    tabs(Tab::Clearing)
 }
 
 fn downloads(reports: &[String], workbooks: &[String]) -> String {
@@ -813,6 +839,16 @@ fn downloads(reports: &[String], workbooks: &[String]) -> String {
 /// shown with their payments, the receipts action, the reports.
 pub fn batches(generated_at: &str, v: &BatchesView) -> String {
     let mut body = kind_tabs(v.kind);
+    if let Some(f) = &v.close {
+        body.push_str(&panel(
+            &format!(
+                "审批 Approve: {} (<code>POST /ops/{}</code>, 财务 CSV finance's files)",
+                f.label, f.action
+            ),
+            "close-panel",
+            &close_form(f),
+        ));
+    }
     if matches!(v.kind, None | Some(BatchKind::Daily)) {
         let mut t = String::new();
         if v.approvals.is_empty() {

@@ -117,6 +117,19 @@ fn is_d_full_year_over_the_store_to_the_fen() {
         out.iter()
             .all(|o| matches!(o, ReceiptApplied::Daily(d) if !d.duplicate))
     );
+    // The daily payments alone (the console's read) are the aggregator's, receipts included,
+    // from this engine and from a fresh one loading the store.
+    for reader in [&e, &engine()] {
+        let all: Vec<_> = reader
+            .aggregator(&store)
+            .unwrap()
+            .payments()
+            .cloned()
+            .collect();
+        assert_eq!(reader.daily_payments(&store).unwrap(), all);
+        assert_eq!(all.len(), 3);
+        assert!(all.iter().all(|p| p.status.is_some()), "{all:?}");
+    }
     let out = engine().apply_receipts(&store, &rs).unwrap();
     assert!(
         out.iter()

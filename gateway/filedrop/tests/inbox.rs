@@ -497,3 +497,68 @@ fn mismatching_triggers_do_not_starve_a_genuine_receipt() {
     );
     assert_eq!(rep.files_trigger_mismatch.len(), cap + 9);
 }
+
+/// The console's light reads (`payment_outcomes`, `batch_sketches`) say what the full states
+/// and batch records say, before and after the bank's answer.
+#[test]
+fn outcomes_and_sketches_agree_with_the_full_records() {
+    use medsettle_filedrop::state::{batch_sketches, payment_outcomes};
+    let env = Env::new();
+    let check = |env: &Env| {
+        let full: BTreeMap<String, _> = payment_states(env.store())
+            .unwrap()
+            .into_iter()
+            .map(|(k, s)| (s.receipt.as_ref().map_or(k, |r| r.payment_id.clone()), s))
+            .collect();
+        let light = payment_outcomes(env.store()).unwrap();
+        assert_eq!(light.len(), full.len());
+        for (id, o) in &light {
+            let s = &full[id];
+            assert_eq!(o.status, s.status, "{id}");
+            assert_eq!(
+                o.receipt.as_ref().and_then(|r| r.value_date),
+                s.receipt.as_ref().and_then(|r| r.value_date),
+                "{id}"
+            );
+        }
+        let sketches = batch_sketches(env.store()).unwrap();
+        let records = batches(env.store()).unwrap();
+        assert_eq!(sketches.len(), records.len());
+        for ((sketch, st), (record, state)) in sketches.iter().zip(&records) {
+            assert_eq!((&sketch.batch_id, st), (&record.batch.batch_id, state));
+            assert_eq!(sketch.pay_date, record.batch.pay_date);
+            let ids = |ps: &mut dyn Iterator<Item = (String, String, i64, Vec<time::Date>)>| {
+                ps.collect::<Vec<_>>()
+            };
+            assert_eq!(
+                ids(&mut sketch.payments.iter().map(|p| (
+                    p.payment_id.clone(),
+                    p.payee_code.clone(),
+                    p.amount.fen(),
+                    p.settlement_dates.clone()
+                ))),
+                ids(&mut record.batch.payments.iter().map(|p| (
+                    p.payment_id.clone(),
+                    p.payee_code.clone(),
+                    p.amount.fen(),
+                    p.settlement_dates.clone()
+                )))
+            );
+        }
+    };
+    let r = Outbox::drop_batch(env.store(), &env.cfg, &batch("B-7", 3)).unwrap();
+    check(&env);
+    let plan = plan(&[("B-7-P2", Outcome::Failed(FailReason::ClosedAccount))]);
+    for (name, bytes) in answer(&r, &plan) {
+        put_inbox(&env.cfg, &name, &bytes);
+    }
+    Inbox::scan_once(env.store(), &env.cfg).unwrap();
+    assert_eq!(status_of(&env, "B-7-P2"), PaymentStatus::Failed);
+    check(&env);
+    let outcomes = payment_outcomes(env.store()).unwrap();
+    assert!(
+        outcomes
+            .iter()
+            .any(|(_, o)| o.receipt.as_ref().is_some_and(|r| r.value_date.is_some()))
+    );
+}

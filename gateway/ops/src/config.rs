@@ -202,12 +202,21 @@ pub struct StoreSection {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disk_free_bytes_min: Option<u64>,
     /// Keep the record index the console's message browser searches (institution, msgid,
-    /// transaction, person, visit, settlement, time). Default true. It costs about 65 µs of
-    /// server CPU per acknowledgement and half as much disk again (`BENCHMARKS.md`, "Message
-    /// browser"); a gateway that needs every last ack/s turns it off, and the browser then says
-    /// it cannot search. Turning it back on indexes what was appended meanwhile.
+    /// transaction, person, visit, settlement, time). Default true. It takes half as much disk
+    /// again as the journal (`BENCHMARKS.md`, "Message browser"); off, the browser says it
+    /// cannot search. Turning it back on indexes what was appended meanwhile.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record_index: Option<bool>,
+    /// Write each record's index entries inside its append, before it is acknowledged (about
+    /// 65 µs more server CPU per acknowledgement), instead of behind it. Default false: a
+    /// background indexer writes them, yielding the CPU to acknowledgements while requests
+    /// arrive, and the browser reads the records it has not reached yet directly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_index_inline: Option<bool>,
+    /// The background indexer's share of its time while requests arrive, percent (1–100).
+    /// Default 10 (`INDEXER_BUSY_SHARE_PERCENT_DEFAULT`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_index_busy_share_percent: Option<u32>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -389,6 +398,11 @@ pub fn load(file: &Path) -> Result<Config> {
             .disk_free_bytes_min
             .unwrap_or(medsettle_store::DISK_FREE_BYTES_MIN_DEFAULT),
         record_index: raw.store.record_index.unwrap_or(true),
+        record_index_inline: raw.store.record_index_inline.unwrap_or(false),
+        record_index_busy_share_percent: raw
+            .store
+            .record_index_busy_share_percent
+            .unwrap_or(medsettle_store::INDEXER_BUSY_SHARE_PERCENT_DEFAULT),
         ..StoreConfig::default()
     };
     store

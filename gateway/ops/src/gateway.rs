@@ -42,7 +42,11 @@ impl Service for Gateway {
     fn operator(&self, req: OperatorRequest) -> BoxFuture<'_, ServiceResponse> {
         // The console's paths arrive whole (`/console/…`); `/ops/` paths without the prefix.
         if req.path.starts_with(crate::console::PREFIX) {
-            return Box::pin(crate::console::answer(self.ops.clone(), req));
+            return Box::pin(crate::console::answer(
+                self.ops.clone(),
+                self.his.clone(),
+                req,
+            ));
         }
         if req.path.starts_with(crate::interregion_api::PREFIX) {
             return Box::pin(crate::interregion_api::answer(

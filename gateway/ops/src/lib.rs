@@ -23,6 +23,7 @@ pub mod certify_api;
 pub mod config;
 pub mod console;
 pub mod console_clearing;
+pub mod console_figures;
 pub mod console_form;
 pub mod console_xlsx;
 pub mod error;

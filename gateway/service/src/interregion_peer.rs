@@ -825,9 +825,7 @@ impl NationalService {
                 }
             }
             xr::PeerRequest::Prepayment(n) => {
-                writes.push(crate::interregion_prepayment::received_notice_write(
-                    n, env,
-                ));
+                writes.push(crate::interregion_prepayment::received_notice_write(n, env));
                 xr::PrepaymentAck.to_output()
             }
             _ => xr::PrepaymentAck.to_output(),

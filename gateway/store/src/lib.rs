@@ -109,8 +109,9 @@ pub use config::{
 pub use error::StoreError;
 pub use record::{Idempotency, JournalRecord, StateWrite};
 pub use record_index::{
-    BACKFILL_STEP_RECORDS, INDEX_PAYLOAD_BYTES_MAX, IndexField, RecordPage, RecordQuery,
-    TERM_BYTES_MAX, TERMS_PER_FIELD_MAX, rfc3339_ms,
+    BACKFILL_STEP_RECORDS, INDEX_PAYLOAD_BYTES_MAX, INDEXER_BUSY_SHARE_PERCENT_DEFAULT,
+    INDEXER_CHUNK_RECORDS, INDEXER_IDLE_POLL_MS, IndexField, RecordPage, RecordQuery,
+    TAIL_READ_MAX, TERM_BYTES_MAX, TERMS_PER_FIELD_MAX, rfc3339_ms,
 };
 pub use sled_store::{FAILPOINT_FSYNC_ENV, FlushObserver, SPACE_CHECK_INTERVAL_MS, SledStore};
 
@@ -186,6 +187,23 @@ pub struct StoreStats {
     pub writable: bool,
     /// Configured durability mode.
     pub durability: Durability,
+}
+
+/// The journal's size and health as the console's overview shows them, read without touching a
+/// record: [`Store::stats`] decodes every record (seconds over a million), this costs the same
+/// at any journal size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct JournalSummary {
+    /// Records in the journal. Offsets are gap-free from 0, so this is the last offset + 1.
+    pub record_count: u64,
+    /// Highest journal offset, if any record exists.
+    pub last_offset: Option<u64>,
+    /// Highest offset known durable.
+    pub durable_offset: Option<u64>,
+    /// sled's reported on-disk size, bytes.
+    pub disk_bytes: u64,
+    /// Whether the store currently accepts writes.
+    pub writable: bool,
 }
 
 /// Future returned by [`Store::wait_durable`] (boxed so the trait stays object-safe).
@@ -267,6 +285,17 @@ pub trait Store: Send + Sync {
 
     /// Counts for `journal stats` (scans the journal).
     fn stats(&self) -> Result<StoreStats, StoreError>;
+
+    /// Record count, last and durable offsets, disk size and writability, without reading
+    /// any record (the cost does not grow with the journal).
+    fn summary(&self) -> Result<JournalSummary, StoreError>;
+
+    /// Which version of state keyspace `space` readers see: (this store instance's number in
+    /// the process, the state writes applied to `space` since it was opened). It changes
+    /// whenever a write to `space` is applied (after the write), so what a reader derived from
+    /// `space` under one generation is still exact while the generation is the same — the
+    /// console keeps its figures that way instead of rereading the keyspace on every page.
+    fn space_generation(&self, space: &str) -> Result<(u64, u64), StoreError>;
 
     /// Every record from `from_offset` on (durable or not), checksum-verified;
     /// a corrupt record yields an `Err` item and iteration continues.

@@ -40,6 +40,16 @@
 //! entries are not in; replay writes the entries of the records after the marker again.
 //! Entries are value-less puts, so writing one twice is harmless.
 //!
+//! ## Written behind the acknowledgement (the default)
+//! With [`crate::StoreConfig::record_index_inline`] off, an append writes no entries: a
+//! background indexer reads the durable records after [`META_INDEXED_BELOW`] in order, writes
+//! their entries and moves the marker past them (entries before the marker in sled's log, so
+//! after a crash the marker never names a record whose entries are lost). A page first reads
+//! the records the indexer has not reached — the newest, by offset — and checks its conditions
+//! on each ([`RecordTerms::holds`]), then continues in the index. So what an append costs is
+//! the same as with the index off, the index is never missing a record, and the indexer's CPU
+//! is spent when the gateway has it to spare ([`crate::StoreConfig::record_index_busy_share_percent`]).
+//!
 //! ## Built once for the records journaled before it existed
 //! Meta key [`META_INDEXED_BELOW`] holds an offset below which every record has its entries,
 //! or [`INDEXED_LIVE`]: every record has them, and every append writes them. A store from
@@ -82,6 +92,21 @@ pub const TERMS_PER_FIELD_MAX: usize = 16;
 pub const BACKFILL_STEP_RECORDS: u64 = 100_000;
 /// Bytes of an entry after its term: time and offset.
 const ENTRY_TAIL_BYTES: usize = 16;
+/// The background indexer ([`crate::StoreConfig::record_index_inline`] off) indexes this many
+/// records between two looks at whether it should pause.
+pub const INDEXER_CHUNK_RECORDS: u64 = 256;
+/// Default of [`crate::StoreConfig::record_index_busy_share_percent`]: while appends arrive,
+/// the background indexer works at most this share of its time (it sleeps after each chunk in
+/// proportion), so acknowledgements keep the CPU at a peak; when appends pause it works
+/// without pausing, and catches up.
+pub const INDEXER_BUSY_SHARE_PERCENT_DEFAULT: u32 = 10;
+/// Most records not indexed yet that one page reads (the newest): about two seconds of a peak
+/// of ingest, which the background indexer is never that far behind except while it builds
+/// the index of a journal from before it (then `RecordPage::tail_unread` says how many were
+/// not looked at).
+pub const TAIL_READ_MAX: u64 = 20_000;
+/// How often a caught-up background indexer looks for new durable records, milliseconds.
+pub const INDEXER_IDLE_POLL_MS: u64 = 20;
 
 /// What a record can be found by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -204,6 +229,24 @@ impl RecordTerms {
             time,
             terms: found.terms,
         }
+    }
+
+    /// Whether a record with these terms meets every condition of `q` (its terms and time
+    /// range): what the entries would answer, for a record not indexed yet.
+    pub(crate) fn holds(&self, q: &RecordQuery) -> bool {
+        if q.timed() && self.time == TIME_NONE {
+            return false;
+        }
+        if q.received_from_ms
+            .is_some_and(|ms| self.time < sortable_ms(ms))
+            || q.received_before_ms
+                .is_some_and(|ms| self.time >= sortable_ms(ms))
+        {
+            return false;
+        }
+        q.terms
+            .iter()
+            .all(|(f, t)| self.terms.contains(&(*f, t.clone())))
     }
 
     /// The index keys of these terms for the record at `offset`.
@@ -531,6 +574,9 @@ pub struct RecordPage {
     pub next_before: Option<u64>,
     /// The last offset a page may show: durable records only.
     pub through: Option<u64>,
+    /// Records not indexed yet that the page did not read ([`TAIL_READ_MAX`]): 0 unless the
+    /// background indexer is far behind (building the index of an older journal).
+    pub tail_unread: u64,
 }
 
 /// Reads one journal record (the store's frames are checksummed: a mismatch is an `Err`).
@@ -566,6 +612,7 @@ pub(crate) fn find(
     index: &sled::Tree,
     journal: &sled::Tree,
     through: Option<u64>,
+    indexed_below: u64,
     q: &RecordQuery,
 ) -> Result<RecordPage, StoreError> {
     validate(q)?;
@@ -591,6 +638,10 @@ pub(crate) fn find(
         find_in_journal(journal, through, before.map(|b| b.1), q, &mut page)?;
         return Ok(page);
     };
+    // The records the background indexer has not reached (the newest), read one by one and
+    // merged into the page in its order; the index answers only for the records below them.
+    let indexed_end = indexed_below.min(through.saturating_add(1));
+    let mut tail = tail_matches(journal, indexed_end, through, before, q, &mut page)?;
     let prefix = term_prefix(field, term);
     let at = |time: u64, offset: u64| {
         let mut k = prefix.clone();
@@ -612,29 +663,135 @@ pub(crate) fn find(
     if let Some((time, offset)) = before {
         end = end.min(at(time, offset));
     }
-    if start >= end {
-        return Ok(page);
-    }
-    for item in index.range(start..end).rev() {
-        let (key, _) = item?;
-        page.examined += 1;
-        let (time, offset) = entry_tail(&key)?;
-        let mut holds = offset <= through;
-        for (f, t) in &others {
-            if !holds {
-                break;
+    let full = |page: &RecordPage| page.records.len() >= q.rows_max;
+    if start < end {
+        for item in index.range(start..end).rev() {
+            let (key, _) = item?;
+            let (time, offset) = entry_tail(&key)?;
+            if offset >= indexed_end {
+                // written by the indexer ahead of its marker (or not durable yet): the record
+                // is in the tail, and found there
+                continue;
             }
-            holds = index.contains_key(entry_key(*f, t, time, offset))?;
-        }
-        if holds {
-            take(journal, offset, &mut page)?;
-        }
-        if page.records.len() >= q.rows_max || page.examined >= q.examine_max as u64 {
-            page.next_before = Some(offset);
-            break;
+            // the records not indexed yet that come first in the page's order
+            if emit_tail_above(&mut tail, Some((time, offset)), &mut page, q) {
+                return Ok(page);
+            }
+            page.examined += 1;
+            let mut holds = true;
+            for (f, t) in &others {
+                if !holds {
+                    break;
+                }
+                holds = index.contains_key(entry_key(*f, t, time, offset))?;
+            }
+            if holds {
+                take(journal, offset, &mut page)?;
+            }
+            if full(&page) || page.examined >= q.examine_max as u64 {
+                page.next_before = Some(offset);
+                return Ok(page);
+            }
         }
     }
+    emit_tail_above(&mut tail, None, &mut page, q);
     Ok(page)
+}
+
+/// The records `from..=through` (not indexed yet) that meet `q` and come after `before` in
+/// the page's order, ordered as the page is (newest first, then by offset), the first last.
+/// At most [`TAIL_READ_MAX`] records are read, the newest; `page.tail_unread` counts the rest.
+fn tail_matches(
+    journal: &sled::Tree,
+    from: u64,
+    through: u64,
+    before: Option<(u64, u64)>,
+    q: &RecordQuery,
+    page: &mut RecordPage,
+) -> Result<Vec<(u64, u64, JournalRecord)>, StoreError> {
+    let mut found = Vec::new();
+    if through < from {
+        return Ok(found);
+    }
+    let unread = (through - from + 1).saturating_sub(TAIL_READ_MAX);
+    page.tail_unread = unread;
+    // the newest TAIL_READ_MAX of them
+    for item in journal
+        .range((from + unread).to_be_bytes()..=through.to_be_bytes())
+        .rev()
+    {
+        let (key, frame) = item?;
+        let offset = parse_journal_key(&key)?;
+        match JournalRecord::decode(offset, &frame) {
+            Ok(record) => {
+                let terms = RecordTerms::of(&record);
+                if terms.holds(q) && before.is_none_or(|b| (terms.time, offset) < b) {
+                    found.push((terms.time, offset, record));
+                }
+            }
+            Err(StoreError::Corrupt { .. }) => page.corrupt.push(offset),
+            Err(e) => return Err(e),
+        }
+    }
+    // popped from the end: the first of the page's order last
+    found.sort_by_key(|(time, offset, _)| (*time, *offset));
+    Ok(found)
+}
+
+/// Moves the tail's records that come before `bound` in the page's order (all of them for
+/// `None`) into the page; `true` when the page is full (its `next_before` set).
+fn emit_tail_above(
+    tail: &mut Vec<(u64, u64, JournalRecord)>,
+    bound: Option<(u64, u64)>,
+    page: &mut RecordPage,
+    q: &RecordQuery,
+) -> bool {
+    while tail
+        .last()
+        .is_some_and(|(time, offset, _)| bound.is_none_or(|b| (*time, *offset) > b))
+    {
+        let (_, offset, record) = tail.pop().expect("just looked");
+        page.records.push((offset, record));
+        if page.records.len() >= q.rows_max {
+            page.next_before = Some(offset);
+            return true;
+        }
+    }
+    false
+}
+
+fn parse_journal_key(key: &[u8]) -> Result<u64, StoreError> {
+    Ok(u64::from_be_bytes(key.try_into().map_err(|_| {
+        StoreError::CorruptIndex {
+            what: "journal key",
+            reason: format!("expected 8 bytes, found {}", key.len()),
+        }
+    })?))
+}
+
+/// Writes the entries of the records `from..=to` (those that exist); a record that fails its
+/// checksum cannot be indexed and is logged and passed (`journal stats` lists it). Returns
+/// the records read.
+pub(crate) fn index_records(
+    journal: &sled::Tree,
+    index: &sled::Tree,
+    from: u64,
+    to: u64,
+) -> Result<u64, StoreError> {
+    let mut done = 0;
+    for item in journal.range(from.to_be_bytes()..=to.to_be_bytes()) {
+        let (k, frame) = item?;
+        let offset = parse_journal_key(&k)?;
+        match JournalRecord::decode(offset, &frame) {
+            Ok(record) => write_entries(index, &RecordTerms::of(&record), offset)?,
+            Err(e @ StoreError::Corrupt { .. }) => {
+                tracing::warn!(offset, error = %e, "record index: a corrupt record is not indexed");
+            }
+            Err(e) => return Err(e),
+        }
+        done += 1;
+    }
+    Ok(done)
 }
 
 /// A page without conditions: the journal itself, from its end (or `before`) backwards.
@@ -650,15 +807,7 @@ fn find_in_journal(
     });
     for item in journal.range(..end.to_be_bytes()).rev() {
         let (key, frame) = item?;
-        let offset =
-            u64::from_be_bytes(
-                key.as_ref()
-                    .try_into()
-                    .map_err(|_| StoreError::CorruptIndex {
-                        what: "journal key",
-                        reason: format!("expected 8 bytes, found {}", key.len()),
-                    })?,
-            );
+        let offset = parse_journal_key(&key)?;
         page.examined += 1;
         match JournalRecord::decode(offset, &frame) {
             Ok(record) => page.records.push((offset, record)),
@@ -734,12 +883,7 @@ pub(crate) fn backfill(
     from: u64,
 ) -> Result<u64, StoreError> {
     let last = match journal.last()? {
-        Some((k, _)) => Some(u64::from_be_bytes(k.as_ref().try_into().map_err(|_| {
-            StoreError::CorruptIndex {
-                what: "journal key",
-                reason: format!("expected 8 bytes, found {}", k.len()),
-            }
-        })?)),
+        Some((k, _)) => Some(parse_journal_key(&k)?),
         None => None,
     };
     let mut done = 0u64;
@@ -752,24 +896,13 @@ pub(crate) fn backfill(
             records = total,
             "record index: writing the entries of records journaled before it existed (once)"
         );
-        for item in journal.range(from.to_be_bytes()..) {
-            let (k, frame) = item?;
-            let offset = u64::from_be_bytes(k.as_ref().try_into().map_err(|_| {
-                StoreError::CorruptIndex {
-                    what: "journal key",
-                    reason: format!("expected 8 bytes, found {}", k.len()),
-                }
-            })?);
-            match JournalRecord::decode(offset, &frame) {
-                Ok(record) => write_entries(index, &RecordTerms::of(&record), offset)?,
-                Err(e @ StoreError::Corrupt { .. }) => {
-                    tracing::warn!(offset, error = %e, "record index: a corrupt record is not indexed");
-                }
-                Err(e) => return Err(e),
-            }
-            done += 1;
-            if done.is_multiple_of(BACKFILL_STEP_RECORDS) {
-                meta.insert(META_INDEXED_BELOW, &(offset + 1).to_be_bytes())?;
+        let mut next = from;
+        while next <= last {
+            let to = last.min(next.saturating_add(BACKFILL_STEP_RECORDS - 1));
+            done += index_records(journal, index, next, to)?;
+            next = to + 1;
+            if next <= last {
+                meta.insert(META_INDEXED_BELOW, &next.to_be_bytes())?;
                 db.flush()?;
                 tracing::info!(
                     done,

@@ -15,15 +15,28 @@ const CODES: [&str; 4] = ["H44030000001", "H44030000002", "H4403", "H44030000001
 const PERSONS: [&str; 5] = ["P1", "P2", "P3", "P10", "12345"];
 const INFNOS: [&str; 3] = ["2207", "2208", "1101"];
 
+/// The index written inside each append (`record_index_inline`), or not kept.
 fn open_with(dir: &Path, record_index: bool) -> SledStore {
     SledStore::open(
         dir,
         StoreConfig {
             record_index,
+            record_index_inline: true,
             ..StoreConfig::default()
         },
     )
     .expect("open store")
+}
+
+/// The index written behind the appends (the default), the background indexer held still.
+fn open_behind_held(dir: &Path) -> SledStore {
+    let s = SledStore::open(dir, StoreConfig::default()).expect("open store");
+    s.hooks().hold_indexer.store(true, Ordering::SeqCst);
+    s
+}
+
+fn release_indexer(s: &SledStore) {
+    s.hooks().hold_indexer.store(false, Ordering::SeqCst);
 }
 
 /// A deterministic generator (xorshift64*), so a failure names its seed.
@@ -449,4 +462,116 @@ fn pages_show_only_durable_records_and_refuse_bad_conditions() {
             "{bad:?}"
         );
     }
+}
+
+/// Every query of `rng` pages as a full scan of the journal finds.
+fn check_queries(s: &SledStore, rng: &mut Rng, n: usize, what: &str) {
+    for i in 0..n {
+        let q = query(rng);
+        let expected = scan(s, &q);
+        let (found, _) = all_pages(s, &q);
+        assert_eq!(found, expected, "{what}, query {i}: {q:?}");
+    }
+}
+
+/// Records appended in each half of the test below (every page reads the records not
+/// indexed yet, so this is kept small).
+const HALF: usize = 120;
+
+#[test]
+fn behind_the_appends_pages_equal_a_full_scan_before_during_and_after_indexing() {
+    for seed in [3u64, 2027] {
+        let dir = tempfile::tempdir().unwrap();
+        let s = open_behind_held(dir.path());
+        let mut rng = Rng(seed);
+        for i in 0..HALF {
+            s.append(record(&mut rng, i)).unwrap();
+        }
+        s.sync().unwrap();
+        // nothing indexed: every page is read from the records themselves
+        assert_eq!(s.indexed_below_for_test(), 0);
+        assert_eq!(s.record_index_lag().unwrap(), HALF as u64);
+        assert!(
+            s.index_keys_for_test().is_empty(),
+            "appends write no entries"
+        );
+        check_queries(&s, &mut rng, 60, &format!("seed {seed}, none indexed"));
+        // half indexed, half not
+        release_indexer(&s);
+        s.wait_indexed_for_test();
+        s.hooks().hold_indexer.store(true, Ordering::SeqCst);
+        for i in HALF..2 * HALF {
+            s.append(record(&mut rng, i)).unwrap();
+        }
+        s.sync().unwrap();
+        assert_eq!(s.indexed_below_for_test(), HALF as u64);
+        check_queries(&s, &mut rng, 60, &format!("seed {seed}, half indexed"));
+        // entries written ahead of the marker are not shown twice
+        s.hooks().hold_indexer_marker.store(true, Ordering::SeqCst);
+        release_indexer(&s);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while s.index_keys_for_test().len() < HALF * 5 + 100 {
+            assert!(std::time::Instant::now() < deadline, "the indexer writes");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert_eq!(s.indexed_below_for_test(), HALF as u64);
+        check_queries(&s, &mut rng, 60, &format!("seed {seed}, entries ahead"));
+        s.hooks().hold_indexer_marker.store(false, Ordering::SeqCst);
+        s.wait_indexed_for_test();
+        assert_eq!(s.record_index_lag().unwrap(), 0);
+        check_queries(&s, &mut rng, 60, &format!("seed {seed}, all indexed"));
+        let entries = s.index_keys_for_test();
+        drop(s);
+        // the same entries as appends writing their own
+        let inline_dir = tempfile::tempdir().unwrap();
+        let inline = open_with(inline_dir.path(), true);
+        let mut again = Rng(seed);
+        for i in 0..2 * HALF {
+            inline.append(record(&mut again, i)).unwrap();
+            if i == HALF - 1 {
+                // the queries drawn between the two halves
+                for _ in 0..60 {
+                    query(&mut again);
+                }
+            }
+        }
+        assert_eq!(inline.index_keys_for_test(), entries);
+    }
+}
+
+#[test]
+fn switching_between_inline_and_behind_keeps_every_record_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let p1 = exchange("H1", "m1", "P1", "2026-12-05T09:00:00+08:00");
+    let p2 = exchange("H1", "m2", "P2", "2026-12-05T10:00:00+08:00");
+    let p3 = exchange("H1", "m3", "P1", "2026-12-05T11:00:00+08:00");
+    {
+        let s = open_with(dir.path(), true);
+        s.append(p1).unwrap();
+        s.sync().unwrap();
+    }
+    {
+        // from inline to behind: the indexer goes on after what the appends indexed
+        let s = open_behind_held(dir.path());
+        assert_eq!(s.indexed_below_for_test(), 1);
+        s.append(p2).unwrap();
+        s.sync().unwrap();
+        assert_eq!(
+            offsets(&s.find_records(&by(IndexField::Institution, "H1")).unwrap()),
+            vec![1, 0]
+        );
+        release_indexer(&s);
+        s.wait_indexed_for_test();
+        s.hooks().hold_indexer.store(true, Ordering::SeqCst);
+        s.append(p3).unwrap();
+        s.sync().unwrap();
+    }
+    // back to inline: the open indexes what the background indexer had not reached
+    let s = open_with(dir.path(), true);
+    assert_eq!(s.indexed_below_for_test(), u64::MAX);
+    assert_eq!(s.index_keys_for_test().len(), 15);
+    assert_eq!(
+        offsets(&s.find_records(&by(IndexField::PsnNo, "P1")).unwrap()),
+        vec![2, 0]
+    );
 }

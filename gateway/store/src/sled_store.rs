@@ -19,8 +19,8 @@ use crate::error::StoreError;
 use crate::record::{Idempotency, JournalRecord, StateWrite};
 use crate::record_index::{self, RecordPage, RecordQuery, RecordTerms};
 use crate::{
-    Appended, DurableFuture, IdempotentEntry, IdempotentOutcome, RecordIter, StateIter, Store,
-    StoreStats, Ticket,
+    Appended, DurableFuture, IdempotentEntry, IdempotentOutcome, JournalSummary, RecordIter,
+    StateIter, Store, StoreStats, Ticket,
 };
 
 const TREE_JOURNAL: &str = "journal";
@@ -43,7 +43,19 @@ const SLED_BLOB_DIR: &str = "blobs";
 pub struct SledStore {
     inner: Arc<Inner>,
     flusher: Mutex<Option<JoinHandle<()>>>,
+    /// The background record indexer, when the index is written behind the appends.
+    indexer: Mutex<Option<JoinHandle<()>>>,
 }
+
+/// A state keyspace's tree and the writes applied to it since the store was opened.
+#[derive(Clone)]
+struct StateSpace {
+    tree: sled::Tree,
+    writes: Arc<AtomicU64>,
+}
+
+/// The next store instance's number ([`Store::space_generation`]).
+static NEXT_INSTANCE: AtomicU64 = AtomicU64::new(1);
 
 struct Inner {
     db: sled::Db,
@@ -56,7 +68,9 @@ struct Inner {
     /// State keyspace name → its open tree. `Db::open_tree` takes sled's tenant lock and
     /// formats the tree name; every request reads and writes several keyspaces, so each is
     /// opened once and its handle (an `Arc` inside) cloned afterwards.
-    state_trees: RwLock<HashMap<String, sled::Tree>>,
+    state_trees: RwLock<HashMap<String, StateSpace>>,
+    /// This store's number among those this process opened ([`Store::space_generation`]).
+    instance: u64,
     config: StoreConfig,
     dir: PathBuf,
     /// Serialises what must happen in offset order: offset assignment and the journal insert
@@ -79,6 +93,9 @@ struct Inner {
     progress: Mutex<Progress>,
     /// Wakes the flusher when `progress` changes or on shutdown.
     work_cv: Condvar,
+    /// The background indexer's pause, cut short by shutdown (never `work_cv`: a writer's
+    /// `notify_one` meant for the flusher must not wake the indexer instead).
+    indexer_cv: Condvar,
     /// What has been made durable; blocking waiters sleep on `durable_cv`,
     /// async waiters are listed in `durable_waiters`.
     durable: Mutex<DurableView>,
@@ -122,6 +139,11 @@ pub(crate) struct TestHooks {
     /// The next idempotent append sleeps this many milliseconds between its journal insert
     /// and its index entry.
     pub pause_before_index_entry_ms: AtomicU64,
+    /// The background indexer does nothing while set.
+    pub hold_indexer: std::sync::atomic::AtomicBool,
+    /// The background indexer writes a chunk's entries but never moves its marker past them
+    /// (as if stopped between the two) while set.
+    pub hold_indexer_marker: std::sync::atomic::AtomicBool,
 }
 
 struct AppendState {
@@ -471,7 +493,78 @@ impl Inner {
     /// The record index terms of `record`, when the index is on. Derived before the append
     /// lock is taken: reading the payload's JSON is the index's main cost on the write path.
     fn index_terms(&self, record: &JournalRecord) -> Option<RecordTerms> {
-        self.config.record_index.then(|| RecordTerms::of(record))
+        self.index_inline().then(|| RecordTerms::of(record))
+    }
+
+    /// Appends (and replay) write the record index's entries themselves.
+    fn index_inline(&self) -> bool {
+        self.config.record_index && self.config.record_index_inline
+    }
+
+    /// A background indexer writes them behind the appends.
+    fn index_behind(&self) -> bool {
+        self.config.record_index && !self.config.record_index_inline
+    }
+
+    /// The background indexer (`record_index.rs`, "Written behind the acknowledgement"):
+    /// indexes the durable records after the marker, a chunk at a time, pausing after each
+    /// chunk while appends arrive so that it takes at most
+    /// [`StoreConfig::record_index_busy_share_percent`] of its time; stops at shutdown. An error
+    /// (a store being closed, a failing disk) is logged and tried again after a pause.
+    fn indexer_loop(self: Arc<Inner>) {
+        let idle = Duration::from_millis(record_index::INDEXER_IDLE_POLL_MS);
+        loop {
+            let (shutdown, gen_before) = {
+                let p = lock(&self.progress);
+                (p.shutdown, p.write_gen)
+            };
+            if shutdown {
+                return;
+            }
+            let started = std::time::Instant::now();
+            let step = (|| -> Result<bool, StoreError> {
+                #[cfg(test)]
+                if self.hooks.hold_indexer.load(Ordering::SeqCst) {
+                    return Ok(false);
+                }
+                let below = record_index::indexed_below(&self.meta)?;
+                let Some(through) = self.readable_through().filter(|t| *t >= below) else {
+                    return Ok(false);
+                };
+                let to = through.min(below + record_index::INDEXER_CHUNK_RECORDS - 1);
+                record_index::index_records(&self.journal, &self.index, below, to)?;
+                #[cfg(test)]
+                if self.hooks.hold_indexer_marker.load(Ordering::SeqCst) {
+                    return Ok(false);
+                }
+                // after the entries, in sled's one log: a marker that survives a crash never
+                // names a record whose entries did not
+                self.meta
+                    .insert(record_index::META_INDEXED_BELOW, &be_offset(to + 1))?;
+                Ok(true)
+            })();
+            let pause = match step {
+                Ok(false) => idle,
+                Ok(true) if lock(&self.progress).write_gen != gen_before => {
+                    // validated 1..=100
+                    let share = self.config.record_index_busy_share_percent.clamp(1, 100);
+                    started.elapsed() * (100 - share) / share
+                }
+                Ok(true) => Duration::ZERO,
+                Err(e) => {
+                    warn!(error = %e, "record index: the background indexer will try again");
+                    idle * 10
+                }
+            };
+            if !pause.is_zero() {
+                let p = lock(&self.progress);
+                if p.shutdown {
+                    return;
+                }
+                // woken early by shutdown
+                let _ = self.indexer_cv.wait_timeout(p, pause);
+            }
+        }
     }
 
     /// The last offset readers may see: the durable prefix (in `none` mode, the completed one).
@@ -482,34 +575,51 @@ impl Inner {
         }
     }
 
-    fn state_tree(&self, space: &str) -> Result<sled::Tree, StoreError> {
-        if let Some(tree) = self
+    fn state_space(&self, space: &str) -> Result<StateSpace, StoreError> {
+        if let Some(s) = self
             .state_trees
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .get(space)
         {
-            return Ok(tree.clone());
+            return Ok(s.clone());
         }
-        let tree = self.db.open_tree(format!("{STATE_TREE_PREFIX}{space}"))?;
-        self.state_trees
+        let s = StateSpace {
+            tree: self.db.open_tree(format!("{STATE_TREE_PREFIX}{space}"))?,
+            writes: Arc::new(AtomicU64::new(0)),
+        };
+        Ok(self
+            .state_trees
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(space.to_owned(), tree.clone());
-        Ok(tree)
+            .entry(space.to_owned())
+            .or_insert(s)
+            .clone())
+    }
+
+    fn state_tree(&self, space: &str) -> Result<sled::Tree, StoreError> {
+        Ok(self.state_space(space)?.tree)
     }
 
     fn apply_writes(&self, writes: &[StateWrite]) -> Result<(), StoreError> {
         for write in writes {
-            match write {
-                StateWrite::Put { space, key, value } => {
-                    self.state_tree(space)?
-                        .insert(key.as_slice(), value.as_slice())?;
+            let (space, key) = match write {
+                StateWrite::Put { space, key, .. } | StateWrite::Delete { space, key } => {
+                    (space, key)
                 }
-                StateWrite::Delete { space, key } => {
-                    self.state_tree(space)?.remove(key.as_slice())?;
+            };
+            let s = self.state_space(space)?;
+            match write {
+                StateWrite::Put { value, .. } => {
+                    s.tree.insert(key.as_slice(), value.as_slice())?;
+                }
+                StateWrite::Delete { .. } => {
+                    s.tree.remove(key.as_slice())?;
                 }
             }
+            // After the write: a reader that saw the old count may have read the new value
+            // and cached it under the old count, which only costs it one recomputation.
+            s.writes.fetch_add(1, Ordering::Release);
         }
         Ok(())
     }
@@ -975,6 +1085,40 @@ impl SledStore {
         lock(&self.inner.durable_waiters).len()
     }
 
+    /// Durable records the background record indexer has not reached yet (0 with the index
+    /// written inline, or off): how far the index is behind the journal.
+    pub fn record_index_lag(&self) -> Result<u64, StoreError> {
+        let inner = self.inner();
+        if !inner.index_behind() {
+            return Ok(0);
+        }
+        let below = record_index::indexed_below(&inner.meta)?;
+        Ok(inner
+            .readable_through()
+            .map_or(0, |t| (t + 1).saturating_sub(below)))
+    }
+
+    /// Where the record index's marker is ([`record_index::INDEXED_LIVE`]: every record).
+    #[cfg(test)]
+    pub(crate) fn indexed_below_for_test(&self) -> u64 {
+        record_index::indexed_below(&self.inner.meta).unwrap()
+    }
+
+    /// Waits until the background indexer has indexed every record appended so far.
+    #[cfg(test)]
+    pub(crate) fn wait_indexed_for_test(&self) {
+        let end = lock(&self.inner.append).next_offset;
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while self.indexed_below_for_test() < end {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the background indexer is stuck at {}",
+                self.indexed_below_for_test()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     /// Every record index key, in order.
     #[cfg(test)]
     pub(crate) fn index_keys_for_test(&self) -> Vec<Vec<u8>> {
@@ -1037,7 +1181,7 @@ impl SledStore {
                     Some(&idem_value(offset, &idem.body_sha256)[..]),
                 )?;
             }
-            if inner.config.record_index {
+            if inner.index_inline() {
                 record_index::write_entries(&inner.index, &RecordTerms::of(&record), offset)?;
             }
             inner.apply_writes(&record.state_writes)?;
@@ -1053,7 +1197,16 @@ impl SledStore {
     /// marker is durable before anything is appended on top.
     fn prepare_index(inner: &Inner, marker_at_open: Option<u64>) -> Result<(), StoreError> {
         let below = record_index::indexed_below(&inner.meta)?;
-        if inner.config.record_index {
+        if inner.index_behind() {
+            if below == record_index::INDEXED_LIVE {
+                // Appends wrote their entries up to the replay marker; the background indexer
+                // goes on from there.
+                let next = marker_at_open.map_or(0, |m| m + 1);
+                inner
+                    .meta
+                    .insert(record_index::META_INDEXED_BELOW, &be_offset(next))?;
+            }
+        } else if inner.config.record_index {
             if below != record_index::INDEXED_LIVE {
                 record_index::backfill(
                     &inner.db,
@@ -1162,6 +1315,7 @@ impl Store for SledStore {
             meta,
             index,
             state_trees: RwLock::new(HashMap::new()),
+            instance: NEXT_INSTANCE.fetch_add(1, Ordering::Relaxed),
             config,
             dir: dir.to_path_buf(),
             append: Mutex::new(AppendState { next_offset: 0 }),
@@ -1177,6 +1331,7 @@ impl Store for SledStore {
                 wake_at: None,
             }),
             work_cv: Condvar::new(),
+            indexer_cv: Condvar::new(),
             durable: Mutex::new(DurableView::default()),
             durable_cv: Condvar::new(),
             durable_waiters: Mutex::new(Vec::new()),
@@ -1255,9 +1410,21 @@ impl Store for SledStore {
             .name("store-flusher".into())
             .spawn(move || flusher_inner.flusher_loop(data_file, synced_blobs))
             .map_err(|e| io_err(dir, e))?;
+        let indexer = if inner.index_behind() {
+            let indexer_inner = Arc::clone(&inner);
+            Some(
+                std::thread::Builder::new()
+                    .name("store-indexer".into())
+                    .spawn(move || indexer_inner.indexer_loop())
+                    .map_err(|e| io_err(dir, e))?,
+            )
+        } else {
+            None
+        };
         Ok(SledStore {
             inner,
             flusher: Mutex::new(Some(handle)),
+            indexer: Mutex::new(indexer),
         })
     }
 
@@ -1466,6 +1633,29 @@ impl Store for SledStore {
         })
     }
 
+    fn space_generation(&self, space: &str) -> Result<(u64, u64), StoreError> {
+        let inner = self.inner();
+        inner.validate_name("state keyspace", space)?;
+        let writes = inner.state_space(space)?.writes.load(Ordering::Acquire);
+        Ok((inner.instance, writes))
+    }
+
+    fn summary(&self) -> Result<JournalSummary, StoreError> {
+        let inner = self.inner();
+        // The last key alone: sled finds it by descending the tree, O(log n).
+        let last_offset = match inner.journal.last()? {
+            Some((k, _)) => Some(parse_u64("journal key", &k)?),
+            None => None,
+        };
+        Ok(JournalSummary {
+            record_count: last_offset.map_or(0, |o| o + 1),
+            last_offset,
+            durable_offset: self.durable_offset(),
+            disk_bytes: inner.db.size_on_disk()?,
+            writable: self.is_writable(),
+        })
+    }
+
     fn find_records(&self, query: &RecordQuery) -> Result<RecordPage, StoreError> {
         let inner = self.inner();
         if !inner.config.record_index {
@@ -1479,6 +1669,7 @@ impl Store for SledStore {
             &inner.index,
             &inner.journal,
             inner.readable_through(),
+            record_index::indexed_below(&inner.meta)?,
             query,
         )
     }
@@ -1501,6 +1692,12 @@ impl Drop for SledStore {
     fn drop(&mut self) {
         lock(&self.inner.progress).shutdown = true;
         self.inner.work_cv.notify_all();
+        self.inner.indexer_cv.notify_all();
+        if let Some(handle) = lock(&self.indexer).take()
+            && handle.join().is_err()
+        {
+            error!("store indexer thread panicked");
+        }
         if let Some(handle) = lock(&self.flusher).take()
             && handle.join().is_err()
         {

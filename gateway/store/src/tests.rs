@@ -434,6 +434,20 @@ fn linger_and_batch_target_are_validated() {
         ..StoreConfig::default()
     };
     assert!(no_target.validate().is_err());
+    for share in [0, 101] {
+        let bad_share = StoreConfig {
+            record_index_busy_share_percent: share,
+            ..StoreConfig::default()
+        };
+        assert!(
+            bad_share
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("record_index_busy_share_percent"),
+            "{share}"
+        );
+    }
 }
 
 /// Appends complete out of order (only the journal insert is serialised), yet the state a
@@ -965,4 +979,65 @@ fn an_async_wait_is_woken_only_by_the_commit_that_covers_it() {
     );
     drop(given_up);
     assert_eq!(s.durable_waiters_for_test(), 0);
+}
+
+#[test]
+fn the_summary_counts_what_the_scan_counts_without_reading_records() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = open(dir.path());
+        let empty = s.summary().unwrap();
+        assert_eq!((empty.record_count, empty.last_offset), (0, None));
+        for i in 0..5u8 {
+            append_durable(&s, JournalRecord::new("k", vec![i]));
+        }
+        let (summary, stats) = (s.summary().unwrap(), s.stats().unwrap());
+        assert_eq!(summary.record_count, stats.record_count);
+        assert_eq!(summary.last_offset, Some(4));
+        assert_eq!(summary.durable_offset, stats.durable_offset);
+        assert_eq!(summary.disk_bytes, stats.disk_bytes);
+        assert!(summary.writable);
+    }
+    // After a reopen, and with a corrupt record (counted, like `stats` counts it).
+    let s = open(dir.path());
+    append_durable(&s, JournalRecord::new("k", vec![9]));
+    let mut frame = s.raw_frame_for_test(2);
+    let last = frame.len() - 1;
+    frame[last] ^= 0x40;
+    s.overwrite_frame_for_test(2, &frame);
+    let (summary, stats) = (s.summary().unwrap(), s.stats().unwrap());
+    assert_eq!(stats.corrupt_offsets, vec![2]);
+    assert_eq!(summary.record_count, 6);
+    assert_eq!(summary.record_count, stats.record_count);
+}
+
+#[test]
+fn a_keyspace_generation_moves_with_its_writes_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    let g0 = s.space_generation("bank.payment").unwrap();
+    let put = |space: &str, v: u8| {
+        append_durable(
+            &s,
+            JournalRecord::new("k", vec![v]).with_write(StateWrite::put(space, "a", vec![v])),
+        );
+    };
+    put("engine.day", 1);
+    assert_eq!(
+        s.space_generation("bank.payment").unwrap(),
+        g0,
+        "another keyspace"
+    );
+    put("bank.payment", 2);
+    let g1 = s.space_generation("bank.payment").unwrap();
+    assert_ne!(g1, g0);
+    assert_eq!(s.get("bank.payment", b"a").unwrap(), Some(vec![2]));
+    // The same value again is still a write: a reader cannot know it is the same.
+    put("bank.payment", 2);
+    assert_ne!(s.space_generation("bank.payment").unwrap(), g1);
+    assert!(s.space_generation("bad name!").is_err());
+    // Another store instance never shows the generation of this one.
+    drop(s);
+    let again = open(dir.path());
+    assert_ne!(again.space_generation("bank.payment").unwrap().0, g1.0);
 }

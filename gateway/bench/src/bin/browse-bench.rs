@@ -6,8 +6,9 @@
 //! (defaults: 1,000,000 records, 2,000 institutions, 200,000 persons, 500 queries per kind,
 //! seed 18, 200,000 appends per overhead case, 5 s per durable case, the system temp dir).
 //!
-//! 1. **Fill**: N national-interface exchange records (request, answer and, for settlements,
-//!    the claim, as the gateway journals them: 1.5–2 KB of JSON each) appended with
+//! 1. **Fill**: N national-interface exchange records (request, answer and, for settlements
+//!    and reversals, the canonical claim, as the gateway journals them: 1.5–3 KB of JSON each;
+//!    `medsettle_bench::exchanges`, shared with `overview-bench`) appended with
 //!    `append_idempotent` in `none` durability over 30 days, with the record index **off**;
 //!    institutions skewed (a few large hospitals, many small ones), persons uniform.
 //! 2. **Build at open**: the store reopened with the index on, which writes the entries of
@@ -28,6 +29,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use medsettle_bench::exchanges::{
+    DAYS, Generator, INFNOS, START_UNIX_S, Shape, china_time, code, sha, skewed,
+};
 use medsettle_console::MessageQuery;
 use medsettle_store::{Durability, JournalRecord, SledStore, Store, StoreConfig};
 use rand::rngs::StdRng;
@@ -74,20 +78,6 @@ fn args() -> Args {
     a
 }
 
-/// First receive time: 2026-11-05 00:00:00 China time, Unix seconds.
-const START_UNIX_S: i64 = 1_793_808_000;
-/// The records are spread over this many days.
-const DAYS: u64 = 30;
-/// Transactions and their share of the traffic, per mille.
-const INFNOS: [(&str, u64); 6] = [
-    ("2207", 400),
-    ("2206", 200),
-    ("2204", 150),
-    ("2201", 100),
-    ("1101", 100),
-    ("2208", 50),
-];
-
 /// What the fill remembers to ask about.
 #[derive(Default)]
 struct Known {
@@ -97,113 +87,15 @@ struct Known {
     largest: String,
 }
 
-fn code(i: u64) -> String {
-    format!("H44030{i:06}")
-}
-
-fn person(p: u64) -> String {
-    format!("4403000000{p:010}")
-}
-
-/// `YYYY-MM-DDTHH:MM:SS.mmm+08:00` of a China-time Unix millisecond.
-fn china_time(ms: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .expect("a time in range")
-        .to_offset(time::macros::offset!(+8));
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}+08:00",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.millisecond()
-    )
-}
-
-/// One exchange record as the national service journals it (`exchange_payload`): the request
-/// as received, the answer as sent, the claim for a settlement, the receive time.
-fn exchange(
-    i: u64,
-    code: &str,
-    psn: &str,
-    infno: &str,
-    received_ms: i64,
-) -> (JournalRecord, Vec<u8>) {
-    let at = china_time(received_ms);
-    // As the national interface forms it: institution, send time to the second, a sequence.
-    let msgid = format!(
-        "{code}{}{:04}",
-        &at[..19].replace(['-', 'T', ':'], ""),
-        i % 10_000
-    );
-    let mdtrt = format!("MD{i:012}");
-    let setl = format!("ST{i:012}");
-    let fen = 5_000 + (i * 7_919) % 900_000;
-    let amount = format!("{}.{:02}", fen / 100, fen % 100);
-    let request = format!(
-        r#"{{"infno":"{infno}","msgid":"{msgid}","mdtrtarea_admvs":"440300","insuplc_admdvs":"440300","recer_sys_code":"MDS","dev_no":"","dev_safe_info":"","cainfo":"","signtype":"SM3","infver":"V1.0","opter_type":"1","opter":"0001","opter_name":"收费员","inf_time":"{}","fixmedins_code":"{code}","fixmedins_name":"深圳市示例医院","sign_no":"","input":{{"data":{{"psn_no":"{psn}","mdtrt_cert_type":"02","mdtrt_cert_no":"440300199001011234","med_type":"11","medfee_sumamt":"{amount}","psn_setlway":"01","mdtrt_id":"{mdtrt}","chrg_bchno":"CB{i:010}","insutype":"310","acct_used_flag":"1","invono":"","fulamt_ownpay_amt":"0.00","overlmt_selfpay":"0.00","preselfpay_amt":"0.00","inscp_scp_amt":"{amount}"}}}}}}"#,
-        &at[..19].replace('T', " ")
-    );
-    let answer = format!(
-        r#"{{"infcode":0,"inf_refmsgid":"440300{}{i:010}","refmsg_time":"{}","respond_time":"{}","err_msg":null,"warn_msg":null,"output":{{"setlinfo":{{"setl_id":"{setl}","mdtrt_id":"{mdtrt}","psn_no":"{psn}","psn_name":"张三","psn_cert_type":"01","certno":"440300199001011234","gend":"1","naty":"01","brdy":"1990-01-01","age":36,"insutype":"310","psn_type":"1101","cvlserv_flag":"0","setl_time":"{}","mdtrt_cert_type":"02","med_type":"11","medfee_sumamt":"{amount}","fulamt_ownpay_amt":"0.00","overlmt_selfpay":"0.00","preselfpay_amt":"0.00","inscp_scp_amt":"{amount}","hifp_pay":"{amount}","pool_prop_selfpay":"0.00","cvlserv_pay":"0.00","hifes_pay":"0.00","hifmi_pay":"0.00","hifob_pay":"0.00","maf_pay":"0.00","oth_pay":"0.00","fund_pay_sumamt":"{amount}","psn_part_amt":"0.00","acct_pay":"0.00","psn_cash_pay":"0.00","hosp_part_amt":"0.00","balc":"1000.00","acct_mulaid_pay":"0.00","medins_setl_id":"{msgid}","clr_optins":"440300","clr_way":"1","clr_type":"11"}}}}}}"#,
-        &at[..10].replace('-', ""),
-        &at[..19].replace(['-', 'T', ':'], ""),
-        &at[..19].replace(['-', 'T', ':'], ""),
-        &at[..19].replace('T', " "),
-    );
-    let claim = if matches!(infno, "2207" | "2208") {
-        format!(
-            r#","claim":{{"setl_id":"{setl}","mdtrt_id":"{mdtrt}","psn_no":"{psn}","fixmedins_code":"{code}","kind":"{}","amounts":{{"medfee_sumamt":{fen},"fund_pay_sumamt":{fen},"psn_cash_pay":0,"acct_pay":0}},"settled_at":"{at}"}}"#,
-            if infno == "2208" {
-                "reversal"
-            } else {
-                "settlement"
-            }
-        )
-    } else {
-        String::new()
-    };
-    let payload = format!(
-        r#"{{"infno":"{infno}","fixmedins_code":"{code}","msgid":"{msgid}","request":{request},"answer":{answer}{claim},"core":"embedded","received_at":"{at}"}}"#
-    );
-    let record = JournalRecord::new(
-        if claim.is_empty() {
-            "nhsa.request"
-        } else {
-            "nhsa.settlement"
-        },
-        payload.into_bytes(),
-    )
-    .with_key(code, msgid);
-    (record, answer.into_bytes())
-}
-
-/// The i-th record of the run: institution skewed (index ∝ u³, so the largest of 2,000 has
-/// about 8 % of the traffic), person uniform, transaction by its share, time increasing.
-fn nth(a: &Args, rng: &mut StdRng, i: u64) -> (JournalRecord, Vec<u8>) {
-    let u = rng.random_range(0..a.institutions);
-    let inst = u * u * u / (a.institutions * a.institutions);
-    let psn = person(rng.random_range(0..a.persons));
-    let mut pick = rng.random_range(0..1000u64);
-    let infno = INFNOS
-        .iter()
-        .find(|(_, share)| {
-            let hit = pick < *share;
-            pick = pick.saturating_sub(*share);
-            hit
-        })
-        .map_or("2207", |(n, _)| *n);
-    let span_ms = DAYS * 86_400_000;
-    let at_ms = START_UNIX_S * 1000 + i64::try_from(i * span_ms / a.records.max(1)).unwrap_or(0);
-    exchange(i, &code(inst), &psn, infno, at_ms)
-}
-
-fn sha(i: u64) -> [u8; 32] {
-    let mut s = [0u8; 32];
-    s[..8].copy_from_slice(&i.to_be_bytes());
-    s
+/// The traffic of `a` (`medsettle_bench::exchanges`, shared with `overview-bench`), its own
+/// stream for `seed`.
+fn generator(a: &Args, seed: u64) -> Generator {
+    Generator::new(Shape {
+        records: a.records,
+        institutions: a.institutions,
+        persons: a.persons,
+        seed,
+    })
 }
 
 fn config(durability: Durability, record_index: bool) -> StoreConfig {
@@ -230,12 +122,12 @@ fn dir_bytes(dir: &Path) -> u64 {
 
 fn fill(a: &Args, dir: &Path) -> (Known, Duration) {
     let store = SledStore::open(dir, config(Durability::None, false)).expect("open store");
-    let mut rng = StdRng::seed_from_u64(a.seed);
+    let mut traffic = generator(a, a.seed);
     let mut known = Known::default();
     let mut per_institution = std::collections::HashMap::<String, u64>::new();
     let started = Instant::now();
     for i in 0..a.records {
-        let (record, answer) = nth(a, &mut rng, i);
+        let (record, answer) = traffic.nth(i);
         let (code, msgid) = record.key.clone().expect("keyed");
         *per_institution.entry(code).or_default() += 1;
         if i % 997 == 0 {
@@ -327,10 +219,7 @@ fn queries(a: &Args, store: &SledStore, known: &Known) -> Vec<QueryResult> {
         t[..10].to_owned()
     };
     let mut out = Vec::new();
-    let inst = |rng: &mut StdRng| {
-        let u = rng.random_range(0..a.institutions);
-        code(u * u * u / (a.institutions * a.institutions))
-    };
+    let inst = |rng: &mut StdRng| code(skewed(rng.random_range(0..a.institutions), a.institutions));
     out.push(run_queries(store, "institution (first page)", n, |_| {
         format!("institution={}", inst(&mut rng))
     }));
@@ -394,9 +283,9 @@ struct AppendResult {
 fn append_cost(a: &Args, base: &Path, index: bool, round: u32) -> AppendResult {
     let dir = base.join(format!("append-{}-{round}", u8::from(index)));
     let store = SledStore::open(&dir, config(Durability::None, index)).expect("open");
-    let mut rng = StdRng::seed_from_u64(a.seed + u64::from(round));
+    let mut traffic = generator(a, a.seed + u64::from(round));
     let records: Vec<(JournalRecord, Vec<u8>)> =
-        (0..a.append_records).map(|i| nth(a, &mut rng, i)).collect();
+        (0..a.append_records).map(|i| traffic.nth(i)).collect();
     let mut lat = Vec::with_capacity(records.len());
     let started = Instant::now();
     for (i, (record, answer)) in records.into_iter().enumerate() {
@@ -441,11 +330,11 @@ fn durable(a: &Args, base: &Path, index: bool, round: u32) -> DurableResult {
                 ..*a
             };
             std::thread::spawn(move || {
-                let mut rng = StdRng::seed_from_u64(seed);
+                let mut traffic = generator(&args, seed);
                 let mut lat = Vec::new();
                 let mut i = w;
                 while !stop.load(Ordering::Relaxed) {
-                    let (record, answer) = nth(&args, &mut rng, i);
+                    let (record, answer) = traffic.nth(i);
                     let t0 = Instant::now();
                     match store
                         .append_idempotent(record, sha(i), answer)
