@@ -400,13 +400,16 @@ impl Engine {
         self.with_state(store, |s| {
             let old_len = s.ledger.transfers().len();
             let mut refs = Vec::new();
+            // posted together and audited once at the end (a month's receipts would be
+            // quadratic audited one by one)
+            let mut batches = Vec::new();
             let mut out = Vec::new();
             for r in receipts {
                 let reference = format!("receipt:{}:{:?}", r.payment_id, r.status);
                 if s.agg.payment(&r.payment_id).is_some() {
                     let o = s.agg.apply_receipt(r, &self.cfg.policy)?;
                     if !o.duplicate {
-                        self.post_audited(s, &reference, ledger::daily_receipt_postings(&o))?;
+                        batches.push((reference.clone(), ledger::daily_receipt_postings(&o)));
                         refs.push(reference);
                     }
                     out.push(ReceiptApplied::Daily(o));
@@ -465,7 +468,7 @@ impl Engine {
                             r.status,
                         ),
                     };
-                    self.post_audited(s, &reference, t)?;
+                    batches.push((reference.clone(), t));
                     refs.push(reference);
                 }
                 out.push(ReceiptApplied::Other {
@@ -480,6 +483,11 @@ impl Engine {
             if refs.is_empty() {
                 return Ok(out); // all duplicates: nothing changed
             }
+            let expect = Expectations {
+                confirmed: s.meta.confirmed.clone(),
+                receivable: BTreeMap::new(),
+            };
+            s.ledger.post_many(batches, &expect)?;
             let mut writes = self.agg_writes(s)?;
             writes.extend(ledger_writes(&s.ledger, old_len, &refs, &mut s.meta)?);
             self.persist(store, s, "receipts", writes)?;

@@ -11,24 +11,12 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::*;
-use medsettle_canonical::{Money, Receipt, ReceiptStatus};
+use medsettle_canonical::{Money, ReceiptStatus};
 use medsettle_engine::{AnnualAmounts, EngineError, ReceiptApplied, Scheduler};
 use medsettle_settlement::ledger::{Account, Transfer};
 use medsettle_settlement::{Calendar, SettlementError, YearMonth};
 use medsettle_store::{JournalRecord, StateWrite, Store};
 use time::macros::{date, datetime};
-
-fn receipt(id: &str, status: ReceiptStatus, amount: i64) -> Receipt {
-    Receipt {
-        payment_id: id.into(),
-        batch_id: None,
-        status,
-        amount: Some(fen(amount)),
-        bank_reference: None,
-        value_date: None,
-        reason: None,
-    }
-}
 
 fn october(store: &dyn Store) {
     journal(

@@ -348,6 +348,32 @@ impl Ledger {
         Ok(Some(report))
     }
 
+    /// Post several batches at once, each under its own reference (one already posted is
+    /// skipped), and audit once, after all of them: `post` for each would copy and audit the
+    /// whole ledger per batch — quadratic in a month's receipts. All or nothing, like `post`;
+    /// `Ok(None)` when every batch was already posted.
+    pub fn post_many(
+        &mut self,
+        batches: Vec<(String, Vec<Transfer>)>,
+        expect: &Expectations,
+    ) -> Result<Option<AuditReport>> {
+        let fresh: Vec<(String, Vec<Transfer>)> = batches
+            .into_iter()
+            .filter(|(r, _)| !self.posted.contains(r))
+            .collect();
+        if fresh.is_empty() {
+            return Ok(None);
+        }
+        let mut next = self.clone();
+        for (reference, transfers) in fresh {
+            next.transfers.extend(transfers);
+            next.posted.insert(reference);
+        }
+        let report = next.audit(expect)?;
+        *self = next;
+        Ok(Some(report))
+    }
+
     /// Per-institution positions.
     pub fn positions(&self) -> BTreeMap<String, InstitutionPosition> {
         let mut bal: BTreeMap<&Account, i128> = BTreeMap::new();
@@ -541,6 +567,86 @@ mod tests {
                 .collect(),
             receivable: BTreeMap::new(),
         }
+    }
+
+    #[test]
+    fn many_batches_post_once_all_or_nothing_and_skip_what_was_posted() {
+        let mut l = Ledger::new();
+        let sent = payment_postings("H1", 600);
+        l.post("p1", sent, &exp(&[("H1", 600)])).unwrap().unwrap();
+        let paid = payment_receipt_postings(
+            "H1",
+            "H1",
+            "P1",
+            Money::from_fen(600),
+            None,
+            ReceiptStatus::Paid,
+        );
+        let returned = payment_receipt_postings(
+            "H1",
+            "H1",
+            "P1",
+            Money::from_fen(600),
+            Some(ReceiptStatus::Paid),
+            ReceiptStatus::Returned,
+        );
+        // a return right behind its payment, in one call: audited once, at the end
+        let rep = l
+            .post_many(
+                vec![("paid".into(), paid.clone()), ("returned".into(), returned)],
+                &exp(&[("H1", 600)]),
+            )
+            .unwrap()
+            .unwrap();
+        assert_eq!(rep.positions["H1"].paid, Money::ZERO);
+        assert_eq!(rep.positions["H1"].receivable, Money::from_fen(600));
+        assert!(l.is_posted("paid") && l.is_posted("returned"));
+        // what was posted is skipped; nothing new is no audit
+        assert!(
+            l.post_many(vec![("paid".into(), paid)], &exp(&[("H1", 600)]))
+                .unwrap()
+                .is_none()
+        );
+        // one batch breaking the audit keeps none of them
+        let mut bad = Vec::new();
+        transfer(
+            &mut bad,
+            expenditure("H1"),
+            receivable("H1"),
+            Money::from_fen(5),
+            "x",
+        );
+        let before = l.transfers().len();
+        let again = payment_postings("H1", 10);
+        assert!(
+            l.post_many(
+                vec![("ok".into(), again), ("bad".into(), bad)],
+                &exp(&[("H1", 610)])
+            )
+            .is_err()
+        );
+        assert_eq!(l.transfers().len(), before);
+        assert!(!l.is_posted("ok") && !l.is_posted("bad"));
+    }
+
+    /// An accrual of `fen` to the institution, sent to the bank.
+    fn payment_postings(inst: &str, fen: i64) -> Vec<Transfer> {
+        let mut t = Vec::new();
+        transfer(
+            &mut t,
+            expenditure(inst),
+            receivable(inst),
+            Money::from_fen(fen),
+            "accrual",
+        );
+        transfer(
+            &mut t,
+            receivable(inst),
+            in_transit(inst, inst),
+            Money::from_fen(fen),
+            "sent",
+        );
+        t
     }
 
     #[test]
