@@ -64,31 +64,6 @@ fn page(addr: std::net::SocketAddr, ws: &Workspace, path: &str) -> String {
 }
 
 /// `POST /ops/<action>` with `fields`, as the page's button does (operation id, JSON).
-fn act(
-    addr: std::net::SocketAddr,
-    ws: &Workspace,
-    action: &str,
-    fields: &str,
-    op_id: &str,
-) -> String {
-    let (status, _, body) = runtime().block_on(async {
-        let mut conn = his::HisConnection::connect(addr, operator_tls(ws))
-            .await
-            .unwrap();
-        conn.post_with_headers(
-            &format!("/ops/{action}"),
-            "application/json",
-            &[("idempotency-key".into(), op_id.into())],
-            Bytes::from(fields.to_owned()),
-        )
-        .await
-        .unwrap()
-    });
-    let text = String::from_utf8_lossy(&body).into_owned();
-    assert_eq!(status, 200, "{action}: {text}");
-    text
-}
-
 fn chromium(profile: &Path, args: &[&str]) -> std::process::Output {
     assert!(
         Path::new(CHROMIUM).is_file(),
@@ -684,17 +659,20 @@ fn the_console_shows_the_day_and_its_actions_in_headless_chromium() {
         attr_after(&institutions, &anchor, "data-action"),
         "institutions/suspend"
     );
-    let fields = attr_after(&institutions, &anchor, "data-fields");
-    let mut v: serde_json::Value = serde_json::from_str(&fields).unwrap();
-    v["reason"] = "对账不符 console test".into();
-    let done = act(
-        addr,
-        &ws,
-        "institutions/suspend",
-        &v.to_string(),
-        "console-test-suspend-1",
+    // pressed in Chromium: the button asks for the reason and a confirmation, then posts
+    let mut browser = Browser::launch(&ws, addr);
+    let done = browser.press(
+        &format!("https://{addr}/console/institutions"),
+        &format!(
+            r#"tr[data-code="{}"] button.act[data-action="institutions/suspend"]"#,
+            CODES[1]
+        ),
+        Some("对账不符 console test"),
     );
-    assert!(done.contains(CODES[1]), "{done}");
+    assert!(
+        done.starts_with("200 ") && done.contains(CODES[1]),
+        "{done}"
+    );
     let settle_status = run_ok(&["settle", "status", "--config", cfg]);
     assert!(
         settle_status.contains(&format!(
@@ -717,14 +695,15 @@ fn the_console_shows_the_day_and_its_actions_in_headless_chromium() {
         attr_after(&institutions, &anchor, "data-action"),
         "institutions/resume"
     );
-    let fields = attr_after(&institutions, &anchor, "data-fields");
-    act(
-        addr,
-        &ws,
-        "institutions/resume",
-        &fields,
-        "console-test-resume-1",
+    let done = browser.press(
+        &format!("https://{addr}/console/institutions"),
+        &format!(
+            r#"tr[data-code="{}"] button.act[data-action="institutions/resume"]"#,
+            CODES[1]
+        ),
+        None,
     );
+    assert!(done.starts_with("200 "), "{done}");
     let institutions = page(addr, &ws, "/console/institutions");
     assert!(!institutions.contains("已暂停 suspended"), "resumed");
 
@@ -812,9 +791,13 @@ fn the_console_shows_the_day_and_its_actions_in_headless_chromium() {
         attr_after(&alerts, r#"class="alert""#, "data-action"),
         "bank/ack"
     );
-    let fields = attr_after(&alerts, r#"class="alert""#, "data-fields");
-    let done = act(addr, &ws, "bank/ack", &fields, "console-test-ack-1");
+    let done = browser.press(
+        &format!("https://{addr}/console/alerts"),
+        r#"button.act[data-action="bank/ack"]"#,
+        None,
+    );
     assert!(done.contains("acknowledged by operator"), "{done}");
+    drop(browser);
     let alerts = page(addr, &ws, "/console/alerts");
     let dom = render("alerts", &alerts);
     assert!(
@@ -1715,6 +1698,41 @@ impl Browser {
             "DOM.setFileInputFiles",
             serde_json::json!({"nodeId": node, "files": [file.to_str().unwrap()]}),
         );
+    }
+
+    /// Open `url`, press the action button `selector` as the operator does — answering its
+    /// prompt for a reason with `reason` and its confirmation with OK — and return what the page
+    /// shows of the gateway's answer (`#result`: status and text) before it reloads.
+    fn press(&mut self, url: &str, selector: &str, reason: Option<&str>) -> String {
+        self.open(url);
+        let reason = serde_json::to_string(&reason).unwrap();
+        let selector_js = serde_json::to_string(selector).unwrap();
+        let pressed = self.eval(&format!(
+            "window.prompt = () => {reason}; window.confirm = () => true;
+             const b = document.querySelector({selector_js});
+             if (b) {{ b.click(); }}
+             !!b"
+        ));
+        assert_eq!(
+            pressed,
+            serde_json::Value::Bool(true),
+            "{selector} on {url}"
+        );
+        // the page shows the answer, then reloads 800 ms later on success
+        let deadline = std::time::Instant::now() + BROWSER_STEP;
+        loop {
+            let shown =
+                self.eval("(document.getElementById('result') || {textContent: ''}).textContent");
+            let shown = shown.as_str().unwrap_or_default();
+            if !shown.is_empty() {
+                return shown.to_owned();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no answer shown for {selector}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
     }
 
     /// The page's document as it stands.
