@@ -576,7 +576,7 @@ pub fn bundled_cases_dir() -> PathBuf {
 /// Write a report to `path` whole or not at all: to a temporary name beside it, then renamed
 /// over it, so a CI that reads the file never sees half a report and an interrupted run never
 /// leaves one.
-pub fn write_report_file(path: &Path, text: &str) -> std::io::Result<()> {
+pub fn write_report_file(path: &Path, text: impl AsRef<[u8]>) -> std::io::Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(format!(".{}.tmp", std::process::id()));
     let tmp = PathBuf::from(tmp);

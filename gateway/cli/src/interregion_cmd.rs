@@ -170,7 +170,9 @@ pub fn clearing(
         let path = dir.join(medsettle_ops::console_xlsx::clearing_workbook_name(
             &r.month,
         ));
-        std::fs::write(&path, book).with_context(|| format!("writing {}", path.display()))?;
+        // a temporary name renamed into place: an earlier workbook is replaced whole or kept
+        medsettle_conformance::write_report_file(&path, book)
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     if json {
         return Ok(());
