@@ -559,9 +559,55 @@ fn the_console_shows_the_day_and_its_actions_in_headless_chromium() {
         "one monthly batch"
     );
 
-    // The bank pays the month (the annual clearing needs every payment final).
+    // The quarter's approved special cases (IS-Q-1), approved from the quarterly view in
+    // Chromium; the page's batch is the one `bank status` prints.
+    let quarter = (u8::from(today.month()) - 1) / 3 + 1;
+    let cases = files.path().join("cases.csv");
+    std::fs::write(
+        &cases,
+        format!(
+            "fixmedins_code,year,quarter,case_id,amount,approved\n{},{},{quarter},C1,100.00,1\n",
+            CODES[0],
+            today.year()
+        ),
+    )
+    .unwrap();
+    let mut browser = Browser::launch(&ws, addr);
+    browser.open(&format!("https://{addr}/console/batches?kind=quarterly"));
+    browser.choose_file("#close-cases_csv", &cases);
+    browser.eval(&format!(
+        "document.getElementById('close-year').value = '{}';
+         document.getElementById('close-quarter').value = '{quarter}';
+         document.getElementById('close-pay_date').value = '{pay}';
+         window.confirm = () => true;
+         document.getElementById('close-form').requestSubmit();
+         true",
+        today.year()
+    ));
+    browser.wait_load();
+    let quarterly = browser.dom();
+    drop(browser);
+    assert!(
+        quarterly.contains(r#"data-action="settle/quarter""#)
+            && quarterly.contains(r#"data-replayed="false" data-ok="true""#),
+        "{quarterly}"
+    );
+    let bank_status = run_ok(&["bank", "status", "--config", cfg]);
+    let q_line = bank_status
+        .lines()
+        .find(|l| l.starts_with('Q'))
+        .unwrap_or_else(|| panic!("a quarterly batch: {bank_status}"));
+    let q_cols: Vec<&str> = q_line.split_whitespace().collect();
+    assert_eq!((q_cols[2], q_cols[3]), ("1", "100.00"), "{q_line}");
+    let quarterly_page = page(addr, &ws, "/console/batches?kind=quarterly");
+    assert!(
+        quarterly_page.contains(&format!("批次 batch {}", q_cols[0])),
+        "{quarterly_page}"
+    );
+
+    // The bank pays the month and the quarter (the annual clearing needs every payment final).
     run_ok(&["bank", "simulate", "--once", "--config", cfg]);
-    wait_for_bank(cfg, |s| s.contains("all payments: Paid 4"));
+    wait_for_bank(cfg, |s| s.contains("all payments: Paid 5"));
 
     // The annual clearing (every payment final), then its workbook against `bank status`.
     let files = tempfile::tempdir().unwrap();
@@ -581,22 +627,27 @@ fn the_console_shows_the_day_and_its_actions_in_headless_chromium() {
     )
     .unwrap();
     let year = today.year().to_string();
-    let annual = run_ok(&[
-        "settle",
-        "year",
-        "--year",
-        &year,
-        "--as-of",
-        &pay,
-        "--amounts",
-        amounts.to_str().unwrap(),
-        "--scores",
-        scores.to_str().unwrap(),
-        "--pay-date",
-        &pay,
-        "--config",
-        cfg,
-    ]);
+    // approved from the annual batches view in Chromium: the files chosen, the form submitted
+    let mut browser = Browser::launch(&ws, addr);
+    browser.open(&format!("https://{addr}/console/batches?kind=annual"));
+    browser.choose_file("#close-amounts_csv", &amounts);
+    browser.choose_file("#close-scores_csv", &scores);
+    browser.eval(&format!(
+        "document.getElementById('close-year').value = '{year}';
+         document.getElementById('close-as_of').value = '{pay}';
+         document.getElementById('close-pay_date').value = '{pay}';
+         window.confirm = () => true;
+         document.getElementById('close-form').requestSubmit();
+         true"
+    ));
+    browser.wait_load();
+    let annual = browser.dom();
+    drop(browser);
+    assert!(
+        annual.contains(r#"data-action="settle/year""#)
+            && annual.contains(r#"data-replayed="false" data-ok="true""#),
+        "{annual}"
+    );
     assert!(annual.contains("annual clearing"), "{annual}");
     let bank_status = run_ok(&["bank", "status", "--config", cfg]);
     let a_line = bank_status
