@@ -1066,6 +1066,27 @@ fn post_form_from(
     fields: &[(String, String)],
     origin: &str,
 ) -> (u16, http::HeaderMap, Bytes) {
+    let body = Bytes::from(form_body(fields));
+    post_act(
+        addr,
+        ws,
+        action,
+        "application/x-www-form-urlencoded",
+        body,
+        origin,
+    )
+}
+
+/// `POST /console/act/<action>` as Chromium sends it from `origin` (`Origin`, `Host`,
+/// `Sec-Fetch-Site`), presenting the operator certificate.
+fn post_act(
+    addr: std::net::SocketAddr,
+    ws: &Workspace,
+    action: &str,
+    content_type: &str,
+    body: Bytes,
+    origin: &str,
+) -> (u16, http::HeaderMap, Bytes) {
     let site = if origin == format!("https://{addr}") {
         "same-origin"
     } else {
@@ -1077,13 +1098,13 @@ fn post_form_from(
             .unwrap();
         conn.post_with_headers(
             &format!("/console/act/{action}"),
-            "application/x-www-form-urlencoded",
+            content_type,
             &[
                 ("origin".into(), origin.into()),
                 ("host".into(), addr.to_string()),
                 ("sec-fetch-site".into(), site.into()),
             ],
-            Bytes::from(form_body(fields)),
+            body,
         )
         .await
         .unwrap()
@@ -1127,28 +1148,8 @@ fn post_multipart_from(
         body.push_str("\r\n");
     }
     body.push_str(&format!("--{boundary}--\r\n"));
-    let site = if origin == format!("https://{addr}") {
-        "same-origin"
-    } else {
-        "cross-site"
-    };
-    runtime().block_on(async {
-        let mut conn = his::HisConnection::connect(addr, operator_tls(ws))
-            .await
-            .unwrap();
-        conn.post_with_headers(
-            &format!("/console/act/{action}"),
-            &format!("multipart/form-data; boundary={boundary}"),
-            &[
-                ("origin".into(), origin.into()),
-                ("host".into(), addr.to_string()),
-                ("sec-fetch-site".into(), site.into()),
-            ],
-            Bytes::from(body),
-        )
-        .await
-        .unwrap()
-    })
+    let content_type = format!("multipart/form-data; boundary={boundary}");
+    post_act(addr, ws, action, &content_type, Bytes::from(body), origin)
 }
 
 /// `bank status` once `done` holds (the gateway's inbox watcher runs on its own), within 30 s.
@@ -1445,14 +1446,7 @@ fn cross_region_visits(treatment: &interregion::Region, insured: &interregion::R
                 .await
                 .unwrap_or_else(|e| panic!("visit {v}: {e:#}"));
             if v == 1 {
-                let env = b.envelope(
-                    "2208",
-                    &p.insuplc_admdvs,
-                    serde_json::json!({"data": {
-                        "setl_id": settled.setl_id, "mdtrt_id": settled.mdtrt_id, "psn_no": p.psn_no
-                    }}),
-                );
-                his::call_until_resolved(&mut conn, &mut b, env, &p.insuplc_admdvs)
+                his::cross_region_reverse(&mut conn, &mut b, p, &settled)
                     .await
                     .unwrap_or_else(|e| panic!("reversal: {e:#}"));
             }

@@ -81,14 +81,7 @@ fn traffic(
                     .await
                     .unwrap_or_else(|e| panic!("{t_code} visit {n} of {}: {e:#}", p.psn_no));
             if n % REVERSE_EVERY == REVERSE_EVERY - 1 {
-                let env = b.envelope(
-                    "2208",
-                    &p.insuplc_admdvs,
-                    serde_json::json!({"data": {
-                        "setl_id": settled.setl_id, "mdtrt_id": settled.mdtrt_id, "psn_no": p.psn_no
-                    }}),
-                );
-                his::call_until_resolved(&mut conn, &mut b, env, &p.insuplc_admdvs)
+                his::cross_region_reverse(&mut conn, &mut b, p, &settled)
                     .await
                     .unwrap_or_else(|e| panic!("{t_code} reversal {n}: {e:#}"));
                 sent.reversed += 1;

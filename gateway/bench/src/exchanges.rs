@@ -11,7 +11,7 @@
 use std::collections::VecDeque;
 
 use medsettle_canonical::{Admdvs, ClaimKind, FundLine, Money, SettledClaim, SettlementAmounts};
-use medsettle_store::JournalRecord;
+use medsettle_store::{IdempotentOutcome, JournalRecord, SledStore, Store};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -254,6 +254,33 @@ pub fn sha(i: u64) -> [u8; 32] {
     let mut s = [0u8; 32];
     s[..8].copy_from_slice(&i.to_be_bytes());
     s
+}
+
+/// Appends the first `records` records of `traffic` to `store` as the national service appends
+/// an exchange (idempotent, with its answer), handing each to `seen` first; progress on
+/// standard error every 100,000; synced at the end.
+pub fn append_all(
+    store: &SledStore,
+    traffic: &mut Generator,
+    records: u64,
+    mut seen: impl FnMut(u64, &JournalRecord),
+) {
+    let started = std::time::Instant::now();
+    for i in 0..records {
+        let (record, answer) = traffic.nth(i);
+        seen(i, &record);
+        match store
+            .append_idempotent(record, sha(i), answer)
+            .expect("append")
+        {
+            IdempotentOutcome::Appended { .. } => {}
+            other => panic!("record {i} was not appended: {other:?}"),
+        }
+        if (i + 1) % 100_000 == 0 {
+            eprintln!("fill: {} records, {:.1?}", i + 1, started.elapsed());
+        }
+    }
+    store.sync().expect("sync");
 }
 
 #[cfg(test)]

@@ -359,10 +359,22 @@ fn raise_rate_limits(
         "# Written by `medsettle bench ingest`: `medsettle init` + raised rate limits.\n",
     );
     out.push_str(&toml::to_string(&doc)?);
-    std::fs::write(config_path, out)?;
+    replace_file(config_path, out.as_bytes())?;
     medsettle_ops::config::load(config_path)
         .context("the rewritten configuration does not load")?;
     Ok(())
+}
+
+/// Writes `bytes` over `path` whole or not at all: to a temporary name beside it, then renamed
+/// over it, so an interrupted benchmark never leaves a half-written configuration.
+pub fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".{}.tmp", std::process::id()));
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -590,6 +590,23 @@ pub async fn inpatient_stay(
     })
 }
 
+/// The reversal of a settlement: 2208 (outpatient) or 2305 (inpatient), under a new msgid.
+pub fn reversal_envelope(
+    b: &mut EnvelopeBuilder,
+    p: &Insured,
+    settled: &Settled,
+    inpatient: bool,
+) -> Value {
+    let infno = if inpatient { "2305" } else { "2208" };
+    b.envelope(
+        infno,
+        &p.insuplc_admdvs,
+        json!({"data": {
+            "setl_id": settled.setl_id, "mdtrt_id": settled.mdtrt_id, "psn_no": p.psn_no
+        }}),
+    )
+}
+
 /// Reverse a settlement: 2208 (outpatient) or 2305 (inpatient).
 pub async fn reverse(
     conn: &mut HisConnection,
@@ -598,14 +615,21 @@ pub async fn reverse(
     settled: &Settled,
     inpatient: bool,
 ) -> Result<Value> {
-    let infno = if inpatient { "2305" } else { "2208" };
-    let env = b.envelope(
-        infno,
-        &p.insuplc_admdvs,
-        json!({"data": {
-            "setl_id": settled.setl_id, "mdtrt_id": settled.mdtrt_id, "psn_no": p.psn_no
-        }}),
-    );
+    let env = reversal_envelope(b, p, settled, inpatient);
     let (s, a) = conn.call_retrying(&env).await?;
-    expect_success(s, &a, infno)
+    expect_success(s, &a, env["infno"].as_str().unwrap_or_default())
+}
+
+/// Reverse a cross-region outpatient settlement (2208) until its outcome is known
+/// ([`call_until_resolved`]); its output.
+pub async fn cross_region_reverse(
+    conn: &mut HisConnection,
+    b: &mut EnvelopeBuilder,
+    p: &Insured,
+    settled: &Settled,
+) -> Result<Value> {
+    let env = reversal_envelope(b, p, settled, false);
+    Ok(call_until_resolved(conn, b, env, &p.insuplc_admdvs)
+        .await?
+        .1)
 }

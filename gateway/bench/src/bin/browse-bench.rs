@@ -30,7 +30,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use medsettle_bench::exchanges::{
-    DAYS, Generator, INFNOS, START_UNIX_S, Shape, china_time, code, sha, skewed,
+    DAYS, Generator, INFNOS, START_UNIX_S, Shape, append_all, china_time, code, sha, skewed,
 };
 use medsettle_console::MessageQuery;
 use medsettle_store::{Durability, JournalRecord, SledStore, Store, StoreConfig};
@@ -126,8 +126,7 @@ fn fill(a: &Args, dir: &Path) -> (Known, Duration) {
     let mut known = Known::default();
     let mut per_institution = std::collections::HashMap::<String, u64>::new();
     let started = Instant::now();
-    for i in 0..a.records {
-        let (record, answer) = traffic.nth(i);
+    append_all(&store, &mut traffic, a.records, |i, record| {
         let (code, msgid) = record.key.clone().expect("keyed");
         *per_institution.entry(code).or_default() += 1;
         if i % 997 == 0 {
@@ -140,18 +139,7 @@ fn fill(a: &Args, dir: &Path) -> (Known, Duration) {
                     .to_owned(),
             );
         }
-        match store
-            .append_idempotent(record, sha(i), answer)
-            .expect("append")
-        {
-            medsettle_store::IdempotentOutcome::Appended { .. } => {}
-            other => panic!("record {i} was not appended: {other:?}"),
-        }
-        if (i + 1) % 100_000 == 0 {
-            eprintln!("fill: {} records, {:?}", i + 1, started.elapsed());
-        }
-    }
-    store.sync().expect("sync");
+    });
     let took = started.elapsed();
     known.largest = per_institution
         .iter()

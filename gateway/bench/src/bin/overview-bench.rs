@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use medsettle_bench::exchanges::{DAYS, Generator, POOL, START_UNIX_S, Shape, code, sha};
+use medsettle_bench::exchanges::{DAYS, Generator, POOL, START_UNIX_S, Shape, append_all, code};
 use medsettle_canonical::{CHINA_OFFSET, Institution};
 use medsettle_ops::{Config, Operations};
 use medsettle_store::{Durability, SledStore, Store, StoreConfig};
@@ -103,9 +103,9 @@ account = {{ name = "深圳市示例医院{i}", account = "4420150010005{i:07}",
 fn workspace(ws: &Path, institutions: u64) -> Config {
     let config_path = medsettle_ops::init::run(ws, "127.0.0.1:0", false).expect("medsettle init");
     let config = medsettle_ops::config::load(&config_path).expect("the configuration");
-    std::fs::write(
+    medsettle_bench::replace_file(
         &config.settlement.institutions,
-        institutions_toml(institutions),
+        institutions_toml(institutions).as_bytes(),
     )
     .expect("write the institutions");
     medsettle_ops::config::load(&config_path).expect("the configuration")
@@ -122,21 +122,7 @@ fn fill(config: &Config, shape: Shape) -> Duration {
         },
     )
     .expect("open the journal");
-    let mut traffic = Generator::new(shape);
-    for i in 0..shape.records {
-        let (record, answer) = traffic.nth(i);
-        match store
-            .append_idempotent(record, sha(i), answer)
-            .expect("append")
-        {
-            medsettle_store::IdempotentOutcome::Appended { .. } => {}
-            other => panic!("record {i} was not appended: {other:?}"),
-        }
-        if (i + 1) % 100_000 == 0 {
-            eprintln!("fill: {} records, {:.1?}", i + 1, started.elapsed());
-        }
-    }
-    store.sync().expect("sync");
+    append_all(&store, &mut Generator::new(shape), shape.records, |_, _| {});
     started.elapsed()
 }
 

@@ -328,7 +328,7 @@ client_key = "{key}"
         if durability != Some("fsync") {
             bail!("{}: not in fsync durability ({durability:?})", r.code);
         }
-        std::fs::write(r.config(), toml::to_string(&t)?)?;
+        medsettle_bench::replace_file(&r.config(), toml::to_string(&t)?.as_bytes())?;
     }
     Ok(())
 }
