@@ -59,6 +59,21 @@ pub fn peer_namespace(sender: &Admdvs) -> String {
     format!("peer:{sender}")
 }
 
+/// One peer message being answered: what every step of it journals or answers with.
+#[derive(Clone, Copy)]
+struct PeerMessage<'a> {
+    req: &'a ServiceRequest,
+    env: &'a xr::RequestEnvelope,
+    /// The sender's idempotency namespace ([`peer_namespace`]).
+    ns: &'a str,
+    /// Its idempotency key (`<infno>:<msgid>`).
+    key: &'a str,
+    body_sha256: [u8; 32],
+    /// This gateway's id for its answer.
+    refmsgid: &'a str,
+    received: OffsetDateTime,
+}
+
 impl NationalService {
     /// Does this gateway settle persons insured at `admdvs` (a scheme of its policy covers
     /// that region)?
@@ -229,19 +244,19 @@ impl NationalService {
             Err(r) => return (refused(200, &r), infno),
         };
         let sender = key.sender;
+        let m = PeerMessage {
+            req,
+            env: &env,
+            ns: &ns,
+            key: &idem,
+            body_sha256,
+            refmsgid: &refmsgid,
+            received,
+        };
         let answer = match input {
-            xr::PeerRequest::Summary(s) => {
-                self.peer_summary(req, &env, &ns, &idem, body_sha256, &s, &refmsgid, received)
-                    .await
-            }
-            xr::PeerRequest::Reversal(r) => {
-                self.peer_reversal(req, &env, &ns, &idem, body_sha256, &r, &refmsgid, received)
-                    .await
-            }
-            xr::PeerRequest::Status(q) => {
-                self.peer_status(req, &env, &ns, &idem, body_sha256, &q, &refmsgid, received)
-                    .await
-            }
+            xr::PeerRequest::Summary(s) => self.peer_summary(&m, &s).await,
+            xr::PeerRequest::Reversal(r) => self.peer_reversal(&m, &r).await,
+            xr::PeerRequest::Status(q) => self.peer_status(&m, &q).await,
             xr::PeerRequest::ReconTotals(t) => {
                 let ours = xr::day_totals(&self.recon_rows_with(&sender, t.recon_date));
                 let output = xr::ReconTotalsAnswer::compare(&t, &ours).to_output();
@@ -276,19 +291,7 @@ impl NationalService {
                     outcome: "ok",
                 }
             }
-            other => {
-                self.peer_clearing_in(
-                    req,
-                    &env,
-                    &ns,
-                    &idem,
-                    body_sha256,
-                    &other,
-                    &refmsgid,
-                    received,
-                )
-                .await
-            }
+            other => self.peer_clearing_in(&m, &other).await,
         };
         (answer, infno)
     }
@@ -319,18 +322,22 @@ impl NationalService {
 
     /// Append one peer exchange under its idempotency key (the caller holds the person's
     /// lock when the record carries core state): the ticket to wait for, the answer to send.
-    #[allow(clippy::too_many_arguments)]
     fn append_peer(
         &self,
-        req: &ServiceRequest,
-        env: &xr::RequestEnvelope,
-        (ns, key): (&str, &str),
-        body_sha256: [u8; 32],
+        m: &PeerMessage<'_>,
         answer: Vec<u8>,
         claim: Option<&SettledClaim>,
         writes: Vec<StateWrite>,
-        received: OffsetDateTime,
     ) -> Appended {
+        let PeerMessage {
+            req,
+            env,
+            ns,
+            key,
+            body_sha256,
+            received,
+            ..
+        } = *m;
         let payload = serde_json::to_vec(&json!({
             "infno": env.infno.as_str(),
             "sender": ns,
@@ -388,18 +395,14 @@ impl NationalService {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn peer_summary(
-        &self,
-        req: &ServiceRequest,
-        env: &xr::RequestEnvelope,
-        ns: &str,
-        key: &str,
-        body_sha256: [u8; 32],
-        s: &xr::Summary,
-        refmsgid: &str,
-        received: OffsetDateTime,
-    ) -> PeerAnswer {
+    async fn peer_summary(&self, m: &PeerMessage<'_>, s: &xr::Summary) -> PeerAnswer {
+        let PeerMessage {
+            env,
+            ns,
+            refmsgid,
+            received,
+            ..
+        } = *m;
         let h = &s.header;
         let Some(level) = InstitutionLevel::parse(&h.hosp_lv) else {
             return self.peer_refusal(
@@ -443,10 +446,8 @@ impl NationalService {
             format!("Q{}", &hex::encode(h)[..20])
         };
         self.apply_peer_message(
-            (req, env),
-            (ns, key, body_sha256),
+            m,
             (&h.psn_no, level),
-            (refmsgid, received),
             |ctx, view| self.core.settle_summary(&summary, ctx, view),
             |outcome| {
                 let CoreAnswer::Settlement {
@@ -485,24 +486,17 @@ impl NationalService {
         .await
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn peer_reversal(
-        &self,
-        req: &ServiceRequest,
-        env: &xr::RequestEnvelope,
-        ns: &str,
-        key: &str,
-        body_sha256: [u8; 32],
-        r: &xr::Reversal,
-        refmsgid: &str,
-        received: OffsetDateTime,
-    ) -> PeerAnswer {
+    async fn peer_reversal(&self, m: &PeerMessage<'_>, r: &xr::Reversal) -> PeerAnswer {
+        let PeerMessage {
+            env,
+            refmsgid,
+            received,
+            ..
+        } = *m;
         // a reversal mints only an id; the level is the original's, kept in its claim
         self.apply_peer_message(
-            (req, env),
-            (ns, key, body_sha256),
+            m,
             (&r.psn_no, InstitutionLevel::Unrated),
-            (refmsgid, received),
             |ctx, view| self.core.reverse_summary(&r.omsgid, &r.psn_no, ctx, view),
             |outcome| match &outcome.claim {
                 Some(claim) => {
@@ -549,16 +543,23 @@ impl NationalService {
     #[allow(clippy::type_complexity)]
     async fn apply_peer_message(
         &self,
-        (req, env): (&ServiceRequest, &xr::RequestEnvelope),
-        (ns, key, body_sha256): (&str, &str, [u8; 32]),
+        m: &PeerMessage<'_>,
         (psn_no, inst_level): (&str, InstitutionLevel),
-        (refmsgid, received): (&str, OffsetDateTime),
         run: impl FnOnce(
             &medsettle_core::RequestCtx,
             &StoreCoreView<'_>,
         ) -> Result<medsettle_core::CoreOutcome, medsettle_core::CoreRefusal>,
         answer: impl FnOnce(&medsettle_core::CoreOutcome) -> (Vec<u8>, Option<StateWrite>),
     ) -> PeerAnswer {
+        let PeerMessage {
+            env,
+            ns,
+            key,
+            body_sha256,
+            refmsgid,
+            received,
+            ..
+        } = *m;
         let appended = {
             let _guards = self.lock_shards(Some(shard_of(psn_no)));
             // a copy of this message handled while this one waited for the lock
@@ -597,16 +598,7 @@ impl NationalService {
                 let mut writes = state_writes(&outcome.changes, &view);
                 writes.extend(extra);
                 writes.extend(crate::national::seed_reservation_write(&seed));
-                let appended = self.append_peer(
-                    req,
-                    env,
-                    (ns, key),
-                    body_sha256,
-                    body,
-                    outcome.claim.as_ref(),
-                    writes,
-                    received,
-                );
+                let appended = self.append_peer(m, body, outcome.claim.as_ref(), writes);
                 if matches!(appended, Ok((_, _, "ok"))) {
                     self.seeds.journaled(seed);
                 }
@@ -674,18 +666,14 @@ impl NationalService {
         self.peer_refusal(200, refmsgid, r.code(), r.path(), r.to_string(), received)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn peer_status(
-        &self,
-        req: &ServiceRequest,
-        env: &xr::RequestEnvelope,
-        ns: &str,
-        key: &str,
-        body_sha256: [u8; 32],
-        q: &xr::StatusQuery,
-        refmsgid: &str,
-        received: OffsetDateTime,
-    ) -> PeerAnswer {
+    async fn peer_status(&self, m: &PeerMessage<'_>, q: &xr::StatusQuery) -> PeerAnswer {
+        let PeerMessage {
+            env,
+            ns,
+            refmsgid,
+            received,
+            ..
+        } = *m;
         let original_key = format!("{}:{}", q.oinfno.as_str(), q.omsgid);
         let stored = self
             .store
@@ -736,16 +724,7 @@ impl NationalService {
                         state(xr::StatusState::Sealed, None).to_output(),
                         received,
                     );
-                    self.append_peer(
-                        req,
-                        env,
-                        (ns, key),
-                        body_sha256,
-                        answer,
-                        None,
-                        writes,
-                        received,
-                    )
+                    self.append_peer(m, answer, None, writes)
                 };
                 return self.durable_peer(appended, received).await;
             }
@@ -760,18 +739,15 @@ impl NationalService {
 
     /// Clearing statements, replies and prepayment notices: recorded (journaled, kept by
     /// sender and message) and acknowledged; the clearing reads them.
-    #[allow(clippy::too_many_arguments)]
-    async fn peer_clearing_in(
-        &self,
-        req: &ServiceRequest,
-        env: &xr::RequestEnvelope,
-        ns: &str,
-        key: &str,
-        body_sha256: [u8; 32],
-        input: &xr::PeerRequest,
-        refmsgid: &str,
-        received: OffsetDateTime,
-    ) -> PeerAnswer {
+    async fn peer_clearing_in(&self, m: &PeerMessage<'_>, input: &xr::PeerRequest) -> PeerAnswer {
+        let PeerMessage {
+            env,
+            ns,
+            key,
+            refmsgid,
+            received,
+            ..
+        } = *m;
         let mut writes = Vec::new();
         let output = match input {
             xr::PeerRequest::Statement(s) => xr::StatementReceipt {
@@ -839,16 +815,7 @@ impl NationalService {
             serde_json::to_vec(&env.input).expect("JSON serializes"),
         ));
         let answer = self.peer_done(refmsgid, output, received);
-        let appended = self.append_peer(
-            req,
-            env,
-            (ns, key),
-            body_sha256,
-            answer,
-            None,
-            writes,
-            received,
-        );
+        let appended = self.append_peer(m, answer, None, writes);
         self.durable_peer(appended, received).await
     }
 
